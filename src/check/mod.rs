@@ -1,0 +1,132 @@
+//! Checks: named properties evaluated over a trace, and nothing else.
+//!
+//! ```text
+//!   Trace ──▶ CheckSpec::evaluate ──▶ CheckOutcome { id, verdict, at, message }
+//! ```
+//!
+//! Each check has a stable id (`keepalive.cadence`). Safety checks say something must never
+//! happen (a keepalive gap above the limit, a named-event keepalive); liveness checks say
+//! something must eventually happen or hold until a time (the stream survives until T, the
+//! first event arrives within D). A check that cannot see what it needs in the trace says
+//! `unobservable` instead of guessing.
+
+use crate::trace::Trace;
+use serde::Serialize;
+use std::time::Duration;
+
+/// The verdict of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// The target cannot expose what the check needs.
+    Unobservable,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Unobservable => "unobservable",
+        })
+    }
+}
+
+/// The outcome of one check over one trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckOutcome {
+    /// Stable check id, e.g. `keepalive.cadence`.
+    pub id: String,
+    pub verdict: Verdict,
+    /// Virtual time the verdict is about (the failure point, or the end of the span checked).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_stamp")]
+    pub at: Option<Duration>,
+    /// One human sentence: on failure, what happened, which stream, which limit.
+    pub message: String,
+}
+
+fn ser_opt_stamp<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&crate::time::stamp(*d)),
+        None => s.serialize_none(),
+    }
+}
+
+/// A check with its parameters, as validated from a scenario's `[[expect]]` table.
+///
+/// `stream` selects the client stream by name; `None` means every stream the client opened.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "check")]
+pub enum CheckSpec {
+    /// `stream.survives`: the stream stays open until `until` (default: the scenario's end);
+    /// only the client may close it.
+    #[serde(rename = "stream.survives")]
+    StreamSurvives {
+        stream: Option<String>,
+        #[serde(with = "crate::time::human_opt")]
+        until: Option<Duration>,
+    },
+    /// `stream.closed`: the stream is closed by intermediary `by` at `at` ± `tolerance`.
+    #[serde(rename = "stream.closed")]
+    StreamClosed {
+        stream: Option<String>,
+        by: String,
+        #[serde(with = "crate::time::human")]
+        at: Duration,
+        #[serde(with = "crate::time::human")]
+        tolerance: Duration,
+    },
+    /// `keepalive.cadence`: the largest gap between bytes reaching the client on a stream
+    /// (from response headers to the stream's end) is at most `gap_max`.
+    #[serde(rename = "keepalive.cadence")]
+    KeepaliveCadence {
+        stream: Option<String>,
+        #[serde(with = "crate::time::human")]
+        gap_max: Duration,
+    },
+    /// `keepalive.format`: keepalives are comments; a data-less named event is flagged.
+    #[serde(rename = "keepalive.format")]
+    KeepaliveFormat { stream: Option<String> },
+    /// `first-event.delay`: the first event reaches the client within `max` of the request.
+    #[serde(rename = "first-event.delay")]
+    FirstEventDelay {
+        stream: Option<String>,
+        #[serde(with = "crate::time::human")]
+        max: Duration,
+    },
+}
+
+/// Every check id, with a one-line description, in a stable order.
+pub const CHECK_IDS: &[(&str, &str)] = &[
+    ("stream.survives", "the stream stays open until a time; only the client may close it"),
+    ("stream.closed", "the stream is closed by a named intermediary near a time"),
+    ("keepalive.cadence", "largest gap between bytes reaching the client ≤ gap-max"),
+    ("keepalive.format", "keepalives are SSE comments, not (named) events"),
+    ("first-event.delay", "the first event reaches the client within max of the request"),
+];
+
+impl CheckSpec {
+    /// The stable id.
+    pub fn id(&self) -> &'static str {
+        match self {
+            CheckSpec::StreamSurvives { .. } => "stream.survives",
+            CheckSpec::StreamClosed { .. } => "stream.closed",
+            CheckSpec::KeepaliveCadence { .. } => "keepalive.cadence",
+            CheckSpec::KeepaliveFormat { .. } => "keepalive.format",
+            CheckSpec::FirstEventDelay { .. } => "first-event.delay",
+        }
+    }
+
+    /// Evaluates the check over a trace. `end` is the scenario's duration (when the client
+    /// closes everything).
+    pub fn evaluate(&self, _trace: &Trace, _end: Duration) -> CheckOutcome {
+        CheckOutcome {
+            id: self.id().to_string(),
+            verdict: Verdict::Unobservable,
+            at: None,
+            message: "not implemented yet".into(),
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The validated scenario: what the simulation builder and the runner consume.
+//!
+//! Produced by [`super::load`] from a file's raw form (see `raw.rs`): every duration parsed,
+//! every preset resolved and merged with its overrides, every check's parameters typed.
+
+use crate::check::CheckSpec;
+use crate::intermediary::IntermediaryConfig;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One scenario file, validated.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Scenario {
+    /// Path as given (relative to the working directory when possible); also the test name.
+    pub path: String,
+    pub description: String,
+    /// Public report(s) this scenario reproduces, free text.
+    pub cites: Option<String>,
+    /// MCP protocol revisions the scenario applies to (empty: any).
+    pub protocol: Vec<String>,
+    /// Seed from the file; `--seed` overrides it; default 1.
+    pub seed: Option<u64>,
+    /// Virtual run time. At the end the client closes every open stream.
+    #[serde(with = "crate::time::human")]
+    pub duration: Duration,
+    /// Simulation tick (timing resolution). Default 1 ms.
+    #[serde(with = "crate::time::human")]
+    pub tick: Duration,
+    /// The chain between client and server, client side first.
+    pub intermediaries: Vec<IntermediaryConfig>,
+    pub server: ServerConfig,
+    pub client: ClientConfig,
+    pub faults: Vec<Fault>,
+    pub expects: Vec<CheckSpec>,
+    /// Known failures, by target name: which checks that target is expected to fail.
+    pub expect_fail: BTreeMap<String, Vec<String>>,
+}
+
+/// What keepalive frame the reference server writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum KeepaliveFrame {
+    /// `:<text>\n\n`, e.g. text `" keepalive"`.
+    Comment { text: String },
+    /// `event: <name>\ndata: \n\n` (a named event with empty data; not transparent).
+    NamedEvent { name: String },
+}
+
+/// Settings of the built-in server (and, later, options passed to real targets).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ServerConfig {
+    /// Keepalive interval per stream; `None` = off. Default 15s.
+    #[serde(with = "crate::time::human_opt")]
+    pub keepalive: Option<Duration>,
+    /// Default: comment `" keepalive"`.
+    pub keepalive_frame: KeepaliveFrame,
+    /// Send `X-Accel-Buffering: no` with SSE responses. Default true.
+    pub x_accel_buffering_no: bool,
+    /// Delay before response headers. Default 0s.
+    #[serde(with = "crate::time::human")]
+    pub first_byte_delay: Duration,
+    /// End every stream's response this long after it started; `None` = never.
+    #[serde(with = "crate::time::human_opt")]
+    pub end_after: Option<Duration>,
+    /// Events written on every open stream at these times (from the simulation start).
+    pub events: Vec<ServerEvent>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            keepalive: Some(Duration::from_secs(15)),
+            keepalive_frame: KeepaliveFrame::Comment {
+                text: " keepalive".into(),
+            },
+            x_accel_buffering_no: true,
+            first_byte_delay: Duration::ZERO,
+            end_after: None,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// An event the server writes at a scheduled time on every stream open then.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServerEvent {
+    #[serde(with = "crate::time::human")]
+    pub at: Duration,
+    /// Event type (`event:` field); `None` = default `message`.
+    pub event: Option<String>,
+    /// `id:` field, if any.
+    pub id: Option<String>,
+    pub data: String,
+}
+
+/// The client's timeline.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ClientConfig {
+    /// Steps, sorted by time (stable for equal times).
+    pub steps: Vec<ClientStep>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClientStep {
+    #[serde(with = "crate::time::human")]
+    pub at: Duration,
+    pub action: ClientAction,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "do")]
+pub enum ClientAction {
+    /// Open a GET SSE stream named `stream` on `path`.
+    OpenStream { stream: String, path: String },
+    /// Close the named stream from the client side.
+    CloseStream { stream: String },
+}
+
+/// A scheduled fault.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Fault {
+    #[serde(with = "crate::time::human")]
+    pub at: Duration,
+    pub kind: FaultKind,
+}
+
+/// Faults between two hosts (by name: `client`, `server`, an intermediary's name) or on the
+/// server host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "fault")]
+pub enum FaultKind {
+    /// Drop every message between `a` and `b` until repaired.
+    Partition { a: String, b: String },
+    /// Undo a partition.
+    Repair { a: String, b: String },
+    /// Hold (delay) messages between `a` and `b` until released.
+    Hold { a: String, b: String },
+    /// Deliver held messages.
+    Release { a: String, b: String },
+    /// Crash a host (its connections die with it).
+    Crash { host: String },
+    /// Restart a crashed host.
+    Bounce { host: String },
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FaultKind::Partition { a, b } => write!(f, "partition {a} ↔ {b}"),
+            FaultKind::Repair { a, b } => write!(f, "repair {a} ↔ {b}"),
+            FaultKind::Hold { a, b } => write!(f, "hold {a} ↔ {b}"),
+            FaultKind::Release { a, b } => write!(f, "release {a} ↔ {b}"),
+            FaultKind::Crash { host } => write!(f, "crash {host}"),
+            FaultKind::Bounce { host } => write!(f, "bounce {host}"),
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The trace: the ordered events of one run, stamped with virtual time only.
+//!
+//! ```text
+//!  client host ──┐      intermediary hosts      ┌── server host
+//!                ▼              ▼               ▼
+//!            Recorder::record(host, conn, EventKind)   (one shared, ordered log)
+//!                               │
+//!                               ▼
+//!                 Trace ──▶ checks (read only this)  ──▶ verdicts
+//!                   └─────▶ render_text / JSON     ──▶ snapshots/
+//! ```
+//!
+//! Events carry the host name (`client`, `server`, or the intermediary's name) and a stable
+//! connection id (`conn#N`, numbered by the client in the order it opens connections), never
+//! an OS port, address or wall-clock time. Names are past tense: what happened.
+
+mod render;
+
+pub use render::render_text;
+
+use crate::sse::Frame;
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A stable connection id, `conn#N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ConnId(pub u32);
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "conn#{}", self.0)
+    }
+}
+
+/// Which way bytes flow through an intermediary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// From the client towards the server (requests).
+    Upstream,
+    /// From the server towards the client (responses, SSE frames).
+    Downstream,
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Direction::Upstream => "upstream",
+            Direction::Downstream => "downstream",
+        })
+    }
+}
+
+/// Who ended a connection or stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Closer {
+    Client,
+    Server,
+    /// An intermediary, by name.
+    Intermediary(String),
+    /// A simulated fault (crash, partition).
+    Fault,
+}
+
+/// How the client saw a response body end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StreamEnd {
+    /// The body ended with its terminator (last chunk / full content length).
+    Complete,
+    /// The connection ended before the body's terminator (truncated chunked body).
+    Truncated,
+    /// The connection was reset.
+    Reset,
+    /// Any other transport error, with its message.
+    Error(String),
+}
+
+/// One limit of an intermediary, as configured; checks use these to say which limit a gap
+/// crossed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Limit {
+    /// Behavior kind, e.g. `idle-timeout`, `max-duration`, `first-byte-timeout`.
+    pub behavior: String,
+    /// The limit itself.
+    #[serde(with = "crate::time::human")]
+    pub after: Duration,
+    /// What the limit watches, in words (e.g. `upstream silence`).
+    pub watches: String,
+}
+
+/// What happened. Every variant is a past-tense fact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum EventKind {
+    // ── topology ──────────────────────────────────────────────────────────────
+    /// An intermediary host started with these behaviors.
+    IntermediaryStarted {
+        preset: Option<String>,
+        behaviors: Vec<String>,
+        limits: Vec<Limit>,
+    },
+    /// A scheduled fault was applied by the simulation.
+    FaultApplied { fault: String },
+
+    // ── client ────────────────────────────────────────────────────────────────
+    /// The client opened a connection for a named stream, through this route.
+    ConnOpened { stream: String, route: Vec<String> },
+    /// The client could not connect.
+    ConnFailed { stream: String, error: String },
+    /// The client sent a request head.
+    RequestSent {
+        method: String,
+        path: String,
+        last_event_id: Option<String>,
+    },
+    /// The client received response headers.
+    ResponseReceived {
+        status: u16,
+        content_type: Option<String>,
+    },
+    /// The client received a chunk of the body and parsed these frames from it.
+    Received { bytes: usize, frames: Vec<Frame> },
+    /// The client saw the response body end.
+    StreamEnded { how: StreamEnd },
+    /// A connection was closed (by whom, and why in words).
+    ConnClosed { by: Closer, reason: String },
+
+    // ── server ────────────────────────────────────────────────────────────────
+    /// The server received a request head.
+    RequestReceived { method: String, path: String },
+    /// The server sent response headers.
+    ResponseStarted {
+        status: u16,
+        content_type: Option<String>,
+        headers: Vec<(String, String)>,
+    },
+    /// The server wrote an SSE frame (`timer` set when a keepalive timer wrote it).
+    FrameWritten { frame: Frame, timer: Option<u32> },
+    /// The server armed a keepalive timer for a stream.
+    TimerArmed {
+        timer: u32,
+        #[serde(with = "crate::time::human")]
+        every: Duration,
+    },
+    /// The server cleared a keepalive timer.
+    TimerCleared { timer: u32 },
+    /// The server tried to write to a stream that was already closed.
+    WriteFailed { timer: Option<u32>, error: String },
+    /// The server ended the response body on purpose.
+    ResponseEnded,
+
+    // ── intermediary ──────────────────────────────────────────────────────────
+    /// Bytes passed through an intermediary (`note` says what it did with them).
+    Forwarded {
+        direction: Direction,
+        bytes: usize,
+        note: Option<String>,
+    },
+    /// Response bytes were held back by buffering.
+    Buffered { bytes: usize, held: usize },
+    /// Held response bytes were released.
+    Flushed { bytes: usize, why: String },
+    /// An intermediary answered the client itself (e.g. a 504) instead of the server.
+    IntermediaryResponded {
+        status: u16,
+        behavior: String,
+        reason: String,
+    },
+    /// An intermediary closed the connection on both sides.
+    IntermediaryClosed {
+        behavior: String,
+        action: String,
+        reason: String,
+    },
+    /// An intermediary stopped forwarding but kept the sockets open.
+    IntermediaryBlackholed { behavior: String, reason: String },
+}
+
+/// One event of a trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Virtual time since the start of the simulation.
+    #[serde(serialize_with = "ser_stamp")]
+    pub at: Duration,
+    /// `client`, `server`, or an intermediary's name.
+    pub host: String,
+    /// The connection this event belongs to, if any.
+    pub conn: Option<ConnId>,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+fn ser_stamp<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::time::stamp(*d))
+}
+
+/// The events of one run, in the order they happened.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Trace {
+    pub events: Vec<Event>,
+}
+
+impl Trace {
+    /// Events of one connection, in order.
+    pub fn conn(&self, conn: ConnId) -> impl Iterator<Item = &Event> {
+        self.events.iter().filter(move |e| e.conn == Some(conn))
+    }
+
+    /// The connections the client opened, with their stream names, in order.
+    pub fn streams(&self) -> Vec<(ConnId, String, Duration)> {
+        self.events
+            .iter()
+            .filter_map(|e| match (&e.kind, e.conn) {
+                (EventKind::ConnOpened { stream, .. }, Some(c)) if e.host == "client" => {
+                    Some((c, stream.clone(), e.at))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The limits every intermediary announced when it started, by intermediary name.
+    pub fn limits(&self) -> Vec<(String, Limit)> {
+        let mut out = Vec::new();
+        for e in &self.events {
+            if let EventKind::IntermediaryStarted { limits, .. } = &e.kind {
+                if out.iter().any(|(h, _): &(String, Limit)| h == &e.host) {
+                    continue; // a restarted host announces itself again
+                }
+                out.extend(limits.iter().map(|l| (e.host.clone(), l.clone())));
+            }
+        }
+        out
+    }
+
+    /// JSON rendering (pretty, stable key order).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("trace serializes")
+    }
+}
+
+/// The shared, ordered log every host of one simulation writes to.
+///
+/// turmoil runs all hosts on one thread, one after another, so the order of `record` calls
+/// is the simulation's own deterministic order.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    inner: Arc<Mutex<Vec<Event>>>,
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records an event at virtual time `at`.
+    pub fn record_at(&self, at: Duration, host: &str, conn: Option<ConnId>, kind: EventKind) {
+        self.inner.lock().expect("trace lock").push(Event {
+            at,
+            host: host.to_string(),
+            conn,
+            kind,
+        });
+    }
+
+    /// Records an event now (the simulation's virtual clock; zero outside a simulation).
+    pub fn record(&self, host: &str, conn: Option<ConnId>, kind: EventKind) {
+        self.record_at(crate::sim::now(), host, conn, kind);
+    }
+
+    /// Takes the recorded trace.
+    pub fn finish(&self) -> Trace {
+        Trace {
+            events: std::mem::take(&mut *self.inner.lock().expect("trace lock")),
+        }
+    }
+}

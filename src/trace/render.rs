@@ -1,0 +1,140 @@
+//! Text rendering of a trace, one line per event, for humans and insta snapshots.
+
+use super::{Closer, Event, EventKind, StreamEnd, Trace};
+use crate::time::{span, stamp};
+use std::fmt::Write;
+
+/// Renders the trace as aligned text lines: `HH:MM:SS.mmm  host  conn#N what happened`.
+pub fn render_text(trace: &Trace) -> String {
+    let width = trace
+        .events
+        .iter()
+        .map(|e| e.host.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut out = String::new();
+    for e in &trace.events {
+        let _ = write!(out, "{}  {:<width$}  ", stamp(e.at), e.host);
+        if let Some(c) = e.conn {
+            let _ = write!(out, "{c} ");
+        }
+        out.push_str(&describe(e));
+        out.push('\n');
+    }
+    out
+}
+
+fn closer(by: &Closer) -> String {
+    match by {
+        Closer::Client => "client".into(),
+        Closer::Server => "server".into(),
+        Closer::Intermediary(n) => n.clone(),
+        Closer::Fault => "fault".into(),
+    }
+}
+
+/// One event in words (without time, host and connection).
+pub fn describe(e: &Event) -> String {
+    match &e.kind {
+        EventKind::IntermediaryStarted {
+            preset, behaviors, ..
+        } => {
+            let p = preset
+                .as_ref()
+                .map(|p| format!("preset {p}: "))
+                .unwrap_or_default();
+            if behaviors.is_empty() {
+                format!("started ({p}plain relay)")
+            } else {
+                format!("started ({p}{})", behaviors.join("; "))
+            }
+        }
+        EventKind::FaultApplied { fault } => format!("fault: {fault}"),
+        EventKind::ConnOpened { stream, route } => {
+            format!("opened → {}  stream={stream}", route.join(" → "))
+        }
+        EventKind::ConnFailed { stream, error } => {
+            format!("connect failed  stream={stream}: {error}")
+        }
+        EventKind::RequestSent {
+            method,
+            path,
+            last_event_id,
+        } => match last_event_id {
+            Some(id) => format!("{method} {path}  Last-Event-ID={id:?}"),
+            None => format!("{method} {path}"),
+        },
+        EventKind::ResponseReceived {
+            status,
+            content_type,
+        } => format!(
+            "response {status} {}",
+            content_type.as_deref().unwrap_or("(no content-type)")
+        ),
+        EventKind::Received { bytes, frames } => {
+            let fr: Vec<String> = frames.iter().map(|f| f.to_string()).collect();
+            if fr.is_empty() {
+                format!("received {bytes} bytes")
+            } else {
+                format!("received {bytes} bytes: {}", fr.join(", "))
+            }
+        }
+        EventKind::StreamEnded { how } => match how {
+            StreamEnd::Complete => "stream ended (response complete)".into(),
+            StreamEnd::Truncated => "stream ended without a response terminator".into(),
+            StreamEnd::Reset => "stream reset".into(),
+            StreamEnd::Error(m) => format!("stream failed: {m}"),
+        },
+        EventKind::ConnClosed { by, reason } => {
+            format!("closed by {}  ({reason})", closer(by))
+        }
+        EventKind::RequestReceived { method, path } => format!("{method} {path} received"),
+        EventKind::ResponseStarted {
+            status,
+            content_type,
+            ..
+        } => format!(
+            "{status} {}",
+            content_type.as_deref().unwrap_or("(no content-type)")
+        ),
+        EventKind::FrameWritten { frame, timer } => match timer {
+            Some(t) => format!("sse {frame}  (timer#{t})"),
+            None => format!("sse {frame}"),
+        },
+        EventKind::TimerArmed { timer, every } => {
+            format!("keepalive timer#{timer} armed, every {}", span(*every))
+        }
+        EventKind::TimerCleared { timer } => format!("keepalive timer#{timer} cleared"),
+        EventKind::WriteFailed { timer, error } => match timer {
+            Some(t) => format!("write after close failed (timer#{t}): {error}"),
+            None => format!("write after close failed: {error}"),
+        },
+        EventKind::ResponseEnded => "response ended by server".into(),
+        EventKind::Forwarded {
+            direction,
+            bytes,
+            note,
+        } => match note {
+            Some(n) => format!("forwarded {bytes} bytes {direction}  ({n})"),
+            None => format!("forwarded {bytes} bytes {direction}"),
+        },
+        EventKind::Buffered { bytes, held } => {
+            format!("buffered {bytes} bytes  (holding {held})")
+        }
+        EventKind::Flushed { bytes, why } => format!("flushed {bytes} bytes downstream  ({why})"),
+        EventKind::IntermediaryResponded {
+            status,
+            behavior,
+            reason,
+        } => format!("answered {status} itself: {behavior} ({reason})"),
+        EventKind::IntermediaryClosed {
+            behavior,
+            action,
+            reason,
+        } => format!("closed ({action}): {behavior} ({reason})"),
+        EventKind::IntermediaryBlackholed { behavior, reason } => {
+            format!("stopped forwarding silently: {behavior} ({reason})")
+        }
+    }
+}
