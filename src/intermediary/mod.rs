@@ -118,8 +118,12 @@ pub enum Observation {
         status: u16,
         headers: Vec<(String, String)>,
     },
-    /// `len` bytes were received from `from` (before any holding or delay).
+    /// `len` bytes were received from `from` (before any holding or delay). Every read is
+    /// reported, head bytes included; idle timers use this.
     Bytes { from: Side, len: usize },
+    /// `len` bytes of the response *body* (after the head) arrived from upstream; reported
+    /// right after the `Bytes` observation of the same read. Buffering counts these.
+    ResponseBody { len: usize },
     /// The upstream side ended its response (FIN or a complete body).
     UpstreamEnded,
 }
