@@ -15,9 +15,13 @@
 //! [`target`] (implementations under test), [`trace`], [`check`], [`report`].
 
 pub mod check;
+pub mod cli;
 pub mod intermediary;
+pub mod report;
 pub mod scenario;
 pub mod sim;
 pub mod sse;
+pub mod suite;
+pub mod target;
 pub mod time;
 pub mod trace;

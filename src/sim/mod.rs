@@ -1,9 +1,42 @@
 //! Building and running a turmoil simulation from a scenario.
+//!
+//! ```text
+//!  Scenario + server target + client target + seed
+//!        │ runner::run
+//!        ▼
+//!  turmoil Sim (seed, fixed epoch, tick, no random link latency)
+//!    "client" host ── client target ──▶ hop 1 ──▶ ... ──▶ "server" host ── server target
+//!                                      (relay_host + relay core + behaviors)
+//!        │  every host records into one Recorder, stamped with sim::now()
+//!        ▼
+//!  Trace (+ the simulation's own error, if a host failed)
+//! ```
 
+pub mod conns;
+pub mod relay;
+pub mod relay_host;
+pub mod runner;
+
+pub use conns::ConnRegistry;
+pub use runner::{run, RunOutput};
+
+use crate::trace::Recorder;
 use std::time::Duration;
+
+/// Every host listens on this port.
+pub const PORT: u16 = 80;
 
 /// Virtual time since the simulation started, as seen by the host running now; zero outside
 /// a simulation.
 pub fn now() -> Duration {
     turmoil::sim_elapsed().unwrap_or(Duration::ZERO)
+}
+
+/// What every host of one simulation shares.
+#[derive(Clone)]
+pub struct HostEnv {
+    pub recorder: Recorder,
+    pub conns: ConnRegistry,
+    /// The run's seed (for seeded behaviour inside hosts).
+    pub seed: u64,
 }

@@ -1,0 +1,294 @@
+//! The `middlebox` command line.
+//!
+//! ```text
+//!  middlebox run [PATH...] [--target NAME]... [--seed N] [--format text|json|junit] [--out DIR]
+//!  middlebox targets | presets | check PATH... | explain PATH
+//! ```
+//! Exit codes: 0 every outcome as expected, 1 an unexpected outcome, 2 usage or
+//! scenario-file errors.
+
+use crate::report::{render_junit, render_text, Report, RunResult};
+use crate::scenario::{self, Scenario};
+use crate::target::{self, TargetInfo};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Deterministic simulation and conformance harness for long-lived HTTP streaming
+/// (SSE, MCP Streamable HTTP) behind simulated proxies, load balancers and CDNs.
+#[derive(Parser, Debug)]
+#[command(name = "middlebox", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run scenarios against targets and report verdicts.
+    Run(RunArgs),
+    /// List the targets (implementations under test).
+    Targets,
+    /// List the intermediary presets and their sources.
+    Presets,
+    /// Validate scenario files without running them.
+    Check {
+        /// Scenario files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Print a scenario as resolved: presets merged, defaults filled in.
+    Explain {
+        /// One scenario file.
+        path: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Scenario files or directories (searched for *.toml).
+    #[arg(default_value = "scenarios")]
+    pub paths: Vec<PathBuf>,
+    /// Target to run (repeatable). Default: the reference and every bug model.
+    #[arg(long = "target", short = 't', value_name = "NAME")]
+    pub targets: Vec<String>,
+    /// Seed for every scenario (overrides the files' `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also write report.json and every trace (text and JSON) under this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Parallel simulations (default: the number of cores).
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Junit,
+}
+
+/// Entry point used by `main`.
+pub fn main_with(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Run(a) => cmd_run(a),
+        Command::Targets => cmd_targets(),
+        Command::Presets => cmd_presets(),
+        Command::Check { paths } => cmd_check(&paths),
+        Command::Explain { path } => cmd_explain(&path),
+    }
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+/// Loads every scenario under `paths`; prints every error and returns None if any.
+pub fn load_all(paths: &[PathBuf]) -> Option<Vec<Scenario>> {
+    let files = match scenario::discover(paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{e}");
+            return None;
+        }
+    };
+    let mut ok = Vec::new();
+    let mut failed = false;
+    for f in files {
+        match scenario::load(&f) {
+            Ok(s) => match check_targets(&s) {
+                Ok(()) => ok.push(s),
+                Err(msg) => {
+                    eprintln!("{msg}");
+                    failed = true;
+                }
+            },
+            Err(e) => {
+                eprintln!("{e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        None
+    } else {
+        Some(ok)
+    }
+}
+
+/// Every `[expect-fail."NAME"]` must name a known target.
+fn check_targets(s: &Scenario) -> Result<(), String> {
+    for name in s.expect_fail.keys() {
+        if target::get(name).is_none() {
+            let known: Vec<_> = target::all().iter().map(|t| t.name).collect();
+            return Err(format!(
+                "error: {}: expect-fail.\"{name}\": unknown target; expected one of: {}\n  hint: `middlebox targets` lists them",
+                s.path,
+                known.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn resolve_targets(names: &[String]) -> Result<Vec<TargetInfo>, String> {
+    let names: Vec<String> = if names.is_empty() {
+        target::default_names()
+            .into_iter()
+            .map(String::from)
+            .collect()
+    } else {
+        names.to_vec()
+    };
+    let mut out: Vec<TargetInfo> = Vec::new();
+    for n in names {
+        match target::get(&n) {
+            Some(t) if !out.iter().any(|o| o.name == t.name) => out.push(t),
+            Some(_) => {}
+            None => {
+                let known: Vec<_> = target::all().iter().map(|t| t.name).collect();
+                return Err(format!(
+                    "unknown target {n:?}; expected one of: {}\n  hint: `middlebox targets` lists them",
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn slug(s: &str) -> String {
+    s.trim_end_matches(".toml")
+        .trim_start_matches("./")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+        .collect()
+}
+
+fn write_out(dir: &Path, report: &Report) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir.join("traces"))?;
+    std::fs::write(dir.join("report.json"), report.to_json())?;
+    for r in &report.results {
+        let base = format!("{}@{}", slug(&r.scenario), slug(&r.target));
+        std::fs::write(
+            dir.join("traces").join(format!("{base}.txt")),
+            crate::trace::render_text(&r.trace),
+        )?;
+        std::fs::write(
+            dir.join("traces").join(format!("{base}.json")),
+            r.trace.to_json(),
+        )?;
+    }
+    Ok(())
+}
+
+fn cmd_run(a: RunArgs) -> ExitCode {
+    let targets = match resolve_targets(&a.targets) {
+        Ok(t) => t,
+        Err(e) => return usage_error(&e),
+    };
+    let Some(scenarios) = load_all(&a.paths) else {
+        return ExitCode::from(2);
+    };
+    if scenarios.is_empty() {
+        return usage_error("no scenario files found (expected *.toml under the given paths)");
+    }
+    let jobs = a.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let total = scenarios.len() * targets.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let tty = std::io::stderr().is_terminal();
+    let progress = |r: &RunResult| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if tty {
+            eprint!("\r[{n}/{total}] {} × {}\x1b[K", r.scenario, r.target);
+        }
+    };
+    let results = crate::suite::run_all(&scenarios, &targets, a.seed, jobs, &progress);
+    if tty {
+        eprint!("\r\x1b[K");
+    }
+    let report = Report::new(a.seed, results);
+    if let Some(dir) = &a.out {
+        if let Err(e) = write_out(dir, &report) {
+            return usage_error(&format!("cannot write to {}: {e}", dir.display()));
+        }
+    }
+    let text = match a.format {
+        Format::Text => render_text(&report),
+        Format::Json => report.to_json() + "\n",
+        Format::Junit => render_junit(&report),
+    };
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    if report.summary.unexpected > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn cmd_targets() -> ExitCode {
+    let all = target::all();
+    let w = all.iter().map(|t| t.name.len()).max().unwrap_or(4);
+    for t in all {
+        let role = format!("{:?}", t.role).to_lowercase();
+        let default = if target::default_names().contains(&t.name) {
+            " (default)"
+        } else {
+            ""
+        };
+        println!("{:<w$}  {:<6}  {}{default}", t.name, role, t.summary);
+        if let Some(c) = t.cites {
+            println!("{:<w$}          reproduces: {c}", "");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn cmd_presets() -> ExitCode {
+    let all = crate::intermediary::preset::all();
+    let w = all.iter().map(|p| p.name.len()).max().unwrap_or(4);
+    for p in all {
+        println!("{:<w$}  {}", p.name, p.summary);
+        for b in &p.behaviors {
+            println!("{:<w$}    - {}", "", b.build(0).summary());
+        }
+        println!("{:<w$}    source: {}", "", p.source);
+    }
+    ExitCode::SUCCESS
+}
+
+fn cmd_check(paths: &[PathBuf]) -> ExitCode {
+    match load_all(paths) {
+        Some(all) => {
+            for s in &all {
+                println!("ok  {}", s.path);
+            }
+            println!("{} scenario files valid", all.len());
+            ExitCode::SUCCESS
+        }
+        None => ExitCode::from(2),
+    }
+}
+
+fn cmd_explain(path: &Path) -> ExitCode {
+    let s = match scenario::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("{}", crate::scenario::explain(&s));
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,143 @@
+//! Targets: the implementations under test, in the server or the client role.
+//!
+//! ```text
+//!            ┌──────────── one small interface per role ────────────┐
+//!  registry ─┤ ServerTarget::serve(ServerEnv)  → runs on host "server" (every (re)start)
+//!  (by name) └ ClientTarget::run(ClientEnv)    → runs on host "client" (the timeline)
+//! ```
+//!
+//! A run pairs one server target with one client target: a server-role target is run with
+//! the reference client and vice versa. Built-in targets run in-process on turmoil sockets;
+//! later kinds (MCP reference, bug models, external processes, tower services) implement the
+//! same two traits. Every target records what it does into the trace through its env.
+
+pub mod reference_client;
+pub mod reference_server;
+
+use crate::scenario::{Scenario, ServerConfig};
+use crate::sim::HostEnv;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// A host's software: the future turmoil drives.
+pub type HostFuture = Pin<Box<dyn Future<Output = turmoil::Result>>>;
+
+/// What a server target gets from the simulation.
+#[derive(Clone)]
+pub struct ServerEnv {
+    pub host: HostEnv,
+    pub scenario: Arc<Scenario>,
+    /// Port to listen on.
+    pub port: u16,
+}
+
+/// What a client target gets from the simulation.
+#[derive(Clone)]
+pub struct ClientEnv {
+    pub host: HostEnv,
+    pub scenario: Arc<Scenario>,
+    /// Host name of the first hop (an intermediary, or `server`).
+    pub first_hop: String,
+    /// Every hop after the client, in order, ending with `server`.
+    pub route: Vec<String>,
+    pub port: u16,
+}
+
+/// A server implementation. `serve` is called at every start of the server host.
+pub trait ServerTarget {
+    fn serve(&self, env: ServerEnv) -> HostFuture;
+}
+
+/// A client implementation: runs the scenario's client timeline and returns at its end.
+pub trait ClientTarget {
+    fn run(&self, env: ClientEnv) -> HostFuture;
+}
+
+/// Which role a target plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Server,
+    Client,
+    /// Both: the reference implementation.
+    Both,
+}
+
+/// A named target in the registry.
+#[derive(Clone)]
+pub struct TargetInfo {
+    /// Name used with `--target` and in `[expect-fail."NAME"]`.
+    pub name: &'static str,
+    pub role: Role,
+    /// One line: what it is.
+    pub summary: &'static str,
+    /// The public report a bug model reproduces.
+    pub cites: Option<&'static str>,
+    /// True for bug models: run by default next to the reference, expected to fail.
+    pub bug_model: bool,
+    server: Option<fn(&ServerConfig) -> Rc<dyn ServerTarget>>,
+    client: Option<fn() -> Rc<dyn ClientTarget>>,
+}
+
+impl TargetInfo {
+    /// The server to run for this target on a scenario: its own when it has the server role,
+    /// else the reference server.
+    pub fn server(&self, cfg: &ServerConfig) -> Rc<dyn ServerTarget> {
+        match self.server {
+            Some(f) => f(cfg),
+            None => reference_server::build(cfg),
+        }
+    }
+
+    /// The client to run: its own when it has the client role, else the reference client.
+    pub fn client(&self) -> Rc<dyn ClientTarget> {
+        match self.client {
+            Some(f) => f(),
+            None => reference_client::build(),
+        }
+    }
+}
+
+/// Every built-in target, reference first, in a stable order.
+pub fn all() -> Vec<TargetInfo> {
+    vec![
+        TargetInfo {
+            name: "reference",
+            role: Role::Both,
+            summary: "built-in SSE server (per-stream keepalive timer, scheduled events) and client",
+            cites: None,
+            bug_model: false,
+            server: Some(reference_server::build),
+            client: Some(reference_client::build),
+        },
+        TargetInfo {
+            name: "bug/no-keepalive",
+            role: Role::Server,
+            summary: "the reference server with its keepalive removed: the stream is silent between events",
+            cites: Some("modelcontextprotocol/typescript-sdk#28, #876"),
+            bug_model: true,
+            server: Some(|cfg| {
+                let mut cfg = cfg.clone();
+                cfg.keepalive = None;
+                reference_server::build(&cfg)
+            }),
+            client: None,
+        },
+    ]
+}
+
+/// Looks a target up by name.
+pub fn get(name: &str) -> Option<TargetInfo> {
+    all().into_iter().find(|t| t.name == name)
+}
+
+/// The targets `middlebox run` uses when none is named: the reference and every bug model.
+pub fn default_names() -> Vec<&'static str> {
+    all()
+        .into_iter()
+        .filter(|t| t.name == "reference" || t.bug_model)
+        .map(|t| t.name)
+        .collect()
+}

@@ -1,0 +1,192 @@
+//! The reference client: runs the scenario's client timeline, one connection per stream,
+//! and records everything it receives.
+//!
+//! ```text
+//!  [[client.step]] at=.. do=open-stream ──▶ stream task: connect → GET → read body
+//!                                            each chunk ──▶ SSE parser ──▶ Received{frames}
+//!  [[client.step]] do=close-stream / scenario end ──▶ close signal ──▶ ConnClosed{by: client}
+//! ```
+
+use super::{ClientEnv, ClientTarget, HostFuture};
+use crate::scenario::ClientAction;
+use crate::sim::now;
+use crate::sse::Parser;
+use crate::trace::{Closer, EventKind, StreamEnd};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use turmoil::net::TcpStream;
+
+/// Builds the reference client.
+pub fn build() -> Rc<dyn ClientTarget> {
+    Rc::new(ReferenceClient)
+}
+
+struct ReferenceClient;
+
+async fn sleep_until(at: Duration) {
+    tokio::time::sleep(at.saturating_sub(now())).await;
+}
+
+impl ClientTarget for ReferenceClient {
+    fn run(&self, env: ClientEnv) -> HostFuture {
+        Box::pin(async move {
+            let mut open: BTreeMap<String, (oneshot::Sender<String>, JoinHandle<()>)> =
+                BTreeMap::new();
+            for step in env.scenario.client.steps.clone() {
+                sleep_until(step.at).await;
+                match step.action {
+                    ClientAction::OpenStream { stream, path } => {
+                        if let Some((tx, task)) = open.remove(&stream) {
+                            let _ = tx.send("reopened by the timeline".into());
+                            let _ = task.await;
+                        }
+                        let (tx, rx) = oneshot::channel();
+                        let task = tokio::task::spawn_local(run_stream(
+                            env.clone(),
+                            stream.clone(),
+                            path,
+                            rx,
+                        ));
+                        open.insert(stream, (tx, task));
+                    }
+                    ClientAction::CloseStream { stream } => {
+                        if let Some((tx, task)) = open.remove(&stream) {
+                            let _ = tx.send("close-stream step".into());
+                            let _ = task.await;
+                        }
+                    }
+                }
+            }
+            sleep_until(env.scenario.duration).await;
+            for (_, (tx, task)) in std::mem::take(&mut open) {
+                let _ = tx.send("scenario ended".into());
+                let _ = task.await;
+            }
+            Ok(())
+        })
+    }
+}
+
+async fn run_stream(
+    env: ClientEnv,
+    stream: String,
+    path: String,
+    mut close: oneshot::Receiver<String>,
+) {
+    let rec = env.host.recorder.clone();
+    let conn = env.host.conns.allocate();
+    let record = |kind| rec.record("client", Some(conn), kind);
+    let tcp = match TcpStream::connect((env.first_hop.as_str(), env.port)).await {
+        Ok(s) => s,
+        Err(e) => {
+            record(EventKind::ConnFailed {
+                stream,
+                error: e.to_string(),
+            });
+            return;
+        }
+    };
+    if let Ok(local) = tcp.local_addr() {
+        env.host.conns.register(local, conn);
+    }
+    record(EventKind::ConnOpened {
+        stream: stream.clone(),
+        route: env.route.clone(),
+    });
+    let (mut sender, connection) =
+        match hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await {
+            Ok(x) => x,
+            Err(e) => {
+                record(EventKind::StreamEnded {
+                    how: StreamEnd::Error(e.to_string()),
+                });
+                return;
+            }
+        };
+    let driver = tokio::task::spawn_local(connection);
+    let req = hyper::Request::get(path.as_str())
+        .header("host", env.first_hop.as_str())
+        .header("accept", "text/event-stream")
+        .body(Empty::<Bytes>::new())
+        .expect("static request is valid");
+    record(EventKind::RequestSent {
+        method: "GET".into(),
+        path: path.clone(),
+        last_event_id: None,
+    });
+    let resp = tokio::select! {
+        r = sender.send_request(req) => r,
+        why = &mut close => {
+            record(EventKind::ConnClosed { by: Closer::Client, reason: why.unwrap_or_default() });
+            driver.abort();
+            return;
+        }
+    };
+    let resp = match resp {
+        Ok(r) => r,
+        Err(e) => {
+            record(EventKind::StreamEnded { how: classify(&e) });
+            driver.abort();
+            return;
+        }
+    };
+    record(EventKind::ResponseReceived {
+        status: resp.status().as_u16(),
+        content_type: resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    });
+    let mut body = resp.into_body();
+    let mut parser = Parser::new();
+    loop {
+        tokio::select! {
+            f = body.frame() => match f {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        let frames = parser.feed(data);
+                        record(EventKind::Received { bytes: data.len(), frames });
+                    }
+                }
+                Some(Err(e)) => {
+                    record(EventKind::StreamEnded { how: classify(&e) });
+                    break;
+                }
+                None => {
+                    record(EventKind::StreamEnded { how: StreamEnd::Complete });
+                    break;
+                }
+            },
+            why = &mut close => {
+                record(EventKind::ConnClosed { by: Closer::Client, reason: why.unwrap_or_default() });
+                break;
+            }
+        }
+    }
+    drop(body);
+    drop(sender);
+    driver.abort();
+}
+
+/// How a hyper error ended the stream, in trace words.
+fn classify(e: &hyper::Error) -> StreamEnd {
+    if e.is_incomplete_message() {
+        return StreamEnd::Truncated;
+    }
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionReset {
+                return StreamEnd::Reset;
+            }
+        }
+        src = s.source();
+    }
+    StreamEnd::Error(e.to_string())
+}
