@@ -200,8 +200,16 @@ mod tests {
     #[test]
     fn unrepresentable_frames_are_rejected() {
         let cases = [
-            (Frame::Comment { text: "a\nb".into() }, EncodeError::CommentLineBreak),
-            (Frame::Comment { text: "a\r".into() }, EncodeError::CommentLineBreak),
+            (
+                Frame::Comment {
+                    text: "a\nb".into(),
+                },
+                EncodeError::CommentLineBreak,
+            ),
+            (
+                Frame::Comment { text: "a\r".into() },
+                EncodeError::CommentLineBreak,
+            ),
             (event(Some("a\rb"), None, "x"), EncodeError::NameLineBreak),
             (event(Some(""), None, "x"), EncodeError::EmptyName),
             (event(None, Some("1\n"), "x"), EncodeError::IdLineBreak),

@@ -189,20 +189,17 @@ impl Parser {
                 self.data.push_str(value);
                 self.data.push('\n');
             }
-            "id" => {
-                if !value.contains('\0') {
-                    value.clone_into(&mut self.id_buffer);
-                    self.id_in_block = true;
-                }
+            // An id containing NULL is ignored.
+            "id" if !value.contains('\0') => {
+                value.clone_into(&mut self.id_buffer);
+                self.id_in_block = true;
             }
-            "retry" => {
-                // "Consists of only ASCII digits": an empty value is not a base-ten integer,
-                // and a value beyond u64 is ignored as Chromium does.
-                if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-                    if let Ok(ms) = value.parse::<u64>() {
-                        self.retry_ms = Some(ms);
-                        frames.push(Frame::Retry { ms });
-                    }
+            // "Consists of only ASCII digits": an empty value is not a base-ten integer, and a
+            // value beyond u64 is ignored, as Chromium does. Otherwise the field is ignored.
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                if let Ok(ms) = value.parse::<u64>() {
+                    self.retry_ms = Some(ms);
+                    frames.push(Frame::Retry { ms });
                 }
             }
             _ => {}
@@ -430,7 +427,10 @@ mod tests {
     #[test]
     fn only_one_bom_is_stripped() {
         // The second BOM becomes part of the field name, which is then unknown.
-        assert_eq!(parse(b"\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\ndata: y\n\n"), vec![message("y")]);
+        assert_eq!(
+            parse(b"\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\ndata: y\n\n"),
+            vec![message("y")]
+        );
     }
 
     #[test]
@@ -514,7 +514,10 @@ mod tests {
         assert_eq!(parser.last_event_id(), "", "not before the blank line");
         assert_eq!(parser.feed(b"\n"), vec![Frame::IdOnly { id: "7".into() }]);
         assert_eq!(parser.last_event_id(), "7");
-        assert_eq!(parser.feed(b"data: x\n\n"), vec![event(None, Some("7"), "x")]);
+        assert_eq!(
+            parser.feed(b"data: x\n\n"),
+            vec![event(None, Some("7"), "x")]
+        );
     }
 
     #[test]
@@ -552,7 +555,12 @@ mod tests {
             "retry: \u{0661}\n".as_bytes(), // ARABIC-INDIC DIGIT ONE is not ASCII
             b"retry: 99999999999999999999999\n",
         ] {
-            assert_eq!(parser.feed(bad), vec![], "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                parser.feed(bad),
+                vec![],
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
             assert_eq!(parser.retry_ms(), Some(500));
         }
     }
