@@ -10,12 +10,11 @@ use std::mem;
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
 /// Progress through the optional byte order mark at the start of a stream.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum BomState {
     /// This many leading bytes of the stream matched the BOM so far (0 to 2).
     Matching(usize),
     /// The BOM was stripped or ruled out; all further bytes are stream content.
-    #[default]
     Done,
 }
 
@@ -115,7 +114,8 @@ impl Parser {
     ///
     /// The last event ID string and the reconnection time survive, as they do on a browser's
     /// `EventSource` across reconnections. The next stream's last event ID buffer starts from
-    /// the last event ID string, as Chromium and Firefox do.
+    /// the last event ID string, as Chromium does (the spec text would start it empty, so an
+    /// id-less event after a reconnection would clear `lastEventId`).
     pub fn finish(&mut self) -> Vec<Frame> {
         self.bom = BomState::Matching(0);
         self.after_cr = false;
