@@ -1,0 +1,190 @@
+//! The `middlebox` binary end to end: exit codes, reproducible failures, determinism.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn middlebox(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_middlebox"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const NGINX: &str = "scenarios/keepalive/nginx-30m.toml";
+
+#[test]
+fn nginx_with_keepalive_passes_and_without_fails_naming_nginx() {
+    let out = middlebox(&[
+        "run",
+        NGINX,
+        "--target",
+        "reference",
+        "--target",
+        "bug/no-keepalive",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    let results = report["results"].as_array().expect("results");
+    let reference = &results[0];
+    assert_eq!(reference["target"], "reference");
+    assert_eq!(reference["verdict"], "pass");
+    let bug = &results[1];
+    assert_eq!(bug["target"], "bug/no-keepalive");
+    assert_eq!(bug["verdict"], "fail");
+    assert_eq!(bug["expected_fail"], true);
+    let survives = bug["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "stream.survives")
+        .expect("stream.survives checked");
+    assert_eq!(survives["verdict"], "fail");
+    let msg = survives["message"].as_str().unwrap();
+    assert!(msg.contains("nginx"), "{msg}");
+    assert!(msg.contains("60s") || msg.contains("1m"), "{msg}");
+    // nginx closes within one tick of the last upstream byte + 60 s (headers at ~00:00:01.00x).
+    let at = survives["at"].as_str().unwrap();
+    assert!(at.starts_with("00:01:01.0"), "closed at {at}");
+}
+
+#[test]
+fn unexpected_failure_exits_1_and_starts_with_the_command() {
+    // A scenario that declares no known failure for bug/no-keepalive: its failure is
+    // unexpected, and the report must say how to reproduce it first.
+    let dir = tempdir();
+    let sc = dir.join("unexpected.toml");
+    std::fs::write(
+        &sc,
+        r#"description = "no keepalive expectation for the bug model: an unexpected failure"
+duration = "3m"
+[[intermediary]]
+preset = "nginx"
+[[client.step]]
+at = "1s"
+do = "open-stream"
+[[expect]]
+check = "stream.survives"
+"#,
+    )
+    .unwrap();
+    let out = middlebox(&[
+        "run",
+        sc.to_str().unwrap(),
+        "--target",
+        "bug/no-keepalive",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "stdout: {}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    let fail = stdout
+        .lines()
+        .position(|l| l.starts_with("FAIL "))
+        .expect("a FAIL line");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[fail].contains("bug/no-keepalive") && lines[fail].contains("seed 7"));
+    assert_eq!(
+        lines[fail + 1].trim(),
+        format!(
+            "reproduce: middlebox run {} --target bug/no-keepalive --seed 7",
+            sc.display()
+        )
+    );
+}
+
+#[test]
+fn same_seed_gives_byte_identical_reports_and_traces() {
+    let a = tempdir().join("a");
+    let b = tempdir().join("b");
+    for d in [&a, &b] {
+        let out = middlebox(&[
+            "run",
+            "scenarios/chains",
+            "--seed",
+            "42",
+            "--format",
+            "json",
+            "--out",
+            d.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let files = |d: &Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d.join("traces"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    };
+    let (fa, fb) = (files(&a), files(&b));
+    assert!(!fa.is_empty());
+    assert_eq!(fa.len(), fb.len());
+    for (x, y) in fa.iter().zip(&fb) {
+        assert_eq!(std::fs::read(x).unwrap(), std::fs::read(y).unwrap(), "{x:?}");
+    }
+    assert_eq!(
+        std::fs::read(a.join("report.json")).unwrap(),
+        std::fs::read(b.join("report.json")).unwrap()
+    );
+}
+
+#[test]
+fn usage_and_scenario_errors_exit_2() {
+    let out = middlebox(&["run", "--target", "no-such-target"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown target"));
+
+    let out = middlebox(&["run", "does/not/exist"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = middlebox(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let dir = tempdir();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "description = \"x\"\nduration = \"30m\"\ntick = 5\n").unwrap();
+    let out = middlebox(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("bad.toml:3:"), "{err}");
+    assert!(err.contains("tick"), "{err}");
+}
+
+#[test]
+fn listing_commands_work() {
+    let out = middlebox(&["targets"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("bug/no-keepalive"));
+    let out = middlebox(&["presets"]);
+    assert_eq!(out.status.code(), Some(0));
+    let p = text(&out.stdout);
+    for name in ["nginx", "cloudflare", "envoy", "aws-alb", "gcp-lb", "corporate-inspecting"] {
+        assert!(p.contains(name), "{name} missing from presets");
+    }
+    let out = middlebox(&["explain", NGINX]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("client → nginx → server"));
+    let out = middlebox(&["check", "scenarios"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+fn tempdir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "cli-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
