@@ -41,7 +41,10 @@ pub struct CheckOutcome {
     pub id: String,
     pub verdict: Verdict,
     /// Virtual time the verdict is about (the failure point, or the end of the span checked).
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_stamp")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_stamp"
+    )]
     pub at: Option<Duration>,
     /// One human sentence: on failure, what happened, which stream, which limit.
     pub message: String,
@@ -100,11 +103,26 @@ pub enum CheckSpec {
 
 /// Every check id, with a one-line description, in a stable order.
 pub const CHECK_IDS: &[(&str, &str)] = &[
-    ("stream.survives", "the stream stays open until a time; only the client may close it"),
-    ("stream.closed", "the stream is closed by a named intermediary near a time"),
-    ("keepalive.cadence", "largest gap between bytes reaching the client ≤ gap-max"),
-    ("keepalive.format", "keepalives are SSE comments, not (named) events"),
-    ("first-event.delay", "the first event reaches the client within max of the request"),
+    (
+        "stream.survives",
+        "the stream stays open until a time; only the client may close it",
+    ),
+    (
+        "stream.closed",
+        "the stream is closed by a named intermediary near a time",
+    ),
+    (
+        "keepalive.cadence",
+        "largest gap between bytes reaching the client ≤ gap-max",
+    ),
+    (
+        "keepalive.format",
+        "keepalives are SSE comments, not (named) events",
+    ),
+    (
+        "first-event.delay",
+        "the first event reaches the client within max of the request",
+    ),
 ];
 
 impl CheckSpec {

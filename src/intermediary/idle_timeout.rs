@@ -1,7 +1,14 @@
 //! `idle-timeout`: end the connection after a span with no bytes from the watched side.
-//! (Stub; implemented with its tests in its own change.)
+//!
+//! The timer starts when the connection opens ([`Observation::Opened`]); every read from a
+//! side the [`Watch`] covers ([`Observation::Bytes`]) restarts it. When it runs out the
+//! behavior decides [`Decision::Close`] exactly once: with `action` while no response head
+//! has been seen, with `after-headers` afterwards (nginx answers 504 before headers and cuts
+//! the chunked body short after). Once the upstream ended its response the timer stops.
 
 use super::{Behavior, CloseAction, Decision, Observation, Watch};
+use crate::time::stamp;
+use crate::trace::Limit;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -21,14 +28,62 @@ pub struct IdleTimeoutConfig {
     pub after_headers: CloseAction,
 }
 
+/// An idle timer over one connection.
 #[derive(Debug)]
 pub struct IdleTimeout {
     cfg: IdleTimeoutConfig,
+    /// Virtual time of the last activity that (re)started the timer; `None` until `Opened`.
+    last_activity: Option<Duration>,
+    /// Whether a response head has been observed.
+    headers_seen: bool,
+    /// Set once the timer fired or the upstream ended: no deadline any more.
+    stopped: bool,
 }
 
 impl IdleTimeout {
+    /// A timer for one connection, not yet started.
     pub fn new(cfg: IdleTimeoutConfig) -> Self {
-        Self { cfg }
+        Self {
+            cfg,
+            last_activity: None,
+            headers_seen: false,
+            stopped: false,
+        }
+    }
+}
+
+/// Renders a configured limit for summaries and close reasons: whole seconds below five
+/// minutes as seconds (`60s`, `120s`, as proxy configuration files write them), anything
+/// else in humantime's format (`5m`, `15m`, `1day`, `250ms`).
+pub(crate) fn limit_span(d: Duration) -> String {
+    if d.subsec_nanos() == 0 && d < Duration::from_secs(300) {
+        format!("{}s", d.as_secs())
+    } else {
+        crate::time::span(d)
+    }
+}
+
+/// The close action once response headers may have gone downstream: never `Respond`.
+pub(crate) fn close_action(
+    headers_seen: bool,
+    action: CloseAction,
+    after: CloseAction,
+) -> CloseAction {
+    if !headers_seen {
+        action
+    } else if let CloseAction::Respond(_) = after {
+        CloseAction::Fin
+    } else {
+        after
+    }
+}
+
+/// `→ http-504, after headers fin` for summaries.
+pub(crate) fn actions_summary(action: CloseAction, after_headers: CloseAction) -> String {
+    if action == after_headers {
+        format!("→ {action}")
+    } else {
+        format!("→ {action}, after headers {after_headers}")
     }
 }
 
@@ -36,11 +91,255 @@ impl Behavior for IdleTimeout {
     fn kind(&self) -> &'static str {
         "idle-timeout"
     }
+
     fn summary(&self) -> String {
-        format!("idle-timeout {:?}", self.cfg.after)
+        format!(
+            "idle-timeout {} ({}) {}",
+            limit_span(self.cfg.after),
+            self.cfg.watch,
+            actions_summary(self.cfg.action, self.cfg.after_headers)
+        )
     }
-    fn observe(&mut self, _now: Duration, _obs: &Observation) -> Option<Decision> {
-        let _ = CloseAction::Fin;
+
+    fn limit(&self) -> Option<Limit> {
+        let watches = match self.cfg.watch {
+            Watch::Upstream => "upstream silence",
+            Watch::Downstream => "downstream silence",
+            Watch::Any => "silence in both directions",
+        };
+        Some(Limit {
+            behavior: self.kind().to_string(),
+            after: self.cfg.after,
+            watches: watches.to_string(),
+        })
+    }
+
+    fn observe(&mut self, now: Duration, obs: &Observation) -> Option<Decision> {
+        match obs {
+            Observation::Opened => self.last_activity = Some(now),
+            Observation::Bytes { from, .. } if self.cfg.watch.matches(*from) => {
+                self.last_activity = Some(now)
+            }
+            Observation::ResponseHead { .. } => self.headers_seen = true,
+            Observation::UpstreamEnded => self.stopped = true,
+            _ => {}
+        }
         None
+    }
+
+    fn deadline(&self) -> Option<Duration> {
+        if self.stopped {
+            return None;
+        }
+        self.last_activity.map(|t| t + self.cfg.after)
+    }
+
+    fn on_deadline(&mut self, now: Duration) -> Option<Decision> {
+        let since = self.last_activity?;
+        if self.stopped || now < since + self.cfg.after {
+            return None;
+        }
+        self.stopped = true;
+        let silent = match self.cfg.watch {
+            Watch::Upstream => "upstream silent",
+            Watch::Downstream => "downstream silent",
+            Watch::Any => "no bytes either way",
+        };
+        Some(Decision::Close {
+            action: close_action(self.headers_seen, self.cfg.action, self.cfg.after_headers),
+            reason: format!(
+                "idle-timeout {} ({silent} since {})",
+                limit_span(self.cfg.after),
+                stamp(since)
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intermediary::Side;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    fn nginx_like(watch: Watch) -> IdleTimeout {
+        IdleTimeout::new(IdleTimeoutConfig {
+            after: secs(60),
+            watch,
+            action: CloseAction::Respond(504),
+            after_headers: CloseAction::Fin,
+        })
+    }
+
+    fn bytes(from: Side) -> Observation {
+        Observation::Bytes { from, len: 13 }
+    }
+
+    fn head() -> Observation {
+        Observation::ResponseHead {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+        }
+    }
+
+    #[test]
+    fn no_deadline_before_opened() {
+        let t = nginx_like(Watch::Upstream);
+        assert_eq!(t.deadline(), None);
+    }
+
+    #[test]
+    fn upstream_bytes_push_the_deadline() {
+        let mut t = nginx_like(Watch::Upstream);
+        t.observe(secs(0), &Observation::Opened);
+        assert_eq!(t.deadline(), Some(secs(60)));
+        t.observe(Duration::from_millis(1003), &bytes(Side::Upstream));
+        assert_eq!(t.deadline(), Some(Duration::from_millis(61_003)));
+    }
+
+    #[test]
+    fn downstream_bytes_do_not_reset_an_upstream_timer() {
+        let mut t = nginx_like(Watch::Upstream);
+        t.observe(secs(0), &Observation::Opened);
+        t.observe(secs(30), &bytes(Side::Downstream));
+        assert_eq!(t.deadline(), Some(secs(60)));
+    }
+
+    #[test]
+    fn any_watch_is_reset_by_either_side() {
+        let mut t = nginx_like(Watch::Any);
+        t.observe(secs(0), &Observation::Opened);
+        t.observe(secs(10), &bytes(Side::Downstream));
+        assert_eq!(t.deadline(), Some(secs(70)));
+        t.observe(secs(20), &bytes(Side::Upstream));
+        assert_eq!(t.deadline(), Some(secs(80)));
+    }
+
+    #[test]
+    fn downstream_watch_ignores_upstream_bytes() {
+        let mut t = nginx_like(Watch::Downstream);
+        t.observe(secs(0), &Observation::Opened);
+        t.observe(secs(10), &bytes(Side::Upstream));
+        assert_eq!(t.deadline(), Some(secs(60)));
+    }
+
+    #[test]
+    fn fires_with_action_before_headers() {
+        let mut t = nginx_like(Watch::Upstream);
+        t.observe(secs(0), &Observation::Opened);
+        let d = t.on_deadline(secs(60)).expect("fires at the deadline");
+        assert_eq!(
+            d,
+            Decision::Close {
+                action: CloseAction::Respond(504),
+                reason: "idle-timeout 60s (upstream silent since 00:00:00.000)".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn fires_with_after_headers_action_once_headers_were_seen() {
+        let mut t = nginx_like(Watch::Upstream);
+        t.observe(secs(0), &Observation::Opened);
+        let at = Duration::from_millis(1003);
+        t.observe(at, &bytes(Side::Upstream));
+        t.observe(at, &head());
+        let d = t.on_deadline(at + secs(60)).expect("fires");
+        assert_eq!(
+            d,
+            Decision::Close {
+                action: CloseAction::Fin,
+                reason: "idle-timeout 60s (upstream silent since 00:00:01.003)".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn respond_after_headers_falls_back_to_fin() {
+        let mut t = IdleTimeout::new(IdleTimeoutConfig {
+            after: secs(5),
+            watch: Watch::Upstream,
+            action: CloseAction::Respond(504),
+            after_headers: CloseAction::Respond(504),
+        });
+        t.observe(secs(0), &Observation::Opened);
+        t.observe(secs(0), &head());
+        match t.on_deadline(secs(5)) {
+            Some(Decision::Close { action, .. }) => assert_eq!(action, CloseAction::Fin),
+            other => panic!("expected a close, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn fires_once_then_has_no_deadline() {
+        let mut t = nginx_like(Watch::Upstream);
+        t.observe(secs(0), &Observation::Opened);
+        assert!(t.on_deadline(secs(60)).is_some());
+        assert_eq!(t.deadline(), None);
+        assert_eq!(t.on_deadline(secs(120)), None);
+        t.observe(secs(121), &bytes(Side::Upstream));
+        assert_eq!(t.deadline(), None);
+    }
+
+    #[test]
+    fn early_call_does_not_fire() {
+        let mut t = nginx_like(Watch::Upstream);
+        t.observe(secs(0), &Observation::Opened);
+        t.observe(secs(30), &bytes(Side::Upstream));
+        assert_eq!(t.on_deadline(secs(60)), None);
+        assert_eq!(t.deadline(), Some(secs(90)));
+    }
+
+    #[test]
+    fn upstream_end_stops_the_timer() {
+        let mut t = nginx_like(Watch::Any);
+        t.observe(secs(0), &Observation::Opened);
+        t.observe(secs(1), &Observation::UpstreamEnded);
+        assert_eq!(t.deadline(), None);
+        assert_eq!(t.on_deadline(secs(61)), None);
+    }
+
+    #[test]
+    fn any_watch_reason_and_limit() {
+        let mut t = nginx_like(Watch::Any);
+        t.observe(secs(2), &Observation::Opened);
+        match t.on_deadline(secs(62)) {
+            Some(Decision::Close { reason, .. }) => assert_eq!(
+                reason,
+                "idle-timeout 60s (no bytes either way since 00:00:02.000)"
+            ),
+            other => panic!("expected a close, got {other:?}"),
+        }
+        let limit = t.limit().unwrap();
+        assert_eq!(limit.behavior, "idle-timeout");
+        assert_eq!(limit.after, secs(60));
+        assert_eq!(limit.watches, "silence in both directions");
+    }
+
+    #[test]
+    fn summary_names_span_watch_and_actions() {
+        assert_eq!(
+            nginx_like(Watch::Upstream).summary(),
+            "idle-timeout 60s (upstream) → http-504, after headers fin"
+        );
+        let t = IdleTimeout::new(IdleTimeoutConfig {
+            after: secs(15 * 60),
+            watch: Watch::Upstream,
+            action: CloseAction::Fin,
+            after_headers: CloseAction::Fin,
+        });
+        assert_eq!(t.summary(), "idle-timeout 15m (upstream) → fin");
+    }
+
+    #[test]
+    fn limit_span_reads_like_proxy_configs() {
+        assert_eq!(limit_span(secs(60)), "60s");
+        assert_eq!(limit_span(secs(120)), "120s");
+        assert_eq!(limit_span(secs(300)), "5m");
+        assert_eq!(limit_span(secs(86_400)), "1day");
+        assert_eq!(limit_span(Duration::from_millis(250)), "250ms");
     }
 }

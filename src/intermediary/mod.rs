@@ -63,7 +63,9 @@ impl Watch {
     pub fn matches(self, side: Side) -> bool {
         matches!(
             (self, side),
-            (Watch::Any, _) | (Watch::Upstream, Side::Upstream) | (Watch::Downstream, Side::Downstream)
+            (Watch::Any, _)
+                | (Watch::Upstream, Side::Upstream)
+                | (Watch::Downstream, Side::Downstream)
         )
     }
 }

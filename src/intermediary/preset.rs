@@ -1,6 +1,33 @@
-//! Presets: named, sourced configurations of real intermediaries. (Stub.)
+//! Presets: named, sourced configurations of real intermediaries.
+//!
+//! Every number comes from `INTERMEDIARIES.md` (the project's sourced notes on real
+//! middleboxes); each preset's doc comment and its [`Preset::source`] say which row and which
+//! upstream document, and say *unverified* where the notes do. A scenario starts from a
+//! preset (`preset = "nginx"`) and may override any behavior.
+//!
+//! | preset | stack |
+//! |---|---|
+//! | `nginx` | idle 60 s upstream → 504 / fin; buffering threshold 4096 bytes, honours `X-Accel-Buffering: no` |
+//! | `ingress-nginx` | idle 60 s upstream → 504 / fin; no buffering |
+//! | `caddy` | no buffering, no timeout |
+//! | `haproxy` | idle 50 s any → 504 / fin (sample config; HAProxy has no default) |
+//! | `envoy` | idle 5 min any → 408 / rst |
+//! | `aws-alb` | idle 60 s any → 504 / fin |
+//! | `gcp-lb` | max duration 30 s → fin |
+//! | `azure-app-gateway` | idle 20 s upstream → fin (*unverified*); full buffering |
+//! | `azure-front-door` | idle 30 s upstream → 504 / fin |
+//! | `cloudflare` | idle 120 s upstream → 524 / rst |
+//! | `cloudflare-workers-edge` | idle 5 min upstream → fin |
+//! | `heroku` | first byte 30 s → 503; idle 55 s any → fin |
+//! | `squid` | idle 15 min upstream → 504 / fin; max duration 1 day → fin |
+//! | `corporate-inspecting` | full buffering; max duration 5 min → rst |
 
-use super::BehaviorConfig;
+use super::buffering::{BufferingConfig, BufferingMode};
+use super::first_byte_timeout::FirstByteTimeoutConfig;
+use super::idle_timeout::IdleTimeoutConfig;
+use super::max_duration::MaxDurationConfig;
+use super::{BehaviorConfig, CloseAction, Watch};
+use std::time::Duration;
 
 /// A named configuration of a real intermediary.
 #[derive(Clone, Debug)]
@@ -17,10 +44,650 @@ pub struct Preset {
 
 /// Every preset, in a stable order.
 pub fn all() -> Vec<Preset> {
-    Vec::new()
+    vec![
+        nginx(),
+        ingress_nginx(),
+        caddy(),
+        haproxy(),
+        envoy(),
+        aws_alb(),
+        gcp_lb(),
+        azure_app_gateway(),
+        azure_front_door(),
+        cloudflare(),
+        cloudflare_workers_edge(),
+        heroku(),
+        squid(),
+        corporate_inspecting(),
+    ]
+}
+
+/// Every preset name, in the order of [`all`].
+pub fn names() -> Vec<&'static str> {
+    all().into_iter().map(|p| p.name).collect()
 }
 
 /// Looks a preset up by name.
 pub fn get(name: &str) -> Option<Preset> {
     all().into_iter().find(|p| p.name == name)
+}
+
+const fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn idle(
+    after: Duration,
+    watch: Watch,
+    action: CloseAction,
+    after_headers: CloseAction,
+) -> BehaviorConfig {
+    BehaviorConfig::IdleTimeout(IdleTimeoutConfig {
+        after,
+        watch,
+        action,
+        after_headers,
+    })
+}
+
+fn max_duration(
+    after: Duration,
+    action: CloseAction,
+    after_headers: CloseAction,
+) -> BehaviorConfig {
+    BehaviorConfig::MaxDuration(MaxDurationConfig {
+        after,
+        action,
+        after_headers,
+    })
+}
+
+fn buffering(mode: BufferingMode, honor_x_accel_buffering: bool) -> BehaviorConfig {
+    BehaviorConfig::Buffering(BufferingConfig {
+        mode,
+        honor_x_accel_buffering,
+    })
+}
+
+/// nginx as a reverse proxy with its defaults: `proxy_read_timeout 60s` between two reads
+/// from the upstream (504 before headers; mid-stream the chunked body is cut short), and
+/// `proxy_buffering on`, which holds `text/event-stream` in proxy buffers of one memory page
+/// (4096 bytes) unless the response says `X-Accel-Buffering: no`. (`send_timeout 60s`, on
+/// writes to a stalled client, is not modelled.) Source: INTERMEDIARIES.md, nginx row (nginx
+/// docs, ngx_http_proxy_module).
+fn nginx() -> Preset {
+    Preset {
+        name: "nginx",
+        summary: "nginx reverse proxy defaults: proxy_read_timeout 60s, proxy_buffering on",
+        source: "INTERMEDIARIES.md, nginx row (nginx docs, ngx_http_proxy_module: proxy_read_timeout, proxy_buffering, X-Accel-Buffering)",
+        behaviors: vec![
+            idle(secs(60), Watch::Upstream, CloseAction::Respond(504), CloseAction::Fin),
+            buffering(BufferingMode::Threshold { bytes: 4096 }, true),
+        ],
+    }
+}
+
+/// ingress-nginx on Kubernetes: `proxy-read-timeout 60` as nginx, but its configmap turns
+/// `proxy-buffering` off by default. Source: INTERMEDIARIES.md, ingress-nginx row
+/// (ingress-nginx configmap docs).
+fn ingress_nginx() -> Preset {
+    Preset {
+        name: "ingress-nginx",
+        summary: "Kubernetes ingress-nginx: proxy-read-timeout 60, proxy-buffering off",
+        source: "INTERMEDIARIES.md, ingress-nginx row (ingress-nginx configmap docs: proxy-read-timeout, proxy-buffering)",
+        behaviors: vec![
+            idle(secs(60), Watch::Upstream, CloseAction::Respond(504), CloseAction::Fin),
+            buffering(BufferingMode::None, false),
+        ],
+    }
+}
+
+/// Caddy's `reverse_proxy`: no read timeout by default, and streaming responses are flushed
+/// on every write (`flush_interval -1`). The `encode` directive can still buffer (caddy#6293);
+/// override `buffering` to model that. Source: INTERMEDIARIES.md, Caddy row (Caddy
+/// reverse_proxy docs).
+fn caddy() -> Preset {
+    Preset {
+        name: "caddy",
+        summary: "Caddy reverse_proxy defaults: no read timeout, streaming flushed at once",
+        source: "INTERMEDIARIES.md, Caddy row (Caddy reverse_proxy docs: flush_interval; caddy#6293 for encode)",
+        behaviors: vec![buffering(BufferingMode::None, false)],
+    }
+}
+
+/// HAProxy: `timeout client` / `timeout server` are each side's inactivity, and HAProxy has
+/// no default for them; this preset uses the common sample configuration's 50 s and, as an
+/// approximation of two per-side timers, lets bytes either way reset one timer. 504 before
+/// headers (log `sH`), abort mid-data (`sD`/`cD`). `timeout tunnel` does not apply to SSE.
+/// Source: INTERMEDIARIES.md, HAProxy row (HAProxy configuration.txt).
+fn haproxy() -> Preset {
+    Preset {
+        name: "haproxy",
+        summary: "HAProxy with the sample config's timeout client/server 50s (HAProxy has no default)",
+        source: "INTERMEDIARIES.md, HAProxy row (HAProxy configuration.txt: timeout client, timeout server); 50s is the common sample configuration, not a built-in default",
+        behaviors: vec![idle(secs(50), Watch::Any, CloseAction::Respond(504), CloseAction::Fin)],
+    }
+}
+
+/// Envoy: `stream_idle_timeout` 5 min, reset by bytes in either direction; 408 before headers
+/// (*unverified wording*), a stream reset after. The connection `idle_timeout` (1 h, only with
+/// no active stream) and the route `timeout` (15 s, not compatible with streaming) are not
+/// modelled. Source: INTERMEDIARIES.md, Envoy row (Envoy timeouts FAQ).
+fn envoy() -> Preset {
+    Preset {
+        name: "envoy",
+        summary: "Envoy stream_idle_timeout 5m (either direction)",
+        source: "INTERMEDIARIES.md, Envoy row (Envoy timeouts FAQ: stream_idle_timeout); 408 before headers is unverified",
+        behaviors: vec![idle(secs(300), Watch::Any, CloseAction::Respond(408), CloseAction::Rst)],
+    }
+}
+
+/// AWS Application Load Balancer: idle timeout 60 s, reset by data in either direction
+/// (HTTP/2 PING frames do not count); 504 if the target never answered, else the connection
+/// is closed. Source: INTERMEDIARIES.md, AWS ALB row (ALB load balancer attributes docs).
+fn aws_alb() -> Preset {
+    Preset {
+        name: "aws-alb",
+        summary: "AWS ALB idle timeout 60s (data in either direction)",
+        source: "INTERMEDIARIES.md, AWS ALB row (ALB load balancer attributes docs: idle_timeout.timeout_seconds)",
+        behaviors: vec![idle(secs(60), Watch::Any, CloseAction::Respond(504), CloseAction::Fin)],
+    }
+}
+
+/// Google Cloud external HTTP(S) load balancer: the backend service timeout (30 s) is the
+/// time to return a *complete* response, so a stream is cut at 30 s whatever its keepalives.
+/// Source: INTERMEDIARIES.md, GCP row (GCP timeouts and retries docs).
+fn gcp_lb() -> Preset {
+    Preset {
+        name: "gcp-lb",
+        summary: "GCP external HTTP(S) LB backend timeout 30s (whole response; keepalives do not help)",
+        source: "INTERMEDIARIES.md, GCP external HTTP(S) LB row (GCP timeouts and retries docs: backend service timeout)",
+        behaviors: vec![max_duration(secs(30), CloseAction::Fin, CloseAction::Fin)],
+    }
+}
+
+/// Azure Application Gateway: the backend request time-out must exceed the gap between
+/// events (default 20 s, *unverified*), and the response buffer, on by default, must be
+/// disabled for SSE; at the limit the connection is terminated. Source: INTERMEDIARIES.md,
+/// Azure Application Gateway row (Azure "use server-sent events" docs).
+fn azure_app_gateway() -> Preset {
+    Preset {
+        name: "azure-app-gateway",
+        summary: "Azure Application Gateway: backend request time-out 20s (unverified), response buffer on",
+        source: "INTERMEDIARIES.md, Azure Application Gateway row (Azure \"use server-sent events\" docs); the 20s default is unverified",
+        behaviors: vec![
+            idle(secs(20), Watch::Upstream, CloseAction::Fin, CloseAction::Fin),
+            buffering(BufferingMode::Full, false),
+        ],
+    }
+}
+
+/// Azure Front Door: origin response timeout 30 s (16–240 s on Standard/Premium), answered
+/// with 503/504 `OriginTimeout`; what resets it is not documented, modelled as upstream
+/// bytes. Source: INTERMEDIARIES.md, Azure Front Door row (Azure Front Door troubleshooting
+/// docs).
+fn azure_front_door() -> Preset {
+    Preset {
+        name: "azure-front-door",
+        summary: "Azure Front Door origin response timeout 30s",
+        source: "INTERMEDIARIES.md, Azure Front Door row (Azure Front Door troubleshooting docs: OriginTimeout); what resets the timer is undocumented",
+        behaviors: vec![idle(secs(30), Watch::Upstream, CloseAction::Respond(504), CloseAction::Fin)],
+    }
+}
+
+/// Cloudflare proxy: read timeout between two reads from the origin, 120 s per the
+/// connection-limits page updated 2026-07 (100 s historically; Enterprise can change it);
+/// 524 before headers, an HTTP/2 `INTERNAL_ERROR` reset mid-stream. Source:
+/// INTERMEDIARIES.md, Cloudflare row (Cloudflare connection limits docs).
+fn cloudflare() -> Preset {
+    Preset {
+        name: "cloudflare",
+        summary: "Cloudflare proxy read timeout 120s (100s before the 2026-07 docs update)",
+        source: "INTERMEDIARIES.md, Cloudflare row (Cloudflare connection limits docs, updated 2026-07: proxy read timeout 120s; 100s historically)",
+        behaviors: vec![idle(secs(120), Watch::Upstream, CloseAction::Respond(524), CloseAction::Rst)],
+    }
+}
+
+/// An SSE stream written by a Cloudflare Worker: the edge's idle stream watchdog closes it
+/// after about 5 min without bytes written. Source: INTERMEDIARIES.md, Cloudflare Workers
+/// edge row (cloudflare/agents#1583).
+fn cloudflare_workers_edge() -> Preset {
+    Preset {
+        name: "cloudflare-workers-edge",
+        summary: "Cloudflare Workers edge idle stream watchdog ~5m",
+        source: "INTERMEDIARIES.md, Cloudflare Workers edge row (cloudflare/agents#1583); ~5m is reported, not documented",
+        behaviors: vec![idle(secs(300), Watch::Upstream, CloseAction::Fin, CloseAction::Fin)],
+    }
+}
+
+/// Heroku router: 30 s to the first byte (H12, answered 503), then a rolling 55 s window
+/// reset by bytes from either side (H15, connection terminated). Source: INTERMEDIARIES.md,
+/// Heroku row (Heroku request timeout docs).
+fn heroku() -> Preset {
+    Preset {
+        name: "heroku",
+        summary: "Heroku router: 30s to first byte (H12 → 503), then a rolling 55s window (H15)",
+        source: "INTERMEDIARIES.md, Heroku router row (Heroku request timeout docs: H12, H15)",
+        behaviors: vec![
+            BehaviorConfig::FirstByteTimeout(FirstByteTimeoutConfig {
+                after: secs(30),
+                status: 503,
+            }),
+            idle(secs(55), Watch::Any, CloseAction::Fin, CloseAction::Fin),
+        ],
+    }
+}
+
+/// Squid: `read_timeout 15 minutes`, extended after each read from the server
+/// (`ERR_READ_TIMEOUT`, modelled as 504 before headers), and `client_lifetime 1 day` capping
+/// any connection. Source: INTERMEDIARIES.md, Squid row (Squid configuration docs).
+fn squid() -> Preset {
+    Preset {
+        name: "squid",
+        summary: "Squid: read_timeout 15 minutes, client_lifetime 1 day",
+        source:
+            "INTERMEDIARIES.md, Squid row (Squid configuration docs: read_timeout, client_lifetime)",
+        behaviors: vec![
+            idle(
+                secs(15 * 60),
+                Watch::Upstream,
+                CloseAction::Respond(504),
+                CloseAction::Fin,
+            ),
+            max_duration(secs(24 * 3600), CloseAction::Fin, CloseAction::Fin),
+        ],
+    }
+}
+
+/// An inspecting corporate web gateway (Symantec / Blue Coat): content scanning waits for
+/// the entire `text/event-stream` response, so the client never sees an event, and a maximum
+/// connection duration of 5–10 min is reported; this preset takes 5 min and resets the
+/// connection (log `TCP_NC_MISS_RST`). Source: INTERMEDIARIES.md, inspecting corporate proxy
+/// row (Broadcom KB 406021; MP-301g module 3).
+fn corporate_inspecting() -> Preset {
+    Preset {
+        name: "corporate-inspecting",
+        summary: "Inspecting corporate proxy: holds the whole response, cuts connections at 5m",
+        source: "INTERMEDIARIES.md, inspecting corporate proxy row (Broadcom KB 406021; MP-301g module 3); 5-10 min is reported, 5m chosen",
+        behaviors: vec![
+            buffering(BufferingMode::Full, false),
+            max_duration(secs(5 * 60), CloseAction::Rst, CloseAction::Rst),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intermediary::{Behavior, Decision, Observation, Side};
+
+    #[test]
+    fn every_preset_builds_and_has_a_source() {
+        let presets = all();
+        assert!(presets.len() >= 14);
+        for p in presets {
+            assert!(!p.source.trim().is_empty(), "{} has no source", p.name);
+            assert!(!p.summary.trim().is_empty(), "{} has no summary", p.name);
+            assert!(!p.behaviors.is_empty(), "{} has no behaviors", p.name);
+            for b in &p.behaviors {
+                let built = b.build(7);
+                assert_eq!(built.kind(), b.kind(), "{}", p.name);
+                assert!(!built.summary().is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_unique_kebab_case_and_found() {
+        let names = names();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "duplicate preset names");
+        for name in &names {
+            let kebab = !name.is_empty()
+                && !name.starts_with('-')
+                && !name.ends_with('-')
+                && !name.contains("--")
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            assert!(kebab, "{name} is not kebab-case");
+            assert_eq!(get(name).map(|p| p.name), Some(*name));
+        }
+        for wanted in [
+            "nginx",
+            "ingress-nginx",
+            "haproxy",
+            "envoy",
+            "aws-alb",
+            "gcp-lb",
+            "cloudflare",
+            "cloudflare-workers-edge",
+            "heroku",
+            "squid",
+            "corporate-inspecting",
+            "azure-app-gateway",
+            "caddy",
+            "azure-front-door",
+        ] {
+            assert!(names.contains(&wanted), "missing preset {wanted}");
+        }
+        assert!(get("no-such-proxy").is_none());
+    }
+
+    #[test]
+    fn unverified_facts_say_so() {
+        for name in ["envoy", "azure-app-gateway"] {
+            assert!(get(name).unwrap().source.contains("unverified"), "{name}");
+        }
+    }
+
+    #[test]
+    fn nginx_idle_timeout_is_60s_upstream() {
+        let nginx = get("nginx").unwrap();
+        assert!(nginx
+            .behaviors
+            .contains(&BehaviorConfig::IdleTimeout(IdleTimeoutConfig {
+                after: secs(60),
+                watch: Watch::Upstream,
+                action: CloseAction::Respond(504),
+                after_headers: CloseAction::Fin,
+            })));
+        let summaries: Vec<String> = nginx
+            .behaviors
+            .iter()
+            .map(|b| b.build(0).summary())
+            .collect();
+        assert_eq!(
+            summaries,
+            [
+                "idle-timeout 60s (upstream) → http-504, after headers fin",
+                "buffering threshold 4096 bytes (honours X-Accel-Buffering: no)",
+            ]
+        );
+    }
+
+    #[test]
+    fn timeouts_announce_their_limits() {
+        let heroku: Vec<_> = get("heroku")
+            .unwrap()
+            .behaviors
+            .iter()
+            .filter_map(|b| b.build(0).limit())
+            .map(|l| (l.behavior, l.after, l.watches))
+            .collect();
+        assert_eq!(
+            heroku,
+            [
+                (
+                    "first-byte-timeout".to_string(),
+                    secs(30),
+                    "time to response headers".to_string()
+                ),
+                (
+                    "idle-timeout".to_string(),
+                    secs(55),
+                    "silence in both directions".to_string()
+                ),
+            ]
+        );
+    }
+
+    /// What a relay would do with a behavior stack, minus the bytes: deliver each observation
+    /// at its time, and before it fire every deadline that falls due, earliest first. Stops at
+    /// the first `Close`. Returns every decision with its virtual time.
+    fn drive(
+        stack: &mut [Box<dyn Behavior>],
+        events: &[(Duration, Observation)],
+        until: Duration,
+    ) -> Vec<(Duration, Decision)> {
+        let mut out = Vec::new();
+        let mut events = events.iter().peekable();
+        loop {
+            let next_event = events.peek().map(|(t, _)| *t).filter(|t| *t <= until);
+            let due = stack
+                .iter()
+                .enumerate()
+                .filter_map(|(i, b)| b.deadline().map(|d| (d, i)))
+                .filter(|(d, _)| *d <= next_event.unwrap_or(until))
+                .min();
+            let decisions: Vec<(Duration, Decision)> = if let Some((at, i)) = due {
+                stack[i]
+                    .on_deadline(at)
+                    .map(|d| (at, d))
+                    .into_iter()
+                    .collect()
+            } else if let Some(at) = next_event {
+                let (_, obs) = events.next().unwrap();
+                stack
+                    .iter_mut()
+                    .filter_map(|b| b.observe(at, obs))
+                    .map(|d| (at, d))
+                    .collect()
+            } else {
+                return out;
+            };
+            for (at, d) in decisions {
+                let close = matches!(d, Decision::Close { .. });
+                out.push((at, d));
+                if close {
+                    return out;
+                }
+            }
+        }
+    }
+
+    fn nginx_stack() -> Vec<Box<dyn Behavior>> {
+        get("nginx")
+            .unwrap()
+            .behaviors
+            .iter()
+            .map(|b| b.build(1))
+            .collect()
+    }
+
+    /// Opened at 0, a GET, response head at 1.003 s, then a 13-byte SSE comment every 15 s
+    /// until `last_keepalive`.
+    fn sse_stream(
+        headers: Vec<(String, String)>,
+        last_keepalive: Duration,
+    ) -> Vec<(Duration, Observation)> {
+        let head_at = Duration::from_millis(1003);
+        let mut events = vec![
+            (Duration::ZERO, Observation::Opened),
+            (
+                Duration::ZERO,
+                Observation::Bytes {
+                    from: Side::Downstream,
+                    len: 40,
+                },
+            ),
+            (
+                Duration::ZERO,
+                Observation::RequestHead {
+                    method: "GET".into(),
+                    path: "/mcp".into(),
+                },
+            ),
+            (
+                head_at,
+                Observation::Bytes {
+                    from: Side::Upstream,
+                    len: 80,
+                },
+            ),
+            (
+                head_at,
+                Observation::ResponseHead {
+                    status: 200,
+                    headers,
+                },
+            ),
+        ];
+        let mut t = head_at + secs(15);
+        while t <= last_keepalive {
+            events.push((
+                t,
+                Observation::Bytes {
+                    from: Side::Upstream,
+                    len: 13,
+                },
+            ));
+            events.push((t, Observation::ResponseBody { len: 13 }));
+            t += secs(15);
+        }
+        events
+    }
+
+    fn closes(decisions: &[(Duration, Decision)]) -> Vec<(Duration, CloseAction, String)> {
+        decisions
+            .iter()
+            .filter_map(|(t, d)| match d {
+                Decision::Close { action, reason } => Some((*t, *action, reason.clone())),
+                Decision::Flush { .. } => None,
+            })
+            .collect()
+    }
+
+    fn event_stream(no_buffering: bool) -> Vec<(String, String)> {
+        let mut h = vec![("content-type".to_string(), "text/event-stream".to_string())];
+        if no_buffering {
+            h.push(("x-accel-buffering".to_string(), "no".to_string()));
+        }
+        h
+    }
+
+    #[test]
+    fn nginx_keeps_a_stream_with_15s_keepalives_open_for_30_minutes() {
+        for no_buffering in [false, true] {
+            let half_hour = secs(30 * 60);
+            let mut stack = nginx_stack();
+            let d = drive(
+                &mut stack,
+                &sse_stream(event_stream(no_buffering), half_hour),
+                half_hour,
+            );
+            assert_eq!(closes(&d), [], "x-accel-buffering: no = {no_buffering}");
+            // 13-byte keepalives for 30 minutes stay below nginx's one-page buffer.
+            assert!(d.is_empty(), "no flush either: {d:?}");
+            assert_eq!(stack[1].holds_response(), !no_buffering);
+        }
+    }
+
+    #[test]
+    fn nginx_closes_a_silent_stream_60s_after_the_last_upstream_byte() {
+        for no_buffering in [false, true] {
+            let last = Duration::from_millis(1003) + secs(15 * 4);
+            let mut stack = nginx_stack();
+            let d = drive(
+                &mut stack,
+                &sse_stream(event_stream(no_buffering), last),
+                secs(30 * 60),
+            );
+            assert_eq!(
+                closes(&d),
+                [(
+                    last + secs(60),
+                    CloseAction::Fin,
+                    "idle-timeout 60s (upstream silent since 00:01:01.003)".to_string()
+                )],
+                "x-accel-buffering: no = {no_buffering}"
+            );
+        }
+    }
+
+    #[test]
+    fn nginx_answers_504_when_the_upstream_never_answers() {
+        let mut stack = nginx_stack();
+        let events = [(Duration::ZERO, Observation::Opened)];
+        let d = drive(&mut stack, &events, secs(600));
+        assert_eq!(
+            closes(&d),
+            [(
+                secs(60),
+                CloseAction::Respond(504),
+                "idle-timeout 60s (upstream silent since 00:00:00.000)".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn nginx_buffer_releases_a_page_at_a_time() {
+        let mut stack = nginx_stack();
+        let mut events = sse_stream(event_stream(false), Duration::ZERO);
+        for i in 1..=5u64 {
+            let at = secs(1) + Duration::from_millis(100 * i);
+            events.push((
+                at,
+                Observation::Bytes {
+                    from: Side::Upstream,
+                    len: 1000,
+                },
+            ));
+            events.push((at, Observation::ResponseBody { len: 1000 }));
+        }
+        let d = drive(&mut stack, &events, secs(3));
+        assert_eq!(
+            d,
+            [(
+                Duration::from_millis(1500),
+                Decision::Flush {
+                    why: "threshold 4096 bytes reached (5000 held)".into()
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn gcp_cuts_a_busy_stream_at_30s() {
+        let mut stack: Vec<_> = get("gcp-lb")
+            .unwrap()
+            .behaviors
+            .iter()
+            .map(|b| b.build(0))
+            .collect();
+        let d = drive(
+            &mut stack,
+            &sse_stream(event_stream(false), secs(600)),
+            secs(600),
+        );
+        assert_eq!(
+            closes(&d),
+            [(
+                secs(30),
+                CloseAction::Fin,
+                "max-duration 30s (connection opened at 00:00:00.000)".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn heroku_answers_503_without_a_first_byte() {
+        let mut stack: Vec<_> = get("heroku")
+            .unwrap()
+            .behaviors
+            .iter()
+            .map(|b| b.build(0))
+            .collect();
+        let events = [
+            (Duration::ZERO, Observation::Opened),
+            (
+                secs(1),
+                Observation::RequestHead {
+                    method: "POST".into(),
+                    path: "/mcp".into(),
+                },
+            ),
+        ];
+        let d = drive(&mut stack, &events, secs(600));
+        assert_eq!(
+            closes(&d),
+            [(
+                secs(31),
+                CloseAction::Respond(503),
+                "first-byte-timeout 30s (no response headers since 00:00:01.000)".to_string()
+            )]
+        );
+    }
 }
