@@ -168,7 +168,13 @@ fn slug(s: &str) -> String {
     s.trim_end_matches(".toml")
         .trim_start_matches("./")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 

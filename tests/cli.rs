@@ -128,7 +128,11 @@ fn same_seed_gives_byte_identical_reports_and_traces() {
     assert!(!fa.is_empty());
     assert_eq!(fa.len(), fb.len());
     for (x, y) in fa.iter().zip(&fb) {
-        assert_eq!(std::fs::read(x).unwrap(), std::fs::read(y).unwrap(), "{x:?}");
+        assert_eq!(
+            std::fs::read(x).unwrap(),
+            std::fs::read(y).unwrap(),
+            "{x:?}"
+        );
     }
     assert_eq!(
         std::fs::read(a.join("report.json")).unwrap(),
@@ -166,7 +170,14 @@ fn listing_commands_work() {
     let out = middlebox(&["presets"]);
     assert_eq!(out.status.code(), Some(0));
     let p = text(&out.stdout);
-    for name in ["nginx", "cloudflare", "envoy", "aws-alb", "gcp-lb", "corporate-inspecting"] {
+    for name in [
+        "nginx",
+        "cloudflare",
+        "envoy",
+        "aws-alb",
+        "gcp-lb",
+        "corporate-inspecting",
+    ] {
         assert!(p.contains(name), "{name} missing from presets");
     }
     let out = middlebox(&["explain", NGINX]);

@@ -36,10 +36,7 @@ pub fn render_text(report: &Report) -> String {
         .max()
         .unwrap_or(8)
         .max(8);
-    let tw: Vec<usize> = targets
-        .iter()
-        .map(|t| t.chars().count().max(17))
-        .collect();
+    let tw: Vec<usize> = targets.iter().map(|t| t.chars().count().max(17)).collect();
     let mut out = String::new();
     let _ = write!(out, "{:<sw$}", "scenario");
     for (t, w) in targets.iter().zip(&tw) {

@@ -20,7 +20,11 @@ use std::time::Duration;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Action {
     /// Write `bytes` to side `to` at virtual time `at` (>= now), after earlier sends to it.
-    Send { to: Side, bytes: Vec<u8>, at: Duration },
+    Send {
+        to: Side,
+        bytes: Vec<u8>,
+        at: Duration,
+    },
     /// Close both sides. `graceful`: deliver queued sends first; otherwise drop them.
     Close { rst: bool, graceful: bool },
     /// Close the upstream side only (the client went away).

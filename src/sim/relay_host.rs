@@ -121,7 +121,10 @@ async fn relay_conn(
         // Write everything that is due, in order, per side.
         let t = now();
         for side in [Side::Upstream, Side::Downstream] {
-            while pipe.queue[idx(side)].front().is_some_and(|(at, _)| *at <= t) {
+            while pipe.queue[idx(side)]
+                .front()
+                .is_some_and(|(at, _)| *at <= t)
+            {
                 let (_, bytes) = pipe.queue[idx(side)].pop_front().expect("front");
                 let w = match side {
                     Side::Upstream => uw.write_all(&bytes).await,
