@@ -10,6 +10,15 @@
 //! first event arrives within D). A check that cannot see what it needs in the trace says
 //! `unobservable` instead of guessing.
 
+mod client_stream;
+pub mod first_event_delay;
+pub mod keepalive_cadence;
+pub mod keepalive_format;
+pub mod stream_closed;
+pub mod stream_survives;
+#[cfg(test)]
+mod testing;
+
 use crate::trace::Trace;
 use serde::Serialize;
 use std::time::Duration;
@@ -41,7 +50,10 @@ pub struct CheckOutcome {
     pub id: String,
     pub verdict: Verdict,
     /// Virtual time the verdict is about (the failure point, or the end of the span checked).
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_stamp")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_stamp"
+    )]
     pub at: Option<Duration>,
     /// One human sentence: on failure, what happened, which stream, which limit.
     pub message: String,
@@ -100,11 +112,26 @@ pub enum CheckSpec {
 
 /// Every check id, with a one-line description, in a stable order.
 pub const CHECK_IDS: &[(&str, &str)] = &[
-    ("stream.survives", "the stream stays open until a time; only the client may close it"),
-    ("stream.closed", "the stream is closed by a named intermediary near a time"),
-    ("keepalive.cadence", "largest gap between bytes reaching the client ≤ gap-max"),
-    ("keepalive.format", "keepalives are SSE comments, not (named) events"),
-    ("first-event.delay", "the first event reaches the client within max of the request"),
+    (
+        "stream.survives",
+        "the stream stays open until a time; only the client may close it",
+    ),
+    (
+        "stream.closed",
+        "the stream is closed by a named intermediary near a time",
+    ),
+    (
+        "keepalive.cadence",
+        "largest gap between bytes reaching the client ≤ gap-max",
+    ),
+    (
+        "keepalive.format",
+        "keepalives are SSE comments, not (named) events",
+    ),
+    (
+        "first-event.delay",
+        "the first event reaches the client within max of the request",
+    ),
 ];
 
 impl CheckSpec {
@@ -121,12 +148,26 @@ impl CheckSpec {
 
     /// Evaluates the check over a trace. `end` is the scenario's duration (when the client
     /// closes everything).
-    pub fn evaluate(&self, _trace: &Trace, _end: Duration) -> CheckOutcome {
-        CheckOutcome {
-            id: self.id().to_string(),
-            verdict: Verdict::Unobservable,
-            at: None,
-            message: "not implemented yet".into(),
+    pub fn evaluate(&self, trace: &Trace, end: Duration) -> CheckOutcome {
+        match self {
+            CheckSpec::StreamSurvives { stream, until } => {
+                stream_survives::evaluate(stream.as_deref(), *until, trace, end)
+            }
+            CheckSpec::StreamClosed {
+                stream,
+                by,
+                at,
+                tolerance,
+            } => stream_closed::evaluate(stream.as_deref(), by, *at, *tolerance, trace, end),
+            CheckSpec::KeepaliveCadence { stream, gap_max } => {
+                keepalive_cadence::evaluate(stream.as_deref(), *gap_max, trace, end)
+            }
+            CheckSpec::KeepaliveFormat { stream } => {
+                keepalive_format::evaluate(stream.as_deref(), trace, end)
+            }
+            CheckSpec::FirstEventDelay { stream, max } => {
+                first_event_delay::evaluate(stream.as_deref(), *max, trace, end)
+            }
         }
     }
 }
