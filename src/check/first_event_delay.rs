@@ -185,4 +185,19 @@ mod tests {
         let o = evaluate(None, MAX, &TraceBuilder::new().build(), END);
         assert_eq!(o.verdict, Verdict::Unobservable);
     }
+
+    #[test]
+    fn the_spec_dispatches_here() {
+        let t = TraceBuilder::new()
+            .stream(1, "main", 0)
+            .event(10, 1, None, "{}")
+            .build();
+        let spec = crate::check::CheckSpec::FirstEventDelay {
+            stream: None,
+            max: MAX,
+        };
+        let o = spec.evaluate(&t, END);
+        assert_eq!(o, evaluate(None, MAX, &t, END));
+        assert_eq!(o.id, spec.id());
+    }
 }

@@ -302,4 +302,16 @@ mod tests {
             o.message
         );
     }
+
+    #[test]
+    fn the_spec_dispatches_here() {
+        let t = ticking(15_000).build();
+        let spec = crate::check::CheckSpec::KeepaliveCadence {
+            stream: None,
+            gap_max: GAP_MAX,
+        };
+        let o = spec.evaluate(&t, END);
+        assert_eq!(o, evaluate(None, GAP_MAX, &t, END));
+        assert_eq!(o.id, spec.id());
+    }
 }

@@ -179,4 +179,16 @@ mod tests {
         let o = evaluate(None, &TraceBuilder::new().build(), END);
         assert_eq!(o.verdict, Verdict::Unobservable);
     }
+
+    #[test]
+    fn the_spec_dispatches_here() {
+        let t = TraceBuilder::new()
+            .stream(1, "main", 0)
+            .comment(15_003, 1)
+            .build();
+        let spec = crate::check::CheckSpec::KeepaliveFormat { stream: None };
+        let o = spec.evaluate(&t, END);
+        assert_eq!(o, evaluate(None, &t, END));
+        assert_eq!(o.id, spec.id());
+    }
 }

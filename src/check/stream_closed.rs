@@ -247,4 +247,21 @@ mod tests {
             o.message
         );
     }
+
+    #[test]
+    fn the_spec_dispatches_here() {
+        let t = killed_at(60_003).build();
+        let spec = crate::check::CheckSpec::StreamClosed {
+            stream: Some("main".into()),
+            by: "nginx".into(),
+            at: Duration::from_secs(60),
+            tolerance: SEC,
+        };
+        let o = spec.evaluate(&t, END);
+        assert_eq!(
+            o,
+            evaluate(Some("main"), "nginx", Duration::from_secs(60), SEC, &t, END)
+        );
+        assert_eq!(o.id, spec.id());
+    }
 }

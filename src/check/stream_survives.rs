@@ -325,4 +325,18 @@ mod tests {
             o.message
         );
     }
+
+    #[test]
+    fn the_spec_dispatches_here() {
+        let t = nginx().stream(1, "main", 0).build();
+        let spec = crate::check::CheckSpec::StreamSurvives {
+            stream: None,
+            until: Some(Duration::from_secs(60)),
+        };
+        assert_eq!(
+            spec.evaluate(&t, END),
+            evaluate(None, Some(Duration::from_secs(60)), &t, END)
+        );
+        assert_eq!(spec.evaluate(&t, END).id, spec.id());
+    }
 }
