@@ -10,6 +10,15 @@
 //! first event arrives within D). A check that cannot see what it needs in the trace says
 //! `unobservable` instead of guessing.
 
+mod client_stream;
+pub mod first_event_delay;
+pub mod keepalive_cadence;
+pub mod keepalive_format;
+pub mod stream_closed;
+pub mod stream_survives;
+#[cfg(test)]
+mod testing;
+
 use crate::trace::Trace;
 use serde::Serialize;
 use std::time::Duration;
@@ -139,12 +148,26 @@ impl CheckSpec {
 
     /// Evaluates the check over a trace. `end` is the scenario's duration (when the client
     /// closes everything).
-    pub fn evaluate(&self, _trace: &Trace, _end: Duration) -> CheckOutcome {
-        CheckOutcome {
-            id: self.id().to_string(),
-            verdict: Verdict::Unobservable,
-            at: None,
-            message: "not implemented yet".into(),
+    pub fn evaluate(&self, trace: &Trace, end: Duration) -> CheckOutcome {
+        match self {
+            CheckSpec::StreamSurvives { stream, until } => {
+                stream_survives::evaluate(stream.as_deref(), *until, trace, end)
+            }
+            CheckSpec::StreamClosed {
+                stream,
+                by,
+                at,
+                tolerance,
+            } => stream_closed::evaluate(stream.as_deref(), by, *at, *tolerance, trace, end),
+            CheckSpec::KeepaliveCadence { stream, gap_max } => {
+                keepalive_cadence::evaluate(stream.as_deref(), *gap_max, trace, end)
+            }
+            CheckSpec::KeepaliveFormat { stream } => {
+                keepalive_format::evaluate(stream.as_deref(), trace, end)
+            }
+            CheckSpec::FirstEventDelay { stream, max } => {
+                first_event_delay::evaluate(stream.as_deref(), *max, trace, end)
+            }
         }
     }
 }

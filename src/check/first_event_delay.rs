@@ -1,0 +1,203 @@
+//! `first-event.delay`: a liveness check. On every selected stream the first event (a frame
+//! that dispatches, not a comment) reaches the client within `max` of the request.
+//!
+//! Buffering intermediaries show up here: the server wrote the event at once, but the client
+//! saw it only when the buffer filled or the stream ended. A stream that ends without any
+//! event fails, whatever its length.
+
+use super::client_stream::{outcome, select, Fate};
+use super::{CheckOutcome, Verdict};
+use crate::time::{span, stamp};
+use crate::trace::Trace;
+use std::time::Duration;
+
+/// The check id.
+pub const ID: &str = "first-event.delay";
+
+/// Evaluates `first-event.delay` for `stream` (all streams when `None`).
+pub fn evaluate(stream: Option<&str>, max: Duration, trace: &Trace, end: Duration) -> CheckOutcome {
+    let streams = match select(ID, trace, stream, end) {
+        Ok(s) => s,
+        Err(o) => return o,
+    };
+    let mut slowest: Option<(Duration, Duration, String)> = None;
+    for s in &streams {
+        let label = s.label();
+        if let Fate::Failed { at, error } = s.fate() {
+            let msg = format!("{label} never connected ({error}): no event reached the client");
+            return outcome(ID, Verdict::Fail, Some(at), msg);
+        }
+        let sent = s.request_sent().unwrap_or(s.opened_at);
+        let first = s
+            .received()
+            .find(|(_, _, frames)| frames.iter().any(|f| f.dispatches()))
+            .map(|(at, _, _)| at);
+        let Some(at) = first else {
+            let stop = s.span_end();
+            let note = s.response_note();
+            let note = if note.is_empty() {
+                String::new()
+            } else {
+                format!(", {note}")
+            };
+            let msg = format!(
+                "no event reached the client in {} on {label} (request at {}, stream ended at {}{note})",
+                span(stop.saturating_sub(sent)),
+                stamp(sent),
+                stamp(stop)
+            );
+            return outcome(ID, Verdict::Fail, Some(stop), msg);
+        };
+        let delay = at.saturating_sub(sent);
+        if delay > max {
+            let msg = format!(
+                "the first event reached {label} {} after the request (at {}), more than max {}",
+                span(delay),
+                stamp(at),
+                span(max)
+            );
+            return outcome(ID, Verdict::Fail, Some(at), msg);
+        }
+        if slowest.as_ref().is_none_or(|(d, _, _)| delay > *d) {
+            slowest = Some((delay, at, label));
+        }
+    }
+    let (delay, at, label) = slowest.expect("select returns at least one stream");
+    outcome(
+        ID,
+        Verdict::Pass,
+        Some(at),
+        format!(
+            "the first event reached {label} {} after the request (at {}), within max {}",
+            span(delay),
+            stamp(at),
+            span(max)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::testing::TraceBuilder;
+    use crate::trace::StreamEnd;
+
+    const END: Duration = Duration::from_secs(120);
+    const MAX: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn passes_when_the_first_event_is_prompt() {
+        let t = TraceBuilder::new()
+            .stream(1, "main", 1_000)
+            .comment(1_004, 1)
+            .event(1_250, 1, None, "{}")
+            .build();
+        let o = evaluate(None, MAX, &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert_eq!(o.at, Some(Duration::from_millis(1_250)));
+        assert!(
+            o.message.contains("250ms after the request"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn exactly_max_passes_and_later_fails() {
+        let t = TraceBuilder::new()
+            .stream(1, "main", 1_000)
+            .event(6_000, 1, None, "{}")
+            .build();
+        assert_eq!(evaluate(None, MAX, &t, END).verdict, Verdict::Pass);
+        let o = evaluate(None, MAX - Duration::from_millis(1), &t, END);
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert_eq!(
+            o.message,
+            "the first event reached conn#1 (stream main) 5s after the request (at 00:00:06.000), more than max 4s 999ms"
+        );
+    }
+
+    #[test]
+    fn comments_and_partial_chunks_are_not_events() {
+        let t = TraceBuilder::new()
+            .stream(1, "main", 0)
+            .comment(15_000, 1)
+            .bytes(20_000, 1, 7)
+            .ended(60_000, 1, StreamEnd::Truncated)
+            .build();
+        let o = evaluate(Some("main"), MAX, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert_eq!(o.at, Some(Duration::from_secs(60)));
+        assert_eq!(
+            o.message,
+            "no event reached the client in 1m on conn#1 (stream main) (request at 00:00:00.000, stream ended at 00:01:00.000)"
+        );
+    }
+
+    #[test]
+    fn a_buffered_event_arriving_late_fails() {
+        let t = TraceBuilder::new()
+            .intermediary("nginx", &[("buffering", 0)])
+            .stream(1, "main", 0)
+            .event(60_000, 1, None, "{}")
+            .build();
+        let o = evaluate(None, MAX, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert!(o.message.contains("1m after the request"), "{}", o.message);
+    }
+
+    #[test]
+    fn a_stream_answered_504_names_the_status() {
+        let t = TraceBuilder::new()
+            .open(0, 1, "main")
+            .request(0, 1)
+            .response_typed(60_000, 1, 504, "text/html")
+            .bytes(60_001, 1, 160)
+            .ended(60_002, 1, StreamEnd::Complete)
+            .build();
+        let o = evaluate(None, MAX, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert!(o.message.ends_with(", response 504)"), "{}", o.message);
+    }
+
+    #[test]
+    fn every_connection_of_a_reopened_stream_is_checked() {
+        let t = TraceBuilder::new()
+            .stream(1, "main", 0)
+            .event(10, 1, None, "{}")
+            .client_closed(1_000, 1)
+            .stream(2, "main", 1_000)
+            .client_closed(2_000, 2)
+            .build();
+        let o = evaluate(Some("main"), MAX, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert!(
+            o.message.contains("in 1s on conn#2 (stream main)"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn missing_and_absent_streams() {
+        let t = TraceBuilder::new().stream(1, "main", 0).build();
+        assert_eq!(evaluate(Some("x"), MAX, &t, END).verdict, Verdict::Fail);
+        let o = evaluate(None, MAX, &TraceBuilder::new().build(), END);
+        assert_eq!(o.verdict, Verdict::Unobservable);
+    }
+
+    #[test]
+    fn the_spec_dispatches_here() {
+        let t = TraceBuilder::new()
+            .stream(1, "main", 0)
+            .event(10, 1, None, "{}")
+            .build();
+        let spec = crate::check::CheckSpec::FirstEventDelay {
+            stream: None,
+            max: MAX,
+        };
+        let o = spec.evaluate(&t, END);
+        assert_eq!(o, evaluate(None, MAX, &t, END));
+        assert_eq!(o.id, spec.id());
+    }
+}

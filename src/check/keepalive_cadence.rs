@@ -1,0 +1,317 @@
+//! `keepalive.cadence`: a safety check. On every selected stream, the largest gap between
+//! bytes reaching the client is at most `gap_max`.
+//!
+//! ```text
+//!  response headers   chunk      chunk               stream end (client saw it end or closed
+//!        │──gap──────▶│──gap────▶│──────gap─────────▶│  it, or the scenario ended)
+//! ```
+//!
+//! The last gap runs up to the stream's end, so a silent stream a proxy killed has a gap up to
+//! its death. On failure the message names the intermediary limits the gap crossed.
+
+use super::client_stream::{outcome, select, ClientStream, Fate};
+use super::{CheckOutcome, Verdict};
+use crate::time::{span, stamp};
+use crate::trace::Trace;
+use std::time::Duration;
+
+/// The check id.
+pub const ID: &str = "keepalive.cadence";
+
+/// Evaluates `keepalive.cadence` for `stream` (all streams when `None`).
+pub fn evaluate(
+    stream: Option<&str>,
+    gap_max: Duration,
+    trace: &Trace,
+    end: Duration,
+) -> CheckOutcome {
+    let streams = match select(ID, trace, stream, end) {
+        Ok(s) => s,
+        Err(o) => return o,
+    };
+    let mut widest: Option<(String, Gap)> = None;
+    for s in &streams {
+        let label = s.label();
+        if let Fate::Failed { at, error } = s.fate() {
+            let msg = format!("{label} never connected ({error}): no response");
+            return outcome(ID, Verdict::Fail, Some(at), msg);
+        }
+        let Some(gap) = largest_gap(s) else {
+            let at = s.span_end();
+            let msg = format!(
+                "{label} got no response: no response headers reached the client by {}",
+                stamp(at)
+            );
+            return outcome(ID, Verdict::Fail, Some(at), msg);
+        };
+        if gap.len() > gap_max {
+            let mut msg = format!(
+                "{label}: largest gap {} ({} → {}) exceeds gap-max {}",
+                span(gap.len()),
+                stamp(gap.from),
+                stamp(gap.to),
+                span(gap_max)
+            );
+            let crossed = crossed_limits(trace, s, &gap);
+            if !crossed.is_empty() {
+                msg.push_str("; crosses ");
+                msg.push_str(&crossed.join(", "));
+            }
+            return outcome(ID, Verdict::Fail, Some(gap.to), msg);
+        }
+        if widest.as_ref().is_none_or(|(_, w)| gap.len() > w.len()) {
+            widest = Some((label, gap));
+        }
+    }
+    let (label, gap) = widest.expect("select returns at least one stream");
+    let at = streams.iter().map(|s| s.span_end()).max();
+    outcome(
+        ID,
+        Verdict::Pass,
+        at,
+        format!(
+            "largest gap {} ({} → {}, {label}) is within gap-max {}",
+            span(gap.len()),
+            stamp(gap.from),
+            stamp(gap.to),
+            span(gap_max)
+        ),
+    )
+}
+
+/// A span with no byte reaching the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Gap {
+    from: Duration,
+    to: Duration,
+    /// Whether it starts at the response headers (no body byte before it).
+    first: bool,
+}
+
+impl Gap {
+    fn len(&self) -> Duration {
+        self.to.saturating_sub(self.from)
+    }
+}
+
+/// The largest gap from the response headers, through every body chunk, to the stream's end
+/// (the earliest such gap on ties); `None` without response headers.
+fn largest_gap(s: &ClientStream<'_>) -> Option<Gap> {
+    let (headers, _) = s.response()?;
+    let end = s.span_end();
+    let times = std::iter::once(headers)
+        .chain(s.received().filter(|(_, n, _)| *n > 0).map(|(t, _, _)| t))
+        .chain(std::iter::once(end));
+    let mut best: Option<Gap> = None;
+    let mut prev: Option<Duration> = None;
+    for (i, t) in times.enumerate() {
+        if let Some(p) = prev {
+            let gap = Gap {
+                from: p,
+                to: t.max(p),
+                first: i == 1,
+            };
+            if best.is_none_or(|b| gap.len() > b.len()) {
+                best = Some(gap);
+            }
+        }
+        prev = Some(t);
+    }
+    best
+}
+
+/// The limits of intermediaries on the stream's route that `gap` (or the stream's life)
+/// reached, e.g. `nginx idle-timeout 1m`. A gap equal to a timeout counts: the timeout fires
+/// exactly then, and the client sees the close at the same instant at the earliest.
+fn crossed_limits(trace: &Trace, s: &ClientStream<'_>, gap: &Gap) -> Vec<String> {
+    let life = s
+        .span_end()
+        .saturating_sub(s.request_sent().unwrap_or(s.opened_at));
+    trace
+        .limits()
+        .into_iter()
+        .filter(|(host, _)| s.routes_through(host))
+        .filter_map(|(host, l)| {
+            let named = format!("{host} {} {}", l.behavior, span(l.after));
+            match l.behavior.as_str() {
+                "idle-timeout" if l.after <= gap.len() => Some(named),
+                "first-byte-timeout" if gap.first && l.after <= gap.len() => Some(named),
+                "max-duration" if l.after <= life => {
+                    Some(format!("{named} (the stream lived {})", span(life)))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::testing::TraceBuilder;
+    use crate::trace::StreamEnd;
+
+    const END: Duration = Duration::from_secs(120);
+    const GAP_MAX: Duration = Duration::from_secs(20);
+
+    fn nginx() -> TraceBuilder {
+        TraceBuilder::new().intermediary("nginx", &[("idle-timeout", 60_000), ("buffering", 0)])
+    }
+
+    /// Keepalives every `every` ms from 1.003s until the client closes at `END`.
+    fn ticking(every: u64) -> TraceBuilder {
+        let mut b = nginx().stream(1, "main", 1_000);
+        let mut t = 1_003 + every;
+        while t < 120_000 {
+            b = b.comment(t, 1);
+            t += every;
+        }
+        b.client_closed(120_000, 1)
+    }
+
+    #[test]
+    fn passes_with_a_steady_keepalive() {
+        let o = evaluate(None, GAP_MAX, &ticking(15_000).build(), END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert!(o.message.starts_with("largest gap 15s"), "{}", o.message);
+        assert_eq!(o.at, Some(END));
+    }
+
+    #[test]
+    fn a_gap_of_exactly_gap_max_passes() {
+        let o = evaluate(None, GAP_MAX, &ticking(20_000).build(), END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        let o = evaluate(
+            None,
+            GAP_MAX - Duration::from_millis(1),
+            &ticking(20_000).build(),
+            END,
+        );
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    }
+
+    #[test]
+    fn a_silent_stream_killed_by_a_proxy_fails_naming_the_limit() {
+        let t = nginx()
+            .stream(1, "main", 1_000)
+            .closed_by_intermediary(61_003, 1, "nginx", "idle-timeout", "upstream silent")
+            .ended(61_003, 1, StreamEnd::Truncated)
+            .build();
+        let o = evaluate(Some("main"), GAP_MAX, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert_eq!(
+            o.message,
+            "conn#1 (stream main): largest gap 1m (00:00:01.003 → 00:01:01.003) exceeds gap-max 20s; crosses nginx idle-timeout 1m"
+        );
+        assert_eq!(o.at, Some(Duration::from_millis(61_003)));
+    }
+
+    #[test]
+    fn the_gap_to_the_client_close_counts() {
+        let t = TraceBuilder::new()
+            .stream(1, "main", 0)
+            .comment(15_003, 1)
+            .client_closed(50_000, 1)
+            .build();
+        let o = evaluate(None, GAP_MAX, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert!(
+            o.message.contains("(00:00:15.003 → 00:00:50.000)"),
+            "{}",
+            o.message
+        );
+        assert!(!o.message.contains("crosses"), "{}", o.message);
+    }
+
+    #[test]
+    fn a_stream_still_open_is_measured_to_the_scenario_end() {
+        let t = TraceBuilder::new()
+            .stream(1, "main", 0)
+            .comment(15_003, 1)
+            .build();
+        let o = evaluate(None, GAP_MAX, &t, Duration::from_secs(30));
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        let o = evaluate(None, GAP_MAX, &t, Duration::from_secs(40));
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    }
+
+    #[test]
+    fn only_limits_shorter_than_the_gap_and_on_the_route_are_named() {
+        let t = TraceBuilder::new()
+            .intermediary("nginx", &[("idle-timeout", 60_000)])
+            .intermediary(
+                "alb",
+                &[("idle-timeout", 30_000), ("first-byte-timeout", 10_000)],
+            )
+            .stream(1, "main", 0)
+            .comment(1_000, 1)
+            .comment(46_000, 1)
+            .client_closed(50_000, 1)
+            .build();
+        let o = evaluate(None, GAP_MAX, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert!(
+            o.message.ends_with("; crosses alb idle-timeout 30s"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn a_stream_without_response_headers_fails() {
+        let t = TraceBuilder::new()
+            .open(0, 1, "main")
+            .request(0, 1)
+            .ended(60_000, 1, StreamEnd::Reset)
+            .build();
+        let o = evaluate(None, GAP_MAX, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert!(o.message.contains("got no response"), "{}", o.message);
+        assert_eq!(o.at, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn a_reopened_stream_reports_the_failing_connection() {
+        let t = nginx()
+            .stream(1, "main", 0)
+            .comment(15_000, 1)
+            .client_closed(20_000, 1)
+            .stream(2, "main", 20_000)
+            .closed_by_intermediary(80_003, 2, "nginx", "idle-timeout", "upstream silent")
+            .ended(80_003, 2, StreamEnd::Truncated)
+            .build();
+        let o = evaluate(Some("main"), GAP_MAX, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert!(
+            o.message
+                .starts_with("conn#2 (stream main): largest gap 1m"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn no_stream_is_unobservable_and_a_missing_name_fails() {
+        let o = evaluate(None, GAP_MAX, &nginx().build(), END);
+        assert_eq!(o.verdict, Verdict::Unobservable);
+        let o = evaluate(Some("main"), GAP_MAX, &nginx().build(), END);
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert!(
+            o.message.contains("stream main was never opened"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn the_spec_dispatches_here() {
+        let t = ticking(15_000).build();
+        let spec = crate::check::CheckSpec::KeepaliveCadence {
+            stream: None,
+            gap_max: GAP_MAX,
+        };
+        let o = spec.evaluate(&t, END);
+        assert_eq!(o, evaluate(None, GAP_MAX, &t, END));
+        assert_eq!(o.id, spec.id());
+    }
+}

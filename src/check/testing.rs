@@ -1,0 +1,264 @@
+//! A tiny builder for hand-written traces, shaped like the runner writes them.
+//!
+//! Times are virtual milliseconds since the start. `build` orders events by time, keeping
+//! the call order of events at the same instant.
+//!
+//! ```text
+//! TraceBuilder::new()
+//!     .intermediary("nginx", &[("idle-timeout", 60_000)])
+//!     .stream(1, "main", 1_000)              // opened + GET at 1s, 200 event-stream at 1.003s
+//!     .comment(16_003, 1)
+//!     .client_closed(1_800_000, 1)
+//!     .build()
+//! ```
+
+use crate::sse::Frame;
+use crate::trace::{Closer, ConnId, Event, EventKind, Limit, StreamEnd, Trace};
+use std::time::Duration;
+
+/// Builds a [`Trace`] event by event.
+#[derive(Default)]
+pub(crate) struct TraceBuilder {
+    events: Vec<Event>,
+    route: Vec<String>,
+}
+
+fn ms(t: u64) -> Duration {
+    Duration::from_millis(t)
+}
+
+impl TraceBuilder {
+    /// An empty trace; streams route through every intermediary declared before them.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Any event.
+    pub fn push(mut self, t: u64, host: &str, conn: Option<u32>, kind: EventKind) -> Self {
+        self.events.push(Event {
+            at: ms(t),
+            host: host.into(),
+            conn: conn.map(ConnId),
+            kind,
+        });
+        self
+    }
+
+    fn client(self, t: u64, conn: u32, kind: EventKind) -> Self {
+        self.push(t, "client", Some(conn), kind)
+    }
+
+    /// An intermediary started at 0 with these limits (behavior, after in ms).
+    pub fn intermediary(mut self, name: &str, limits: &[(&str, u64)]) -> Self {
+        self.route.push(name.into());
+        let limits = limits
+            .iter()
+            .map(|(b, after)| Limit {
+                behavior: b.to_string(),
+                after: ms(*after),
+                watches: "upstream silence".into(),
+            })
+            .collect::<Vec<_>>();
+        self.push(
+            0,
+            name,
+            None,
+            EventKind::IntermediaryStarted {
+                preset: Some(name.into()),
+                behaviors: limits.iter().map(|l| l.behavior.clone()).collect(),
+                limits,
+            },
+        )
+    }
+
+    /// The client opened `conn` for `stream`.
+    pub fn open(self, t: u64, conn: u32, stream: &str) -> Self {
+        let mut route = self.route.clone();
+        route.push("server".into());
+        self.client(
+            t,
+            conn,
+            EventKind::ConnOpened {
+                stream: stream.into(),
+                route,
+            },
+        )
+    }
+
+    /// The client sent `GET /mcp`.
+    pub fn request(self, t: u64, conn: u32) -> Self {
+        self.client(
+            t,
+            conn,
+            EventKind::RequestSent {
+                method: "GET".into(),
+                path: "/mcp".into(),
+                last_event_id: None,
+            },
+        )
+    }
+
+    /// Response headers with `text/event-stream`.
+    pub fn response(self, t: u64, conn: u32, status: u16) -> Self {
+        self.response_typed(t, conn, status, "text/event-stream")
+    }
+
+    /// Response headers with a content type.
+    pub fn response_typed(self, t: u64, conn: u32, status: u16, content_type: &str) -> Self {
+        self.client(
+            t,
+            conn,
+            EventKind::ResponseReceived {
+                status,
+                content_type: Some(content_type.into()),
+            },
+        )
+    }
+
+    /// Opened and requested at `t`, a 200 event stream 3 ms later.
+    pub fn stream(self, conn: u32, stream: &str, t: u64) -> Self {
+        self.open(t, conn, stream)
+            .request(t, conn)
+            .response(t + 3, conn, 200)
+    }
+
+    /// A body chunk with these frames.
+    pub fn frames(self, t: u64, conn: u32, bytes: usize, frames: Vec<Frame>) -> Self {
+        self.client(t, conn, EventKind::Received { bytes, frames })
+    }
+
+    /// A chunk carrying `: keepalive`.
+    pub fn comment(self, t: u64, conn: u32) -> Self {
+        let f = Frame::Comment {
+            text: " keepalive".into(),
+        };
+        self.frames(t, conn, 13, vec![f])
+    }
+
+    /// A chunk carrying one event.
+    pub fn event(self, t: u64, conn: u32, name: Option<&str>, data: &str) -> Self {
+        let f = Frame::Event {
+            name: name.map(Into::into),
+            id: None,
+            data: data.into(),
+        };
+        self.frames(t, conn, 20 + data.len(), vec![f])
+    }
+
+    /// A chunk with no complete frame in it.
+    pub fn bytes(self, t: u64, conn: u32, bytes: usize) -> Self {
+        self.frames(t, conn, bytes, Vec::new())
+    }
+
+    /// The client saw the body end.
+    pub fn ended(self, t: u64, conn: u32, how: StreamEnd) -> Self {
+        self.client(t, conn, EventKind::StreamEnded { how })
+    }
+
+    /// The client recorded a close by `by`.
+    pub fn conn_closed(self, t: u64, conn: u32, by: Closer, reason: &str) -> Self {
+        self.client(
+            t,
+            conn,
+            EventKind::ConnClosed {
+                by,
+                reason: reason.into(),
+            },
+        )
+    }
+
+    /// The client closed the stream itself.
+    pub fn client_closed(self, t: u64, conn: u32) -> Self {
+        self.conn_closed(t, conn, Closer::Client, "scenario end")
+    }
+
+    /// The server closed the connection.
+    pub fn server_closed(self, t: u64, conn: u32, reason: &str) -> Self {
+        self.push(
+            t,
+            "server",
+            Some(conn),
+            EventKind::ConnClosed {
+                by: Closer::Server,
+                reason: reason.into(),
+            },
+        )
+    }
+
+    /// An intermediary closed the connection with FIN.
+    pub fn closed_by_intermediary(
+        self,
+        t: u64,
+        conn: u32,
+        host: &str,
+        behavior: &str,
+        reason: &str,
+    ) -> Self {
+        self.push(
+            t,
+            host,
+            Some(conn),
+            EventKind::IntermediaryClosed {
+                behavior: behavior.into(),
+                action: "fin".into(),
+                reason: reason.into(),
+            },
+        )
+    }
+
+    /// An intermediary answered `status` itself.
+    pub fn responded(
+        self,
+        t: u64,
+        conn: u32,
+        host: &str,
+        status: u16,
+        behavior: &str,
+        reason: &str,
+    ) -> Self {
+        self.push(
+            t,
+            host,
+            Some(conn),
+            EventKind::IntermediaryResponded {
+                status,
+                behavior: behavior.into(),
+                reason: reason.into(),
+            },
+        )
+    }
+
+    /// An intermediary stopped forwarding silently.
+    pub fn blackholed(self, t: u64, conn: u32, host: &str, behavior: &str, reason: &str) -> Self {
+        self.push(
+            t,
+            host,
+            Some(conn),
+            EventKind::IntermediaryBlackholed {
+                behavior: behavior.into(),
+                reason: reason.into(),
+            },
+        )
+    }
+
+    /// The client could not connect.
+    pub fn failed(self, t: u64, conn: Option<u32>, stream: &str, error: &str) -> Self {
+        self.push(
+            t,
+            "client",
+            conn,
+            EventKind::ConnFailed {
+                stream: stream.into(),
+                error: error.into(),
+            },
+        )
+    }
+
+    /// The trace, ordered by time (stable).
+    pub fn build(mut self) -> Trace {
+        self.events.sort_by_key(|e| e.at);
+        Trace {
+            events: self.events,
+        }
+    }
+}
