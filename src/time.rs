@@ -25,9 +25,14 @@ pub fn stamp(d: Duration) -> String {
     VTime(d).to_string()
 }
 
-/// Renders a span for humans: `60s`, `1m 30s`, `250ms` (humantime's format).
+/// Renders a span for humans the way proxy configurations read: whole seconds under five
+/// minutes as `60s`, `120s`; anything else in humantime's format (`5m`, `1day`, `250ms`).
 pub fn span(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
+    if d.subsec_nanos() == 0 && d < Duration::from_secs(300) {
+        format!("{}s", d.as_secs())
+    } else {
+        humantime::format_duration(d).to_string()
+    }
 }
 
 /// Serde helpers that (de)serialize a [`Duration`] as a human string such as `"60s"`.
@@ -82,6 +87,15 @@ mod tests {
         assert_eq!(stamp(Duration::from_millis(61_003)), "00:01:01.003");
         assert_eq!(stamp(Duration::from_secs(30 * 60)), "00:30:00.000");
         assert_eq!(stamp(Duration::from_secs(25 * 3600 + 1)), "25:00:01.000");
+    }
+
+    #[test]
+    fn spans_read_like_proxy_configs() {
+        assert_eq!(span(Duration::from_secs(60)), "60s");
+        assert_eq!(span(Duration::from_secs(120)), "120s");
+        assert_eq!(span(Duration::from_secs(300)), "5m");
+        assert_eq!(span(Duration::from_secs(86_400)), "1day");
+        assert_eq!(span(Duration::from_millis(250)), "250ms");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! `honor-x-accel-buffering`, a response head carrying `X-Accel-Buffering: no` turns holding
 //! off for that response, as nginx does.
 
-use super::idle_timeout::limit_span;
+use crate::time::span;
 use super::{Behavior, Decision, Observation};
 use serde::Serialize;
 use std::time::Duration;
@@ -90,7 +90,7 @@ impl Behavior for Buffering {
             BufferingMode::Full => "full (until the response ends)".to_string(),
             BufferingMode::Threshold { bytes } => format!("threshold {bytes} bytes"),
             BufferingMode::FlushInterval { every } => {
-                format!("flush-interval {}", limit_span(*every))
+                format!("flush-interval {}", crate::time::span(*every))
             }
         };
         if self.cfg.honor_x_accel_buffering {
@@ -151,7 +151,7 @@ impl Behavior for Buffering {
         let BufferingMode::FlushInterval { every } = self.cfg.mode else {
             return None;
         };
-        Some(self.flush(format!("flush interval {}", limit_span(every))))
+        Some(self.flush(format!("flush interval {}", crate::time::span(every))))
     }
 }
 

@@ -7,7 +7,7 @@
 //! the behavior decides, exactly once, [`Decision::Close`] with `Respond(status)` — no
 //! headers went downstream yet, so an error response is always possible (Heroku's H12 → 503).
 
-use super::idle_timeout::limit_span;
+use crate::time::span;
 use super::{Behavior, CloseAction, Decision, Observation};
 use crate::time::stamp;
 use crate::trace::Limit;
@@ -57,7 +57,7 @@ impl Behavior for FirstByteTimeout {
     fn summary(&self) -> String {
         format!(
             "first-byte-timeout {} (response headers) → http-{}",
-            limit_span(self.cfg.after),
+            crate::time::span(self.cfg.after),
             self.cfg.status
         )
     }
@@ -100,7 +100,7 @@ impl Behavior for FirstByteTimeout {
             action: CloseAction::Respond(self.cfg.status),
             reason: format!(
                 "first-byte-timeout {} (no response headers since {})",
-                limit_span(self.cfg.after),
+                crate::time::span(self.cfg.after),
                 stamp(since)
             ),
         })

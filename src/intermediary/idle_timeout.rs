@@ -52,17 +52,6 @@ impl IdleTimeout {
     }
 }
 
-/// Renders a configured limit for summaries and close reasons: whole seconds below five
-/// minutes as seconds (`60s`, `120s`, as proxy configuration files write them), anything
-/// else in humantime's format (`5m`, `15m`, `1day`, `250ms`).
-pub(crate) fn limit_span(d: Duration) -> String {
-    if d.subsec_nanos() == 0 && d < Duration::from_secs(300) {
-        format!("{}s", d.as_secs())
-    } else {
-        crate::time::span(d)
-    }
-}
-
 /// The close action once response headers may have gone downstream: never `Respond`.
 pub(crate) fn close_action(
     headers_seen: bool,
@@ -95,7 +84,7 @@ impl Behavior for IdleTimeout {
     fn summary(&self) -> String {
         format!(
             "idle-timeout {} ({}) {}",
-            limit_span(self.cfg.after),
+            crate::time::span(self.cfg.after),
             self.cfg.watch,
             actions_summary(self.cfg.action, self.cfg.after_headers)
         )
@@ -149,7 +138,7 @@ impl Behavior for IdleTimeout {
             action: close_action(self.headers_seen, self.cfg.action, self.cfg.after_headers),
             reason: format!(
                 "idle-timeout {} ({silent} since {})",
-                limit_span(self.cfg.after),
+                crate::time::span(self.cfg.after),
                 stamp(since)
             ),
         })
@@ -334,12 +323,4 @@ mod tests {
         assert_eq!(t.summary(), "idle-timeout 15m (upstream) → fin");
     }
 
-    #[test]
-    fn limit_span_reads_like_proxy_configs() {
-        assert_eq!(limit_span(secs(60)), "60s");
-        assert_eq!(limit_span(secs(120)), "120s");
-        assert_eq!(limit_span(secs(300)), "5m");
-        assert_eq!(limit_span(secs(86_400)), "1day");
-        assert_eq!(limit_span(Duration::from_millis(250)), "250ms");
-    }
 }

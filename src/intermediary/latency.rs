@@ -4,7 +4,7 @@
 //! granularity) from a [`SmallRng`] seeded with the scenario's seed, so one seed always gives
 //! one sequence. When `min == max` the delay is fixed and nothing is drawn.
 
-use super::idle_timeout::limit_span;
+use crate::time::span;
 use super::{Behavior, Decision, Observation, Side};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -54,12 +54,12 @@ impl Behavior for Latency {
 
     fn summary(&self) -> String {
         if self.cfg.max <= self.cfg.min {
-            format!("latency {} per chunk", limit_span(self.cfg.min))
+            format!("latency {} per chunk", crate::time::span(self.cfg.min))
         } else {
             format!(
                 "latency {}..={} per chunk (uniform, seeded)",
-                limit_span(self.cfg.min),
-                limit_span(self.cfg.max)
+                crate::time::span(self.cfg.min),
+                crate::time::span(self.cfg.max)
             )
         }
     }

@@ -4,7 +4,7 @@
 //! connection duration, Squid's `client_lifetime`). It fires exactly once, at `Opened` +
 //! `after`, with `action` before a response head was seen and `after-headers` afterwards.
 
-use super::idle_timeout::{actions_summary, close_action, limit_span};
+use super::idle_timeout::{actions_summary, close_action};
 use super::{Behavior, CloseAction, Decision, Observation};
 use crate::time::stamp;
 use crate::trace::Limit;
@@ -56,7 +56,7 @@ impl Behavior for MaxDuration {
     fn summary(&self) -> String {
         format!(
             "max-duration {} (connection lifetime) {}",
-            limit_span(self.cfg.after),
+            crate::time::span(self.cfg.after),
             actions_summary(self.cfg.action, self.cfg.after_headers)
         )
     }
@@ -95,7 +95,7 @@ impl Behavior for MaxDuration {
             action: close_action(self.headers_seen, self.cfg.action, self.cfg.after_headers),
             reason: format!(
                 "max-duration {} (connection opened at {})",
-                limit_span(self.cfg.after),
+                crate::time::span(self.cfg.after),
                 stamp(opened)
             ),
         })
