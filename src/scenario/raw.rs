@@ -341,7 +341,7 @@ pub struct RawFault {
     /// `b`), `hold` / `release` (delay / deliver them), `crash` / `bounce` (kill / restart
     /// host `host`). Required.
     #[serde(rename = "do")]
-    pub action: Spanned<FaultName>,
+    pub action: FaultName,
     /// `a`: a host name (`client`, `server` or an intermediary's name); link faults only.
     #[serde(default)]
     pub a: Option<Spanned<String>>,

@@ -552,23 +552,24 @@ impl Validator<'_> {
             _ => None,
         };
         let base_mode = base.map_or(BufferingMode::None, |b| b.mode.clone());
-        let bytes =
-            match &raw.bytes {
-                None => None,
-                Some(b) => {
-                    let n = *b.get_ref();
-                    match usize::try_from(n) {
-                        Ok(n) if n > 0 => Some(n),
-                        _ => return Err(self.err(
+        let bytes = match &raw.bytes {
+            None => None,
+            Some(b) => {
+                let n = *b.get_ref();
+                match usize::try_from(n) {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => {
+                        return Err(self.err(
                             b.span(),
                             format!("{path}.bytes"),
                             format!(
                                 "{n} is out of range; expected a byte count more than 0, like 4096"
                             ),
-                        )),
+                        ))
                     }
                 }
-            };
+            }
+        };
         let every = match &raw.every {
             None => None,
             Some(e) => Some(self.positive(e, &format!("{path}.every"))?),
@@ -885,7 +886,7 @@ impl Validator<'_> {
             let span = f.span();
             let f = f.into_inner();
             let at = self.within_run(&f.at, &format!("{base}.at"))?;
-            let action = *f.action.get_ref();
+            let action = f.action;
             let word = match action {
                 FaultName::Partition => "partition",
                 FaultName::Repair => "repair",
@@ -1025,16 +1026,13 @@ impl Validator<'_> {
                     }
                 }
             }
-            for (param, required) in params.iter() {
-                let present = given.iter().any(|(k, at)| k == param && at.is_some());
-                if *required && !present {
-                    return Err(self.err(
-                        span.clone(),
-                        base.clone(),
-                        format!("missing required key `{param}` for check `{id}`; expected its parameters: {takes}"),
-                    ));
-                }
-            }
+            let missing = |param: &str| {
+                self.err(
+                    span.clone(),
+                    base.clone(),
+                    format!("missing required key `{param}` for check `{id}`; expected its parameters: {takes}"),
+                )
+            };
             let stream = match &e.stream {
                 None => None,
                 Some(s) => {
@@ -1057,7 +1055,6 @@ impl Validator<'_> {
                     Some(name.clone())
                 }
             };
-            // Required parameters are present: checked above.
             let spec = match id {
                 "stream.survives" => CheckSpec::StreamSurvives {
                     stream,
@@ -1067,9 +1064,8 @@ impl Validator<'_> {
                     },
                 },
                 "stream.closed" => {
-                    let (Some(by), Some(at)) = (&e.by, &e.at) else {
-                        return Err(self.err(span, base, "internal: missing by/at"));
-                    };
+                    let by = e.by.as_ref().ok_or_else(|| missing("by"))?;
+                    let at = e.at.as_ref().ok_or_else(|| missing("at"))?;
                     let names: Vec<&str> = intermediaries.iter().map(|m| m.name.as_str()).collect();
                     if !names.contains(&by.get_ref().as_str()) {
                         let list = if names.is_empty() {
@@ -1099,9 +1095,7 @@ impl Validator<'_> {
                     }
                 }
                 "keepalive.cadence" => {
-                    let Some(g) = &e.gap_max else {
-                        return Err(self.err(span, base, "internal: missing gap-max"));
-                    };
+                    let g = e.gap_max.as_ref().ok_or_else(|| missing("gap-max"))?;
                     CheckSpec::KeepaliveCadence {
                         stream,
                         gap_max: self.positive(g, &format!("{base}.gap-max"))?,
@@ -1109,9 +1103,7 @@ impl Validator<'_> {
                 }
                 "keepalive.format" => CheckSpec::KeepaliveFormat { stream },
                 _ => {
-                    let Some(m) = &e.max else {
-                        return Err(self.err(span, base, "internal: missing max"));
-                    };
+                    let m = e.max.as_ref().ok_or_else(|| missing("max"))?;
                     CheckSpec::FirstEventDelay {
                         stream,
                         max: self.positive(m, &format!("{base}.max"))?,
@@ -1128,13 +1120,13 @@ impl Validator<'_> {
         raw: BTreeMap<String, Spanned<RawExpectFail>>,
         expects: &[CheckSpec],
     ) -> Result<BTreeMap<String, Vec<String>>> {
-        let expected: Vec<&str> = {
-            let mut v: Vec<&str> = expects.iter().map(CheckSpec::id).collect();
-            v.dedup();
-            let mut seen = BTreeSet::new();
-            v.retain(|id| seen.insert(*id));
-            v
-        };
+        // The checks this scenario expects, in file order, each once.
+        let mut expected: Vec<&str> = Vec::new();
+        for id in expects.iter().map(CheckSpec::id) {
+            if !expected.contains(&id) {
+                expected.push(id);
+            }
+        }
         let mut out = BTreeMap::new();
         for (target, table) in raw {
             let base = format!("expect-fail.{}", key_segment(&target));
