@@ -1,0 +1,693 @@
+//! Loading tests: every fixture under `tests/fixtures/scenarios/`, override merging, and a
+//! no-panic sweep over damaged files.
+//!
+//! Each malformed fixture starts with `# expect-error: LINE:COL: KEY.PATH: message start`
+//! (and optionally `# expect-hint: ...`); the test checks the error's text against it.
+
+use super::*;
+use crate::check::CheckSpec;
+use crate::intermediary::buffering::{BufferingConfig, BufferingMode};
+use crate::intermediary::first_byte_timeout::FirstByteTimeoutConfig;
+use crate::intermediary::idle_timeout::IdleTimeoutConfig;
+use crate::intermediary::latency::LatencyConfig;
+use crate::intermediary::max_duration::MaxDurationConfig;
+use crate::intermediary::{BehaviorConfig, CloseAction, Watch};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::time::Duration;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn nginx_idle() -> IdleTimeoutConfig {
+    IdleTimeoutConfig {
+        after: secs(60),
+        watch: Watch::Upstream,
+        action: CloseAction::Respond(504),
+        after_headers: CloseAction::Fin,
+    }
+}
+
+/// Presets for tests only, so these tests do not move when the real presets are tuned.
+fn test_presets() -> Vec<Preset> {
+    vec![
+        Preset {
+            name: "nginx",
+            summary: "test nginx",
+            source: "test",
+            behaviors: vec![
+                BehaviorConfig::IdleTimeout(nginx_idle()),
+                BehaviorConfig::Buffering(BufferingConfig {
+                    mode: BufferingMode::Threshold { bytes: 8192 },
+                    honor_x_accel_buffering: true,
+                }),
+            ],
+        },
+        Preset {
+            name: "aws-alb",
+            summary: "test alb",
+            source: "test",
+            behaviors: vec![BehaviorConfig::IdleTimeout(IdleTimeoutConfig {
+                after: secs(60),
+                watch: Watch::Any,
+                action: CloseAction::Fin,
+                after_headers: CloseAction::Rst,
+            })],
+        },
+    ]
+}
+
+fn fixtures(kind: &str) -> Vec<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/scenarios")
+        .join(kind);
+    discover(&[dir]).expect("fixture directory")
+}
+
+/// The display name of a fixture: its path under the crate root.
+fn display(path: &Path) -> String {
+    path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+fn parse_fixture(path: &Path) -> (String, String, Result<Scenario, ScenarioError>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let file = display(path);
+    let result = parse_with_presets(&file, &text, &test_presets());
+    (file, text, result)
+}
+
+fn valid(name: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/scenarios/valid")
+        .join(name);
+    match parse_fixture(&path).2 {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn parse_text(text: &str) -> Result<Scenario, ScenarioError> {
+    parse_with_presets("t.toml", text, &test_presets())
+}
+
+fn err(text: &str) -> ScenarioError {
+    match parse_text(text) {
+        Ok(s) => panic!("expected an error, got {s:#?}"),
+        Err(e) => e,
+    }
+}
+
+const HEAD: &str = "description = \"d\"\nduration = \"10m\"\n";
+
+// ------------------------------------------------------------------- fixtures
+
+#[test]
+fn every_valid_fixture_loads() {
+    let files = fixtures("valid");
+    assert!(files.len() >= 5, "{files:?}");
+    for path in files {
+        let (file, _, result) = parse_fixture(&path);
+        let scenario = result.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(scenario.path, file);
+    }
+}
+
+#[test]
+fn every_malformed_fixture_fails_where_its_header_says() {
+    let files = fixtures("malformed");
+    assert!(files.len() >= 14, "{files:?}");
+    let mut wrong = Vec::new();
+    for path in files {
+        let (file, text, result) = parse_fixture(&path);
+        let expected = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# expect-error: "))
+            .unwrap_or_else(|| panic!("{file}: no `# expect-error:` header"));
+        let hint = text.lines().find_map(|l| l.strip_prefix("# expect-hint: "));
+        let error = match result {
+            Ok(_) => {
+                wrong.push(format!("{file}: loaded, but expected {expected}"));
+                continue;
+            }
+            Err(e) => e,
+        };
+        let shown = error.to_string();
+        let first_line = shown.lines().next().unwrap_or_default();
+        let want = format!("error: {file}:{expected}");
+        if !first_line.starts_with(&want) {
+            wrong.push(format!("{file}:\n  got  {first_line}\n  want {want}..."));
+        }
+        let mut numbers = expected.splitn(3, ':').map(|n| n.parse::<usize>().ok());
+        let line = numbers.next().flatten().expect("header line number");
+        let column = numbers.next().flatten().expect("header column");
+        if (error.line, error.column) != (line, column) {
+            wrong.push(format!("{file}: at {}:{}", error.line, error.column));
+        }
+        if !first_line.contains("expected") {
+            wrong.push(format!("{file}: says nothing expected: {first_line}"));
+        }
+        if error.hint.as_deref() != hint {
+            wrong.push(format!("{file}: hint {:?}, want {hint:?}", error.hint));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn idle_nginx_takes_the_preset_and_every_key() {
+    let s = valid("idle-nginx.toml");
+    assert_eq!(s.cites.as_deref(), Some("typescript-sdk#876"));
+    assert_eq!(s.protocol, vec!["2025-06-18", "2025-11-25"]);
+    assert_eq!(s.seed, Some(7));
+    assert_eq!(s.duration, secs(1800));
+    assert_eq!(s.tick, Duration::from_millis(1));
+    assert_eq!(s.intermediaries.len(), 1);
+    let nginx = &s.intermediaries[0];
+    assert_eq!(nginx.name, "nginx");
+    assert_eq!(nginx.preset.as_deref(), Some("nginx"));
+    assert_eq!(nginx.behaviors, test_presets()[0].behaviors);
+    assert_eq!(s.server, ServerConfig::default());
+    assert_eq!(
+        s.client.steps,
+        vec![ClientStep {
+            at: secs(1),
+            action: ClientAction::OpenStream {
+                stream: "main".into(),
+                path: "/sse".into()
+            }
+        }]
+    );
+    assert_eq!(
+        s.expects,
+        vec![
+            CheckSpec::StreamSurvives {
+                stream: None,
+                until: Some(secs(1800))
+            },
+            CheckSpec::KeepaliveCadence {
+                stream: Some("main".into()),
+                gap_max: secs(20)
+            },
+        ]
+    );
+    assert_eq!(
+        s.expect_fail.get("bug/no-keepalive"),
+        Some(&vec![
+            "stream.survives".to_string(),
+            "keepalive.cadence".to_string()
+        ])
+    );
+}
+
+#[test]
+fn overrides_merge_field_by_field() {
+    let s = valid("overrides.toml");
+    assert_eq!(s.tick, Duration::from_millis(10));
+    let names: Vec<&str> = s.intermediaries.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["cdn", "nginx", "proxy1"]);
+
+    // aws-alb: `after` replaced, watch and actions kept; buffering and latency appended.
+    assert_eq!(
+        s.intermediaries[0].behaviors,
+        vec![
+            BehaviorConfig::IdleTimeout(IdleTimeoutConfig {
+                after: secs(100),
+                watch: Watch::Any,
+                action: CloseAction::Fin,
+                after_headers: CloseAction::Rst,
+            }),
+            BehaviorConfig::Buffering(BufferingConfig {
+                mode: BufferingMode::FlushInterval { every: secs(1) },
+                honor_x_accel_buffering: false,
+            }),
+            BehaviorConfig::Latency(LatencyConfig {
+                min: Duration::from_millis(2),
+                max: Duration::from_millis(2),
+            }),
+        ]
+    );
+    // nginx: the action replaced in place, buffering removed, the rest appended in order.
+    assert_eq!(
+        s.intermediaries[1].behaviors,
+        vec![
+            BehaviorConfig::IdleTimeout(IdleTimeoutConfig {
+                action: CloseAction::Respond(504),
+                ..nginx_idle()
+            }),
+            BehaviorConfig::FirstByteTimeout(FirstByteTimeoutConfig {
+                after: secs(30),
+                status: 503
+            }),
+            BehaviorConfig::MaxDuration(MaxDurationConfig {
+                after: secs(3600),
+                action: CloseAction::Rst,
+                after_headers: CloseAction::Blackhole,
+            }),
+        ]
+    );
+    assert_eq!(s.intermediaries[2].preset, None);
+    assert_eq!(
+        s.intermediaries[2].behaviors,
+        vec![BehaviorConfig::Latency(LatencyConfig {
+            min: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+        })]
+    );
+    assert!(!s.server.x_accel_buffering_no);
+    assert_eq!(s.server.first_byte_delay, Duration::from_millis(250));
+}
+
+#[test]
+fn faults_and_steps_are_sorted_stably_and_checked() {
+    let s = valid("faults.toml");
+    let steps: Vec<(u64, &ClientAction)> = s
+        .client
+        .steps
+        .iter()
+        .map(|st| (st.at.as_secs(), &st.action))
+        .collect();
+    let open = |stream: &str, path: &str| ClientAction::OpenStream {
+        stream: stream.into(),
+        path: path.into(),
+    };
+    assert_eq!(
+        steps,
+        vec![
+            (0, &open("main", "/sse")),
+            (1, &open("side", "/events")),
+            (
+                2,
+                &ClientAction::CloseStream {
+                    stream: "side".into()
+                }
+            ),
+            (2, &open("side", "/sse")),
+        ]
+    );
+    let faults: Vec<String> = s
+        .faults
+        .iter()
+        .map(|f| format!("{} {}", f.at.as_secs(), f.kind))
+        .collect();
+    assert_eq!(
+        faults,
+        [
+            "240 partition client ↔ edge",
+            "300 repair client ↔ edge",
+            "360 crash server",
+            "420 bounce server"
+        ]
+    );
+    assert_eq!(
+        s.intermediaries[0].behaviors,
+        vec![BehaviorConfig::IdleTimeout(IdleTimeoutConfig {
+            after: secs(90),
+            watch: Watch::Any,
+            action: CloseAction::Respond(504),
+            after_headers: CloseAction::Fin,
+        })]
+    );
+    assert_eq!(
+        s.expects[0],
+        CheckSpec::StreamClosed {
+            stream: Some("main".into()),
+            by: "edge".into(),
+            at: secs(330),
+            tolerance: secs(1),
+        }
+    );
+}
+
+#[test]
+fn server_events_are_sorted_and_keepalive_is_a_named_event() {
+    let s = valid("server-events.toml");
+    assert_eq!(s.protocol, vec!["2026-07-28"]);
+    assert_eq!(s.seed, Some(42));
+    assert_eq!(s.server.keepalive, None);
+    assert_eq!(
+        s.server.keepalive_frame,
+        KeepaliveFrame::NamedEvent {
+            name: "heartbeat".into()
+        }
+    );
+    assert_eq!(s.server.end_after, Some(secs(540)));
+    assert_eq!(
+        s.server.events,
+        vec![
+            ServerEvent {
+                at: secs(120),
+                event: Some("update".into()),
+                id: Some("7".into()),
+                data: "first".into()
+            },
+            ServerEvent {
+                at: secs(180),
+                event: None,
+                id: None,
+                data: "second".into()
+            },
+        ]
+    );
+    assert_eq!(
+        s.expects[1],
+        CheckSpec::FirstEventDelay {
+            stream: None,
+            max: secs(121)
+        }
+    );
+}
+
+#[test]
+fn behaviors_without_a_preset_take_their_defaults() {
+    let s = valid("no-preset.toml");
+    assert_eq!(s.intermediaries[0].name, "proxy1");
+    assert_eq!(
+        s.intermediaries[0].behaviors,
+        vec![
+            BehaviorConfig::IdleTimeout(IdleTimeoutConfig {
+                after: secs(60),
+                watch: Watch::Upstream,
+                action: CloseAction::Fin,
+                after_headers: CloseAction::Fin,
+            }),
+            BehaviorConfig::FirstByteTimeout(FirstByteTimeoutConfig {
+                after: secs(30),
+                status: 504
+            }),
+            BehaviorConfig::MaxDuration(MaxDurationConfig {
+                after: secs(1800),
+                action: CloseAction::Fin,
+                after_headers: CloseAction::Fin,
+            }),
+            BehaviorConfig::Buffering(BufferingConfig {
+                mode: BufferingMode::Threshold { bytes: 4096 },
+                honor_x_accel_buffering: true,
+            }),
+        ]
+    );
+    assert_eq!(s.intermediaries[1].name, "lb");
+    assert!(s.intermediaries[1].behaviors.is_empty());
+    assert_eq!(s.server.keepalive, Some(secs(20)));
+    assert_eq!(
+        s.server.keepalive_frame,
+        KeepaliveFrame::Comment {
+            text: " ping".into()
+        }
+    );
+}
+
+#[test]
+fn minimal_scenario_gets_every_default() {
+    let s = valid("minimal.toml");
+    assert_eq!(s.duration, secs(60));
+    assert_eq!(s.tick, Duration::from_millis(1));
+    assert!(s.protocol.is_empty() && s.intermediaries.is_empty() && s.faults.is_empty());
+    assert!(s.expects.is_empty() && s.expect_fail.is_empty() && s.client.steps.is_empty());
+    assert_eq!(s.seed, None);
+    assert_eq!(s.server, ServerConfig::default());
+}
+
+// ------------------------------------------------------------------- merging, inline
+
+#[test]
+fn threshold_bytes_override_keeps_the_preset_mode() {
+    let s = parse_text(&format!(
+        "{HEAD}[[intermediary]]\npreset = \"nginx\"\nbuffering = {{ bytes = 100 }}\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        s.intermediaries[0].behaviors[1],
+        BehaviorConfig::Buffering(BufferingConfig {
+            mode: BufferingMode::Threshold { bytes: 100 },
+            honor_x_accel_buffering: true,
+        })
+    );
+}
+
+#[test]
+fn latency_override_of_one_end_keeps_the_other() {
+    let presets = vec![Preset {
+        name: "slow",
+        summary: "",
+        source: "",
+        behaviors: vec![BehaviorConfig::Latency(LatencyConfig {
+            min: Duration::from_millis(10),
+            max: Duration::from_millis(20),
+        })],
+    }];
+    let text =
+        format!("{HEAD}[[intermediary]]\npreset = \"slow\"\nlatency = {{ max = \"50ms\" }}\n");
+    let s = parse_with_presets("t.toml", &text, &presets).unwrap();
+    assert_eq!(
+        s.intermediaries[0].behaviors,
+        vec![BehaviorConfig::Latency(LatencyConfig {
+            min: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+        })]
+    );
+    let text =
+        format!("{HEAD}[[intermediary]]\npreset = \"slow\"\nlatency = {{ max = \"5ms\" }}\n");
+    let e = parse_with_presets("t.toml", &text, &presets).unwrap_err();
+    assert_eq!(e.key_path, "intermediary[0].latency.max");
+    assert!(
+        e.message.contains("max (5ms) is less than min (10ms)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn off_removes_a_preset_behavior_and_is_harmless_without_one() {
+    let s = parse_text(&format!(
+        "{HEAD}[[intermediary]]\npreset = \"nginx\"\nidle-timeout = \"off\"\nlatency = \"off\"\n"
+    ))
+    .unwrap();
+    assert_eq!(s.intermediaries[0].behaviors.len(), 1);
+    assert_eq!(s.intermediaries[0].behaviors[0].kind(), "buffering");
+}
+
+#[test]
+fn unnamed_intermediaries_count_proxy_names() {
+    let s = parse_text(&format!(
+        "{HEAD}[[intermediary]]\n[[intermediary]]\npreset = \"nginx\"\n[[intermediary]]\n"
+    ))
+    .unwrap();
+    let names: Vec<&str> = s.intermediaries.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["proxy1", "nginx", "proxy2"]);
+}
+
+#[test]
+fn reserved_and_duplicate_explicit_names_are_errors() {
+    let e = err(&format!("{HEAD}[[intermediary]]\nname = \"server\"\n"));
+    assert_eq!(
+        (e.line, e.column, e.key_path.as_str()),
+        (4, 8, "intermediary[0].name")
+    );
+    assert!(e.message.contains("reserved"), "{e}");
+    let e = err(&format!(
+        "{HEAD}[[intermediary]]\nname = \"a\"\n[[intermediary]]\nname = \"a\"\n"
+    ));
+    assert_eq!((e.line, e.key_path.as_str()), (6, "intermediary[1].name"));
+}
+
+#[test]
+fn keepalive_keys_must_match_the_frame() {
+    let e = err(&format!("{HEAD}[server]\nkeepalive-event = \"ping\"\n"));
+    assert_eq!(e.key_path, "server.keepalive-event");
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("add keepalive-frame = \"named-event\" to [server]")
+    );
+    let e = err(&format!("{HEAD}[server]\nkeepalive = \"0s\"\n"));
+    assert_eq!(
+        (e.line, e.column, e.key_path.as_str()),
+        (4, 13, "server.keepalive")
+    );
+    let e = err(&format!("{HEAD}[server]\nkeepalive-comment = \"a\\nb\"\n"));
+    assert!(e.message.contains("line break"), "{e}");
+}
+
+#[test]
+fn stream_closed_by_must_be_an_intermediary() {
+    let e = err(&format!(
+        "{HEAD}[[intermediary]]\nname = \"edge\"\n[[expect]]\ncheck = \"stream.closed\"\nby = \"egde\"\nat = \"1m\"\n"
+    ));
+    assert_eq!(
+        (e.line, e.column, e.key_path.as_str()),
+        (7, 6, "expect[0].by")
+    );
+    assert_eq!(e.hint.as_deref(), Some("did you mean `edge`?"));
+}
+
+#[test]
+fn fault_keys_must_fit_the_fault() {
+    let e = err(&format!(
+        "{HEAD}[[fault]]\nat = \"1s\"\ndo = \"crash\"\nhost = \"server\"\na = \"client\"\n"
+    ));
+    assert_eq!(e.key_path, "fault[0].a");
+    assert!(e.message.contains("expected host"), "{e}");
+    let e = err(&format!(
+        "{HEAD}[[fault]]\nat = \"1s\"\ndo = \"repair\"\na = \"client\"\nb = \"client\"\n"
+    ));
+    assert_eq!(e.key_path, "fault[0].b");
+    let e = err(&format!("{HEAD}[[fault]]\nat = \"1s\"\ndo = \"explode\"\n"));
+    assert_eq!((e.line, e.key_path.as_str()), (5, "fault[0].do"));
+    assert!(
+        e.message.contains("expected one of: partition, repair"),
+        "{e}"
+    );
+}
+
+#[test]
+fn duration_is_bounded() {
+    let e = err("description = \"d\"\nduration = \"0s\"\n");
+    assert_eq!((e.line, e.column, e.key_path.as_str()), (2, 12, "duration"));
+    let e = err("description = \"d\"\nduration = \"8days\"\n");
+    assert!(e.message.contains("at most 7days"), "{e}");
+    assert!(parse_text("description = \"d\"\nduration = \"7days\"\n").is_ok());
+}
+
+#[test]
+fn opening_an_open_stream_is_an_error() {
+    let e = err(&format!(
+        "{HEAD}[[client.step]]\nat = \"0s\"\ndo = \"open-stream\"\n[[client.step]]\nat = \"1s\"\ndo = \"open-stream\"\n"
+    ));
+    assert_eq!(e.key_path, "client.step[1]");
+    assert!(e.message.contains("already open"), "{e}");
+}
+
+// ------------------------------------------------------------------- robustness
+
+/// Feeds many damaged variants of every valid fixture through the loader: none may panic,
+/// and every error must point inside the text.
+#[test]
+fn damaged_files_never_panic() {
+    const BYTES: &[&str] = &[
+        "\"",
+        "[",
+        "]",
+        "{",
+        "}",
+        "=",
+        "\n",
+        "0",
+        "-",
+        ".",
+        ",",
+        "#",
+        "'",
+        "\\",
+        "é",
+        "off",
+        "99999999999999999999",
+    ];
+    let mut rng = SmallRng::seed_from_u64(7);
+    let mut runs = 0;
+    for path in fixtures("valid") {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines = text.lines().count() + 1;
+        let mut check = |variant: &str| {
+            runs += 1;
+            if let Err(e) = parse_with_presets("f.toml", variant, &test_presets()) {
+                assert!(
+                    e.line >= 1 && e.line <= lines + 1,
+                    "{e}\n--- in ---\n{variant}"
+                );
+                assert!(e.column >= 1, "{e}");
+                assert!(
+                    e.to_string().contains("expected"),
+                    "{e}\n--- in ---\n{variant}"
+                );
+            }
+        };
+        for (i, _) in text.char_indices() {
+            check(&text[..i]);
+        }
+        let chars: Vec<char> = text.chars().collect();
+        for _ in 0..400 {
+            let mut v = chars.clone();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..v.len());
+                match rng.random_range(0..3) {
+                    0 => {
+                        v.remove(at);
+                    }
+                    1 => {
+                        let s = BYTES[rng.random_range(0..BYTES.len())];
+                        for (k, c) in s.chars().enumerate() {
+                            v.insert(at + k, c);
+                        }
+                    }
+                    _ => {
+                        let other = rng.random_range(0..v.len());
+                        v.swap(at, other);
+                    }
+                }
+                if v.is_empty() {
+                    break;
+                }
+            }
+            check(&v.into_iter().collect::<String>());
+        }
+        // Every line dropped once.
+        let all: Vec<&str> = text.lines().collect();
+        for skip in 0..all.len() {
+            let v: Vec<&str> = all
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, l)| *l)
+                .collect();
+            check(&v.join("\n"));
+        }
+    }
+    assert!(runs > 3000, "{runs}");
+}
+
+// ------------------------------------------------------------------- files
+
+#[test]
+fn discover_is_recursive_sorted_and_rejects_missing_paths() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scenarios");
+    let all = discover(std::slice::from_ref(&root)).unwrap();
+    let mut sorted = all.clone();
+    sorted.sort();
+    assert_eq!(all, sorted);
+    assert_eq!(
+        all.len(),
+        fixtures("valid").len() + fixtures("malformed").len()
+    );
+    assert!(all
+        .iter()
+        .all(|p| p.extension().is_some_and(|x| x == "toml")));
+    // A file given twice (directly and through its directory) appears once.
+    let one = root.join("valid/minimal.toml");
+    let again = discover(&[one.clone(), root.join("valid")]).unwrap();
+    assert_eq!(again, fixtures("valid"));
+    let missing = root.join("no-such-dir");
+    let e = discover(&[missing]).unwrap_err();
+    assert_eq!(e.line, 0);
+    assert!(e.to_string().contains("no-such-dir: cannot open"), "{e}");
+}
+
+#[test]
+fn load_reports_unreadable_files_at_line_zero() {
+    let e = load(Path::new("tests/fixtures/scenarios/none.toml")).unwrap_err();
+    assert_eq!((e.line, e.column), (0, 0));
+    assert!(
+        e.to_string()
+            .starts_with("error: tests/fixtures/scenarios/none.toml: cannot read"),
+        "{e}"
+    );
+}
+
+#[test]
+fn load_parses_a_file_with_the_real_preset_list() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scenarios/valid/minimal.toml");
+    let s = load(&path).unwrap();
+    assert_eq!(s.path, path.display().to_string());
+}

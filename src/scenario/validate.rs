@@ -1,0 +1,1185 @@
+//! Pass 2: from the file as written ([`RawScenario`]) to a [`Scenario`] the simulation can
+//! run.
+//!
+//! Here live the rules that need more than one key: presets are resolved and merged with
+//! their overrides, host names are defaulted and checked for uniqueness, faults must name
+//! hosts that exist, a client may only close a stream it opened, every time must fall within
+//! the run, each check gets exactly the parameters it takes. Each error points at the
+//! [`Spanned`] value it is about.
+
+use super::error::{key_segment, suggestion, ScenarioError};
+use super::model::*;
+use super::raw::*;
+use crate::check::{CheckSpec, CHECK_IDS};
+use crate::intermediary::buffering::{BufferingConfig, BufferingMode};
+use crate::intermediary::first_byte_timeout::FirstByteTimeoutConfig;
+use crate::intermediary::idle_timeout::IdleTimeoutConfig;
+use crate::intermediary::latency::LatencyConfig;
+use crate::intermediary::max_duration::MaxDurationConfig;
+use crate::intermediary::preset::Preset;
+use crate::intermediary::{BehaviorConfig, CloseAction, IntermediaryConfig, Watch};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::time::Duration;
+use toml::Spanned;
+
+/// MCP protocol revisions a scenario may declare.
+pub const PROTOCOL_REVISIONS: &[&str] = &["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
+
+/// The longest scenario duration: 7 days.
+pub const DURATION_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The smallest simulation tick.
+pub const TICK_MIN: Duration = Duration::from_millis(1);
+/// The largest simulation tick.
+pub const TICK_MAX: Duration = Duration::from_secs(1);
+
+/// The parameters each check takes, required ones marked `true`, in [`CHECK_IDS`] order.
+const CHECK_PARAMS: &[(&str, &[(&str, bool)])] = &[
+    ("stream.survives", &[("stream", false), ("until", false)]),
+    (
+        "stream.closed",
+        &[
+            ("stream", false),
+            ("by", true),
+            ("at", true),
+            ("tolerance", false),
+        ],
+    ),
+    ("keepalive.cadence", &[("stream", false), ("gap-max", true)]),
+    ("keepalive.format", &[("stream", false)]),
+    ("first-event.delay", &[("stream", false), ("max", true)]),
+];
+
+/// Default `tolerance` of `stream.closed`.
+const CLOSED_TOLERANCE_DEFAULT: Duration = Duration::from_secs(1);
+
+type Result<T> = std::result::Result<T, ScenarioError>;
+
+/// Validates a raw scenario against the given presets.
+pub(crate) fn validate(
+    file: &str,
+    text: &str,
+    raw: RawScenario,
+    presets: &[Preset],
+) -> Result<Scenario> {
+    Validator {
+        file,
+        text,
+        presets,
+        duration: Duration::ZERO,
+    }
+    .scenario(raw)
+}
+
+struct Validator<'a> {
+    file: &'a str,
+    text: &'a str,
+    presets: &'a [Preset],
+    /// The scenario's duration, once known.
+    duration: Duration,
+}
+
+impl Validator<'_> {
+    fn err(
+        &self,
+        span: Range<usize>,
+        path: impl Into<String>,
+        msg: impl Into<String>,
+    ) -> ScenarioError {
+        ScenarioError::at(self.file, self.text, span.start, path, msg)
+    }
+
+    fn scenario(mut self, raw: RawScenario) -> Result<Scenario> {
+        if raw.description.get_ref().trim().is_empty() {
+            return Err(self.err(
+                raw.description.span(),
+                "description",
+                "is empty; expected one sentence saying what must hold",
+            ));
+        }
+        let protocol = self.protocol(&raw.protocol)?;
+        let duration = *raw.duration.get_ref();
+        if duration.0.is_zero() || duration.0 > DURATION_MAX {
+            return Err(self.err(
+                raw.duration.span(),
+                "duration",
+                format!(
+                    "{} is out of range; expected more than 0s and at most 7days",
+                    crate::time::span(duration.0)
+                ),
+            ));
+        }
+        self.duration = duration.0;
+        let tick = match &raw.tick {
+            None => TICK_MIN,
+            Some(t) => {
+                let tick = t.get_ref().0;
+                if !(TICK_MIN..=TICK_MAX).contains(&tick) {
+                    return Err(self.err(
+                        t.span(),
+                        "tick",
+                        format!(
+                            "{} is out of range; expected from 1ms to 1s",
+                            crate::time::span(tick)
+                        ),
+                    ));
+                }
+                tick
+            }
+        };
+        let intermediaries = self.intermediaries(raw.intermediary)?;
+        let server = self.server(raw.server)?;
+        let (client, streams) = self.client(raw.client)?;
+        let mut hosts: Vec<&str> = vec!["client", "server"];
+        hosts.extend(intermediaries.iter().map(|i| i.name.as_str()));
+        let faults = self.faults(raw.fault, &hosts)?;
+        let expects = self.expects(raw.expect, &streams, &intermediaries)?;
+        let expect_fail = self.expect_fail(raw.expect_fail, &expects)?;
+        Ok(Scenario {
+            path: self.file.to_string(),
+            description: raw.description.into_inner(),
+            cites: raw.cites,
+            protocol,
+            seed: raw.seed,
+            duration: self.duration,
+            tick,
+            intermediaries,
+            server,
+            client,
+            faults,
+            expects,
+            expect_fail,
+        })
+    }
+
+    fn protocol(&self, raw: &[Spanned<String>]) -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        for (i, p) in raw.iter().enumerate() {
+            let path = format!("protocol[{i}]");
+            let name = p.get_ref();
+            if !PROTOCOL_REVISIONS.contains(&name.as_str()) {
+                return Err(self
+                    .err(
+                        p.span(),
+                        path,
+                        format!(
+                            "unknown MCP revision {name:?}; expected one of: {}",
+                            PROTOCOL_REVISIONS.join(", ")
+                        ),
+                    )
+                    .with_hint_opt(suggestion(name, PROTOCOL_REVISIONS.iter().copied())));
+            }
+            if out.contains(name) {
+                return Err(self.err(
+                    p.span(),
+                    path,
+                    format!("revision {name:?} is listed twice; expected each revision once"),
+                ));
+            }
+            out.push(name.clone());
+        }
+        Ok(out)
+    }
+
+    /// Checks that an instant lies within the run.
+    fn within_run(&self, at: &Spanned<HumanSpan>, path: &str) -> Result<Duration> {
+        let d = at.get_ref().0;
+        if d > self.duration {
+            return Err(self.err(
+                at.span(),
+                path,
+                format!(
+                    "{} is after the end of the run; expected a time ≤ duration ({})",
+                    crate::time::span(d),
+                    crate::time::span(self.duration)
+                ),
+            ));
+        }
+        Ok(d)
+    }
+
+    /// Checks that a span is more than zero.
+    fn positive(&self, s: &Spanned<HumanSpan>, path: &str) -> Result<Duration> {
+        let d = s.get_ref().0;
+        if d.is_zero() {
+            return Err(self.err(
+                s.span(),
+                path,
+                "is 0s; expected a span more than 0s, like \"60s\"",
+            ));
+        }
+        Ok(d)
+    }
+
+    /// Checks a one-line string (header-like SSE fields).
+    fn one_line(&self, s: &Spanned<String>, path: &str, allow_empty: bool) -> Result<String> {
+        let v = s.get_ref();
+        if v.contains(['\r', '\n', '\0']) {
+            return Err(self.err(
+                s.span(),
+                path,
+                format!("{v:?} contains a line break or NUL; expected one line of text"),
+            ));
+        }
+        if !allow_empty && v.is_empty() {
+            return Err(self.err(s.span(), path, "is empty; expected a non-empty name"));
+        }
+        Ok(v.clone())
+    }
+
+    // ---------------------------------------------------------------- intermediaries
+
+    fn intermediaries(
+        &self,
+        raw: Vec<Spanned<RawIntermediary>>,
+    ) -> Result<Vec<IntermediaryConfig>> {
+        let mut out: Vec<IntermediaryConfig> = Vec::new();
+        let mut unnamed = 0;
+        for (i, im) in raw.into_iter().enumerate() {
+            let base = format!("intermediary[{i}]");
+            let span = im.span();
+            let im = im.into_inner();
+            let preset = match &im.preset {
+                None => None,
+                Some(p) => Some(self.preset(p, &format!("{base}.preset"))?),
+            };
+            let name = match &im.name {
+                Some(n) => {
+                    let path = format!("{base}.name");
+                    self.host_name(n, &path)?;
+                    n.get_ref().clone()
+                }
+                None => match preset {
+                    Some(p) => p.name.to_string(),
+                    None => {
+                        unnamed += 1;
+                        format!("proxy{unnamed}")
+                    }
+                },
+            };
+            if let Some(j) = out.iter().position(|o| o.name == name) {
+                let (at, path) = match &im.name {
+                    Some(n) => (n.span(), format!("{base}.name")),
+                    None => (span.clone(), base.clone()),
+                };
+                return Err(self
+                    .err(
+                        at,
+                        path,
+                        format!(
+                            "intermediary name `{name}` is already used by intermediary[{j}]; expected a unique name"
+                        ),
+                    )
+                    .with_hint(format!("give each a distinct `name`, e.g. name = \"{name}-{}\"", i + 1)));
+            }
+            let mut behaviors = preset.map(|p| p.behaviors.clone()).unwrap_or_default();
+            self.apply(
+                &mut behaviors,
+                im.idle_timeout,
+                &base,
+                "idle-timeout",
+                |v, b, p, s, t| v.idle_timeout(b, p, s, t).map(BehaviorConfig::IdleTimeout),
+            )?;
+            self.apply(
+                &mut behaviors,
+                im.first_byte_timeout,
+                &base,
+                "first-byte-timeout",
+                |v, b, p, s, t| {
+                    v.first_byte_timeout(b, p, s, t)
+                        .map(BehaviorConfig::FirstByteTimeout)
+                },
+            )?;
+            self.apply(
+                &mut behaviors,
+                im.max_duration,
+                &base,
+                "max-duration",
+                |v, b, p, s, t| v.max_duration(b, p, s, t).map(BehaviorConfig::MaxDuration),
+            )?;
+            self.apply(
+                &mut behaviors,
+                im.buffering,
+                &base,
+                "buffering",
+                |v, b, p, s, t| v.buffering(b, p, s, t).map(BehaviorConfig::Buffering),
+            )?;
+            self.apply(
+                &mut behaviors,
+                im.latency,
+                &base,
+                "latency",
+                |v, b, p, s, t| v.latency(b, p, s, t).map(BehaviorConfig::Latency),
+            )?;
+            out.push(IntermediaryConfig {
+                name,
+                preset: preset.map(|p| p.name.to_string()),
+                behaviors,
+            });
+        }
+        Ok(out)
+    }
+
+    fn preset(&self, p: &Spanned<String>, path: &str) -> Result<&Preset> {
+        let name = p.get_ref();
+        if let Some(found) = self.presets.iter().find(|x| x.name == name.as_str()) {
+            return Ok(found);
+        }
+        let names: Vec<&str> = self.presets.iter().map(|x| x.name).collect();
+        let list = if names.is_empty() {
+            "(no presets are available)".to_string()
+        } else {
+            names.join(", ")
+        };
+        Err(self
+            .err(
+                p.span(),
+                path,
+                format!("unknown preset {name:?}; expected one of: {list}"),
+            )
+            .with_hint_opt(suggestion(name, names.iter().copied())))
+    }
+
+    fn host_name(&self, n: &Spanned<String>, path: &str) -> Result<()> {
+        let name = n.get_ref();
+        let ok = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            return Err(self.err(
+                n.span(),
+                path,
+                format!("invalid name {name:?}; expected lowercase letters, digits and '-', like \"edge-proxy\""),
+            ));
+        }
+        if name == "client" || name == "server" {
+            return Err(self.err(
+                n.span(),
+                path,
+                format!("`{name}` is reserved for the {name} host; expected another name"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies one behavior key to a stack: `"off"` removes the kind, a table merges into
+    /// the existing behavior of that kind (in place) or is appended.
+    fn apply<T>(
+        &self,
+        stack: &mut Vec<BehaviorConfig>,
+        key: Option<Spanned<Toggle<T>>>,
+        base: &str,
+        kind: &str,
+        merge: impl Fn(&Self, Option<&BehaviorConfig>, &str, Range<usize>, T) -> Result<BehaviorConfig>,
+    ) -> Result<()> {
+        let Some(key) = key else { return Ok(()) };
+        let span = key.span();
+        let path = format!("{base}.{kind}");
+        match key.into_inner() {
+            Toggle::Off => stack.retain(|b| b.kind() != kind),
+            Toggle::On(table) => {
+                let pos = stack.iter().position(|b| b.kind() == kind);
+                let merged = merge(self, pos.map(|p| &stack[p]), &path, span, table)?;
+                match pos {
+                    Some(p) => stack[p] = merged,
+                    None => stack.push(merged),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn missing(
+        &self,
+        span: Range<usize>,
+        path: &str,
+        key: &str,
+        kind: &str,
+        example: &str,
+    ) -> ScenarioError {
+        self.err(
+            span,
+            path,
+            format!("missing required key `{key}` (no preset {kind} to inherit from); expected e.g. {kind} = {{ {example} }}"),
+        )
+    }
+
+    fn required_after(
+        &self,
+        given: &Option<Spanned<HumanSpan>>,
+        inherited: Option<Duration>,
+        path: &str,
+        span: Range<usize>,
+        kind: &str,
+    ) -> Result<Duration> {
+        match (given, inherited) {
+            (Some(a), _) => self.positive(a, &format!("{path}.after")),
+            (None, Some(d)) => Ok(d),
+            (None, None) => Err(self.missing(span, path, "after", kind, "after = \"60s\"")),
+        }
+    }
+
+    fn after_headers_action(&self, a: &Spanned<RawAction>, path: &str) -> Result<CloseAction> {
+        let action = a.get_ref().0;
+        if let CloseAction::Respond(_) = action {
+            return Err(self.err(
+                a.span(),
+                format!("{path}.after-headers"),
+                format!("`{action}` is impossible after response headers went to the client; expected \"fin\", \"rst\" or \"blackhole\""),
+            ));
+        }
+        Ok(action)
+    }
+
+    fn idle_timeout(
+        &self,
+        base: Option<&BehaviorConfig>,
+        path: &str,
+        span: Range<usize>,
+        raw: RawIdleTimeout,
+    ) -> Result<IdleTimeoutConfig> {
+        let base = match base {
+            Some(BehaviorConfig::IdleTimeout(c)) => Some(c),
+            _ => None,
+        };
+        let after = self.required_after(
+            &raw.after,
+            base.map(|b| b.after),
+            path,
+            span,
+            "idle-timeout",
+        )?;
+        let watch = match raw.watch {
+            Some(WatchName::Upstream) => Watch::Upstream,
+            Some(WatchName::Downstream) => Watch::Downstream,
+            Some(WatchName::Any) => Watch::Any,
+            None => base.map_or(Watch::Upstream, |b| b.watch),
+        };
+        let after_headers = match &raw.after_headers {
+            Some(a) => self.after_headers_action(a, path)?,
+            None => base.map_or(CloseAction::Fin, |b| b.after_headers),
+        };
+        Ok(IdleTimeoutConfig {
+            after,
+            watch,
+            action: raw
+                .action
+                .map(|a| a.0)
+                .or(base.map(|b| b.action))
+                .unwrap_or(CloseAction::Fin),
+            after_headers,
+        })
+    }
+
+    fn first_byte_timeout(
+        &self,
+        base: Option<&BehaviorConfig>,
+        path: &str,
+        span: Range<usize>,
+        raw: RawFirstByteTimeout,
+    ) -> Result<FirstByteTimeoutConfig> {
+        let base = match base {
+            Some(BehaviorConfig::FirstByteTimeout(c)) => Some(c),
+            _ => None,
+        };
+        let after = self.required_after(
+            &raw.after,
+            base.map(|b| b.after),
+            path,
+            span,
+            "first-byte-timeout",
+        )?;
+        let status = match &raw.status {
+            Some(s) => {
+                let status = *s.get_ref();
+                if !(100..=599).contains(&status) {
+                    return Err(self.err(
+                        s.span(),
+                        format!("{path}.status"),
+                        format!("status {status} is out of range; expected an HTTP status from 100 to 599, like 504"),
+                    ));
+                }
+                status
+            }
+            None => base.map_or(504, |b| b.status),
+        };
+        Ok(FirstByteTimeoutConfig { after, status })
+    }
+
+    fn max_duration(
+        &self,
+        base: Option<&BehaviorConfig>,
+        path: &str,
+        span: Range<usize>,
+        raw: RawMaxDuration,
+    ) -> Result<MaxDurationConfig> {
+        let base = match base {
+            Some(BehaviorConfig::MaxDuration(c)) => Some(c),
+            _ => None,
+        };
+        let after = self.required_after(
+            &raw.after,
+            base.map(|b| b.after),
+            path,
+            span,
+            "max-duration",
+        )?;
+        let after_headers = match &raw.after_headers {
+            Some(a) => self.after_headers_action(a, path)?,
+            None => base.map_or(CloseAction::Fin, |b| b.after_headers),
+        };
+        Ok(MaxDurationConfig {
+            after,
+            action: raw
+                .action
+                .map(|a| a.0)
+                .or(base.map(|b| b.action))
+                .unwrap_or(CloseAction::Fin),
+            after_headers,
+        })
+    }
+
+    fn buffering(
+        &self,
+        base: Option<&BehaviorConfig>,
+        path: &str,
+        span: Range<usize>,
+        raw: RawBuffering,
+    ) -> Result<BufferingConfig> {
+        let base = match base {
+            Some(BehaviorConfig::Buffering(c)) => Some(c),
+            _ => None,
+        };
+        let base_mode = base.map_or(BufferingMode::None, |b| b.mode.clone());
+        let bytes = match &raw.bytes {
+            None => None,
+            Some(b) => {
+                let n = *b.get_ref();
+                match usize::try_from(n) {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => {
+                        return Err(self.err(
+                            b.span(),
+                            format!("{path}.bytes"),
+                            format!(
+                                "{n} is out of range; expected a byte count more than 0, like 4096"
+                            ),
+                        ))
+                    }
+                }
+            }
+        };
+        let every = match &raw.every {
+            None => None,
+            Some(e) => Some(self.positive(e, &format!("{path}.every"))?),
+        };
+        let mode_name = match &raw.mode {
+            Some(m) => *m.get_ref(),
+            None => match base_mode {
+                BufferingMode::None => BufferingModeName::None,
+                BufferingMode::Full => BufferingModeName::Full,
+                BufferingMode::Threshold { .. } => BufferingModeName::Threshold,
+                BufferingMode::FlushInterval { .. } => BufferingModeName::FlushInterval,
+            },
+        };
+        let wrong_mode = |key: &str, at: Range<usize>, wants: &str| {
+            let hint = format!("set mode = \"{wants}\" in the same table");
+            self.err(
+                at,
+                format!("{path}.{key}"),
+                format!("`{key}` applies only to mode = \"{wants}\"; expected it left out for this mode"),
+            )
+            .with_hint(hint)
+        };
+        if mode_name != BufferingModeName::Threshold {
+            if let Some(b) = &raw.bytes {
+                return Err(wrong_mode("bytes", b.span(), "threshold"));
+            }
+        }
+        if mode_name != BufferingModeName::FlushInterval {
+            if let Some(e) = &raw.every {
+                return Err(wrong_mode("every", e.span(), "flush-interval"));
+            }
+        }
+        let mode = match mode_name {
+            BufferingModeName::None => BufferingMode::None,
+            BufferingModeName::Full => BufferingMode::Full,
+            BufferingModeName::Threshold => {
+                let inherited = match base_mode {
+                    BufferingMode::Threshold { bytes } => Some(bytes),
+                    _ => None,
+                };
+                match bytes.or(inherited) {
+                    Some(bytes) => BufferingMode::Threshold { bytes },
+                    None => {
+                        return Err(self.err(
+                            raw.mode.as_ref().map_or(span, |m| m.span()),
+                            path,
+                            "mode \"threshold\" needs `bytes`; expected e.g. buffering = { mode = \"threshold\", bytes = 4096 }",
+                        ))
+                    }
+                }
+            }
+            BufferingModeName::FlushInterval => {
+                let inherited = match base_mode {
+                    BufferingMode::FlushInterval { every } => Some(every),
+                    _ => None,
+                };
+                match every.or(inherited) {
+                    Some(every) => BufferingMode::FlushInterval { every },
+                    None => {
+                        return Err(self.err(
+                            raw.mode.as_ref().map_or(span, |m| m.span()),
+                            path,
+                            "mode \"flush-interval\" needs `every`; expected e.g. buffering = { mode = \"flush-interval\", every = \"1s\" }",
+                        ))
+                    }
+                }
+            }
+        };
+        Ok(BufferingConfig {
+            mode,
+            honor_x_accel_buffering: raw
+                .honor_x_accel_buffering
+                .or(base.map(|b| b.honor_x_accel_buffering))
+                .unwrap_or(false),
+        })
+    }
+
+    fn latency(
+        &self,
+        base: Option<&BehaviorConfig>,
+        path: &str,
+        span: Range<usize>,
+        raw: RawLatency,
+    ) -> Result<LatencyConfig> {
+        let base = match base {
+            Some(BehaviorConfig::Latency(c)) => Some(c),
+            _ => None,
+        };
+        if let Some(fixed) = &raw.fixed {
+            for (key, v) in [("min", &raw.min), ("max", &raw.max)] {
+                if let Some(v) = v {
+                    return Err(self.err(
+                        v.span(),
+                        format!("{path}.{key}"),
+                        format!("`{key}` cannot be combined with `fixed`; expected either fixed = \"2ms\" or min and max"),
+                    ));
+                }
+            }
+            let d = fixed.get_ref().0;
+            return Ok(LatencyConfig { min: d, max: d });
+        }
+        let example = "min = \"1ms\", max = \"5ms\" (or fixed = \"2ms\")";
+        let min = match (&raw.min, base) {
+            (Some(m), _) => m.get_ref().0,
+            (None, Some(b)) => b.min,
+            (None, None) => return Err(self.missing(span, path, "min", "latency", example)),
+        };
+        let max = match (&raw.max, base) {
+            (Some(m), _) => m.get_ref().0,
+            (None, Some(b)) => b.max,
+            (None, None) => return Err(self.missing(span, path, "max", "latency", example)),
+        };
+        if min > max {
+            let (at, key) = match (&raw.max, &raw.min) {
+                (Some(m), _) => (m.span(), "max"),
+                (None, Some(m)) => (m.span(), "min"),
+                (None, None) => (span, ""),
+            };
+            let path = if key.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}.{key}")
+            };
+            return Err(self.err(
+                at,
+                path,
+                format!(
+                    "max ({}) is less than min ({}); expected min ≤ max",
+                    crate::time::span(max),
+                    crate::time::span(min)
+                ),
+            ));
+        }
+        Ok(LatencyConfig { min, max })
+    }
+
+    // ---------------------------------------------------------------- server
+
+    fn server(&self, raw: RawServer) -> Result<ServerConfig> {
+        let default = ServerConfig::default();
+        let keepalive = match &raw.keepalive {
+            None => default.keepalive,
+            Some(k) => match k.get_ref() {
+                SpanOrOff::Off => None,
+                SpanOrOff::Span(d) if d.is_zero() => {
+                    return Err(self.err(
+                        k.span(),
+                        "server.keepalive",
+                        "is 0s; expected a span more than 0s, like \"15s\", or \"off\"",
+                    ))
+                }
+                SpanOrOff::Span(d) => Some(*d),
+            },
+        };
+        let named = raw.keepalive_frame == Some(KeepaliveFrameName::NamedEvent);
+        let keepalive_frame = if named {
+            if let Some(c) = &raw.keepalive_comment {
+                return Err(self.err(
+                    c.span(),
+                    "server.keepalive-comment",
+                    "applies only to keepalive-frame = \"comment\"; expected keepalive-event for a named-event keepalive",
+                ));
+            }
+            let name = match &raw.keepalive_event {
+                Some(e) => self.one_line(e, "server.keepalive-event", false)?,
+                None => "ping".to_string(),
+            };
+            KeepaliveFrame::NamedEvent { name }
+        } else {
+            if let Some(e) = &raw.keepalive_event {
+                return Err(self
+                    .err(
+                        e.span(),
+                        "server.keepalive-event",
+                        "applies only to keepalive-frame = \"named-event\"; expected keepalive-comment for a comment keepalive",
+                    )
+                    .with_hint("add keepalive-frame = \"named-event\" to [server]"));
+            }
+            let text = match &raw.keepalive_comment {
+                Some(c) => self.one_line(c, "server.keepalive-comment", true)?,
+                None => " keepalive".to_string(),
+            };
+            KeepaliveFrame::Comment { text }
+        };
+        let mut events = Vec::with_capacity(raw.event.len());
+        for (i, e) in raw.event.into_iter().enumerate() {
+            let path = format!("server.event[{i}]");
+            let e = e.into_inner();
+            let at = self.within_run(&e.at, &format!("{path}.at"))?;
+            let event = match &e.event {
+                Some(v) => Some(self.one_line(v, &format!("{path}.event"), false)?),
+                None => None,
+            };
+            let id = match &e.id {
+                Some(v) => Some(self.one_line(v, &format!("{path}.id"), true)?),
+                None => None,
+            };
+            events.push(ServerEvent {
+                at,
+                event,
+                id,
+                data: e.data,
+            });
+        }
+        events.sort_by_key(|e| e.at);
+        Ok(ServerConfig {
+            keepalive,
+            keepalive_frame,
+            x_accel_buffering_no: raw
+                .x_accel_buffering_no
+                .unwrap_or(default.x_accel_buffering_no),
+            first_byte_delay: raw
+                .first_byte_delay
+                .map_or(default.first_byte_delay, |d| d.0),
+            end_after: match &raw.end_after {
+                Some(e) => Some(self.positive(e, "server.end-after")?),
+                None => None,
+            },
+            events,
+        })
+    }
+
+    // ---------------------------------------------------------------- client
+
+    /// The client's steps in time order, and every stream name a step opens.
+    fn client(&self, raw: RawClient) -> Result<(ClientConfig, BTreeSet<String>)> {
+        let mut indexed: Vec<(usize, Spanned<RawStep>)> =
+            raw.step.into_iter().enumerate().collect();
+        indexed.sort_by_key(|(_, s)| s.get_ref().at.get_ref().0);
+        let mut open: BTreeMap<String, usize> = BTreeMap::new();
+        let mut ever: BTreeSet<String> = BTreeSet::new();
+        let mut steps = Vec::with_capacity(indexed.len());
+        for (i, step) in indexed {
+            let base = format!("client.step[{i}]");
+            let span = step.span();
+            let step = step.into_inner();
+            let at = self.within_run(&step.at, &format!("{base}.at"))?;
+            let stream = match &step.stream {
+                Some(s) => self.one_line(s, &format!("{base}.stream"), false)?,
+                None => "main".to_string(),
+            };
+            let (stream_span, stream_path) = match &step.stream {
+                Some(s) => (s.span(), format!("{base}.stream")),
+                None => (span.clone(), base.clone()),
+            };
+            let action = match step.action {
+                StepName::OpenStream => {
+                    let path = match &step.path {
+                        Some(p) => {
+                            let v = p.get_ref();
+                            if !v.starts_with('/')
+                                || v.contains(|c: char| c.is_whitespace() || c.is_control())
+                            {
+                                return Err(self.err(
+                                    p.span(),
+                                    format!("{base}.path"),
+                                    format!("invalid path {v:?}; expected a request path starting with '/', like \"/sse\""),
+                                ));
+                            }
+                            v.clone()
+                        }
+                        None => "/sse".to_string(),
+                    };
+                    if let Some(j) = open.get(&stream) {
+                        return Err(self
+                            .err(
+                                stream_span,
+                                stream_path,
+                                format!("stream `{stream}` is already open (opened by client.step[{j}]); expected a stream name not open at this time"),
+                            )
+                            .with_hint("close it first, or give this stream another name with stream = \"...\""));
+                    }
+                    open.insert(stream.clone(), i);
+                    ever.insert(stream.clone());
+                    ClientAction::OpenStream { stream, path }
+                }
+                StepName::CloseStream => {
+                    if let Some(p) = &step.path {
+                        return Err(self.err(
+                            p.span(),
+                            format!("{base}.path"),
+                            "`path` applies only to do = \"open-stream\"; expected it left out",
+                        ));
+                    }
+                    if open.remove(&stream).is_none() {
+                        let names: Vec<&str> = open.keys().map(String::as_str).collect();
+                        let then = if names.is_empty() {
+                            "no stream is open then".to_string()
+                        } else {
+                            format!("open then: {}", names.join(", "))
+                        };
+                        return Err(self
+                            .err(
+                                stream_span,
+                                stream_path,
+                                format!("close-stream of stream `{stream}`, which no earlier step opened; expected a stream opened by an earlier open-stream step ({then})"),
+                            )
+                            .with_hint_opt(suggestion(&stream, names.iter().copied())));
+                    }
+                    ClientAction::CloseStream { stream }
+                }
+            };
+            steps.push(ClientStep { at, action });
+        }
+        Ok((ClientConfig { steps }, ever))
+    }
+
+    // ---------------------------------------------------------------- faults
+
+    fn faults(&self, raw: Vec<Spanned<RawFault>>, hosts: &[&str]) -> Result<Vec<Fault>> {
+        let mut out = Vec::with_capacity(raw.len());
+        for (i, f) in raw.into_iter().enumerate() {
+            let base = format!("fault[{i}]");
+            let span = f.span();
+            let f = f.into_inner();
+            let at = self.within_run(&f.at, &format!("{base}.at"))?;
+            let action = f.action;
+            let word = match action {
+                FaultName::Partition => "partition",
+                FaultName::Repair => "repair",
+                FaultName::Hold => "hold",
+                FaultName::Release => "release",
+                FaultName::Crash => "crash",
+                FaultName::Bounce => "bounce",
+            };
+            let link = !matches!(action, FaultName::Crash | FaultName::Bounce);
+            let not_taken: &[(&str, &Option<Spanned<String>>)] = if link {
+                &[("host", &f.host)]
+            } else {
+                &[("a", &f.a), ("b", &f.b)]
+            };
+            for (key, v) in not_taken {
+                if let Some(v) = v {
+                    let takes = if link { "a and b" } else { "host" };
+                    return Err(self.err(
+                        v.span(),
+                        format!("{base}.{key}"),
+                        format!("`{key}` is not a key of do = \"{word}\"; expected {takes}"),
+                    ));
+                }
+            }
+            let host = |key: &str, v: &Option<Spanned<String>>| -> Result<String> {
+                let Some(v) = v else {
+                    let takes = if link {
+                        "host names a and b"
+                    } else {
+                        "a host name"
+                    };
+                    return Err(self.err(
+                        span.clone(),
+                        base.clone(),
+                        format!(
+                            "missing required key `{key}` for do = \"{word}\"; expected {takes} (one of: {})",
+                            hosts.join(", ")
+                        ),
+                    ));
+                };
+                let name = v.get_ref();
+                if !hosts.contains(&name.as_str()) {
+                    return Err(self
+                        .err(
+                            v.span(),
+                            format!("{base}.{key}"),
+                            format!(
+                                "unknown host {name:?}; expected one of: {}",
+                                hosts.join(", ")
+                            ),
+                        )
+                        .with_hint_opt(suggestion(name, hosts.iter().copied())));
+                }
+                Ok(name.clone())
+            };
+            let kind = if link {
+                let a = host("a", &f.a)?;
+                let b = host("b", &f.b)?;
+                if a == b {
+                    return Err(self.err(
+                        f.b.as_ref().map_or(span.clone(), |b| b.span()),
+                        format!("{base}.b"),
+                        format!("`b` is `{b}`, the same host as `a`; expected two different hosts"),
+                    ));
+                }
+                match action {
+                    FaultName::Partition => FaultKind::Partition { a, b },
+                    FaultName::Repair => FaultKind::Repair { a, b },
+                    FaultName::Hold => FaultKind::Hold { a, b },
+                    _ => FaultKind::Release { a, b },
+                }
+            } else {
+                let host = host("host", &f.host)?;
+                match action {
+                    FaultName::Crash => FaultKind::Crash { host },
+                    _ => FaultKind::Bounce { host },
+                }
+            };
+            out.push(Fault { at, kind });
+        }
+        out.sort_by_key(|f| f.at);
+        Ok(out)
+    }
+
+    // ---------------------------------------------------------------- expectations
+
+    fn expects(
+        &self,
+        raw: Vec<Spanned<RawExpect>>,
+        streams: &BTreeSet<String>,
+        intermediaries: &[IntermediaryConfig],
+    ) -> Result<Vec<CheckSpec>> {
+        let ids: Vec<&str> = CHECK_IDS.iter().map(|(id, _)| *id).collect();
+        let mut out = Vec::with_capacity(raw.len());
+        for (i, e) in raw.into_iter().enumerate() {
+            let base = format!("expect[{i}]");
+            let span = e.span();
+            let e = e.into_inner();
+            let id = e.check.get_ref().as_str();
+            let Some((_, params)) = CHECK_PARAMS.iter().find(|(c, _)| *c == id) else {
+                return Err(self
+                    .err(
+                        e.check.span(),
+                        format!("{base}.check"),
+                        format!("unknown check {id:?}; expected one of: {}", ids.join(", ")),
+                    )
+                    .with_hint_opt(suggestion(id, ids.iter().copied())));
+            };
+            let takes = params
+                .iter()
+                .map(|(p, req)| {
+                    if *req {
+                        format!("{p} (required)")
+                    } else {
+                        p.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let given: [(&str, Option<Range<usize>>); 7] = [
+                ("stream", e.stream.as_ref().map(|v| v.span())),
+                ("until", e.until.as_ref().map(|v| v.span())),
+                ("by", e.by.as_ref().map(|v| v.span())),
+                ("at", e.at.as_ref().map(|v| v.span())),
+                ("tolerance", e.tolerance.as_ref().map(|v| v.span())),
+                ("gap-max", e.gap_max.as_ref().map(|v| v.span())),
+                ("max", e.max.as_ref().map(|v| v.span())),
+            ];
+            for (key, at) in &given {
+                if let Some(at) = at {
+                    if !params.iter().any(|(p, _)| p == key) {
+                        return Err(self.err(
+                            at.clone(),
+                            format!("{base}.{key}"),
+                            format!("`{key}` is not a parameter of check `{id}`; expected only its parameters: {takes}"),
+                        ));
+                    }
+                }
+            }
+            let missing = |param: &str| {
+                self.err(
+                    span.clone(),
+                    base.clone(),
+                    format!("missing required key `{param}` for check `{id}`; expected its parameters: {takes}"),
+                )
+            };
+            let stream = match &e.stream {
+                None => None,
+                Some(s) => {
+                    let name = s.get_ref();
+                    if !streams.contains(name) {
+                        let list: Vec<&str> = streams.iter().map(String::as_str).collect();
+                        let opened = if list.is_empty() {
+                            "no client step opens a stream".to_string()
+                        } else {
+                            format!("opened: {}", list.join(", "))
+                        };
+                        return Err(self
+                            .err(
+                                s.span(),
+                                format!("{base}.stream"),
+                                format!("no client step opens stream `{name}`; expected the name of a stream an open-stream step opens ({opened})"),
+                            )
+                            .with_hint_opt(suggestion(name, list.iter().copied())));
+                    }
+                    Some(name.clone())
+                }
+            };
+            let spec = match id {
+                "stream.survives" => CheckSpec::StreamSurvives {
+                    stream,
+                    until: match &e.until {
+                        Some(u) => Some(self.within_run(u, &format!("{base}.until"))?),
+                        None => None,
+                    },
+                },
+                "stream.closed" => {
+                    let by = e.by.as_ref().ok_or_else(|| missing("by"))?;
+                    let at = e.at.as_ref().ok_or_else(|| missing("at"))?;
+                    let names: Vec<&str> = intermediaries.iter().map(|m| m.name.as_str()).collect();
+                    if !names.contains(&by.get_ref().as_str()) {
+                        let list = if names.is_empty() {
+                            "(this scenario has no intermediaries)".to_string()
+                        } else {
+                            names.join(", ")
+                        };
+                        return Err(self
+                            .err(
+                                by.span(),
+                                format!("{base}.by"),
+                                format!(
+                                    "unknown intermediary {:?}; expected one of: {list}",
+                                    by.get_ref()
+                                ),
+                            )
+                            .with_hint_opt(suggestion(by.get_ref(), names.iter().copied())));
+                    }
+                    CheckSpec::StreamClosed {
+                        stream,
+                        by: by.get_ref().clone(),
+                        at: self.within_run(at, &format!("{base}.at"))?,
+                        tolerance: e
+                            .tolerance
+                            .as_ref()
+                            .map_or(CLOSED_TOLERANCE_DEFAULT, |t| t.get_ref().0),
+                    }
+                }
+                "keepalive.cadence" => {
+                    let g = e.gap_max.as_ref().ok_or_else(|| missing("gap-max"))?;
+                    CheckSpec::KeepaliveCadence {
+                        stream,
+                        gap_max: self.positive(g, &format!("{base}.gap-max"))?,
+                    }
+                }
+                "keepalive.format" => CheckSpec::KeepaliveFormat { stream },
+                _ => {
+                    let m = e.max.as_ref().ok_or_else(|| missing("max"))?;
+                    CheckSpec::FirstEventDelay {
+                        stream,
+                        max: self.positive(m, &format!("{base}.max"))?,
+                    }
+                }
+            };
+            out.push(spec);
+        }
+        Ok(out)
+    }
+
+    fn expect_fail(
+        &self,
+        raw: BTreeMap<String, Spanned<RawExpectFail>>,
+        expects: &[CheckSpec],
+    ) -> Result<BTreeMap<String, Vec<String>>> {
+        // The checks this scenario expects, in file order, each once.
+        let mut expected: Vec<&str> = Vec::new();
+        for id in expects.iter().map(CheckSpec::id) {
+            if !expected.contains(&id) {
+                expected.push(id);
+            }
+        }
+        let mut out = BTreeMap::new();
+        for (target, table) in raw {
+            let base = format!("expect-fail.{}", key_segment(&target));
+            let span = table.span();
+            let table = table.into_inner();
+            if target.trim().is_empty() {
+                return Err(self.err(
+                    span,
+                    base,
+                    "empty target name; expected a target like \"bug/no-keepalive\"",
+                ));
+            }
+            if table.checks.is_empty() {
+                return Err(self.err(
+                    span,
+                    format!("{base}.checks"),
+                    "is empty; expected the ids of the checks this target fails",
+                ));
+            }
+            let mut checks: Vec<String> = Vec::new();
+            for (i, c) in table.checks.iter().enumerate() {
+                let id = c.get_ref();
+                let path = format!("{base}.checks[{i}]");
+                if !expected.contains(&id.as_str()) {
+                    let list = if expected.is_empty() {
+                        "(this scenario has no [[expect]] tables)".to_string()
+                    } else {
+                        expected.join(", ")
+                    };
+                    let hint = if CHECK_IDS.iter().any(|(k, _)| k == id) {
+                        Some(format!("add an [[expect]] table with check = \"{id}\""))
+                    } else {
+                        suggestion(id, expected.iter().copied())
+                    };
+                    return Err(self
+                        .err(
+                            c.span(),
+                            path,
+                            format!("`{id}` is not a check of this scenario; expected one of the [[expect]] checks: {list}"),
+                        )
+                        .with_hint_opt(hint));
+                }
+                if checks.contains(id) {
+                    return Err(self.err(
+                        c.span(),
+                        path,
+                        format!("`{id}` is listed twice; expected each check once"),
+                    ));
+                }
+                checks.push(id.clone());
+            }
+            out.insert(target, checks);
+        }
+        Ok(out)
+    }
+}
