@@ -90,7 +90,7 @@ impl Behavior for Buffering {
             BufferingMode::Full => "full (until the response ends)".to_string(),
             BufferingMode::Threshold { bytes } => format!("threshold {bytes} bytes"),
             BufferingMode::FlushInterval { every } => {
-                format!("flush-interval {}", crate::time::span(*every))
+                format!("flush-interval {}", span(*every))
             }
         };
         if self.cfg.honor_x_accel_buffering {
@@ -151,7 +151,7 @@ impl Behavior for Buffering {
         let BufferingMode::FlushInterval { every } = self.cfg.mode else {
             return None;
         };
-        Some(self.flush(format!("flush interval {}", crate::time::span(every))))
+        Some(self.flush(format!("flush interval {}", span(every))))
     }
 }
 

@@ -57,7 +57,7 @@ impl Behavior for FirstByteTimeout {
     fn summary(&self) -> String {
         format!(
             "first-byte-timeout {} (response headers) → http-{}",
-            crate::time::span(self.cfg.after),
+            span(self.cfg.after),
             self.cfg.status
         )
     }
@@ -100,7 +100,7 @@ impl Behavior for FirstByteTimeout {
             action: CloseAction::Respond(self.cfg.status),
             reason: format!(
                 "first-byte-timeout {} (no response headers since {})",
-                crate::time::span(self.cfg.after),
+                span(self.cfg.after),
                 stamp(since)
             ),
         })

@@ -7,7 +7,7 @@
 //! the chunked body short after). Once the upstream ended its response the timer stops.
 
 use super::{Behavior, CloseAction, Decision, Observation, Watch};
-use crate::time::stamp;
+use crate::time::{span, stamp};
 use crate::trace::Limit;
 use serde::Serialize;
 use std::time::Duration;
@@ -84,7 +84,7 @@ impl Behavior for IdleTimeout {
     fn summary(&self) -> String {
         format!(
             "idle-timeout {} ({}) {}",
-            crate::time::span(self.cfg.after),
+            span(self.cfg.after),
             self.cfg.watch,
             actions_summary(self.cfg.action, self.cfg.after_headers)
         )
@@ -138,7 +138,7 @@ impl Behavior for IdleTimeout {
             action: close_action(self.headers_seen, self.cfg.action, self.cfg.after_headers),
             reason: format!(
                 "idle-timeout {} ({silent} since {})",
-                crate::time::span(self.cfg.after),
+                span(self.cfg.after),
                 stamp(since)
             ),
         })

@@ -54,12 +54,12 @@ impl Behavior for Latency {
 
     fn summary(&self) -> String {
         if self.cfg.max <= self.cfg.min {
-            format!("latency {} per chunk", crate::time::span(self.cfg.min))
+            format!("latency {} per chunk", span(self.cfg.min))
         } else {
             format!(
                 "latency {}..={} per chunk (uniform, seeded)",
-                crate::time::span(self.cfg.min),
-                crate::time::span(self.cfg.max)
+                span(self.cfg.min),
+                span(self.cfg.max)
             )
         }
     }

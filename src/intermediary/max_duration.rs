@@ -6,7 +6,7 @@
 
 use super::idle_timeout::{actions_summary, close_action};
 use super::{Behavior, CloseAction, Decision, Observation};
-use crate::time::stamp;
+use crate::time::{span, stamp};
 use crate::trace::Limit;
 use serde::Serialize;
 use std::time::Duration;
@@ -56,7 +56,7 @@ impl Behavior for MaxDuration {
     fn summary(&self) -> String {
         format!(
             "max-duration {} (connection lifetime) {}",
-            crate::time::span(self.cfg.after),
+            span(self.cfg.after),
             actions_summary(self.cfg.action, self.cfg.after_headers)
         )
     }
@@ -95,7 +95,7 @@ impl Behavior for MaxDuration {
             action: close_action(self.headers_seen, self.cfg.action, self.cfg.after_headers),
             reason: format!(
                 "max-duration {} (connection opened at {})",
-                crate::time::span(self.cfg.after),
+                span(self.cfg.after),
                 stamp(opened)
             ),
         })

@@ -11,7 +11,10 @@
 //! [`discover`] finds scenario files, [`load`] reads one, [`parse`] does the work.
 
 pub mod error;
+mod explain;
 pub mod model;
+
+pub use explain::explain;
 pub mod raw;
 pub mod validate;
 
