@@ -182,8 +182,11 @@ fn classify(e: &hyper::Error) -> StreamEnd {
     let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = src {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::ConnectionReset {
-                return StreamEnd::Reset;
+            match io.kind() {
+                std::io::ErrorKind::ConnectionReset => return StreamEnd::Reset,
+                // The peer closed before the chunked body's last chunk.
+                std::io::ErrorKind::UnexpectedEof => return StreamEnd::Truncated,
+                _ => {}
             }
         }
         src = s.source();

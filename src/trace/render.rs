@@ -127,14 +127,23 @@ pub fn describe(e: &Event) -> String {
             status,
             behavior,
             reason,
-        } => format!("answered {status} itself: {behavior} ({reason})"),
+        } => format!("answered {status} itself: {}", because(behavior, reason)),
         EventKind::IntermediaryClosed {
             behavior,
             action,
             reason,
-        } => format!("closed ({action}): {behavior} ({reason})"),
+        } => format!("closed ({action}): {}", because(behavior, reason)),
         EventKind::IntermediaryBlackholed { behavior, reason } => {
-            format!("stopped forwarding silently: {behavior} ({reason})")
+            format!("stopped forwarding silently: {}", because(behavior, reason))
         }
+    }
+}
+
+/// `reason` alone when it already names the behavior, else `behavior (reason)`.
+fn because(behavior: &str, reason: &str) -> String {
+    if reason.starts_with(behavior) {
+        reason.to_string()
+    } else {
+        format!("{behavior} ({reason})")
     }
 }
