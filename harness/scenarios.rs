@@ -74,9 +74,9 @@ fn main() {
                             ));
                             let snap = snapshot_name(&s.path, name);
                             let text = snapshot_text(&r);
-                            let snapshot = std::panic::catch_unwind(|| {
+                            let snapshot = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                                 settings.bind(|| insta::assert_snapshot!(snap, text));
-                            });
+                            }));
                             if r.unexpected {
                                 return Err(Failed::from(render_failure(&r)));
                             }

@@ -433,7 +433,7 @@ mod tests {
                 "idle-timeout",
                 "upstream silent since 00:00:01.003"
             ),
-            "idle-timeout 1m, upstream silent since 00:00:01.003"
+            "idle-timeout 60s, upstream silent since 00:00:01.003"
         );
         assert_eq!(explain(&t, "nginx", "max-duration", ""), "max-duration");
     }
@@ -451,7 +451,7 @@ mod tests {
             Fate::Died(d) => {
                 assert_eq!(d.intermediary(), Some("nginx"));
                 assert_eq!(d.at, Duration::from_millis(61_003));
-                assert_eq!(d.why, "idle-timeout 1m, upstream silent");
+                assert_eq!(d.why, "idle-timeout 60s, upstream silent");
             }
             f => panic!("unexpected fate {f:?}"),
         }

@@ -130,7 +130,7 @@ mod tests {
         assert_eq!(o.at, Some(Duration::from_secs(60)));
         assert_eq!(
             o.message,
-            "no event reached the client in 1m on conn#1 (stream main) (request at 00:00:00.000, stream ended at 00:01:00.000)"
+            "no event reached the client in 60s on conn#1 (stream main) (request at 00:00:00.000, stream ended at 00:01:00.000)"
         );
     }
 
@@ -143,7 +143,7 @@ mod tests {
             .build();
         let o = evaluate(None, MAX, &t, END);
         assert_eq!(o.verdict, Verdict::Fail);
-        assert!(o.message.contains("1m after the request"), "{}", o.message);
+        assert!(o.message.contains("60s after the request"), "{}", o.message);
     }
 
     #[test]

@@ -121,7 +121,7 @@ fn largest_gap(s: &ClientStream<'_>) -> Option<Gap> {
 }
 
 /// The limits of intermediaries on the stream's route that `gap` (or the stream's life)
-/// reached, e.g. `nginx idle-timeout 1m`. A gap equal to a timeout counts: the timeout fires
+/// reached, e.g. `nginx idle-timeout 60s`. A gap equal to a timeout counts: the timeout fires
 /// exactly then, and the client sees the close at the same instant at the earliest.
 fn crossed_limits(trace: &Trace, s: &ClientStream<'_>, gap: &Gap) -> Vec<String> {
     let life = s
@@ -201,7 +201,7 @@ mod tests {
         assert_eq!(o.verdict, Verdict::Fail);
         assert_eq!(
             o.message,
-            "conn#1 (stream main): largest gap 1m (00:00:01.003 → 00:01:01.003) exceeds gap-max 20s; crosses nginx idle-timeout 1m"
+            "conn#1 (stream main): largest gap 60s (00:00:01.003 → 00:01:01.003) exceeds gap-max 20s; crosses nginx idle-timeout 60s"
         );
         assert_eq!(o.at, Some(Duration::from_millis(61_003)));
     }
@@ -284,7 +284,7 @@ mod tests {
         assert_eq!(o.verdict, Verdict::Fail);
         assert!(
             o.message
-                .starts_with("conn#2 (stream main): largest gap 1m"),
+                .starts_with("conn#2 (stream main): largest gap 60s"),
             "{}",
             o.message
         );

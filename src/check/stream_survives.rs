@@ -172,7 +172,7 @@ mod tests {
         let o = evaluate(None, Some(Duration::from_millis(60_004)), &t, END);
         assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
         assert!(
-            o.message.contains("by nginx (idle-timeout 1m)"),
+            o.message.contains("by nginx (idle-timeout 60s)"),
             "{}",
             o.message
         );
@@ -221,7 +221,7 @@ mod tests {
         );
         assert!(
             o.message
-                .contains("first-byte-timeout 1m, no response head"),
+                .contains("first-byte-timeout 60s, no response head"),
             "{}",
             o.message
         );

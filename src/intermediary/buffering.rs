@@ -12,8 +12,8 @@
 //! `honor-x-accel-buffering`, a response head carrying `X-Accel-Buffering: no` turns holding
 //! off for that response, as nginx does.
 
-use crate::time::span;
 use super::{Behavior, Decision, Observation};
+use crate::time::span;
 use serde::Serialize;
 use std::time::Duration;
 

@@ -7,8 +7,8 @@
 //! the behavior decides, exactly once, [`Decision::Close`] with `Respond(status)` — no
 //! headers went downstream yet, so an error response is always possible (Heroku's H12 → 503).
 
-use crate::time::span;
 use super::{Behavior, CloseAction, Decision, Observation};
+use crate::time::span;
 use crate::time::stamp;
 use crate::trace::Limit;
 use serde::Serialize;

@@ -322,5 +322,4 @@ mod tests {
         });
         assert_eq!(t.summary(), "idle-timeout 15m (upstream) → fin");
     }
-
 }

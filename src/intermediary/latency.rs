@@ -4,8 +4,8 @@
 //! granularity) from a [`SmallRng`] seeded with the scenario's seed, so one seed always gives
 //! one sequence. When `min == max` the delay is fixed and nothing is drawn.
 
-use crate::time::span;
 use super::{Behavior, Decision, Observation, Side};
+use crate::time::span;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;

@@ -50,7 +50,13 @@ pub fn explain(s: &Scenario) -> String {
             .unwrap_or_default()
     );
     for e in &s.server.events {
-        let _ = writeln!(o, "  at {}: event {:?} data {:?}", span(e.at), e.event, e.data);
+        let _ = writeln!(
+            o,
+            "  at {}: event {:?} data {:?}",
+            span(e.at),
+            e.event,
+            e.data
+        );
     }
     let _ = writeln!(o, "\nclient:");
     for st in &s.client.steps {
