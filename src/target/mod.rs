@@ -55,6 +55,12 @@ pub trait ClientTarget {
     fn run(&self, env: ClientEnv) -> HostFuture;
 }
 
+/// Builds a target's server for a scenario's `[server]` settings.
+pub type ServerFactory = fn(&ServerConfig) -> Rc<dyn ServerTarget>;
+
+/// Builds a target's client.
+pub type ClientFactory = fn() -> Rc<dyn ClientTarget>;
+
 /// Which role a target plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -77,8 +83,8 @@ pub struct TargetInfo {
     pub cites: Option<&'static str>,
     /// True for bug models: run by default next to the reference, expected to fail.
     pub bug_model: bool,
-    server: Option<fn(&ServerConfig) -> Rc<dyn ServerTarget>>,
-    client: Option<fn() -> Rc<dyn ClientTarget>>,
+    server: Option<ServerFactory>,
+    client: Option<ClientFactory>,
 }
 
 impl TargetInfo {
