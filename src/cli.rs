@@ -31,7 +31,11 @@ pub enum Command {
     /// List the targets (implementations under test).
     Targets,
     /// List the intermediary presets and their sources.
-    Presets,
+    Presets {
+        /// Print a Markdown table (as in the README).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Validate scenario files without running them.
     Check {
         /// Scenario files or directories.
@@ -79,7 +83,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(a) => cmd_run(a),
         Command::Targets => cmd_targets(),
-        Command::Presets => cmd_presets(),
+        Command::Presets { markdown } => cmd_presets(markdown),
         Command::Check { paths } => cmd_check(&paths),
         Command::Explain { path } => cmd_explain(&path),
     }
@@ -261,7 +265,11 @@ fn cmd_targets() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn cmd_presets() -> ExitCode {
+fn cmd_presets(markdown: bool) -> ExitCode {
+    if markdown {
+        print!("{}", crate::intermediary::preset::markdown_table());
+        return ExitCode::SUCCESS;
+    }
     let all = crate::intermediary::preset::all();
     let w = all.iter().map(|p| p.name.len()).max().unwrap_or(4);
     for p in all {

@@ -691,3 +691,24 @@ mod tests {
         );
     }
 }
+
+/// The README's presets table (a test keeps the README in step with this).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| preset | behaviors | models | source |\n|---|---|---|---|\n");
+    for p in all() {
+        let behaviors: Vec<String> = p.behaviors.iter().map(|b| b.build(0).summary()).collect();
+        let behaviors = if behaviors.is_empty() {
+            "plain relay".to_string()
+        } else {
+            behaviors.join("; ")
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            p.name,
+            behaviors.replace('|', "\\|"),
+            p.summary.replace('|', "\\|"),
+            p.source.replace('|', "\\|")
+        ));
+    }
+    out
+}
