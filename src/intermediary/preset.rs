@@ -316,6 +316,27 @@ fn corporate_inspecting() -> Preset {
     }
 }
 
+/// The README's presets table (a test keeps the README in step with this).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| preset | behaviors | models | source |\n|---|---|---|---|\n");
+    for p in all() {
+        let behaviors: Vec<String> = p.behaviors.iter().map(|b| b.build(0).summary()).collect();
+        let behaviors = if behaviors.is_empty() {
+            "plain relay".to_string()
+        } else {
+            behaviors.join("; ")
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            p.name,
+            behaviors.replace('|', "\\|"),
+            p.summary.replace('|', "\\|"),
+            p.source.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -690,25 +711,4 @@ mod tests {
             )]
         );
     }
-}
-
-/// The README's presets table (a test keeps the README in step with this).
-pub fn markdown_table() -> String {
-    let mut out = String::from("| preset | behaviors | models | source |\n|---|---|---|---|\n");
-    for p in all() {
-        let behaviors: Vec<String> = p.behaviors.iter().map(|b| b.build(0).summary()).collect();
-        let behaviors = if behaviors.is_empty() {
-            "plain relay".to_string()
-        } else {
-            behaviors.join("; ")
-        };
-        out.push_str(&format!(
-            "| `{}` | {} | {} | {} |\n",
-            p.name,
-            behaviors.replace('|', "\\|"),
-            p.summary.replace('|', "\\|"),
-            p.source.replace('|', "\\|")
-        ));
-    }
-    out
 }
