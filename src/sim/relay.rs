@@ -206,8 +206,8 @@ impl Relay {
         out
     }
 
-    /// The server side ended (FIN).
-    pub fn upstream_eof(&mut self, now: Duration) -> Vec<Action> {
+    /// The server side ended: FIN, or a reset when `reset`.
+    pub fn upstream_eof(&mut self, now: Duration, reset: bool) -> Vec<Action> {
         let mut out = Vec::new();
         if self.state != State::Open {
             return out;
@@ -221,7 +221,11 @@ impl Relay {
         }
         out.push(Action::Record(EventKind::ConnClosed {
             by: Closer::Server,
-            reason: "upstream closed; closing downstream".into(),
+            reason: if reset {
+                "upstream reset; closing downstream".into()
+            } else {
+                "upstream closed; closing downstream".into()
+            },
         }));
         out.push(Action::Close {
             rst: false,
@@ -231,8 +235,8 @@ impl Relay {
         out
     }
 
-    /// The client side ended (FIN or reset).
-    pub fn downstream_eof(&mut self, _now: Duration) -> Vec<Action> {
+    /// The client side ended: FIN, or a reset when `reset`.
+    pub fn downstream_eof(&mut self, _now: Duration, reset: bool) -> Vec<Action> {
         if self.state == State::Closed {
             return Vec::new();
         }
@@ -240,7 +244,11 @@ impl Relay {
         vec![
             Action::Record(EventKind::ConnClosed {
                 by: Closer::Client,
-                reason: "downstream closed; closing upstream".into(),
+                reason: if reset {
+                    "downstream reset; closing upstream".into()
+                } else {
+                    "downstream closed; closing upstream".into()
+                },
             }),
             Action::CloseUpstream,
         ]

@@ -159,14 +159,14 @@ async fn relay_conn(
             r = dr.read(&mut dbuf), if down_open => match r {
                 Ok(0) | Err(_) => {
                     down_open = false;
-                    apply(relay.downstream_eof(now()), &mut pipe);
+                    apply(relay.downstream_eof(now(), r.is_err()), &mut pipe);
                 }
                 Ok(n) => apply(relay.from_downstream(now(), &dbuf[..n]), &mut pipe),
             },
             r = ur.read(&mut ubuf), if up_open => match r {
                 Ok(0) | Err(_) => {
                     up_open = false;
-                    apply(relay.upstream_eof(now()), &mut pipe);
+                    apply(relay.upstream_eof(now(), r.is_err()), &mut pipe);
                 }
                 Ok(n) => apply(relay.from_upstream(now(), &ubuf[..n]), &mut pipe),
             },
