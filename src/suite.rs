@@ -74,3 +74,68 @@ pub fn run_all(
         .map(|r| r.expect("every pair ran"))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::{HostFuture, Role, ServerEnv, ServerTarget};
+    use std::rc::Rc;
+
+    struct Panicking;
+    impl ServerTarget for Panicking {
+        fn serve(&self, _env: ServerEnv) -> HostFuture {
+            Box::pin(async { panic!("the server under test blew up") })
+        }
+    }
+
+    fn panicking() -> TargetInfo {
+        TargetInfo {
+            name: "test/panicking",
+            role: Role::Server,
+            summary: "panics at start",
+            cites: None,
+            bug_model: false,
+            server: Some(|_| Rc::new(Panicking)),
+            client: None,
+        }
+    }
+
+    const SCENARIO: &str = r#"
+description = "one stream"
+duration = "10s"
+[[client.step]]
+at = "1s"
+do = "open-stream"
+[[expect]]
+check = "stream.survives"
+"#;
+
+    #[test]
+    fn a_panicking_target_is_an_unexpected_result_with_its_message() {
+        let s = crate::scenario::parse("mem.toml", SCENARIO).unwrap();
+        let r = run_one(&s, &panicking(), Some(9));
+        assert!(r.unexpected);
+        let e = r.error.expect("an error");
+        assert!(e.contains("the server under test blew up"), "{e}");
+        assert_eq!(r.seed, 9);
+    }
+
+    #[test]
+    fn results_come_back_in_input_order_whatever_the_threads() {
+        let s = crate::scenario::parse("mem.toml", SCENARIO).unwrap();
+        let scenarios = vec![s.clone(), s];
+        let targets: Vec<TargetInfo> = crate::target::all();
+        let r = run_all(&scenarios, &targets, None, 2, &|_| {});
+        let order: Vec<&str> = r.iter().map(|r| r.target.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "reference",
+                "bug/no-keepalive",
+                "reference",
+                "bug/no-keepalive"
+            ]
+        );
+        assert!(!r[0].unexpected, "{:?}", r[0].checks);
+    }
+}

@@ -85,11 +85,13 @@ pub fn run(
         }),
     );
 
+    tracing::debug!(scenario = %scenario.path, seed, hosts = hops.len() + 1, "simulation built");
     let mut faults = scenario.faults.clone();
     faults.sort_by_key(|f| f.at);
     let mut faults = faults.into_iter().peekable();
     let error = loop {
         while let Some(f) = faults.next_if(|f| f.at <= sim.elapsed()) {
+            tracing::debug!(at = %crate::time::stamp(f.at), fault = %f.kind, "fault applied");
             recorder.record_at(
                 sim.elapsed(),
                 "fault",
@@ -113,8 +115,63 @@ pub fn run(
             Err(e) => break Some(e.to_string()),
         }
     };
+    if let Some(e) = &error {
+        tracing::warn!(scenario = %scenario.path, seed, error = %e, "simulation failed");
+    }
     RunOutput {
         trace: recorder.finish(),
         error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::parse;
+    use tracing_test::traced_test;
+
+    const SCENARIO: &str = r#"
+description = "a crash and a bounce of the server"
+duration = "20s"
+[[client.step]]
+at = "1s"
+do = "open-stream"
+[[fault]]
+at = "5s"
+do = "crash"
+host = "server"
+[[fault]]
+at = "6s"
+do = "bounce"
+host = "server"
+"#;
+
+    #[traced_test]
+    #[test]
+    fn faults_are_applied_at_their_time_and_logged() {
+        let s = parse("mem.toml", SCENARIO).expect("valid scenario");
+        let t = crate::target::get("reference").expect("reference");
+        let out = run(&s, t.server(&s.server), t.client(), 3);
+        assert_eq!(out.error, None);
+        let faults: Vec<_> = out
+            .trace
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::FaultApplied { fault } => {
+                    Some((crate::time::stamp(e.at), fault.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            faults,
+            vec![
+                ("00:00:05.000".to_string(), "crash server".to_string()),
+                ("00:00:06.000".to_string(), "bounce server".to_string())
+            ]
+        );
+        assert!(logs_contain("fault applied"));
+        assert!(logs_contain("crash server"));
     }
 }

@@ -83,8 +83,8 @@ pub struct TargetInfo {
     pub cites: Option<&'static str>,
     /// True for bug models: run by default next to the reference, expected to fail.
     pub bug_model: bool,
-    server: Option<ServerFactory>,
-    client: Option<ClientFactory>,
+    pub(crate) server: Option<ServerFactory>,
+    pub(crate) client: Option<ClientFactory>,
 }
 
 impl TargetInfo {
