@@ -17,6 +17,7 @@
 pub mod check;
 pub mod cli;
 pub mod intermediary;
+pub mod mcp;
 pub mod report;
 pub mod scenario;
 pub mod sim;

@@ -37,6 +37,20 @@ pub struct Scenario {
     pub expect_fail: BTreeMap<String, Vec<String>>,
 }
 
+/// The MCP revision a run speaks when a scenario lists none.
+pub const DEFAULT_REVISION: &str = "2025-11-25";
+
+impl Scenario {
+    /// The MCP protocol revision the client and server speak in this run: the last one the
+    /// scenario lists, else [`DEFAULT_REVISION`].
+    pub fn revision(&self) -> &str {
+        self.protocol
+            .last()
+            .map(String::as_str)
+            .unwrap_or(DEFAULT_REVISION)
+    }
+}
+
 /// What keepalive frame the reference server writes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
@@ -65,6 +79,38 @@ pub struct ServerConfig {
     pub end_after: Option<Duration>,
     /// Events written on every open stream at these times (from the simulation start).
     pub events: Vec<ServerEvent>,
+    /// MCP: JSON-RPC notifications sent on every session's GET stream at these times.
+    pub notifications: Vec<ServerNotification>,
+    /// MCP: keep sent events for `Last-Event-ID` resumption. Default true.
+    pub event_store: bool,
+    /// MCP (2025-11-25): `retry` sent with the priming event. Default 3s.
+    #[serde(with = "crate::time::human_opt")]
+    pub retry: Option<Duration>,
+    /// Deliberate defects of bug-model targets (never set from a scenario file).
+    #[serde(skip)]
+    pub defects: Defects,
+}
+
+/// Deliberate defects a bug-model target switches on in the reference server. Each one is
+/// explicit, documented target behaviour, never a special case in a check.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Defects {
+    /// Streams that replay after `Last-Event-ID` get no keepalive timer
+    /// (typescript-sdk PR #1726, review round 1).
+    pub replay_without_keepalive: bool,
+    /// One keepalive timer slot per session instead of one per stream: a new stream
+    /// overwrites the slot without clearing the old timer, and closing any stream clears
+    /// whatever timer is in the slot (typescript-sdk PR #1726, later rounds).
+    pub shared_keepalive_timer: bool,
+}
+
+/// A JSON-RPC notification the MCP server sends at a scheduled time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServerNotification {
+    #[serde(with = "crate::time::human")]
+    pub at: Duration,
+    /// e.g. `notifications/tools/list_changed`.
+    pub method: String,
 }
 
 impl Default for ServerConfig {
@@ -78,6 +124,10 @@ impl Default for ServerConfig {
             first_byte_delay: Duration::ZERO,
             end_after: None,
             events: Vec::new(),
+            notifications: Vec::new(),
+            event_store: true,
+            retry: Some(Duration::from_secs(3)),
+            defects: Defects::default(),
         }
     }
 }
@@ -99,6 +149,34 @@ pub struct ServerEvent {
 pub struct ClientConfig {
     /// Steps, sorted by time (stable for equal times).
     pub steps: Vec<ClientStep>,
+    /// How MCP streams reconnect after a drop.
+    pub reconnect: ReconnectPolicy,
+}
+
+/// MCP client reconnection: bounded exponential backoff, honouring the server's `retry`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReconnectPolicy {
+    /// Reconnect dropped MCP streams at all. Default true.
+    pub enabled: bool,
+    /// First delay (or the server's `retry`, when it sent one). Default 1s.
+    #[serde(with = "crate::time::human")]
+    pub initial: Duration,
+    /// Largest delay; each consecutive failure doubles the delay up to this. Default 30s.
+    #[serde(with = "crate::time::human")]
+    pub max: Duration,
+    /// Consecutive failed attempts before giving up. Default 5.
+    pub attempts: u32,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+            attempts: 5,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -115,6 +193,26 @@ pub enum ClientAction {
     OpenStream { stream: String, path: String },
     /// Close the named stream from the client side.
     CloseStream { stream: String },
+    /// MCP: POST `initialize` (JSON answer), then `notifications/initialized`; the client
+    /// keeps the session id.
+    Initialize,
+    /// MCP: open the standalone GET SSE stream, named `stream` (default `get`); it is
+    /// resumed with `Last-Event-ID` after a drop.
+    OpenGetStream { stream: String },
+    /// MCP: POST `tools/call` of the built-in `sleep` tool, which runs `duration` and sends a
+    /// progress notification every `progress_every`; answered over SSE on a stream named
+    /// `stream` (default `call`).
+    CallTool {
+        stream: String,
+        #[serde(with = "crate::time::human")]
+        duration: Duration,
+        #[serde(with = "crate::time::human_opt")]
+        progress_every: Option<Duration>,
+    },
+    /// MCP: POST `ping` (JSON answer).
+    Ping,
+    /// MCP: DELETE the session.
+    DeleteSession,
 }
 
 /// A scheduled fault.

@@ -789,6 +789,7 @@ impl Validator<'_> {
                 None => None,
             },
             events,
+            ..default
         })
     }
 
@@ -874,7 +875,13 @@ impl Validator<'_> {
             };
             steps.push(ClientStep { at, action });
         }
-        Ok((ClientConfig { steps }, ever))
+        Ok((
+            ClientConfig {
+                steps,
+                reconnect: ReconnectPolicy::default(),
+            },
+            ever,
+        ))
     }
 
     // ---------------------------------------------------------------- faults

@@ -60,6 +60,8 @@ impl ClientTarget for ReferenceClient {
                             let _ = task.await;
                         }
                     }
+                    // MCP steps: not implemented by this client yet.
+                    _ => {}
                 }
             }
             sleep_until(env.scenario.duration).await;

@@ -129,7 +129,54 @@ pub enum EventKind {
     /// A connection was closed (by whom, and why in words).
     ConnClosed { by: Closer, reason: String },
 
+    /// MCP client: a JSON-RPC request or notification was sent (`id` None for notifications).
+    RpcSent { method: String, id: Option<u64> },
+    /// MCP client: the answer to request `id` reached the application (`outcome`: `ok`,
+    /// `error <code>: <message>`, or `http <status>`).
+    RpcAnswered { id: u64, outcome: String },
+    /// MCP client: the server assigned this session.
+    SessionEstablished { session: String },
+    /// MCP client: a server message reached the application (`message`: the notification's
+    /// method, or `response <id>`), with the SSE event id it came in, if any.
+    MessageDelivered {
+        event_id: Option<String>,
+        message: String,
+    },
+    /// MCP client: a dropped stream will be reopened after `after`.
+    Reconnecting {
+        stream: String,
+        attempt: u32,
+        #[serde(with = "crate::time::human")]
+        after: Duration,
+        last_event_id: Option<String>,
+    },
+    /// MCP client: the stream is given up after `attempts` failed reconnections.
+    GaveUp { stream: String, attempts: u32 },
+
     // ── server ────────────────────────────────────────────────────────────────
+    /// MCP server: a JSON-RPC message was received (`id` None for notifications).
+    RpcReceived {
+        method: String,
+        id: Option<u64>,
+        session: Option<String>,
+    },
+    /// MCP server: a session was created by `initialize`.
+    SessionCreated { session: String },
+    /// MCP server: a session was terminated (DELETE).
+    SessionTerminated { session: String },
+    /// MCP server: this connection carries server stream `stream` (`kind`: `get`, `post`,
+    /// `replay`) of `session`. Event ids are unique across a session's streams.
+    StreamAttached {
+        stream: String,
+        kind: String,
+        session: String,
+    },
+    /// MCP server: replay of `events` stored events of `stream` after event id `after`.
+    ReplayStarted {
+        stream: String,
+        after: String,
+        events: usize,
+    },
     /// The server received a request head.
     RequestReceived { method: String, path: String },
     /// The server sent response headers.

@@ -90,6 +90,56 @@ pub fn describe(e: &Event) -> String {
             format!("closed by {}  ({reason})", closer(by))
         }
         EventKind::RequestReceived { method, path } => format!("{method} {path} received"),
+        EventKind::RpcSent { method, id } => match id {
+            Some(id) => format!("rpc → {method} #{id}"),
+            None => format!("rpc → {method} (notification)"),
+        },
+        EventKind::RpcAnswered { id, outcome } => format!("rpc #{id} answered: {outcome}"),
+        EventKind::SessionEstablished { session } => format!("session {session} established"),
+        EventKind::MessageDelivered { event_id, message } => match event_id {
+            Some(e) => format!("delivered {message}  (event {e})"),
+            None => format!("delivered {message}"),
+        },
+        EventKind::Reconnecting {
+            stream,
+            attempt,
+            after,
+            last_event_id,
+        } => format!(
+            "stream={stream} reconnecting in {} (attempt {attempt}{})",
+            span(*after),
+            last_event_id
+                .as_ref()
+                .map(|l| format!(", Last-Event-ID={l:?}"))
+                .unwrap_or_default()
+        ),
+        EventKind::GaveUp { stream, attempts } => {
+            format!("stream={stream} given up after {attempts} failed reconnections")
+        }
+        EventKind::RpcReceived {
+            method,
+            id,
+            session,
+        } => {
+            let id = id.map(|i| format!(" #{i}")).unwrap_or_default();
+            let s = session
+                .as_ref()
+                .map(|s| format!("  session={s}"))
+                .unwrap_or_default();
+            format!("rpc ← {method}{id}{s}")
+        }
+        EventKind::SessionCreated { session } => format!("session {session} created"),
+        EventKind::SessionTerminated { session } => format!("session {session} terminated"),
+        EventKind::StreamAttached {
+            stream,
+            kind,
+            session,
+        } => format!("carries {kind} stream {stream} of session {session}"),
+        EventKind::ReplayStarted {
+            stream,
+            after,
+            events,
+        } => format!("replaying {events} events of stream {stream} after id {after:?}"),
         EventKind::ResponseStarted {
             status,
             content_type,

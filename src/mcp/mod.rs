@@ -1,0 +1,2 @@
+//! MCP Streamable HTTP: the reference server's `/mcp` endpoint and the reference client's
+//! MCP steps. Knows nothing of the simulation beyond the trace it writes.
