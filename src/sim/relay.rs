@@ -255,21 +255,25 @@ impl Relay {
     }
 
     fn body(&mut self, now: Duration, bytes: Vec<u8>, out: &mut Vec<Action>) {
-        self.observe(now, &Observation::ResponseBody { len: bytes.len() }, out);
-        if self.state != State::Open {
-            return;
-        }
-        if self.behaviors.iter().any(|b| b.holds_response()) {
-            let n = bytes.len();
+        // Hold before observing, so a flush this chunk triggers (a threshold reached)
+        // releases the chunk too.
+        let hold = self.behaviors.iter().any(|b| b.holds_response());
+        let n = bytes.len();
+        if hold {
             self.held.extend_from_slice(&bytes);
             out.push(Action::Record(EventKind::Buffered {
                 bytes: n,
                 held: self.held.len(),
             }));
-        } else {
-            if !self.held.is_empty() {
-                self.flush(now, "buffering no longer applies".into(), out);
-            }
+        }
+        self.observe(now, &Observation::ResponseBody { len: n }, out);
+        if self.state != State::Open || self.behaviors.iter().any(|b| b.holds_response()) {
+            return;
+        }
+        if !self.held.is_empty() {
+            self.flush(now, "buffering no longer applies".into(), out);
+        }
+        if !hold {
             self.send(now, Side::Downstream, bytes, None, out);
         }
     }
@@ -802,12 +806,20 @@ mod tests {
             vec![(Side::Downstream, b"abcdefghijk".to_vec(), ms(5))],
             "{flushed:?}"
         );
-        assert!(
-            records(&flushed).iter().any(|k| matches!(
-                k,
-                EventKind::Flushed { bytes: 11, why } if why.contains("threshold 10 bytes")
-            )),
-            "{flushed:?}"
+        assert_eq!(
+            records(&flushed),
+            vec![
+                EventKind::Buffered { bytes: 4, held: 11 },
+                EventKind::Flushed {
+                    bytes: 11,
+                    why: "threshold 10 bytes reached (11 held)".into()
+                },
+                EventKind::Forwarded {
+                    direction: Direction::Downstream,
+                    bytes: 11,
+                    note: None
+                },
+            ]
         );
 
         // Holding starts over from nothing.
