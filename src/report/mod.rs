@@ -165,3 +165,256 @@ impl Report {
         serde_json::to_string_pretty(self).expect("report serializes")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sse::Frame;
+    use crate::trace::{Closer, ConnId, Event, EventKind};
+    use std::time::Duration;
+
+    const SCENARIO: &str = r#"
+description = "one stream through nginx"
+duration = "10m"
+
+[[intermediary]]
+preset = "nginx"
+
+[[client.step]]
+at = "1s"
+do = "open-stream"
+
+[[expect]]
+check = "stream.survives"
+
+[[expect]]
+check = "keepalive.format"
+
+[expect-fail."bug/no-keepalive"]
+checks = ["stream.survives"]
+"#;
+
+    fn scenario() -> Scenario {
+        crate::scenario::parse("scenarios/mem.toml", SCENARIO).expect("scenario parses")
+    }
+
+    fn event(ms: u64, host: &str, kind: EventKind) -> Event {
+        Event {
+            at: Duration::from_millis(ms),
+            host: host.into(),
+            conn: Some(ConnId(1)),
+            kind,
+        }
+    }
+
+    /// How the hand-written stream goes.
+    #[derive(Clone, Copy)]
+    pub(super) enum Story {
+        /// Comment keepalives every 15 s; the client closes at the scenario's end.
+        Keepalives,
+        /// No byte after the head; the client closes at the scenario's end.
+        Silent,
+        /// nginx closes it at 61 s (idle timeout).
+        CutByNginx,
+    }
+
+    fn trace(story: Story) -> Trace {
+        let mut events = vec![
+            event(
+                1_000,
+                "client",
+                EventKind::ConnOpened {
+                    stream: "main".into(),
+                    route: vec!["nginx".into(), "server".into()],
+                },
+            ),
+            event(
+                1_000,
+                "client",
+                EventKind::RequestSent {
+                    method: "GET".into(),
+                    path: "/mcp".into(),
+                    last_event_id: None,
+                },
+            ),
+            event(
+                1_003,
+                "client",
+                EventKind::ResponseReceived {
+                    status: 200,
+                    content_type: Some("text/event-stream".into()),
+                },
+            ),
+        ];
+        match story {
+            Story::Keepalives => {
+                for i in 1..40 {
+                    events.push(event(
+                        1_003 + i * 15_000,
+                        "client",
+                        EventKind::Received {
+                            bytes: 13,
+                            frames: vec![Frame::Comment {
+                                text: " keepalive".into(),
+                            }],
+                        },
+                    ));
+                }
+            }
+            Story::Silent => {}
+            Story::CutByNginx => events.push(event(
+                61_003,
+                "nginx",
+                EventKind::IntermediaryClosed {
+                    behavior: "idle-timeout".into(),
+                    action: "fin".into(),
+                    reason: "idle-timeout 60s (upstream silent since 00:00:01.003)".into(),
+                },
+            )),
+        }
+        if !matches!(story, Story::CutByNginx) {
+            events.push(event(
+                600_000,
+                "client",
+                EventKind::ConnClosed {
+                    by: Closer::Client,
+                    reason: "scenario end".into(),
+                },
+            ));
+        }
+        Trace { events }
+    }
+
+    /// `scenarios/mem.toml` (checks `stream.survives`, `keepalive.format`; `bug/no-keepalive`
+    /// expected to fail `stream.survives`) evaluated for `target` with seed 42.
+    pub(super) fn run(target: &str, story: Story, error: Option<&str>) -> RunResult {
+        let out = RunOutput {
+            trace: trace(story),
+            error: error.map(Into::into),
+        };
+        evaluate(&scenario(), target, 42, out)
+    }
+
+    fn verdict(r: &RunResult, id: &str) -> Verdict {
+        r.checks
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("no check {id} in {:?}", r.checks))
+            .verdict
+    }
+
+    #[test]
+    fn all_passing_is_expected() {
+        let r = run("reference", Story::Keepalives, None);
+        assert_eq!(verdict(&r, "stream.survives"), Verdict::Pass);
+        assert_eq!(verdict(&r, "keepalive.format"), Verdict::Pass);
+        assert_eq!(r.verdict, ResultVerdict::Pass);
+        assert!(!r.unexpected);
+        assert!(!r.expected_fail);
+        assert_eq!(
+            (r.scenario.as_str(), r.target.as_str(), r.seed),
+            ("scenarios/mem.toml", "reference", 42)
+        );
+        assert!(r.checks.iter().all(|c| !c.expected_fail));
+    }
+
+    #[test]
+    fn unobservable_not_expected_to_fail_is_fine() {
+        let r = run("reference", Story::Silent, None);
+        assert_eq!(verdict(&r, "keepalive.format"), Verdict::Unobservable);
+        assert_eq!(r.verdict, ResultVerdict::Pass);
+        assert!(!r.unexpected);
+    }
+
+    #[test]
+    fn an_unexpected_fail_is_unexpected() {
+        let r = run("reference", Story::CutByNginx, None);
+        assert_eq!(verdict(&r, "stream.survives"), Verdict::Fail);
+        assert_eq!(r.verdict, ResultVerdict::Fail);
+        assert!(r.unexpected);
+        let c = r.checks.iter().find(|c| c.id == "stream.survives").unwrap();
+        assert!(!c.as_expected());
+        assert_eq!(c.at.as_deref(), Some("00:01:01.003"));
+    }
+
+    #[test]
+    fn an_expected_fail_is_expected() {
+        let r = run("bug/no-keepalive", Story::CutByNginx, None);
+        assert_eq!(r.verdict, ResultVerdict::Fail);
+        assert!(r.expected_fail);
+        assert!(!r.unexpected, "{:?}", r.checks);
+        let marked: Vec<&str> = r
+            .checks
+            .iter()
+            .filter(|c| c.expected_fail)
+            .map(|c| c.id.as_str())
+            .collect();
+        assert_eq!(marked, ["stream.survives"]);
+    }
+
+    #[test]
+    fn an_expected_failure_that_passes_is_unexpected() {
+        let r = run("bug/no-keepalive", Story::Keepalives, None);
+        assert_eq!(r.verdict, ResultVerdict::Pass);
+        assert!(r.expected_fail);
+        assert!(r.unexpected, "a stale expectation must be flagged");
+    }
+
+    #[test]
+    fn an_expected_failure_that_is_unobservable_is_unexpected() {
+        let c = CheckResult {
+            id: "stream.survives".into(),
+            verdict: Verdict::Unobservable,
+            expected_fail: true,
+            at: None,
+            message: String::new(),
+        };
+        assert!(!c.as_expected());
+    }
+
+    #[test]
+    fn a_simulation_error_fails_and_is_unexpected_even_with_passing_checks() {
+        let r = run("reference", Story::Keepalives, Some("host server panicked"));
+        assert!(r.checks.iter().all(|c| c.verdict != Verdict::Fail));
+        assert_eq!(r.verdict, ResultVerdict::Fail);
+        assert!(r.unexpected);
+        assert_eq!(r.error.as_deref(), Some("host server panicked"));
+    }
+
+    #[test]
+    fn reproduce_names_scenario_target_and_seed() {
+        let r = run("bug/no-keepalive", Story::Keepalives, None);
+        assert_eq!(
+            r.reproduce(),
+            "middlebox run scenarios/mem.toml --target bug/no-keepalive --seed 42"
+        );
+    }
+
+    #[test]
+    fn report_summary_counts_pass_fail_and_unexpected() {
+        let report = Report::new(
+            Some(42),
+            vec![
+                run("reference", Story::Keepalives, None),        // pass
+                run("reference", Story::CutByNginx, None),        // fail, unexpected
+                run("bug/no-keepalive", Story::CutByNginx, None), // fail, expected
+                run("bug/no-keepalive", Story::Keepalives, None), // pass, unexpected
+            ],
+        );
+        assert_eq!(
+            report.summary,
+            Summary {
+                pass: 2,
+                fail: 2,
+                unexpected: 2
+            }
+        );
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["summary"]["unexpected"], 2);
+        assert_eq!(json["results"].as_array().map(Vec::len), Some(4));
+        assert!(
+            json["results"][0].get("trace").is_none(),
+            "trace is skipped"
+        );
+    }
+}
