@@ -171,6 +171,34 @@ pub const CHECK_IDS: &[(&str, &str)] = &[
         "first-event.delay",
         "the first event reaches the client within max of the request",
     ),
+    (
+        "keepalive.on-post",
+        "keepalive cadence on POST requests answered with SSE",
+    ),
+    (
+        "keepalive.on-replay",
+        "keepalive cadence on streams resumed with Last-Event-ID",
+    ),
+    (
+        "timers.independent",
+        "closing one stream leaves every other stream's cadence intact",
+    ),
+    (
+        "timers.cleared",
+        "every keepalive timer is cleared once its stream is gone; no write after a failed one",
+    ),
+    (
+        "replay.complete",
+        "a resumed stream replays exactly the missed events, in order, once",
+    ),
+    (
+        "event-id.unique",
+        "event ids are unique across all streams of a session",
+    ),
+    (
+        "client.resumes",
+        "every reconnect sends the last event id received on that stream",
+    ),
 ];
 
 impl CheckSpec {
