@@ -1284,7 +1284,11 @@ impl Validator<'_> {
                         return Err(self.err(
                             at.clone(),
                             format!("{base}.{key}"),
-                            format!("`{key}` is not a parameter of check `{id}`; expected only its parameters: {takes}"),
+                            if params.is_empty() {
+                                format!("`{key}` is not a parameter of check `{id}`; expected no parameters (it takes none)")
+                            } else {
+                                format!("`{key}` is not a parameter of check `{id}`; expected only its parameters: {takes}")
+                            },
                         ));
                     }
                 }
@@ -1478,5 +1482,45 @@ impl OpenName {
     /// Whether the name is still taken at `at`.
     fn busy_at(&self, at: Duration) -> bool {
         self.ends.is_none_or(|end| at < end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::CHECK_IDS;
+
+    /// A scenario naming `id` with its required parameters given.
+    fn with_check(id: &str, params: &[(&str, bool)]) -> String {
+        let mut text = format!(
+            "description = \"d\"\nduration = \"1m\"\n[[intermediary]]\nname = \"edge\"\n[[expect]]\ncheck = \"{id}\"\n"
+        );
+        for (param, required) in params {
+            let value = match *param {
+                "by" => "\"edge\"",
+                _ => "\"5s\"",
+            };
+            if *required {
+                text.push_str(&format!("{param} = {value}\n"));
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn check_params_cover_every_check_and_build_the_named_spec() {
+        for (id, _) in CHECK_IDS {
+            assert!(CHECK_PARAMS.iter().any(|(c, _)| c == id), "{id}");
+        }
+        let mut ids = BTreeSet::new();
+        for (id, params) in CHECK_PARAMS {
+            assert!(ids.insert(*id), "{id} listed twice");
+            let text = with_check(id, params);
+            let s = crate::scenario::parse_with_presets("t.toml", &text, &[])
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(s.expects[0].id(), *id);
+        }
+        // Every CheckSpec variant is reachable: 12 ids, 12 variants.
+        assert_eq!(ids.len(), 12);
     }
 }
