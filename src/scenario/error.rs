@@ -187,7 +187,10 @@ fn missing_example(key: &str, key_path: &str) -> String {
         "do" if key_path.starts_with("fault") => {
             "do = \"partition\" (or repair, hold, release, crash, bounce)"
         }
-        "do" => "do = \"open-stream\" (or close-stream)",
+        "do" => {
+            "do = \"open-stream\" (or close-stream, initialize, open-get-stream, call-tool, ping, delete-session)"
+        }
+        "method" => "method = \"notifications/tools/list_changed\"",
         "check" => "check = \"stream.survives\" (or another check id)",
         "data" => "data = \"hello\"",
         "checks" => "checks = [\"stream.survives\"]",

@@ -235,6 +235,18 @@ pub struct RawLatency {
 /// id = "7"
 /// data = "hello"
 /// ```
+///
+/// MCP keys (the built-in MCP server; see `MCP-CONTRACT.md`):
+///
+/// ```toml
+/// [server]
+/// event-store = true
+/// retry = "3s"
+///
+/// [[server.notification]]
+/// at = "2m"
+/// method = "notifications/tools/list_changed"
+/// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawServer {
@@ -269,6 +281,36 @@ pub struct RawServer {
     /// [`RawServerEvent`].
     #[serde(default)]
     pub event: Vec<Spanned<RawServerEvent>>,
+    /// `event-store`: MCP: keep every sent event so a `GET` with `Last-Event-ID` can replay
+    /// it. Default true.
+    #[serde(default)]
+    pub event_store: Option<bool>,
+    /// `retry`: MCP (2025-11-25): the `retry:` field sent with the priming event, a span
+    /// (sent in whole milliseconds; `"0s"` means reconnect at once), or `"off"` (no `retry:`
+    /// field). Default `"3s"`.
+    #[serde(default)]
+    pub retry: Option<Spanned<SpanOrOff>>,
+    /// `[[server.notification]]`: MCP: JSON-RPC notifications sent to every session's GET
+    /// stream at that time; see [`RawServerNotification`].
+    #[serde(default)]
+    pub notification: Vec<Spanned<RawServerNotification>>,
+}
+
+/// `[[server.notification]]`: one scheduled MCP notification.
+///
+/// ```toml
+/// [[server.notification]]
+/// at = "2m"
+/// method = "notifications/tools/list_changed"
+/// ```
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawServerNotification {
+    /// `at`: when, a span from the simulation start, ≤ `duration`. Required.
+    pub at: Spanned<HumanSpan>,
+    /// `method`: the JSON-RPC method, one line, not empty
+    /// (`"notifications/tools/list_changed"`). Required.
+    pub method: Spanned<String>,
 }
 
 /// `[[server.event]]`: one scheduled event.
@@ -287,7 +329,20 @@ pub struct RawServerEvent {
     pub data: String,
 }
 
-/// `[client]`: the client's timeline.
+/// `[client]`: the client's timeline, and how its MCP streams reconnect.
+///
+/// ```toml
+/// [client]
+/// reconnect = true
+/// reconnect-initial = "1s"
+/// reconnect-max = "30s"
+/// reconnect-attempts = 5
+/// ```
+///
+/// A dropped MCP stream (GET stream, or a tool call's POST stream) is resumed with a `GET`
+/// carrying `Last-Event-ID`, after a delay that starts at `reconnect-initial` (or the
+/// server's `retry`, when it sent one) and doubles after each failed attempt up to
+/// `reconnect-max`; after `reconnect-attempts` consecutive failures the client gives up.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawClient {
@@ -295,6 +350,21 @@ pub struct RawClient {
     /// time order (file order for equal times).
     #[serde(default)]
     pub step: Vec<Spanned<RawStep>>,
+    /// `reconnect`: reconnect dropped MCP streams at all. Default true.
+    #[serde(default)]
+    pub reconnect: Option<Spanned<bool>>,
+    /// `reconnect-initial`: the first reconnection delay, a span > 0. Default `"1s"`.
+    /// Not with `reconnect = false`.
+    #[serde(default)]
+    pub reconnect_initial: Option<Spanned<HumanSpan>>,
+    /// `reconnect-max`: the largest reconnection delay, a span ≥ `reconnect-initial`.
+    /// Default `"30s"`. Not with `reconnect = false`.
+    #[serde(default)]
+    pub reconnect_max: Option<Spanned<HumanSpan>>,
+    /// `reconnect-attempts`: consecutive failed attempts before giving up, an integer ≥ 1.
+    /// Default 5. Not with `reconnect = false`.
+    #[serde(default)]
+    pub reconnect_attempts: Option<Spanned<u32>>,
 }
 
 /// `[[client.step]]`: one client action.
@@ -306,21 +376,70 @@ pub struct RawClient {
 /// stream = "main"
 /// path = "/sse"
 /// ```
+///
+/// MCP steps (endpoint `/mcp`):
+///
+/// ```toml
+/// [[client.step]]
+/// at = "0s"
+/// do = "initialize"
+///
+/// [[client.step]]
+/// at = "1s"
+/// do = "open-get-stream"
+///
+/// [[client.step]]
+/// at = "2s"
+/// do = "call-tool"
+/// stream = "long-call"
+/// tool-duration = "5m"
+/// progress-every = "30s"
+/// ```
+///
+/// | `do` | keys besides `at` |
+/// | --- | --- |
+/// | `open-stream` | `stream` (default `"main"`), `path` |
+/// | `close-stream` | `stream` (default `"main"`) |
+/// | `initialize` | none |
+/// | `open-get-stream` | `stream` (default `"get"`) |
+/// | `call-tool` | `stream` (default `"call"`), `tool-duration` (required), `progress-every` |
+/// | `ping` | none |
+/// | `delete-session` | none |
+///
+/// MCP steps other than `initialize` need an `initialize` step before them, except under
+/// protocol `2026-07-28` (the run's revision is the last one `protocol` lists), which has
+/// no session and no GET stream (`open-get-stream` is an error there).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawStep {
     /// `at`: when, a span from the simulation start, ≤ `duration`. Required.
     pub at: Spanned<HumanSpan>,
-    /// `do`: `open-stream` (open a GET SSE stream) or `close-stream` (close one opened
-    /// earlier). Required.
+    /// `do`: `open-stream` (open a GET SSE stream), `close-stream` (close a stream opened
+    /// earlier, plain or MCP), or an MCP step: `initialize` (POST `initialize`, then
+    /// `notifications/initialized`; the client keeps the session id), `open-get-stream`
+    /// (open the standalone GET SSE stream), `call-tool` (POST `tools/call` of the `sleep`
+    /// tool, answered over SSE), `ping` (POST `ping`), `delete-session` (DELETE the
+    /// session). Required.
     #[serde(rename = "do")]
-    pub action: StepName,
-    /// `stream`: the stream's name, used by `close-stream` and by checks. Default `"main"`.
+    pub action: Spanned<StepName>,
+    /// `stream`: the stream's name, used by `close-stream` and by checks; `open-stream`,
+    /// `close-stream`, `open-get-stream` and `call-tool` only. Default `"main"` (plain
+    /// streams), `"get"` (`open-get-stream`), `"call"` (`call-tool`). A name may not be
+    /// opened again while its stream is open (a tool call's stream counts as open until its
+    /// `tool-duration` has passed, or until a `close-stream`).
     #[serde(default)]
     pub stream: Option<Spanned<String>>,
     /// `path`: request path, starting with `/`; `open-stream` only. Default `"/sse"`.
     #[serde(default)]
     pub path: Option<Spanned<String>>,
+    /// `tool-duration`: how long the `sleep` tool runs before it answers, a span;
+    /// `call-tool` only, required there.
+    #[serde(default)]
+    pub tool_duration: Option<Spanned<HumanSpan>>,
+    /// `progress-every`: interval between the tool's `notifications/progress` messages, a
+    /// span > 0; `call-tool` only. Optional; default no progress notifications.
+    #[serde(default)]
+    pub progress_every: Option<Spanned<HumanSpan>>,
 }
 
 /// `[[fault]]`: one scheduled fault.
@@ -362,8 +481,15 @@ pub struct RawFault {
 /// | `keepalive.cadence` | `stream`, `gap-max` (span > 0, required) |
 /// | `keepalive.format` | `stream` |
 /// | `first-event.delay` | `stream`, `max` (span > 0, required) |
+/// | `keepalive.on-post` | `gap-max` (span > 0, required) |
+/// | `keepalive.on-replay` | `gap-max` (span > 0, required) |
+/// | `timers.independent` | `gap-max` (span > 0, required) |
+/// | `timers.cleared` | `grace` (span, default `"1s"`) |
+/// | `replay.complete` | `stream` |
+/// | `event-id.unique` | none |
+/// | `client.resumes` | `stream` |
 ///
-/// `stream` (optional everywhere) names a stream a client step opens; absent means every
+/// `stream` (optional where taken) names a stream a client step opens; absent means every
 /// stream.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -385,12 +511,16 @@ pub struct RawExpect {
     /// `tolerance`: `stream.closed` only.
     #[serde(default)]
     pub tolerance: Option<Spanned<HumanSpan>>,
-    /// `gap-max`: `keepalive.cadence` only.
+    /// `gap-max`: `keepalive.cadence`, `keepalive.on-post`, `keepalive.on-replay` and
+    /// `timers.independent` only.
     #[serde(default)]
     pub gap_max: Option<Spanned<HumanSpan>>,
     /// `max`: `first-event.delay` only.
     #[serde(default)]
     pub max: Option<Spanned<HumanSpan>>,
+    /// `grace`: `timers.cleared` only.
+    #[serde(default)]
+    pub grace: Option<Spanned<HumanSpan>>,
 }
 
 /// `[expect-fail."TARGET"]`: checks a target is known to fail.
@@ -559,6 +689,26 @@ pub enum KeepaliveFrameName {
 pub enum StepName {
     OpenStream,
     CloseStream,
+    Initialize,
+    OpenGetStream,
+    CallTool,
+    Ping,
+    DeleteSession,
+}
+
+impl StepName {
+    /// The word as written in a file.
+    pub fn word(self) -> &'static str {
+        match self {
+            StepName::OpenStream => "open-stream",
+            StepName::CloseStream => "close-stream",
+            StepName::Initialize => "initialize",
+            StepName::OpenGetStream => "open-get-stream",
+            StepName::CallTool => "call-tool",
+            StepName::Ping => "ping",
+            StepName::DeleteSession => "delete-session",
+        }
+    }
 }
 
 /// `fault.do` values.

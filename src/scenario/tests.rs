@@ -411,6 +411,387 @@ fn minimal_scenario_gets_every_default() {
     assert_eq!(s.server, ServerConfig::default());
 }
 
+#[test]
+fn mcp_resume_takes_every_mcp_key() {
+    let s = valid("mcp-resume.toml");
+    assert_eq!(s.revision(), "2025-11-25");
+    assert!(s.server.event_store);
+    assert_eq!(s.server.retry, Some(secs(2)));
+    assert_eq!(
+        s.server.notifications,
+        vec![
+            ServerNotification {
+                at: secs(120),
+                method: "notifications/tools/list_changed".into()
+            },
+            ServerNotification {
+                at: secs(300),
+                method: "notifications/resources/list_changed".into()
+            },
+        ]
+    );
+    assert_eq!(
+        s.client.reconnect,
+        ReconnectPolicy {
+            enabled: true,
+            initial: Duration::from_millis(500),
+            max: secs(10),
+            attempts: 3,
+        }
+    );
+    let call = |stream: &str, duration: u64, progress: Option<u64>| ClientAction::CallTool {
+        stream: stream.into(),
+        duration: secs(duration),
+        progress_every: progress.map(secs),
+    };
+    let steps: Vec<(u64, ClientAction)> = s
+        .client
+        .steps
+        .iter()
+        .map(|st| (st.at.as_secs(), st.action.clone()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (0, ClientAction::Initialize),
+            (
+                1,
+                ClientAction::OpenGetStream {
+                    stream: "get".into()
+                }
+            ),
+            (2, call("long-call", 300, Some(30))),
+            (360, ClientAction::Ping),
+            (420, call("call", 30, None)),
+            (480, call("call", 10, None)),
+            (
+                540,
+                ClientAction::CloseStream {
+                    stream: "get".into()
+                }
+            ),
+            (570, ClientAction::DeleteSession),
+        ]
+    );
+    assert_eq!(
+        s.expects,
+        vec![
+            CheckSpec::KeepaliveOnPost { gap_max: secs(20) },
+            CheckSpec::KeepaliveOnReplay { gap_max: secs(20) },
+            CheckSpec::TimersIndependent { gap_max: secs(20) },
+            CheckSpec::TimersCleared { grace: secs(2) },
+            CheckSpec::ReplayComplete {
+                stream: Some("get".into())
+            },
+            CheckSpec::EventIdUnique,
+            CheckSpec::ClientResumes {
+                stream: Some("long-call".into())
+            },
+        ]
+    );
+    assert_eq!(
+        s.expect_fail.get("bug/shared-keepalive-timer"),
+        Some(&vec![
+            "timers.independent".to_string(),
+            "timers.cleared".to_string()
+        ])
+    );
+}
+
+#[test]
+fn mcp_stateless_needs_no_initialize_and_switches_things_off() {
+    let s = valid("mcp-stateless.toml");
+    assert_eq!(s.revision(), "2026-07-28");
+    assert_eq!(s.server.retry, None);
+    assert!(!s.server.event_store);
+    assert!(s.server.notifications.is_empty());
+    assert_eq!(
+        s.client.reconnect,
+        ReconnectPolicy {
+            enabled: false,
+            ..ReconnectPolicy::default()
+        }
+    );
+    assert_eq!(s.client.steps[0].action, ClientAction::Ping);
+    assert_eq!(
+        s.client.steps[2].action,
+        ClientAction::CloseStream {
+            stream: "call".into()
+        }
+    );
+    assert_eq!(
+        s.expects[1..],
+        [
+            CheckSpec::TimersCleared { grace: secs(1) },
+            CheckSpec::ReplayComplete { stream: None },
+        ]
+    );
+}
+
+#[test]
+fn mcp_defaults_when_no_key_is_given() {
+    let s = valid("minimal.toml");
+    assert_eq!(s.client.reconnect, ReconnectPolicy::default());
+    assert!(s.server.event_store);
+    assert_eq!(s.server.retry, Some(secs(3)));
+}
+
+// ------------------------------------------------------------------- MCP, inline
+
+/// A step table.
+fn step(at: &str, what: &str, extra: &str) -> String {
+    format!("[[client.step]]\nat = \"{at}\"\ndo = \"{what}\"\n{extra}")
+}
+
+fn init() -> String {
+    step("0s", "initialize", "")
+}
+
+#[test]
+fn mcp_steps_need_an_earlier_initialize_in_time_order() {
+    // Same time: file order decides, so initialize written first is enough ...
+    let ok = format!(
+        "{HEAD}{}{}",
+        step("0s", "initialize", ""),
+        step("0s", "ping", "")
+    );
+    assert!(parse_text(&ok).is_ok());
+    // ... and written second is too late.
+    let e = err(&format!(
+        "{HEAD}{}{}",
+        step("0s", "ping", ""),
+        step("0s", "initialize", "")
+    ));
+    assert_eq!(
+        (e.line, e.column, e.key_path.as_str()),
+        (5, 6, "client.step[0].do")
+    );
+    assert!(e.message.starts_with("`ping` needs a session"), "{e}");
+    for what in ["call-tool", "delete-session"] {
+        let extra = if what == "call-tool" {
+            "tool-duration = \"1s\"\n"
+        } else {
+            ""
+        };
+        let e = err(&format!(
+            "{HEAD}{}{}",
+            step("2s", what, extra),
+            step("3s", "initialize", "")
+        ));
+        assert!(e.message.starts_with(&format!("`{what}` needs")), "{e}");
+    }
+    // Plain SSE steps need no session.
+    assert!(parse_text(&format!("{HEAD}{}", step("0s", "open-stream", ""))).is_ok());
+    // The sessionless revision needs none either, and initialize stays allowed there.
+    let text = format!(
+        "protocol = [\"2026-07-28\"]\n{HEAD}{}{}",
+        step("0s", "call-tool", "tool-duration = \"1s\"\n"),
+        step("1s", "initialize", "")
+    );
+    assert!(parse_text(&text).is_ok());
+}
+
+#[test]
+fn the_last_protocol_decides_whether_there_is_a_get_stream() {
+    let steps = format!("{}{}", init(), step("1s", "open-get-stream", ""));
+    let e = err(&format!(
+        "protocol = [\"2025-06-18\", \"2026-07-28\"]\n{HEAD}{steps}"
+    ));
+    assert_eq!(e.key_path, "client.step[1].do");
+    assert!(e.message.contains("has no GET stream"), "{e}");
+    let s = parse_text(&format!(
+        "protocol = [\"2026-07-28\", \"2025-06-18\"]\n{HEAD}{steps}"
+    ))
+    .unwrap();
+    assert_eq!(s.client.steps.len(), 2);
+}
+
+#[test]
+fn a_tool_call_holds_its_stream_name_until_the_tool_is_done() {
+    let call = |at: &str, d: &str| step(at, "call-tool", &format!("tool-duration = \"{d}\"\n"));
+    let e = err(&format!(
+        "{HEAD}{}{}{}",
+        init(),
+        call("1s", "10s"),
+        call("5s", "1s")
+    ));
+    assert_eq!(e.key_path, "client.step[2]");
+    assert!(
+        e.message.starts_with(
+            "stream `call` is still answering the tool call of client.step[1] (until 11s)"
+        ),
+        "{e}"
+    );
+    // Once the tool is done the name is free, for another call or for a GET stream.
+    let s = parse_text(&format!(
+        "{HEAD}{}{}{}{}",
+        init(),
+        call("1s", "10s"),
+        call("11s", "1s"),
+        step("20s", "open-get-stream", "stream = \"call\"\n")
+    ))
+    .unwrap();
+    assert_eq!(s.client.steps.len(), 4);
+    // A running call's stream may be closed, which frees its name at once.
+    let s = parse_text(&format!(
+        "{HEAD}{}{}{}{}",
+        init(),
+        call("1s", "10s"),
+        step("2s", "close-stream", "stream = \"call\"\n"),
+        call("3s", "1s"),
+    ))
+    .unwrap();
+    assert_eq!(
+        s.client.steps[2].action,
+        ClientAction::CloseStream {
+            stream: "call".into()
+        }
+    );
+    // A plain stream and a GET stream may not share an open name either.
+    let e = err(&format!(
+        "{HEAD}{}{}{}",
+        init(),
+        step("1s", "open-stream", "stream = \"get\"\n"),
+        step("2s", "open-get-stream", "")
+    ));
+    assert!(
+        e.message
+            .contains("already open (opened by client.step[1])"),
+        "{e}"
+    );
+}
+
+#[test]
+fn step_keys_must_fit_the_step() {
+    let cases = [
+        ("ping", "stream = \"x\"\n", "stream"),
+        ("initialize", "path = \"/mcp\"\n", "path"),
+        ("open-get-stream", "path = \"/mcp\"\n", "path"),
+        ("open-stream", "tool-duration = \"1s\"\n", "tool-duration"),
+        (
+            "delete-session",
+            "progress-every = \"1s\"\n",
+            "progress-every",
+        ),
+    ];
+    for (what, extra, key) in cases {
+        let e = err(&format!("{HEAD}{}{}", init(), step("1s", what, extra)));
+        assert_eq!(e.key_path, format!("client.step[1].{key}"), "{e}");
+        assert!(
+            e.message
+                .contains(&format!("not to do = \"{what}\"; expected it left out")),
+            "{e}"
+        );
+    }
+    let e = err(&format!(
+        "{HEAD}{}{}",
+        init(),
+        step(
+            "1s",
+            "call-tool",
+            "tool-duration = \"1s\"\nprogress-every = \"0s\"\n"
+        )
+    ));
+    assert_eq!(
+        (e.line, e.column, e.key_path.as_str()),
+        (10, 18, "client.step[1].progress-every")
+    );
+}
+
+#[test]
+fn reconnect_keys_are_ranged_and_need_reconnect_on() {
+    let client = |keys: &str| format!("{HEAD}[client]\n{keys}");
+    let e = err(&client("reconnect-initial = \"1m\"\n"));
+    assert_eq!(
+        (e.line, e.column, e.key_path.as_str()),
+        (4, 21, "client.reconnect-initial")
+    );
+    assert!(
+        e.message
+            .starts_with("reconnect-max (30s, the default) is less than reconnect-initial (60s)"),
+        "{e}"
+    );
+    let e = err(&client("reconnect-initial = \"0s\"\n"));
+    assert!(e.message.starts_with("is 0s"), "{e}");
+    let e = err(&client("reconnect-attempts = 0\n"));
+    assert_eq!(e.key_path, "client.reconnect-attempts");
+    assert!(e.message.contains("expected an integer ≥ 1"), "{e}");
+    let e = err(&client("reconnect-attempts = -1\n"));
+    assert_eq!(e.key_path, "client.reconnect-attempts");
+    let e = err(&client("reconnect = false\nreconnect-max = \"5s\"\n"));
+    assert_eq!(e.key_path, "client.reconnect-max");
+    // Equal bounds are fine: a constant delay.
+    let s = parse_text(&client(
+        "reconnect-initial = \"2s\"\nreconnect-max = \"2s\"\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        s.client.reconnect,
+        ReconnectPolicy {
+            initial: secs(2),
+            max: secs(2),
+            ..ReconnectPolicy::default()
+        }
+    );
+}
+
+#[test]
+fn server_mcp_keys_are_checked() {
+    let s = parse_text(&format!("{HEAD}[server]\nretry = \"0s\"\n")).unwrap();
+    assert_eq!(s.server.retry, Some(Duration::ZERO));
+    let e = err(&format!("{HEAD}[server]\nretry = \"soon\"\n"));
+    assert_eq!(e.key_path, "server.retry");
+    assert!(e.message.contains("or \"off\""), "{e}");
+    let e = err(&format!(
+        "{HEAD}[[server.notification]]\nat = \"11m\"\nmethod = \"m\"\n"
+    ));
+    assert_eq!(e.key_path, "server.notification[0].at");
+    let e = err(&format!(
+        "{HEAD}[[server.notification]]\nat = \"1m\"\nmethod = \"a\\nb\"\n"
+    ));
+    assert_eq!(e.key_path, "server.notification[0].method");
+    let e = err(&format!("{HEAD}[[server.notification]]\nat = \"1m\"\n"));
+    assert!(
+        e.message
+            .contains("method = \"notifications/tools/list_changed\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn mcp_check_params_are_exact() {
+    let expect = |body: &str| format!("{HEAD}[[expect]]\n{body}");
+    let e = err(&expect("check = \"event-id.unique\"\nstream = \"main\"\n"));
+    assert_eq!(e.key_path, "expect[0].stream");
+    assert!(e.message.contains("expected no parameters"), "{e}");
+    let e = err(&expect("check = \"keepalive.on-replay\"\n"));
+    assert!(
+        e.message
+            .contains("missing required key `gap-max` for check `keepalive.on-replay`; expected its parameters: gap-max (required)"),
+        "{e}"
+    );
+    let e = err(&expect(
+        "check = \"timers.independent\"\ngap-max = \"0s\"\n",
+    ));
+    assert_eq!(e.key_path, "expect[0].gap-max");
+    let e = err(&expect("check = \"client.resumes\"\nstream = \"get\"\n"));
+    assert!(
+        e.message.contains("no client step opens stream `get`"),
+        "{e}"
+    );
+    let e = err(&expect(
+        "check = \"keepalive.cadence\"\ngap-max = \"1s\"\ngrace = \"1s\"\n",
+    ));
+    assert_eq!(e.key_path, "expect[0].grace");
+    let s = parse_text(&expect("check = \"timers.cleared\"\ngrace = \"0s\"\n")).unwrap();
+    assert_eq!(
+        s.expects,
+        [CheckSpec::TimersCleared {
+            grace: Duration::ZERO
+        }]
+    );
+}
+
 // ------------------------------------------------------------------- merging, inline
 
 #[test]

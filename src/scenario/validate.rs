@@ -10,7 +10,7 @@
 use super::error::{key_segment, suggestion, ScenarioError};
 use super::model::*;
 use super::raw::*;
-use crate::check::{CheckSpec, CHECK_IDS};
+use crate::check::CheckSpec;
 use crate::intermediary::buffering::{BufferingConfig, BufferingMode};
 use crate::intermediary::first_byte_timeout::FirstByteTimeoutConfig;
 use crate::intermediary::idle_timeout::IdleTimeoutConfig;
@@ -33,7 +33,11 @@ pub const TICK_MIN: Duration = Duration::from_millis(1);
 /// The largest simulation tick.
 pub const TICK_MAX: Duration = Duration::from_secs(1);
 
-/// The parameters each check takes, required ones marked `true`, in [`CHECK_IDS`] order.
+/// The parameters each check takes, required ones marked `true`: the checks of
+/// [`crate::check::CHECK_IDS`] in its order, then the MCP checks.
+///
+/// This table decides which checks a file may name; it covers every [`CheckSpec`] variant
+/// (a test keeps it in step with `CHECK_IDS`).
 const CHECK_PARAMS: &[(&str, &[(&str, bool)])] = &[
     ("stream.survives", &[("stream", false), ("until", false)]),
     (
@@ -48,10 +52,22 @@ const CHECK_PARAMS: &[(&str, &[(&str, bool)])] = &[
     ("keepalive.cadence", &[("stream", false), ("gap-max", true)]),
     ("keepalive.format", &[("stream", false)]),
     ("first-event.delay", &[("stream", false), ("max", true)]),
+    ("keepalive.on-post", &[("gap-max", true)]),
+    ("keepalive.on-replay", &[("gap-max", true)]),
+    ("timers.independent", &[("gap-max", true)]),
+    ("timers.cleared", &[("grace", false)]),
+    ("replay.complete", &[("stream", false)]),
+    ("event-id.unique", &[]),
+    ("client.resumes", &[("stream", false)]),
 ];
 
 /// Default `tolerance` of `stream.closed`.
 const CLOSED_TOLERANCE_DEFAULT: Duration = Duration::from_secs(1);
+/// Default `grace` of `timers.cleared`.
+const CLEARED_GRACE_DEFAULT: Duration = Duration::from_secs(1);
+
+/// The MCP revision without sessions, GET stream or resumption.
+pub const SESSIONLESS_REVISION: &str = "2026-07-28";
 
 type Result<T> = std::result::Result<T, ScenarioError>;
 
@@ -129,7 +145,8 @@ impl Validator<'_> {
         };
         let intermediaries = self.intermediaries(raw.intermediary)?;
         let server = self.server(raw.server)?;
-        let (client, streams) = self.client(raw.client)?;
+        let revision = protocol.last().map_or(DEFAULT_REVISION, String::as_str);
+        let (client, streams) = self.client(raw.client, revision)?;
         let mut hosts: Vec<&str> = vec!["client", "server"];
         hosts.extend(intermediaries.iter().map(|i| i.name.as_str()));
         let faults = self.faults(raw.fault, &hosts)?;
@@ -775,6 +792,32 @@ impl Validator<'_> {
             });
         }
         events.sort_by_key(|e| e.at);
+        let mut notifications = Vec::with_capacity(raw.notification.len());
+        for (i, n) in raw.notification.into_iter().enumerate() {
+            let path = format!("server.notification[{i}]");
+            let n = n.into_inner();
+            let at = self.within_run(&n.at, &format!("{path}.at"))?;
+            let method = n.method.get_ref();
+            if method.trim().is_empty() || method.contains(|c: char| c.is_control()) {
+                return Err(self.err(
+                    n.method.span(),
+                    format!("{path}.method"),
+                    format!("invalid method {method:?}; expected a JSON-RPC method name on one line, like \"notifications/tools/list_changed\""),
+                ));
+            }
+            notifications.push(ServerNotification {
+                at,
+                method: method.clone(),
+            });
+        }
+        notifications.sort_by_key(|n| n.at);
+        let retry = match &raw.retry {
+            None => default.retry,
+            Some(r) => match r.get_ref() {
+                SpanOrOff::Off => None,
+                SpanOrOff::Span(d) => Some(*d),
+            },
+        };
         Ok(ServerConfig {
             keepalive,
             keepalive_frame,
@@ -789,72 +832,102 @@ impl Validator<'_> {
                 None => None,
             },
             events,
+            notifications,
+            event_store: raw.event_store.unwrap_or(default.event_store),
+            retry,
             ..default
         })
     }
 
     // ---------------------------------------------------------------- client
 
-    /// The client's steps in time order, and every stream name a step opens.
-    fn client(&self, raw: RawClient) -> Result<(ClientConfig, BTreeSet<String>)> {
+    /// The client's steps in time order, its reconnection policy, and every stream name a
+    /// step opens. `revision` is the run's MCP revision.
+    fn client(&self, raw: RawClient, revision: &str) -> Result<(ClientConfig, BTreeSet<String>)> {
+        let reconnect = self.reconnect(&raw)?;
         let mut indexed: Vec<(usize, Spanned<RawStep>)> =
             raw.step.into_iter().enumerate().collect();
         indexed.sort_by_key(|(_, s)| s.get_ref().at.get_ref().0);
-        let mut open: BTreeMap<String, usize> = BTreeMap::new();
+        let sessionless = revision == SESSIONLESS_REVISION;
+        // Stream names in use: the step that opened each, and when a tool call's stream ends
+        // by itself.
+        let mut open: BTreeMap<String, OpenName> = BTreeMap::new();
         let mut ever: BTreeSet<String> = BTreeSet::new();
+        let mut initialized = false;
         let mut steps = Vec::with_capacity(indexed.len());
         for (i, step) in indexed {
             let base = format!("client.step[{i}]");
             let span = step.span();
             let step = step.into_inner();
             let at = self.within_run(&step.at, &format!("{base}.at"))?;
+            let name = *step.action.get_ref();
+            let word = name.word();
+            self.step_keys(&step, &base)?;
+            let mcp = !matches!(name, StepName::OpenStream | StepName::CloseStream);
+            if name == StepName::OpenGetStream && sessionless {
+                return Err(self.err(
+                    step.action.span(),
+                    format!("{base}.do"),
+                    format!("the {SESSIONLESS_REVISION} revision has no GET stream; expected no open-get-stream step under it (the run's revision is the last in `protocol`), or an earlier revision"),
+                ));
+            }
+            if mcp && name != StepName::Initialize && !sessionless && !initialized {
+                return Err(self
+                    .err(
+                        step.action.span(),
+                        format!("{base}.do"),
+                        format!("`{word}` needs a session, and no initialize step comes before it; expected a do = \"initialize\" step earlier"),
+                    )
+                    .with_hint(format!(
+                        "add a step with do = \"initialize\" at or before {}",
+                        crate::time::span(at)
+                    )));
+            }
+            let default_stream = match name {
+                StepName::OpenGetStream => "get",
+                StepName::CallTool => "call",
+                _ => "main",
+            };
             let stream = match &step.stream {
                 Some(s) => self.one_line(s, &format!("{base}.stream"), false)?,
-                None => "main".to_string(),
+                None => default_stream.to_string(),
             };
             let (stream_span, stream_path) = match &step.stream {
                 Some(s) => (s.span(), format!("{base}.stream")),
                 None => (span.clone(), base.clone()),
             };
-            let action = match step.action {
-                StepName::OpenStream => {
-                    let path = match &step.path {
-                        Some(p) => {
-                            let v = p.get_ref();
-                            if !v.starts_with('/')
-                                || v.contains(|c: char| c.is_whitespace() || c.is_control())
-                            {
-                                return Err(self.err(
-                                    p.span(),
-                                    format!("{base}.path"),
-                                    format!("invalid path {v:?}; expected a request path starting with '/', like \"/sse\""),
-                                ));
-                            }
-                            v.clone()
-                        }
-                        None => "/sse".to_string(),
+            let opens = matches!(
+                name,
+                StepName::OpenStream | StepName::OpenGetStream | StepName::CallTool
+            );
+            if opens {
+                if let Some(o) = open.get(&stream).filter(|o| o.busy_at(at)) {
+                    let what = match o.ends {
+                        Some(end) => format!(
+                            "stream `{stream}` is still answering the tool call of client.step[{}] (until {})",
+                            o.step,
+                            crate::time::span(end)
+                        ),
+                        None => format!(
+                            "stream `{stream}` is already open (opened by client.step[{}])",
+                            o.step
+                        ),
                     };
-                    if let Some(j) = open.get(&stream) {
-                        return Err(self
-                            .err(
-                                stream_span,
-                                stream_path,
-                                format!("stream `{stream}` is already open (opened by client.step[{j}]); expected a stream name not open at this time"),
-                            )
-                            .with_hint("close it first, or give this stream another name with stream = \"...\""));
-                    }
-                    open.insert(stream.clone(), i);
-                    ever.insert(stream.clone());
-                    ClientAction::OpenStream { stream, path }
+                    return Err(self
+                        .err(
+                            stream_span,
+                            stream_path,
+                            format!("{what}; expected a stream name not open at this time"),
+                        )
+                        .with_hint("close it first, or give this stream another name with stream = \"...\""));
                 }
+            }
+            let action = match name {
+                StepName::OpenStream => ClientAction::OpenStream {
+                    stream: stream.clone(),
+                    path: self.request_path(&step.path, &base)?,
+                },
                 StepName::CloseStream => {
-                    if let Some(p) = &step.path {
-                        return Err(self.err(
-                            p.span(),
-                            format!("{base}.path"),
-                            "`path` applies only to do = \"open-stream\"; expected it left out",
-                        ));
-                    }
                     if open.remove(&stream).is_none() {
                         let names: Vec<&str> = open.keys().map(String::as_str).collect();
                         let then = if names.is_empty() {
@@ -866,22 +939,200 @@ impl Validator<'_> {
                             .err(
                                 stream_span,
                                 stream_path,
-                                format!("close-stream of stream `{stream}`, which no earlier step opened; expected a stream opened by an earlier open-stream step ({then})"),
+                                format!("close-stream of stream `{stream}`, which no earlier step opened; expected a stream opened by an earlier open-stream, open-get-stream or call-tool step ({then})"),
                             )
                             .with_hint_opt(suggestion(&stream, names.iter().copied())));
                     }
-                    ClientAction::CloseStream { stream }
+                    ClientAction::CloseStream {
+                        stream: stream.clone(),
+                    }
                 }
+                StepName::Initialize => {
+                    initialized = true;
+                    ClientAction::Initialize
+                }
+                StepName::OpenGetStream => ClientAction::OpenGetStream {
+                    stream: stream.clone(),
+                },
+                StepName::CallTool => {
+                    let Some(d) = &step.tool_duration else {
+                        return Err(self.err(
+                            span,
+                            base,
+                            "missing required key `tool-duration` for do = \"call-tool\"; expected a line like tool-duration = \"30s\" (how long the tool runs)",
+                        ));
+                    };
+                    let progress_every = match &step.progress_every {
+                        Some(p) => Some(self.positive(p, &format!("{base}.progress-every"))?),
+                        None => None,
+                    };
+                    ClientAction::CallTool {
+                        stream: stream.clone(),
+                        duration: d.get_ref().0,
+                        progress_every,
+                    }
+                }
+                StepName::Ping => ClientAction::Ping,
+                StepName::DeleteSession => ClientAction::DeleteSession,
             };
+            if opens {
+                let ends = match &action {
+                    ClientAction::CallTool { duration, .. } => Some(at + *duration),
+                    _ => None,
+                };
+                open.insert(stream.clone(), OpenName { step: i, ends });
+                ever.insert(stream);
+            }
             steps.push(ClientStep { at, action });
         }
-        Ok((
-            ClientConfig {
-                steps,
-                reconnect: ReconnectPolicy::default(),
-            },
-            ever,
-        ))
+        Ok((ClientConfig { steps, reconnect }, ever))
+    }
+
+    /// Rejects the step keys its `do` does not take.
+    fn step_keys(&self, step: &RawStep, base: &str) -> Result<()> {
+        let name = *step.action.get_ref();
+        let word = name.word();
+        let takes_stream = matches!(
+            name,
+            StepName::OpenStream
+                | StepName::CloseStream
+                | StepName::OpenGetStream
+                | StepName::CallTool
+        );
+        let keys: [(&str, Option<Range<usize>>, bool, &str); 4] = [
+            (
+                "stream",
+                step.stream.as_ref().map(|v| v.span()),
+                takes_stream,
+                "do = \"open-stream\", \"close-stream\", \"open-get-stream\" or \"call-tool\"",
+            ),
+            (
+                "path",
+                step.path.as_ref().map(|v| v.span()),
+                name == StepName::OpenStream,
+                "do = \"open-stream\"",
+            ),
+            (
+                "tool-duration",
+                step.tool_duration.as_ref().map(|v| v.span()),
+                name == StepName::CallTool,
+                "do = \"call-tool\"",
+            ),
+            (
+                "progress-every",
+                step.progress_every.as_ref().map(|v| v.span()),
+                name == StepName::CallTool,
+                "do = \"call-tool\"",
+            ),
+        ];
+        for (key, at, taken, applies) in keys {
+            if let (Some(at), false) = (at, taken) {
+                return Err(self.err(
+                    at,
+                    format!("{base}.{key}"),
+                    format!("`{key}` applies only to {applies}, not to do = \"{word}\"; expected it left out"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The request path of an `open-stream` step; default `/sse`.
+    fn request_path(&self, path: &Option<Spanned<String>>, base: &str) -> Result<String> {
+        let Some(p) = path else {
+            return Ok("/sse".to_string());
+        };
+        let v = p.get_ref();
+        if !v.starts_with('/') || v.contains(|c: char| c.is_whitespace() || c.is_control()) {
+            return Err(self.err(
+                p.span(),
+                format!("{base}.path"),
+                format!(
+                    "invalid path {v:?}; expected a request path starting with '/', like \"/sse\""
+                ),
+            ));
+        }
+        Ok(v.clone())
+    }
+
+    /// `[client]`'s reconnect keys as a [`ReconnectPolicy`].
+    fn reconnect(&self, raw: &RawClient) -> Result<ReconnectPolicy> {
+        let default = ReconnectPolicy::default();
+        if raw.reconnect.as_ref().is_some_and(|r| !*r.get_ref()) {
+            let tuning = [
+                (
+                    "reconnect-initial",
+                    raw.reconnect_initial.as_ref().map(|v| v.span()),
+                ),
+                (
+                    "reconnect-max",
+                    raw.reconnect_max.as_ref().map(|v| v.span()),
+                ),
+                (
+                    "reconnect-attempts",
+                    raw.reconnect_attempts.as_ref().map(|v| v.span()),
+                ),
+            ];
+            for (key, at) in tuning {
+                if let Some(at) = at {
+                    return Err(self
+                        .err(
+                            at,
+                            format!("client.{key}"),
+                            format!("`{key}` has no effect with reconnect = false; expected it left out"),
+                        )
+                        .with_hint(format!("remove `{key}`, or set reconnect = true")));
+                }
+            }
+            return Ok(ReconnectPolicy {
+                enabled: false,
+                ..default
+            });
+        }
+        let initial = match &raw.reconnect_initial {
+            Some(v) => self.positive(v, "client.reconnect-initial")?,
+            None => default.initial,
+        };
+        let max = match &raw.reconnect_max {
+            Some(v) => v.get_ref().0,
+            None => default.max,
+        };
+        if max < initial {
+            let (at, key) = match (&raw.reconnect_max, &raw.reconnect_initial) {
+                (Some(m), _) => (m.span(), "reconnect-max"),
+                (None, Some(i)) => (i.span(), "reconnect-initial"),
+                (None, None) => unreachable!("the defaults are ordered"),
+            };
+            let defaulted = |given: bool| if given { "" } else { ", the default" };
+            return Err(self.err(
+                at,
+                format!("client.{key}"),
+                format!(
+                    "reconnect-max ({}{}) is less than reconnect-initial ({}{}); expected reconnect-initial ≤ reconnect-max",
+                    crate::time::span(max),
+                    defaulted(raw.reconnect_max.is_some()),
+                    crate::time::span(initial),
+                    defaulted(raw.reconnect_initial.is_some()),
+                ),
+            ));
+        }
+        let attempts = match &raw.reconnect_attempts {
+            Some(a) if *a.get_ref() == 0 => {
+                return Err(self.err(
+                    a.span(),
+                    "client.reconnect-attempts",
+                    "is 0; expected an integer ≥ 1, like 5",
+                ))
+            }
+            Some(a) => *a.get_ref(),
+            None => default.attempts,
+        };
+        Ok(ReconnectPolicy {
+            enabled: true,
+            initial,
+            max,
+            attempts,
+        })
     }
 
     // ---------------------------------------------------------------- faults
@@ -986,7 +1237,7 @@ impl Validator<'_> {
         streams: &BTreeSet<String>,
         intermediaries: &[IntermediaryConfig],
     ) -> Result<Vec<CheckSpec>> {
-        let ids: Vec<&str> = CHECK_IDS.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<&str> = CHECK_PARAMS.iter().map(|(id, _)| *id).collect();
         let mut out = Vec::with_capacity(raw.len());
         for (i, e) in raw.into_iter().enumerate() {
             let base = format!("expect[{i}]");
@@ -1002,18 +1253,22 @@ impl Validator<'_> {
                     )
                     .with_hint_opt(suggestion(id, ids.iter().copied())));
             };
-            let takes = params
-                .iter()
-                .map(|(p, req)| {
-                    if *req {
-                        format!("{p} (required)")
-                    } else {
-                        p.to_string()
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let given: [(&str, Option<Range<usize>>); 7] = [
+            let takes = if params.is_empty() {
+                "none".to_string()
+            } else {
+                params
+                    .iter()
+                    .map(|(p, req)| {
+                        if *req {
+                            format!("{p} (required)")
+                        } else {
+                            p.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let given: [(&str, Option<Range<usize>>); 8] = [
                 ("stream", e.stream.as_ref().map(|v| v.span())),
                 ("until", e.until.as_ref().map(|v| v.span())),
                 ("by", e.by.as_ref().map(|v| v.span())),
@@ -1021,6 +1276,7 @@ impl Validator<'_> {
                 ("tolerance", e.tolerance.as_ref().map(|v| v.span())),
                 ("gap-max", e.gap_max.as_ref().map(|v| v.span())),
                 ("max", e.max.as_ref().map(|v| v.span())),
+                ("grace", e.grace.as_ref().map(|v| v.span())),
             ];
             for (key, at) in &given {
                 if let Some(at) = at {
@@ -1028,7 +1284,11 @@ impl Validator<'_> {
                         return Err(self.err(
                             at.clone(),
                             format!("{base}.{key}"),
-                            format!("`{key}` is not a parameter of check `{id}`; expected only its parameters: {takes}"),
+                            if params.is_empty() {
+                                format!("`{key}` is not a parameter of check `{id}`; expected no parameters (it takes none)")
+                            } else {
+                                format!("`{key}` is not a parameter of check `{id}`; expected only its parameters: {takes}")
+                            },
                         ));
                     }
                 }
@@ -1055,7 +1315,7 @@ impl Validator<'_> {
                             .err(
                                 s.span(),
                                 format!("{base}.stream"),
-                                format!("no client step opens stream `{name}`; expected the name of a stream an open-stream step opens ({opened})"),
+                                format!("no client step opens stream `{name}`; expected the name of a stream a client step opens ({opened})"),
                             )
                             .with_hint_opt(suggestion(name, list.iter().copied())));
                     }
@@ -1109,13 +1369,31 @@ impl Validator<'_> {
                     }
                 }
                 "keepalive.format" => CheckSpec::KeepaliveFormat { stream },
-                _ => {
+                "first-event.delay" => {
                     let m = e.max.as_ref().ok_or_else(|| missing("max"))?;
                     CheckSpec::FirstEventDelay {
                         stream,
                         max: self.positive(m, &format!("{base}.max"))?,
                     }
                 }
+                "keepalive.on-post" | "keepalive.on-replay" | "timers.independent" => {
+                    let g = e.gap_max.as_ref().ok_or_else(|| missing("gap-max"))?;
+                    let gap_max = self.positive(g, &format!("{base}.gap-max"))?;
+                    match id {
+                        "keepalive.on-post" => CheckSpec::KeepaliveOnPost { gap_max },
+                        "keepalive.on-replay" => CheckSpec::KeepaliveOnReplay { gap_max },
+                        _ => CheckSpec::TimersIndependent { gap_max },
+                    }
+                }
+                "timers.cleared" => CheckSpec::TimersCleared {
+                    grace: e
+                        .grace
+                        .as_ref()
+                        .map_or(CLEARED_GRACE_DEFAULT, |g| g.get_ref().0),
+                },
+                "replay.complete" => CheckSpec::ReplayComplete { stream },
+                "event-id.unique" => CheckSpec::EventIdUnique,
+                _ => CheckSpec::ClientResumes { stream },
             };
             out.push(spec);
         }
@@ -1163,7 +1441,7 @@ impl Validator<'_> {
                     } else {
                         expected.join(", ")
                     };
-                    let hint = if CHECK_IDS.iter().any(|(k, _)| k == id) {
+                    let hint = if CHECK_PARAMS.iter().any(|(k, _)| k == id) {
                         Some(format!("add an [[expect]] table with check = \"{id}\""))
                     } else {
                         suggestion(id, expected.iter().copied())
@@ -1188,5 +1466,61 @@ impl Validator<'_> {
             out.insert(target, checks);
         }
         Ok(out)
+    }
+}
+
+/// A stream name in use on the client's timeline.
+struct OpenName {
+    /// The step (file index) that opened it.
+    step: usize,
+    /// When a tool call's stream ends by itself (its `tool-duration` after the call);
+    /// `None` for streams that stay open until closed.
+    ends: Option<Duration>,
+}
+
+impl OpenName {
+    /// Whether the name is still taken at `at`.
+    fn busy_at(&self, at: Duration) -> bool {
+        self.ends.is_none_or(|end| at < end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::CHECK_IDS;
+
+    /// A scenario naming `id` with its required parameters given.
+    fn with_check(id: &str, params: &[(&str, bool)]) -> String {
+        let mut text = format!(
+            "description = \"d\"\nduration = \"1m\"\n[[intermediary]]\nname = \"edge\"\n[[expect]]\ncheck = \"{id}\"\n"
+        );
+        for (param, required) in params {
+            let value = match *param {
+                "by" => "\"edge\"",
+                _ => "\"5s\"",
+            };
+            if *required {
+                text.push_str(&format!("{param} = {value}\n"));
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn check_params_cover_every_check_and_build_the_named_spec() {
+        for (id, _) in CHECK_IDS {
+            assert!(CHECK_PARAMS.iter().any(|(c, _)| c == id), "{id}");
+        }
+        let mut ids = BTreeSet::new();
+        for (id, params) in CHECK_PARAMS {
+            assert!(ids.insert(*id), "{id} listed twice");
+            let text = with_check(id, params);
+            let s = crate::scenario::parse_with_presets("t.toml", &text, &[])
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(s.expects[0].id(), *id);
+        }
+        // Every CheckSpec variant is reachable: 12 ids, 12 variants.
+        assert_eq!(ids.len(), 12);
     }
 }
