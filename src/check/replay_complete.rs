@@ -56,15 +56,22 @@ pub fn evaluate(stream: Option<&str>, trace: &Trace, end: Duration) -> CheckOutc
             continue;
         };
         let l_stream = server_stream(l_write.conn);
-        let mut order: Vec<&str> = Vec::new();
+        // Ids first written after L's first write, in write order, priming events left out.
+        let mut written: BTreeSet<&str> = BTreeSet::new();
+        let mut past_last = false;
+        let mut expected: Vec<&str> = Vec::new();
         for w in writes.iter().filter(on_earlier) {
-            let same = l_stream.is_none() || server_stream(w.conn) == l_stream;
-            if same && !w.data.is_empty() && !order.contains(&w.id) {
-                order.push(w.id);
+            if l_stream.is_some() && server_stream(w.conn) != l_stream {
+                continue;
+            }
+            let first_write = written.insert(w.id);
+            if w.id == last {
+                past_last = true;
+            } else if past_last && first_write && !w.data.is_empty() {
+                expected.push(w.id);
             }
         }
-        let from = order.iter().position(|id| *id == last).map_or(0, |p| p + 1);
-        let expected = &order[from..];
+        let expected = expected.as_slice();
         let had: BTreeSet<&str> = earlier
             .iter()
             .flat_map(|s| event_ids(s))
@@ -352,6 +359,29 @@ mod tests {
         let o = evaluate(None, &t, END);
         assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
         assert!(o.message.ends_with("; 2 resumes checked"), "{}", o.message);
+    }
+
+    #[test]
+    fn ids_follow_the_write_order_and_a_priming_id_resumes_from_the_start() {
+        let t = TraceBuilder::new()
+            .stream(1, "get", 0)
+            .attached(2, 1, "g1", "get", "s1")
+            .written(2, 1, "9", "")
+            .event_id(4, 1, "9", "")
+            .ended(1_000, 1, StreamEnd::Reset)
+            .written(2_000, 1, "10", "{\"n\":10}")
+            .written(3_000, 1, "11", "{\"n\":11}")
+            .write_failed(3_000, 1, None)
+            .resume(2, "get", 5_000, "9")
+            .event_id(5_005, 2, "10", "{\"n\":10}")
+            .build();
+        let o = evaluate(None, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert!(
+            o.message.ends_with("expected 10, 11 first: missing 11"),
+            "{}",
+            o.message
+        );
     }
 
     #[test]
