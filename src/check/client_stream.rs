@@ -18,7 +18,7 @@ use std::time::Duration;
 /// The host name the runner uses for the client.
 const CLIENT: &str = "client";
 /// The host name the runner uses for the server.
-const SERVER: &str = "server";
+pub(crate) const SERVER: &str = "server";
 
 /// One connection the client opened (or tried to) for a named stream.
 #[derive(Debug)]
@@ -125,7 +125,20 @@ impl<'t> ClientStream<'t> {
         })
     }
 
-    fn content_type(&self) -> Option<&'t str> {
+    /// The request head the client sent: method and `Last-Event-ID`, when it sent one.
+    pub fn request_head(&self) -> Option<(&'t str, Option<&'t str>)> {
+        self.client_events().find_map(|e| match &e.kind {
+            EventKind::RequestSent {
+                method,
+                last_event_id,
+                ..
+            } => Some((method.as_str(), last_event_id.as_deref())),
+            _ => None,
+        })
+    }
+
+    /// The response's content type, when headers with one reached the client.
+    pub fn content_type(&self) -> Option<&'t str> {
         self.client_events().find_map(|e| match &e.kind {
             EventKind::ResponseReceived { content_type, .. } => content_type.as_deref(),
             _ => None,
@@ -139,6 +152,35 @@ impl<'t> ClientStream<'t> {
             && self
                 .content_type()
                 .is_some_and(|ct| !ct.trim_start().starts_with("text/event-stream"))
+    }
+
+    /// A 2xx answer with `text/event-stream`: a stream the server keeps alive.
+    pub fn is_event_stream(&self) -> bool {
+        matches!(self.response(), Some((_, s)) if (200..300).contains(&s))
+            && self
+                .content_type()
+                .is_some_and(|ct| ct.trim_start().starts_with("text/event-stream"))
+    }
+
+    /// When the client saw the connection end (its first `StreamEnded`, `ConnClosed` or
+    /// `ConnFailed`), `None` while it stayed open.
+    pub fn ended_at(&self) -> Option<Duration> {
+        self.client_events()
+            .find(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::StreamEnded { .. }
+                        | EventKind::ConnClosed { .. }
+                        | EventKind::ConnFailed { .. }
+                )
+            })
+            .map(|e| e.at)
+    }
+
+    /// Every frame that reached the client within [`Self::span_end`], with its time.
+    pub fn received_frames(&self) -> impl Iterator<Item = (Duration, &'t Frame)> + '_ {
+        self.received()
+            .flat_map(|(at, _, frames)| frames.iter().map(move |f| (at, f)))
     }
 
     /// The end of the span the client saw: its first `StreamEnded`, `ConnClosed` or
@@ -378,7 +420,7 @@ pub(crate) fn select<'t>(
 }
 
 /// Every connection the client opened, plus connects that failed without one, in order.
-fn client_streams(trace: &Trace, end: Duration) -> Vec<ClientStream<'_>> {
+pub(crate) fn client_streams(trace: &Trace, end: Duration) -> Vec<ClientStream<'_>> {
     let mut out: Vec<ClientStream<'_>> = Vec::new();
     for e in trace.events.iter().filter(|e| e.host == CLIENT) {
         let (name, route) = match &e.kind {

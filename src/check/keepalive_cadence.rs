@@ -25,48 +25,55 @@ pub fn evaluate(
     trace: &Trace,
     end: Duration,
 ) -> CheckOutcome {
-    let streams = match select(ID, trace, stream, end) {
-        Ok(s) => s,
-        Err(o) => return o,
-    };
+    match select(ID, trace, stream, end) {
+        Ok(streams) => evaluate_streams(ID, &streams, gap_max, trace),
+        Err(o) => o,
+    }
+}
+
+/// The cadence verdict of check `id` over `streams` (at least one): the first stream whose
+/// largest gap exceeds `gap_max` fails, naming the limits it crossed; otherwise the widest
+/// gap seen passes. Shared by `keepalive.on-post` and `keepalive.on-replay`.
+pub(super) fn evaluate_streams(
+    id: &str,
+    streams: &[ClientStream<'_>],
+    gap_max: Duration,
+    trace: &Trace,
+) -> CheckOutcome {
     let mut widest: Option<(String, Gap)> = None;
-    for s in &streams {
+    for s in streams {
         let label = s.label();
         if let Fate::Failed { at, error } = s.fate() {
             let msg = format!("{label} never connected ({error}): no response");
-            return outcome(ID, Verdict::Fail, Some(at), msg);
+            return outcome(id, Verdict::Fail, Some(at), msg);
         }
-        let Some(gap) = largest_gap(s) else {
+        let Some(gap) = largest_gap(s, None) else {
             let at = s.span_end();
             let msg = format!(
                 "{label} got no response: no response headers reached the client by {}",
                 stamp(at)
             );
-            return outcome(ID, Verdict::Fail, Some(at), msg);
+            return outcome(id, Verdict::Fail, Some(at), msg);
         };
         if gap.len() > gap_max {
-            let mut msg = format!(
-                "{label}: largest gap {} ({} → {}) exceeds gap-max {}",
+            let msg = format!(
+                "{label}: largest gap {} ({} → {}) exceeds gap-max {}{}",
                 span(gap.len()),
                 stamp(gap.from),
                 stamp(gap.to),
-                span(gap_max)
+                span(gap_max),
+                crossed_note(trace, s, &gap)
             );
-            let crossed = crossed_limits(trace, s, &gap);
-            if !crossed.is_empty() {
-                msg.push_str("; crosses ");
-                msg.push_str(&crossed.join(", "));
-            }
-            return outcome(ID, Verdict::Fail, Some(gap.to), msg);
+            return outcome(id, Verdict::Fail, Some(gap.to), msg);
         }
         if widest.as_ref().is_none_or(|(_, w)| gap.len() > w.len()) {
             widest = Some((label, gap));
         }
     }
-    let (label, gap) = widest.expect("select returns at least one stream");
+    let (label, gap) = widest.expect("at least one stream to check");
     let at = streams.iter().map(|s| s.span_end()).max();
     outcome(
-        ID,
+        id,
         Verdict::Pass,
         at,
         format!(
@@ -81,22 +88,26 @@ pub fn evaluate(
 
 /// A span with no byte reaching the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Gap {
-    from: Duration,
-    to: Duration,
+pub(super) struct Gap {
+    /// The last byte (or the response headers) before the silence.
+    pub from: Duration,
+    /// The next byte, or the stream's end.
+    pub to: Duration,
     /// Whether it starts at the response headers (no body byte before it).
     first: bool,
 }
 
 impl Gap {
-    fn len(&self) -> Duration {
+    /// How long the silence lasted.
+    pub fn len(&self) -> Duration {
         self.to.saturating_sub(self.from)
     }
 }
 
 /// The largest gap from the response headers, through every body chunk, to the stream's end
-/// (the earliest such gap on ties); `None` without response headers.
-fn largest_gap(s: &ClientStream<'_>) -> Option<Gap> {
+/// (the earliest such gap on ties), counting only gaps that end after `after` when given;
+/// `None` without response headers (or without a gap ending after `after`).
+pub(super) fn largest_gap(s: &ClientStream<'_>, after: Option<Duration>) -> Option<Gap> {
     let (headers, _) = s.response()?;
     let end = s.span_end();
     let times = std::iter::once(headers)
@@ -111,13 +122,25 @@ fn largest_gap(s: &ClientStream<'_>) -> Option<Gap> {
                 to: t.max(p),
                 first: i == 1,
             };
-            if best.is_none_or(|b| gap.len() > b.len()) {
+            let counts = after.is_none_or(|a| gap.to > a);
+            if counts && best.is_none_or(|b| gap.len() > b.len()) {
                 best = Some(gap);
             }
         }
         prev = Some(t);
     }
     best
+}
+
+/// `; crosses nginx idle-timeout 60s` when `gap` reached limits on the stream's route, else
+/// nothing.
+pub(super) fn crossed_note(trace: &Trace, s: &ClientStream<'_>, gap: &Gap) -> String {
+    let crossed = crossed_limits(trace, s, gap);
+    if crossed.is_empty() {
+        String::new()
+    } else {
+        format!("; crosses {}", crossed.join(", "))
+    }
 }
 
 /// The limits of intermediaries on the stream's route that `gap` (or the stream's life)

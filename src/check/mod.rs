@@ -10,14 +10,21 @@
 //! first event arrives within D). A check that cannot see what it needs in the trace says
 //! `unobservable` instead of guessing.
 
+pub mod client_resumes;
 mod client_stream;
+pub mod event_id_unique;
 pub mod first_event_delay;
 pub mod keepalive_cadence;
 pub mod keepalive_format;
+pub mod keepalive_on_post;
+pub mod keepalive_on_replay;
+pub mod replay_complete;
 pub mod stream_closed;
 pub mod stream_survives;
 #[cfg(test)]
 mod testing;
+pub mod timers_cleared;
+pub mod timers_independent;
 
 use crate::trace::Trace;
 use serde::Serialize;
@@ -242,13 +249,23 @@ impl CheckSpec {
             CheckSpec::FirstEventDelay { stream, max } => {
                 first_event_delay::evaluate(stream.as_deref(), *max, trace, end)
             }
-            // The MCP checks land with their own change; until then they say so.
-            other => CheckOutcome {
-                id: other.id().to_string(),
-                verdict: Verdict::Unobservable,
-                at: None,
-                message: "not implemented yet".into(),
-            },
+            CheckSpec::KeepaliveOnPost { gap_max } => {
+                keepalive_on_post::evaluate(*gap_max, trace, end)
+            }
+            CheckSpec::KeepaliveOnReplay { gap_max } => {
+                keepalive_on_replay::evaluate(*gap_max, trace, end)
+            }
+            CheckSpec::TimersIndependent { gap_max } => {
+                timers_independent::evaluate(*gap_max, trace, end)
+            }
+            CheckSpec::TimersCleared { grace } => timers_cleared::evaluate(*grace, trace, end),
+            CheckSpec::ReplayComplete { stream } => {
+                replay_complete::evaluate(stream.as_deref(), trace, end)
+            }
+            CheckSpec::EventIdUnique => event_id_unique::evaluate(trace, end),
+            CheckSpec::ClientResumes { stream } => {
+                client_resumes::evaluate(stream.as_deref(), trace, end)
+            }
         }
     }
 }

@@ -254,6 +254,166 @@ impl TraceBuilder {
         )
     }
 
+    // ── MCP shapes ────────────────────────────────────────────────────────────
+
+    /// A request head with this method and `Last-Event-ID`.
+    pub fn request_with(
+        self,
+        t: u64,
+        conn: u32,
+        method: &str,
+        last_event_id: Option<&str>,
+    ) -> Self {
+        self.client(
+            t,
+            conn,
+            EventKind::RequestSent {
+                method: method.into(),
+                path: "/mcp".into(),
+                last_event_id: last_event_id.map(Into::into),
+            },
+        )
+    }
+
+    /// Opened and POSTed at `t`, a 200 with `content_type` 3 ms later.
+    pub fn post(self, conn: u32, stream: &str, t: u64, content_type: &str) -> Self {
+        self.open(t, conn, stream)
+            .request_with(t, conn, "POST", None)
+            .response_typed(t + 3, conn, 200, content_type)
+    }
+
+    /// Opened and sent `GET` with `Last-Event-ID: last_event_id` at `t`, a 200 event stream
+    /// 3 ms later.
+    pub fn resume(self, conn: u32, stream: &str, t: u64, last_event_id: &str) -> Self {
+        self.open(t, conn, stream)
+            .request_with(t, conn, "GET", Some(last_event_id))
+            .response(t + 3, conn, 200)
+    }
+
+    /// A chunk carrying one unnamed event with an id.
+    pub fn event_id(self, t: u64, conn: u32, id: &str, data: &str) -> Self {
+        let f = Frame::Event {
+            name: None,
+            id: Some(id.into()),
+            data: data.into(),
+        };
+        self.frames(t, conn, 20 + data.len(), vec![f])
+    }
+
+    /// A chunk carrying a block that only set the last event id.
+    pub fn id_only(self, t: u64, conn: u32, id: &str) -> Self {
+        self.frames(t, conn, 6 + id.len(), vec![Frame::IdOnly { id: id.into() }])
+    }
+
+    fn server(self, t: u64, conn: u32, kind: EventKind) -> Self {
+        self.push(t, "server", Some(conn), kind)
+    }
+
+    /// The server attached server stream `stream` (`kind` get/post/replay) of `session`.
+    pub fn attached(self, t: u64, conn: u32, stream: &str, kind: &str, session: &str) -> Self {
+        self.server(
+            t,
+            conn,
+            EventKind::StreamAttached {
+                stream: stream.into(),
+                kind: kind.into(),
+                session: session.into(),
+            },
+        )
+    }
+
+    /// The server started replaying `events` events of `stream` after `after`.
+    pub fn replay_started(
+        self,
+        t: u64,
+        conn: u32,
+        stream: &str,
+        after: &str,
+        events: usize,
+    ) -> Self {
+        self.server(
+            t,
+            conn,
+            EventKind::ReplayStarted {
+                stream: stream.into(),
+                after: after.into(),
+                events,
+            },
+        )
+    }
+
+    /// The server started an event-stream response.
+    pub fn server_response(self, t: u64, conn: u32) -> Self {
+        self.server(
+            t,
+            conn,
+            EventKind::ResponseStarted {
+                status: 200,
+                content_type: Some("text/event-stream".into()),
+                headers: Vec::new(),
+            },
+        )
+    }
+
+    /// The server armed keepalive timer `timer` every `every` ms.
+    pub fn armed(self, t: u64, conn: u32, timer: u32, every: u64) -> Self {
+        self.server(
+            t,
+            conn,
+            EventKind::TimerArmed {
+                timer,
+                every: ms(every),
+            },
+        )
+    }
+
+    /// The server cleared keepalive timer `timer`.
+    pub fn cleared(self, t: u64, conn: u32, timer: u32) -> Self {
+        self.server(t, conn, EventKind::TimerCleared { timer })
+    }
+
+    /// The server wrote an event with an id.
+    pub fn written(self, t: u64, conn: u32, id: &str, data: &str) -> Self {
+        let frame = Frame::Event {
+            name: None,
+            id: Some(id.into()),
+            data: data.into(),
+        };
+        self.server(t, conn, EventKind::FrameWritten { frame, timer: None })
+    }
+
+    /// Timer `timer` wrote a `: keepalive` comment.
+    pub fn keepalive_written(self, t: u64, conn: u32, timer: u32) -> Self {
+        let frame = Frame::Comment {
+            text: " keepalive".into(),
+        };
+        self.server(
+            t,
+            conn,
+            EventKind::FrameWritten {
+                frame,
+                timer: Some(timer),
+            },
+        )
+    }
+
+    /// A server write (by `timer`, if any) found the body closed.
+    pub fn write_failed(self, t: u64, conn: u32, timer: Option<u32>) -> Self {
+        self.server(
+            t,
+            conn,
+            EventKind::WriteFailed {
+                timer,
+                error: "body closed".into(),
+            },
+        )
+    }
+
+    /// The server ended the response body.
+    pub fn response_ended(self, t: u64, conn: u32) -> Self {
+        self.server(t, conn, EventKind::ResponseEnded)
+    }
+
     /// The trace, ordered by time (stable).
     pub fn build(mut self) -> Trace {
         self.events.sort_by_key(|e| e.at);

@@ -1,0 +1,251 @@
+//! `client.resumes`: a safety check on the client. Every reconnect of a stream sends, as
+//! `Last-Event-ID`, the last event id the client had received on that stream, across all its
+//! earlier connections: a reconnect that received nothing new must repeat the id it resumed
+//! from, not forget it.
+//!
+//! ```text
+//!   conn#2 GET   ids 1 2 3 ╳ dropped
+//!   conn#4 GET   Last-Event-ID 3 → priming only ╳ dropped again
+//!   conn#6 GET   Last-Event-ID must still be 3
+//! ```
+//!
+//! A reconnect is a `GET` on a stream name that already had a connection, unless the client
+//! closed the previous one itself (then it is a fresh open). A `POST` starts a new logical
+//! stream (a new tool call), so it and fresh opens reset the id. The last event id follows the
+//! SSE rules: any received event or id-only block with an id sets it (empty data included, so a
+//! priming event counts), an empty `id:` resets it, an event without an id keeps it.
+
+use super::client_stream::{client_streams, outcome, ClientStream, Fate};
+use super::{CheckOutcome, Verdict};
+use crate::sse::Frame;
+use crate::time::stamp;
+use crate::trace::{ConnId, Trace};
+use std::time::Duration;
+
+/// The check id.
+pub const ID: &str = "client.resumes";
+
+/// The last event id the client holds for a stream, and the connection it arrived on.
+type LastId<'t> = Option<(&'t str, Option<ConnId>)>;
+
+/// Evaluates `client.resumes` for `stream` (every stream when `None`).
+pub fn evaluate(stream: Option<&str>, trace: &Trace, end: Duration) -> CheckOutcome {
+    let all = client_streams(trace, end);
+    let mut names: Vec<&str> = Vec::new();
+    for s in &all {
+        if stream.is_none_or(|n| n == s.name) && !names.contains(&s.name) {
+            names.push(s.name);
+        }
+    }
+    let mut checked: Vec<(Duration, String)> = Vec::new();
+    for name in names {
+        let conns: Vec<&ClientStream<'_>> = all.iter().filter(|s| s.name == name).collect();
+        let mut last: LastId<'_> = None;
+        let mut seen_any = false;
+        let mut fresh_next = false;
+        for s in conns {
+            let Some((method, sent)) = s.request_head() else {
+                continue; // a failed connect sent nothing
+            };
+            let at = s.request_sent().unwrap_or(s.opened_at);
+            if seen_any && method == "GET" && !fresh_next {
+                let expected = last.map(|(id, _)| id);
+                if sent != expected {
+                    return outcome(ID, Verdict::Fail, Some(at), mismatch(s, at, sent, last));
+                }
+                let what = match sent {
+                    Some(id) => format!(
+                        "{} reconnected at {} with Last-Event-ID {id}",
+                        s.label(),
+                        stamp(at)
+                    ),
+                    None => format!(
+                        "{} reconnected at {} without Last-Event-ID, having received no event id",
+                        s.label(),
+                        stamp(at)
+                    ),
+                };
+                checked.push((at, what));
+            } else {
+                last = None;
+            }
+            seen_any = true;
+            fresh_next = matches!(s.fate(), Fate::ClosedByClient { .. });
+            for (_, f) in s.received_frames() {
+                match f {
+                    Frame::Event { id: Some(id), .. } => last = Some((id, s.conn)),
+                    Frame::IdOnly { id } if id.is_empty() => last = None,
+                    Frame::IdOnly { id } => last = Some((id, s.conn)),
+                    _ => {}
+                }
+            }
+        }
+    }
+    let n = checked.len();
+    match checked.into_iter().max_by_key(|(at, _)| *at) {
+        None => outcome(
+            ID,
+            Verdict::Unobservable,
+            None,
+            match stream {
+                Some(n) => format!("stream {n} was never reconnected; nothing to check"),
+                None => "no stream was reconnected; nothing to check".into(),
+            },
+        ),
+        Some((at, what)) => outcome(
+            ID,
+            Verdict::Pass,
+            Some(at),
+            format!(
+                "{what}, the last id it had received; {n} reconnect{} checked",
+                if n == 1 { "" } else { "s" }
+            ),
+        ),
+    }
+}
+
+/// The failure sentence for reconnect `s` at `at` that sent `sent` while holding `last`.
+fn mismatch(s: &ClientStream<'_>, at: Duration, sent: Option<&str>, last: LastId<'_>) -> String {
+    let had = match last {
+        Some((id, Some(c))) => format!("the last event id it had received was {id} (on {c})"),
+        Some((id, None)) => format!("the last event id it had received was {id}"),
+        None => "it had received no event id on the stream".into(),
+    };
+    match sent {
+        None => format!(
+            "{} reconnected at {} without Last-Event-ID, but {had}",
+            s.label(),
+            stamp(at)
+        ),
+        Some(id) => format!(
+            "{} reconnected at {} with Last-Event-ID {id}, but {had}",
+            s.label(),
+            stamp(at)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::testing::TraceBuilder;
+    use crate::trace::StreamEnd;
+
+    const END: Duration = Duration::from_secs(300);
+
+    /// GET conn 1 receives 1..3 and is dropped at 60s; conn 2 resumes from 3 at 61s, gets only
+    /// a priming event repeating 3 and is dropped again at 121s; conn 3 reconnects at 122s
+    /// with `third`.
+    fn drop_resume_drop(third: Option<&str>) -> TraceBuilder {
+        TraceBuilder::new()
+            .stream(1, "get", 0)
+            .event_id(1_000, 1, "1", "")
+            .event_id(2_000, 1, "2", "{}")
+            .event_id(3_000, 1, "3", "{}")
+            .ended(60_000, 1, StreamEnd::Truncated)
+            .resume(2, "get", 61_000, "3")
+            .event_id(61_004, 2, "3", "")
+            .ended(121_000, 2, StreamEnd::Truncated)
+            .open(122_000, 3, "get")
+            .request_with(122_000, 3, "GET", third)
+            .response(122_003, 3, 200)
+    }
+
+    #[test]
+    fn an_id_kept_across_two_drops_passes() {
+        let t = drop_resume_drop(Some("3")).build();
+        let o = evaluate(Some("get"), &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#3 (stream get) reconnected at 00:02:02.000 with Last-Event-ID 3, the last id it had received; 2 reconnects checked"
+        );
+        assert_eq!(o.at, Some(Duration::from_secs(122)));
+    }
+
+    #[test]
+    fn forgetting_the_id_after_a_resume_with_nothing_new_fails() {
+        let t = drop_resume_drop(None).build();
+        let o = evaluate(None, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#3 (stream get) reconnected at 00:02:02.000 without Last-Event-ID, but the last event id it had received was 3 (on conn#2)"
+        );
+    }
+
+    #[test]
+    fn a_stale_id_fails() {
+        let t = drop_resume_drop(Some("2")).build();
+        let o = evaluate(None, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert!(
+            o.message
+                .contains("with Last-Event-ID 2, but the last event id it had received was 3"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn a_new_tool_call_and_a_fresh_open_are_not_reconnects() {
+        let t = TraceBuilder::new()
+            .post(1, "call", 0, "text/event-stream")
+            .event_id(1_000, 1, "1", "{}")
+            .ended(2_000, 1, StreamEnd::Complete)
+            .post(2, "call", 3_000, "text/event-stream")
+            .event_id(4_000, 2, "2", "{}")
+            .ended(5_000, 2, StreamEnd::Complete)
+            .stream(3, "get", 6_000)
+            .event_id(7_000, 3, "3", "{}")
+            .client_closed(8_000, 3)
+            .stream(4, "get", 9_000)
+            .build();
+        let o = evaluate(None, &t, END);
+        assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
+    }
+
+    #[test]
+    fn resuming_a_tool_call_uses_the_calls_last_id() {
+        let t = TraceBuilder::new()
+            .post(1, "call", 0, "text/event-stream")
+            .event_id(1_000, 1, "4", "{}")
+            .ended(2_000, 1, StreamEnd::Truncated)
+            .failed(3_000, Some(2), "call", "connection refused")
+            .resume(3, "call", 4_000, "4")
+            .build();
+        let o = evaluate(Some("call"), &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert!(o.message.ends_with("1 reconnect checked"), "{}", o.message);
+    }
+
+    #[test]
+    fn an_empty_id_resets_what_the_client_must_send() {
+        let t = TraceBuilder::new()
+            .stream(1, "get", 0)
+            .event_id(1_000, 1, "3", "{}")
+            .id_only(2_000, 1, "")
+            .ended(3_000, 1, StreamEnd::Reset)
+            .open(4_000, 2, "get")
+            .request_with(4_000, 2, "GET", None)
+            .response(4_003, 2, 200)
+            .build();
+        let o = evaluate(None, &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert!(
+            o.message.contains("having received no event id"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn the_spec_dispatches_here() {
+        let t = drop_resume_drop(None).build();
+        let spec = crate::check::CheckSpec::ClientResumes { stream: None };
+        let o = spec.evaluate(&t, END);
+        assert_eq!(o, evaluate(None, &t, END));
+        assert_eq!(o.id, ID);
+        assert_eq!(spec.id(), ID);
+    }
+}

@@ -1,0 +1,254 @@
+//! `event-id.unique`: a safety check on the server. Within a session, one event id names one
+//! event: a client resuming with `Last-Event-ID` must be able to tell which stream and which
+//! message it stopped at.
+//!
+//! ```text
+//!   server FrameWritten{event id N} on conn C ──StreamAttached(C)──▶ (session, server stream)
+//!   (session, N) written again  ─ same stream, same data ─▶ a replay: fine
+//!                               ─ same stream, empty data ▶ a priming event repeating N: fine
+//!                               ─ otherwise ─────────────▶ fail, naming N and both conns
+//! ```
+//!
+//! A connection's server stream is the one its `ReplayStarted` replays, else the one
+//! `StreamAttached` names; without either, only the data is compared. This file also holds the
+//! server-side view of event writes that `replay.complete` reuses.
+
+use super::client_stream::{outcome, SERVER};
+use super::{CheckOutcome, Verdict};
+use crate::sse::Frame;
+use crate::time::stamp;
+use crate::trace::{ConnId, EventKind, Trace};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The check id.
+pub const ID: &str = "event-id.unique";
+
+/// One event with an id the server wrote.
+#[derive(Debug)]
+pub(super) struct Write<'t> {
+    pub at: Duration,
+    pub conn: Option<ConnId>,
+    pub id: &'t str,
+    pub data: &'t str,
+}
+
+/// Every event with an id the server wrote, in write order.
+pub(super) fn server_writes(trace: &Trace) -> Vec<Write<'_>> {
+    trace
+        .events
+        .iter()
+        .filter(|e| e.host == SERVER)
+        .filter_map(|e| match &e.kind {
+            EventKind::FrameWritten {
+                frame: Frame::Event {
+                    id: Some(id), data, ..
+                },
+                ..
+            } => Some(Write {
+                at: e.at,
+                conn: e.conn,
+                id,
+                data,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What the server said a connection carries: its session and server stream.
+#[derive(Debug, Default)]
+pub(super) struct Attachment<'t> {
+    pub session: Option<&'t str>,
+    pub stream: Option<&'t str>,
+}
+
+/// The server's attachments by connection: the session from `StreamAttached`, the stream from
+/// `ReplayStarted` (the stream replayed) or else `StreamAttached`.
+pub(super) fn attachments(trace: &Trace) -> BTreeMap<ConnId, Attachment<'_>> {
+    let mut out: BTreeMap<ConnId, Attachment<'_>> = BTreeMap::new();
+    for e in trace.events.iter().filter(|e| e.host == SERVER) {
+        let Some(c) = e.conn else { continue };
+        match &e.kind {
+            EventKind::StreamAttached {
+                stream, session, ..
+            } => {
+                let a = out.entry(c).or_default();
+                a.session.get_or_insert(session);
+                a.stream.get_or_insert(stream);
+            }
+            EventKind::ReplayStarted { stream, .. } => {
+                out.entry(c).or_default().stream = Some(stream);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Evaluates `event-id.unique`.
+pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
+    let writes = server_writes(trace);
+    if writes.is_empty() {
+        return outcome(
+            ID,
+            Verdict::Unobservable,
+            None,
+            "the server wrote no event ids; nothing to check",
+        );
+    }
+    let attached = attachments(trace);
+    let of = |c: Option<ConnId>| c.and_then(|c| attached.get(&c));
+    let session = |c| of(c).and_then(|a| a.session);
+    let stream = |c| of(c).and_then(|a| a.stream);
+    let mut first: BTreeMap<(Option<&str>, &str), &Write<'_>> = BTreeMap::new();
+    for w in &writes {
+        let Some(f) = first.get(&(session(w.conn), w.id)) else {
+            first.insert((session(w.conn), w.id), w);
+            continue;
+        };
+        let other_stream = matches!((stream(f.conn), stream(w.conn)), (Some(a), Some(b)) if a != b);
+        if !other_stream && (w.data == f.data || w.data.is_empty()) {
+            continue;
+        }
+        let why = match (other_stream, w.data != f.data) {
+            (true, true) => "another stream and other data",
+            (true, false) => "another stream",
+            _ => "other data",
+        };
+        let msg = format!(
+            "{} reused event id {}{} at {} for a different event ({why}) than {} at {}",
+            where_(w.conn, stream(w.conn)),
+            w.id,
+            session(w.conn)
+                .map(|s| format!(" of session {s}"))
+                .unwrap_or_default(),
+            stamp(w.at),
+            where_(f.conn, stream(f.conn)),
+            stamp(f.at)
+        );
+        return outcome(ID, Verdict::Fail, Some(w.at), msg);
+    }
+    let sessions = first
+        .keys()
+        .map(|(s, _)| *s)
+        .fold(Vec::new(), |mut v, s| {
+            if !v.contains(&s) {
+                v.push(s);
+            }
+            v
+        })
+        .len();
+    let at = writes.last().map_or(end, |w| w.at);
+    outcome(
+        ID,
+        Verdict::Pass,
+        Some(at),
+        format!(
+            "{} event ids in {sessions} session{} each named one event ({} writes, replays included)",
+            first.len(),
+            if sessions == 1 { "" } else { "s" },
+            writes.len()
+        ),
+    )
+}
+
+/// `conn#4 (server stream g1)`, `conn#4`, or `the server` without a connection.
+fn where_(conn: Option<ConnId>, stream: Option<&str>) -> String {
+    match (conn, stream) {
+        (Some(c), Some(s)) => format!("{c} (server stream {s})"),
+        (Some(c), None) => c.to_string(),
+        (None, _) => "the server".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::testing::TraceBuilder;
+
+    const END: Duration = Duration::from_secs(120);
+
+    /// A tool call (conn 2, stream p1) writing ids 1 (priming), 2, 3 and a GET stream
+    /// (conn 3, stream g1) writing 4, all in session s1.
+    fn session() -> TraceBuilder {
+        TraceBuilder::new()
+            .attached(1_000, 2, "p1", "post", "s1")
+            .written(1_000, 2, "1", "")
+            .written(2_000, 2, "2", "{\"progress\":1}")
+            .written(3_000, 2, "3", "{\"progress\":2}")
+            .attached(4_000, 3, "g1", "get", "s1")
+            .written(5_000, 3, "4", "{\"note\":1}")
+    }
+
+    #[test]
+    fn replays_and_priming_events_repeating_an_id_pass() {
+        let t = session()
+            .attached(10_000, 4, "p1", "replay", "s1")
+            .replay_started(10_000, 4, "p1", "2", 1)
+            .written(10_000, 4, "2", "")
+            .written(10_000, 4, "3", "{\"progress\":2}")
+            .build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "4 event ids in 1 session each named one event (6 writes, replays included)"
+        );
+    }
+
+    #[test]
+    fn an_id_used_on_two_streams_fails_naming_both_conns() {
+        let t = session().written(6_000, 3, "3", "{\"note\":2}").build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#3 (server stream g1) reused event id 3 of session s1 at 00:00:06.000 for a different event (another stream and other data) than conn#2 (server stream p1) at 00:00:03.000"
+        );
+        assert_eq!(o.at, Some(Duration::from_secs(6)));
+    }
+
+    #[test]
+    fn a_priming_event_reusing_an_id_of_another_stream_fails() {
+        let t = session()
+            .attached(7_000, 5, "g2", "get", "s1")
+            .written(7_000, 5, "4", "")
+            .build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert!(
+            o.message.contains("(another stream and other data)"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn the_same_id_in_two_sessions_is_fine() {
+        let t = session()
+            .attached(7_000, 5, "g1", "get", "s2")
+            .written(8_000, 5, "4", "{\"other\":true}")
+            .build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert!(o.message.contains("in 2 sessions"), "{}", o.message);
+    }
+
+    #[test]
+    fn no_ids_is_unobservable() {
+        let t = TraceBuilder::new().stream(1, "get", 0).build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Unobservable);
+    }
+
+    #[test]
+    fn the_spec_dispatches_here() {
+        let t = session().build();
+        let spec = crate::check::CheckSpec::EventIdUnique;
+        let o = spec.evaluate(&t, END);
+        assert_eq!(o, evaluate(&t, END));
+        assert_eq!(o.id, ID);
+        assert_eq!(spec.id(), ID);
+    }
+}

@@ -1,0 +1,417 @@
+//! `replay.complete`: a safety check on resumption. After each reconnect with
+//! `Last-Event-ID: L`, the client receives exactly the events the server had written on that
+//! stream after L, in order, before any new one, and nothing it already had.
+//!
+//! ```text
+//!   earlier conns of stream S (server writes, in write order, up to M's request)
+//!       1  2  3 │ 4  5            L = 3  ──▶  expected E = 4, 5
+//!   reconnect M: [priming] 4 5 6 7 ...    first events must be E; 6, 7 are new
+//! ```
+//!
+//! Ids are ordered by when the server first wrote them, not numerically. When the server says
+//! which server stream a connection carries (`ReplayStarted`, `StreamAttached`), only the
+//! earlier connections of L's server stream count. Events with empty data (priming events) are
+//! neither expected nor counted. Ids the server did write on M but that never arrived because
+//! M died are the network's loss, left to the next reconnect. A reconnect from an id the server
+//! never wrote on that stream cannot be judged and is skipped.
+
+use super::client_stream::{client_streams, outcome, ClientStream, Fate};
+use super::event_id_unique::{attachments, server_writes, Write};
+use super::{CheckOutcome, Verdict};
+use crate::sse::Frame;
+use crate::time::stamp;
+use crate::trace::{ConnId, Trace};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// The check id.
+pub const ID: &str = "replay.complete";
+
+/// Evaluates `replay.complete` for the reconnects of `stream` (every stream when `None`).
+pub fn evaluate(stream: Option<&str>, trace: &Trace, end: Duration) -> CheckOutcome {
+    let all = client_streams(trace, end);
+    let writes = server_writes(trace);
+    let attached = attachments(trace);
+    let server_stream = |c: Option<ConnId>| c.and_then(|c| attached.get(&c)?.stream);
+    let mut resumes = 0;
+    let mut skipped: Vec<String> = Vec::new();
+    let mut checked: Vec<(String, Duration)> = Vec::new();
+    let mut fail: Option<(Duration, String)> = None;
+    for (k, m) in all.iter().enumerate() {
+        let Some((_, Some(last))) = m.request_head() else {
+            continue;
+        };
+        if stream.is_some_and(|n| n != m.name) {
+            continue;
+        }
+        resumes += 1;
+        let asked = m.request_sent().unwrap_or(m.opened_at);
+        let earlier: Vec<&ClientStream<'_>> =
+            all[..k].iter().filter(|s| s.name == m.name).collect();
+        let on_earlier = |w: &&Write<'_>| {
+            w.at <= asked && w.conn.is_some() && earlier.iter().any(|s| s.conn == w.conn)
+        };
+        let Some(l_write) = writes.iter().filter(on_earlier).find(|w| w.id == last) else {
+            skipped.push(format!("{} (after {last})", m.label()));
+            continue;
+        };
+        let l_stream = server_stream(l_write.conn);
+        // Ids first written after L's first write, in write order, priming events left out.
+        let mut written: BTreeSet<&str> = BTreeSet::new();
+        let mut past_last = false;
+        let mut expected: Vec<&str> = Vec::new();
+        for w in writes.iter().filter(on_earlier) {
+            if l_stream.is_some() && server_stream(w.conn) != l_stream {
+                continue;
+            }
+            let first_write = written.insert(w.id);
+            if w.id == last {
+                past_last = true;
+            } else if past_last && first_write && !w.data.is_empty() {
+                expected.push(w.id);
+            }
+        }
+        let expected = expected.as_slice();
+        let had: BTreeSet<&str> = earlier
+            .iter()
+            .flat_map(|s| event_ids(s))
+            .map(|(_, id)| id)
+            .collect();
+        match judge(m, last, expected, &had, &writes) {
+            Ok(()) => checked.push((
+                format!(
+                    "{} resumed after {last} and received the {} event{} written after it ({})",
+                    m.label(),
+                    expected.len(),
+                    if expected.len() == 1 { "" } else { "s" },
+                    list(expected)
+                ),
+                m.span_end(),
+            )),
+            Err((at, msg)) => {
+                if fail.as_ref().is_none_or(|(t, _)| at < *t) {
+                    fail = Some((at, msg));
+                }
+            }
+        }
+    }
+    if let Some((at, msg)) = fail {
+        return outcome(ID, Verdict::Fail, Some(at), msg);
+    }
+    if resumes == 0 {
+        let msg = match stream {
+            Some(n) => {
+                format!("the client never resumed stream {n} with Last-Event-ID; nothing to check")
+            }
+            None => "the client never resumed a stream with Last-Event-ID; nothing to check".into(),
+        };
+        return outcome(ID, Verdict::Unobservable, None, msg);
+    }
+    let Some(at) = checked.iter().map(|(_, at)| *at).max() else {
+        return outcome(
+            ID,
+            Verdict::Unobservable,
+            None,
+            format!(
+                "no resume started from an event the server reports writing on that stream: {}",
+                skipped.join(", ")
+            ),
+        );
+    };
+    let (last_msg, _) = checked.last().expect("checked is not empty");
+    let n = checked.len();
+    outcome(
+        ID,
+        Verdict::Pass,
+        Some(at),
+        format!(
+            "{last_msg}; {n} resume{} checked",
+            if n == 1 { "" } else { "s" }
+        ),
+    )
+}
+
+/// The ids of the non-empty events that reached the client on `s`, with their times.
+fn event_ids<'t>(s: &ClientStream<'t>) -> Vec<(Duration, &'t str)> {
+    s.received_frames()
+        .filter_map(|(at, f)| match f {
+            Frame::Event {
+                id: Some(id), data, ..
+            } if !data.is_empty() => Some((at, id.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether reconnect `m` (from `last`) received `expected` first, with no duplicate of `had`
+/// or of itself; `Err` carries when it went wrong and the sentence saying how.
+fn judge(
+    m: &ClientStream<'_>,
+    last: &str,
+    expected: &[&str],
+    had: &BTreeSet<&str>,
+    writes: &[Write<'_>],
+) -> Result<(), (Duration, String)> {
+    let got = event_ids(m);
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let mut duplicated: Vec<&str> = Vec::new();
+    let mut fresh: Vec<&str> = Vec::new(); // first arrivals, in order
+    let mut wrong_at: Option<Duration> = None;
+    let mut next = 0;
+    for &(at, id) in &got {
+        let dup = !seen.insert(id) || (had.contains(id) && !expected.contains(&id));
+        if dup {
+            if !duplicated.contains(&id) {
+                duplicated.push(id);
+            }
+            wrong_at.get_or_insert(at);
+            continue;
+        }
+        fresh.push(id);
+        if next < expected.len() {
+            if expected[next] == id {
+                next += 1;
+            } else {
+                wrong_at.get_or_insert(at);
+            }
+        }
+    }
+    let missing: Vec<&str> = expected
+        .iter()
+        .copied()
+        .filter(|id| !seen.contains(id))
+        .collect();
+    // The tail the server did write on M but that died with it is not the replay's fault.
+    let lost_in_transit = !missing.is_empty()
+        && fresh.as_slice() == &expected[..fresh.len().min(expected.len())]
+        && matches!(m.fate(), Fate::Died(_))
+        && missing
+            .iter()
+            .all(|id| writes.iter().any(|w| w.conn == m.conn && w.id == *id));
+    let out_of_order = missing.is_empty() && fresh.get(..expected.len()) != Some(expected);
+    if duplicated.is_empty() && !out_of_order && (missing.is_empty() || lost_in_transit) {
+        return Ok(());
+    }
+    let mut faults: Vec<String> = Vec::new();
+    if !missing.is_empty() {
+        faults.push(format!("missing {}", list(&missing)));
+    }
+    if !duplicated.is_empty() {
+        faults.push(format!("duplicated {}", list(&duplicated)));
+    }
+    if out_of_order {
+        faults.push(format!(
+            "out of order (received {} first)",
+            list(&fresh[..expected.len().min(fresh.len())])
+        ));
+    }
+    let note = m.response_note();
+    let note = if note.is_empty() {
+        String::new()
+    } else {
+        format!(", {note}")
+    };
+    let at = wrong_at.unwrap_or_else(|| m.span_end());
+    let msg = format!(
+        "{} resumed after {last} at {}{note} and expected {} first: {}",
+        m.label(),
+        stamp(m.request_sent().unwrap_or(m.opened_at)),
+        if expected.is_empty() {
+            "no replayed event".to_string()
+        } else {
+            list(expected)
+        },
+        faults.join("; ")
+    );
+    Err((at, msg))
+}
+
+/// `4, 5, 6`, or `4, 5, 6, … (12 ids)` for long lists.
+fn list(ids: &[&str]) -> String {
+    const SHOWN: usize = 6;
+    if ids.len() <= SHOWN {
+        ids.join(", ")
+    } else {
+        format!("{}, … ({} ids)", ids[..SHOWN].join(", "), ids.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::testing::TraceBuilder;
+    use crate::trace::StreamEnd;
+
+    const END: Duration = Duration::from_secs(300);
+
+    /// A tool call on conn 2 (server stream p1): the server writes priming 1, progress 2..5;
+    /// the client receives 1..3 before nginx cuts the stream at 30s.
+    fn dropped_call() -> TraceBuilder {
+        let mut b = TraceBuilder::new()
+            .post(2, "call", 1_000, "text/event-stream")
+            .attached(1_002, 2, "p1", "post", "s1")
+            .written(1_002, 2, "1", "")
+            .event_id(1_004, 2, "1", "");
+        for (i, t) in [(2, 10_000), (3, 20_000)] {
+            let data = format!("{{\"progress\":{i}}}");
+            b = b
+                .written(t, 2, &i.to_string(), &data)
+                .event_id(t + 2, 2, &i.to_string(), &data);
+        }
+        b.closed_by_intermediary(30_000, 2, "nginx", "max-duration", "")
+            .ended(30_000, 2, StreamEnd::Truncated)
+            .written(30_001, 2, "4", "{\"progress\":4}")
+            .written(35_000, 2, "5", "{\"progress\":5}")
+            .write_failed(35_000, 2, None)
+    }
+
+    /// The resume on conn 3 at 40s from id 3, server side.
+    fn resume() -> TraceBuilder {
+        dropped_call()
+            .resume(3, "call", 40_000, "3")
+            .attached(40_002, 3, "p1", "replay", "s1")
+            .replay_started(40_002, 3, "p1", "3", 2)
+            .written(40_002, 3, "3", "")
+            .event_id(40_004, 3, "3", "")
+    }
+
+    #[test]
+    fn a_complete_replay_then_new_events_passes() {
+        let t = resume()
+            .event_id(40_005, 3, "4", "{\"progress\":4}")
+            .event_id(40_006, 3, "5", "{\"progress\":5}")
+            .event_id(50_000, 3, "6", "{\"result\":{}}")
+            .ended(50_000, 3, StreamEnd::Complete)
+            .build();
+        let o = evaluate(Some("call"), &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#3 (stream call) resumed after 3 and received the 2 events written after it (4, 5); 1 resume checked"
+        );
+    }
+
+    #[test]
+    fn a_replay_that_skips_an_event_fails() {
+        let t = resume()
+            .event_id(40_005, 3, "5", "{\"progress\":5}")
+            .event_id(50_000, 3, "6", "{\"result\":{}}")
+            .ended(50_000, 3, StreamEnd::Complete)
+            .build();
+        let o = evaluate(None, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#3 (stream call) resumed after 3 at 00:00:40.000 and expected 4, 5 first: missing 4"
+        );
+        assert_eq!(o.at, Some(Duration::from_millis(40_005)));
+    }
+
+    #[test]
+    fn a_replay_that_resends_the_last_id_and_reorders_fails() {
+        let t = resume()
+            .event_id(40_005, 3, "3", "{\"progress\":3}")
+            .event_id(40_006, 3, "5", "{\"progress\":5}")
+            .event_id(40_007, 3, "4", "{\"progress\":4}")
+            .ended(50_000, 3, StreamEnd::Complete)
+            .build();
+        let o = evaluate(None, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert!(
+            o.message
+                .ends_with("duplicated 3; out of order (received 5, 4 first)"),
+            "{}",
+            o.message
+        );
+        assert_eq!(o.at, Some(Duration::from_millis(40_005)));
+    }
+
+    #[test]
+    fn a_refused_resume_loses_the_events() {
+        let t = dropped_call()
+            .open(40_000, 3, "call")
+            .request_with(40_000, 3, "GET", Some("3"))
+            .response_typed(40_003, 3, 400, "application/json")
+            .ended(40_004, 3, StreamEnd::Complete)
+            .build();
+        let o = evaluate(None, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert!(
+            o.message
+                .contains(", response 400 and expected 4, 5 first: missing 4, 5"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn a_replay_cut_short_after_the_server_wrote_it_is_left_to_the_next_resume() {
+        let t = resume()
+            .written(40_003, 3, "4", "{\"progress\":4}")
+            .written(40_003, 3, "5", "{\"progress\":5}")
+            .event_id(40_005, 3, "4", "{\"progress\":4}")
+            .closed_by_intermediary(40_005, 3, "nginx", "max-duration", "")
+            .ended(40_005, 3, StreamEnd::Truncated)
+            .resume(4, "call", 41_000, "4")
+            .event_id(41_005, 4, "5", "{\"progress\":5}")
+            .ended(42_000, 4, StreamEnd::Complete)
+            .build();
+        let o = evaluate(None, &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert!(o.message.ends_with("; 2 resumes checked"), "{}", o.message);
+    }
+
+    #[test]
+    fn ids_follow_the_write_order_and_a_priming_id_resumes_from_the_start() {
+        let t = TraceBuilder::new()
+            .stream(1, "get", 0)
+            .attached(2, 1, "g1", "get", "s1")
+            .written(2, 1, "9", "")
+            .event_id(4, 1, "9", "")
+            .ended(1_000, 1, StreamEnd::Reset)
+            .written(2_000, 1, "10", "{\"n\":10}")
+            .written(3_000, 1, "11", "{\"n\":11}")
+            .write_failed(3_000, 1, None)
+            .resume(2, "get", 5_000, "9")
+            .event_id(5_005, 2, "10", "{\"n\":10}")
+            .build();
+        let o = evaluate(None, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert!(
+            o.message.ends_with("expected 10, 11 first: missing 11"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn no_resume_is_unobservable() {
+        let t = dropped_call().build();
+        let o = evaluate(None, &t, END);
+        assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
+        // Without server writes in the trace the expected events are unknown.
+        let t = TraceBuilder::new()
+            .stream(1, "get", 0)
+            .event_id(1_000, 1, "7", "{}")
+            .ended(2_000, 1, StreamEnd::Reset)
+            .resume(2, "get", 3_000, "7")
+            .build();
+        let o = evaluate(None, &t, END);
+        assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
+        assert!(
+            o.message.contains("conn#2 (stream get) (after 7)"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn the_spec_dispatches_here() {
+        let t = resume().build();
+        let spec = crate::check::CheckSpec::ReplayComplete { stream: None };
+        let o = spec.evaluate(&t, END);
+        assert_eq!(o, evaluate(None, &t, END));
+        assert_eq!(o.id, ID);
+        assert_eq!(spec.id(), ID);
+    }
+}
