@@ -1,2 +1,4 @@
 //! MCP Streamable HTTP: the reference server's `/mcp` endpoint and the reference client's
 //! MCP steps. Knows nothing of the simulation beyond the trace it writes.
+
+pub mod client;

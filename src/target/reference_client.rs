@@ -5,9 +5,15 @@
 //!  [[client.step]] at=.. do=open-stream ──▶ stream task: connect → GET → read body
 //!                                            each chunk ──▶ SSE parser ──▶ Received{frames}
 //!  [[client.step]] do=close-stream / scenario end ──▶ close signal ──▶ ConnClosed{by: client}
+//!  MCP steps (initialize, open-get-stream, call-tool, ping, delete-session)
+//!                                        ──▶ crate::mcp::client::McpClient (one per run)
 //! ```
+//!
+//! Plain and MCP streams share one table of open streams by name: `close-stream` and the
+//! scenario's end close either kind the same way.
 
 use super::{ClientEnv, ClientTarget, HostFuture};
+use crate::mcp::client::{stream_end, ClientContext, McpClient, Opening};
 use crate::scenario::ClientAction;
 use crate::sim::now;
 use crate::sse::Parser;
@@ -32,37 +38,84 @@ async fn sleep_until(at: Duration) {
     tokio::time::sleep(at.saturating_sub(now())).await;
 }
 
+/// Open streams by name: how to close each, and its task.
+type OpenStreams = BTreeMap<String, (oneshot::Sender<String>, JoinHandle<()>)>;
+
+/// Closes stream `name` if it is open, and waits for its task to finish.
+async fn close(open: &mut OpenStreams, name: &str, why: &str) {
+    if let Some((tx, task)) = open.remove(name) {
+        let _ = tx.send(why.into());
+        let _ = task.await;
+    }
+}
+
 impl ClientTarget for ReferenceClient {
     fn run(&self, env: ClientEnv) -> HostFuture {
         Box::pin(async move {
-            let mut open: BTreeMap<String, (oneshot::Sender<String>, JoinHandle<()>)> =
-                BTreeMap::new();
-            for step in env.scenario.client.steps.clone() {
-                sleep_until(step.at).await;
-                match step.action {
-                    ClientAction::OpenStream { stream, path } => {
-                        if let Some((tx, task)) = open.remove(&stream) {
-                            let _ = tx.send("reopened by the timeline".into());
-                            let _ = task.await;
+            let mcp = McpClient::new(ClientContext {
+                recorder: env.host.recorder.clone(),
+                conns: env.host.conns.clone(),
+                first_hop: env.first_hop.clone(),
+                route: env.route.clone(),
+                port: env.port,
+                revision: env.scenario.revision().to_string(),
+                reconnect: env.scenario.client.reconnect.clone(),
+            });
+            let mut open = OpenStreams::new();
+            let timeline = async {
+                for step in env.scenario.client.steps.clone() {
+                    sleep_until(step.at).await;
+                    match step.action {
+                        ClientAction::OpenStream { stream, path } => {
+                            close(&mut open, &stream, "reopened by the timeline").await;
+                            let (tx, rx) = oneshot::channel();
+                            let task = tokio::task::spawn_local(run_stream(
+                                env.clone(),
+                                stream.clone(),
+                                path,
+                                rx,
+                            ));
+                            open.insert(stream, (tx, task));
                         }
-                        let (tx, rx) = oneshot::channel();
-                        let task = tokio::task::spawn_local(run_stream(
-                            env.clone(),
-                            stream.clone(),
-                            path,
-                            rx,
-                        ));
-                        open.insert(stream, (tx, task));
-                    }
-                    ClientAction::CloseStream { stream } => {
-                        if let Some((tx, task)) = open.remove(&stream) {
-                            let _ = tx.send("close-stream step".into());
-                            let _ = task.await;
+                        ClientAction::CloseStream { stream } => {
+                            close(&mut open, &stream, "close-stream step").await;
                         }
+                        ClientAction::Initialize => mcp.initialize().await,
+                        ClientAction::OpenGetStream { stream } => {
+                            close(&mut open, &stream, "reopened by the timeline").await;
+                            let (tx, rx) = oneshot::channel();
+                            let task = tokio::task::spawn_local(mcp.clone().run_stream(
+                                stream.clone(),
+                                Opening::Get,
+                                rx,
+                            ));
+                            open.insert(stream, (tx, task));
+                        }
+                        ClientAction::CallTool {
+                            stream,
+                            duration,
+                            progress_every,
+                        } => {
+                            close(&mut open, &stream, "reopened by the timeline").await;
+                            let opening = mcp.call_tool(duration, progress_every);
+                            let (tx, rx) = oneshot::channel();
+                            let task = tokio::task::spawn_local(mcp.clone().run_stream(
+                                stream.clone(),
+                                opening,
+                                rx,
+                            ));
+                            open.insert(stream, (tx, task));
+                        }
+                        ClientAction::Ping => mcp.ping().await,
+                        ClientAction::DeleteSession => mcp.delete_session().await,
                     }
-                    // MCP steps: not implemented by this client yet.
-                    _ => {}
                 }
+            };
+            // A step still waiting at the scenario's end (an unanswered request) is dropped.
+            tokio::select! {
+                biased;
+                () = timeline => {}
+                () = sleep_until(env.scenario.duration) => {}
             }
             sleep_until(env.scenario.duration).await;
             for (_, (tx, task)) in std::mem::take(&mut open) {
@@ -132,7 +185,9 @@ async fn run_stream(
     let resp = match resp {
         Ok(r) => r,
         Err(e) => {
-            record(EventKind::StreamEnded { how: classify(&e) });
+            record(EventKind::StreamEnded {
+                how: stream_end(&e),
+            });
             driver.abort();
             return;
         }
@@ -157,7 +212,7 @@ async fn run_stream(
                     }
                 }
                 Some(Err(e)) => {
-                    record(EventKind::StreamEnded { how: classify(&e) });
+                    record(EventKind::StreamEnded { how: stream_end(&e) });
                     break;
                 }
                 None => {
@@ -174,24 +229,4 @@ async fn run_stream(
     drop(body);
     drop(sender);
     driver.abort();
-}
-
-/// How a hyper error ended the stream, in trace words.
-fn classify(e: &hyper::Error) -> StreamEnd {
-    if e.is_incomplete_message() {
-        return StreamEnd::Truncated;
-    }
-    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = src {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            match io.kind() {
-                std::io::ErrorKind::ConnectionReset => return StreamEnd::Reset,
-                // The peer closed before the chunked body's last chunk.
-                std::io::ErrorKind::UnexpectedEof => return StreamEnd::Truncated,
-                _ => {}
-            }
-        }
-        src = s.source();
-    }
-    StreamEnd::Error(e.to_string())
 }

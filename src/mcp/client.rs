@@ -1,0 +1,775 @@
+//! The reference MCP client: the MCP steps of the client timeline, over Streamable HTTP.
+//!
+//! ```text
+//!  initialize ──▶ POST initialize ──▶ Mcp-Session-Id ──▶ SessionEstablished
+//!                 POST notifications/initialized (202)
+//!  ping / delete-session ──▶ one request, one connection, JSON answer ──▶ RpcAnswered
+//!
+//!  open-get-stream / call-tool ──▶ one logical stream (one SSE parser for its whole life)
+//!     GET /mcp  or  POST tools/call ──▶ SSE events ──▶ dedupe by event id ──▶ MessageDelivered
+//!        │                                        (the call's result) ──▶ RpcAnswered
+//!        └─ ends without the client closing it ──▶ Reconnecting{after, Last-Event-ID}
+//!              wait (server retry, else initial; doubled per failure, capped at max)
+//!              GET /mcp + Last-Event-ID ──▶ ... ──▶ GaveUp after `attempts` failures
+//! ```
+//!
+//! Every request opens its own connection (HTTP/1.1, one request each) and records the
+//! client side of the trace: `ConnOpened`, `RequestSent`, `RpcSent`, `ResponseReceived`,
+//! `Received`, `StreamEnded`, and `ConnClosed` when the client closes a stream itself.
+//! A server message reaches the application once per session: an SSE event whose id was
+//! already delivered (a replayed duplicate) is received but not delivered again.
+//! Revision `2026-07-28` has no session and no resumption: nothing is reconnected.
+
+use crate::scenario::ReconnectPolicy;
+use crate::sim::ConnRegistry;
+use crate::sse::{Frame, Parser};
+use crate::trace::{Closer, ConnId, EventKind, Recorder, StreamEnd};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use turmoil::net::TcpStream;
+
+/// The MCP endpoint's path.
+pub const ENDPOINT: &str = "/mcp";
+
+/// The first revision without sessions, the GET stream and resumption.
+const STATELESS_FROM: &str = "2026-07-28";
+
+/// The trace host name of the client.
+const HOST: &str = "client";
+
+/// Where the client runs and what it speaks.
+#[derive(Clone)]
+pub struct ClientContext {
+    /// The run's trace.
+    pub recorder: Recorder,
+    /// Stable connection ids (the client allocates them).
+    pub conns: ConnRegistry,
+    /// Host name of the first hop (an intermediary, or `server`); also the `Host` header.
+    pub first_hop: String,
+    /// Every hop after the client, ending with `server` (recorded with each connection).
+    pub route: Vec<String>,
+    /// Port every hop listens on.
+    pub port: u16,
+    /// The MCP revision spoken, e.g. `2025-11-25`.
+    pub revision: String,
+    /// How dropped streams reconnect.
+    pub reconnect: ReconnectPolicy,
+}
+
+/// How a logical stream starts.
+#[derive(Clone, Debug)]
+pub enum Opening {
+    /// `GET /mcp`: the standalone stream of server notifications.
+    Get,
+    /// `POST tools/call` answered over SSE; the stream is over once answer `id` arrived.
+    Call {
+        /// The request id (also the progress token).
+        id: u64,
+        /// The JSON-RPC request.
+        message: Value,
+    },
+}
+
+/// The reference MCP client. Cheap to clone: clones share the session.
+#[derive(Clone)]
+pub struct McpClient {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    ctx: ClientContext,
+    state: RefCell<State>,
+}
+
+/// What the client remembers between requests.
+#[derive(Default)]
+struct State {
+    /// The last request id used (`initialize` gets 1).
+    last_id: u64,
+    /// The session the server assigned, until it is deleted.
+    session: Option<String>,
+    /// `initialize` was answered: later requests carry `MCP-Protocol-Version`.
+    initialized: bool,
+    /// Event ids already delivered to the application in this session.
+    delivered: BTreeSet<String>,
+    /// Request ids already answered.
+    answered: BTreeSet<u64>,
+}
+
+/// One request to send.
+enum Call {
+    Post {
+        method: String,
+        id: Option<u64>,
+        message: Value,
+    },
+    Get {
+        last_event_id: Option<String>,
+    },
+    Delete,
+}
+
+/// An open connection with its response head read.
+struct Exchange {
+    conn: ConnId,
+    response: hyper::Response<Incoming>,
+    /// Keeps the request sender alive while the body is read.
+    _sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    _driver: Driver,
+}
+
+/// The task driving one HTTP connection; aborting it drops the socket.
+struct Driver(JoinHandle<()>);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How one connection of a logical stream went.
+#[derive(Debug)]
+enum Attempt {
+    /// No response: connect, handshake or request failed.
+    NoResponse { conn: ConnId },
+    /// The response was not 2xx.
+    Refused { conn: ConnId, status: u16 },
+    /// The response body ended; `bytes` is whether any byte arrived first.
+    Ended { conn: ConnId, bytes: bool },
+}
+
+impl Attempt {
+    fn conn(&self) -> ConnId {
+        match self {
+            Attempt::NoResponse { conn }
+            | Attempt::Refused { conn, .. }
+            | Attempt::Ended { conn, .. } => *conn,
+        }
+    }
+
+    /// A failure for the backoff: nothing came through.
+    fn failed(&self) -> bool {
+        !matches!(self, Attempt::Ended { bytes: true, .. })
+    }
+}
+
+/// What a response body is, from its content type.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    Sse,
+    Json,
+    Other,
+}
+
+impl McpClient {
+    /// A client with no session yet.
+    pub fn new(ctx: ClientContext) -> Self {
+        McpClient {
+            inner: Rc::new(Inner {
+                ctx,
+                state: RefCell::default(),
+            }),
+        }
+    }
+
+    /// The session the server assigned, if any.
+    pub fn session(&self) -> Option<String> {
+        self.inner.state.borrow().session.clone()
+    }
+
+    /// True when the revision resumes streams with `Last-Event-ID` (before `2026-07-28`).
+    pub fn resumable(&self) -> bool {
+        self.inner.ctx.revision.as_str() < STATELESS_FROM
+    }
+
+    fn next_id(&self) -> u64 {
+        let mut st = self.inner.state.borrow_mut();
+        st.last_id += 1;
+        st.last_id
+    }
+
+    fn record(&self, conn: Option<ConnId>, kind: EventKind) {
+        self.inner.ctx.recorder.record(HOST, conn, kind);
+    }
+
+    /// POSTs `initialize`, keeps the session id the server assigns, then POSTs
+    /// `notifications/initialized`.
+    pub async fn initialize(&self) {
+        let id = self.next_id();
+        let message = json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": self.inner.ctx.revision,
+                "capabilities": {},
+                "clientInfo": {"name": "middlebox", "version": env!("CARGO_PKG_VERSION")},
+            },
+        });
+        let call = Call::Post {
+            method: "initialize".into(),
+            id: Some(id),
+            message,
+        };
+        let live = Cell::new(None);
+        let Ok(ex) = self.exchange("initialize", &call, &live).await else {
+            return;
+        };
+        let session = ex
+            .response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if let Some(session) = session {
+            {
+                let mut st = self.inner.state.borrow_mut();
+                st.session = Some(session.clone());
+                st.delivered.clear();
+            }
+            self.record(Some(ex.conn), EventKind::SessionEstablished { session });
+        }
+        let ok = ex.response.status().is_success();
+        self.read_answer(ex, id).await;
+        if !ok {
+            return;
+        }
+        self.inner.state.borrow_mut().initialized = true;
+        let call = Call::Post {
+            method: "notifications/initialized".into(),
+            id: None,
+            message: json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        };
+        if let Ok(ex) = self.exchange("initialized", &call, &live).await {
+            let mut parser = Parser::new();
+            self.read_body(
+                ex.conn,
+                ex.response.into_body(),
+                BodyKind::Other,
+                &mut parser,
+            )
+            .await;
+        }
+    }
+
+    /// POSTs `ping` and waits for its answer.
+    pub async fn ping(&self) {
+        let id = self.next_id();
+        let call = Call::Post {
+            method: "ping".into(),
+            id: Some(id),
+            message: json!({"jsonrpc": "2.0", "id": id, "method": "ping"}),
+        };
+        if let Ok(ex) = self.exchange("ping", &call, &Cell::new(None)).await {
+            self.read_answer(ex, id).await;
+        }
+    }
+
+    /// DELETEs the session; the client forgets it (its streams are not reconnected).
+    pub async fn delete_session(&self) {
+        if let Ok(ex) = self
+            .exchange("delete-session", &Call::Delete, &Cell::new(None))
+            .await
+        {
+            let mut parser = Parser::new();
+            self.read_body(
+                ex.conn,
+                ex.response.into_body(),
+                BodyKind::Other,
+                &mut parser,
+            )
+            .await;
+        }
+        let mut st = self.inner.state.borrow_mut();
+        st.session = None;
+        st.delivered.clear();
+    }
+
+    /// The opening of a `tools/call` of the built-in `sleep` tool; takes the next request id.
+    pub fn call_tool(&self, duration: Duration, progress_every: Option<Duration>) -> Opening {
+        let id = self.next_id();
+        let mut arguments = json!({"duration_ms": duration.as_millis() as u64});
+        if let Some(every) = progress_every {
+            arguments["progress_every_ms"] = json!(every.as_millis() as u64);
+        }
+        let message = json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "method": "tools/call",
+            "params": {
+                "name": "sleep",
+                "arguments": arguments,
+                "_meta": {"progressToken": id},
+            },
+        });
+        Opening::Call { id, message }
+    }
+
+    /// Runs logical stream `name` until it is over (a call answered, given up, not
+    /// resumable) or `close` fires; then the client closes the open connection, if any, and
+    /// records `ConnClosed{by: Client}` with the reason sent.
+    pub async fn run_stream(
+        self,
+        name: String,
+        opening: Opening,
+        mut close: oneshot::Receiver<String>,
+    ) {
+        let live = Cell::new(None);
+        let run = self.stream_life(&name, opening, &live);
+        tokio::select! {
+            biased;
+            why = &mut close => {
+                if let Some(conn) = live.get() {
+                    self.record(Some(conn), EventKind::ConnClosed {
+                        by: Closer::Client,
+                        reason: why.unwrap_or_default(),
+                    });
+                }
+            }
+            () = run => {}
+        }
+    }
+
+    /// Connections of one logical stream, reconnecting after drops.
+    async fn stream_life(&self, name: &str, opening: Opening, live: &Cell<Option<ConnId>>) {
+        let policy = self.inner.ctx.reconnect.clone();
+        let session = self.session();
+        // One parser for the stream's whole life: its last event id and retry persist.
+        let mut parser = Parser::new();
+        let answer = match &opening {
+            Opening::Get => None,
+            Opening::Call { id, .. } => Some(*id),
+        };
+        let mut call = match opening {
+            Opening::Get => Call::Get {
+                last_event_id: None,
+            },
+            Opening::Call { id, message } => Call::Post {
+                method: "tools/call".into(),
+                id: Some(id),
+                message,
+            },
+        };
+        let mut reconnecting = false;
+        let mut failures = 0u32;
+        loop {
+            let attempt = self.attempt(name, &call, &mut parser, live).await;
+            live.set(None);
+            if answer.is_some_and(|id| self.inner.state.borrow().answered.contains(&id)) {
+                return;
+            }
+            match (&call, &attempt) {
+                // A request that never started has nothing to resume.
+                (Call::Post { .. }, Attempt::NoResponse { .. } | Attempt::Refused { .. }) => return,
+                // The server offers no GET stream.
+                (Call::Get { .. }, Attempt::Refused { status: 405, .. }) if !reconnecting => return,
+                _ => {}
+            }
+            if !self.resumable() || !policy.enabled || self.session() != session {
+                return;
+            }
+            if !attempt.failed() {
+                failures = 0;
+            } else if reconnecting {
+                failures += 1;
+            }
+            let conn = Some(attempt.conn());
+            if failures >= policy.attempts {
+                self.record(
+                    conn,
+                    EventKind::GaveUp {
+                        stream: name.to_string(),
+                        attempts: failures,
+                    },
+                );
+                return;
+            }
+            let last_event_id =
+                Some(parser.last_event_id().to_string()).filter(|id| !id.is_empty());
+            if answer.is_some() && last_event_id.is_none() {
+                return; // a POST stream without an event id cannot be resumed
+            }
+            let after = backoff(&policy, parser.retry_ms(), failures);
+            self.record(
+                conn,
+                EventKind::Reconnecting {
+                    stream: name.to_string(),
+                    attempt: failures + 1,
+                    after,
+                    last_event_id: last_event_id.clone(),
+                },
+            );
+            tokio::time::sleep(after).await;
+            call = Call::Get { last_event_id };
+            reconnecting = true;
+        }
+    }
+
+    /// One connection of a logical stream: request, response head, body to its end.
+    async fn attempt(
+        &self,
+        name: &str,
+        call: &Call,
+        parser: &mut Parser,
+        live: &Cell<Option<ConnId>>,
+    ) -> Attempt {
+        let ex = match self.exchange(name, call, live).await {
+            Ok(ex) => ex,
+            Err(conn) => return Attempt::NoResponse { conn },
+        };
+        let conn = ex.conn;
+        let status = ex.response.status().as_u16();
+        let kind = body_kind(&ex.response);
+        if !ex.response.status().is_success() {
+            if let Call::Post { id: Some(id), .. } = call {
+                self.read_answer(ex, *id).await;
+            } else {
+                self.read_body(conn, ex.response.into_body(), kind, parser)
+                    .await;
+            }
+            return Attempt::Refused { conn, status };
+        }
+        if kind == BodyKind::Json {
+            if let Call::Post { id: Some(id), .. } = call {
+                self.read_answer(ex, *id).await;
+                return Attempt::Ended { conn, bytes: true };
+            }
+        }
+        let (bytes, _) = self
+            .read_body(conn, ex.response.into_body(), kind, parser)
+            .await;
+        Attempt::Ended { conn, bytes }
+    }
+
+    /// Opens a connection for `stream`, sends the request and reads the response head.
+    /// Records `ConnOpened`, `RequestSent`, `RpcSent`, `ResponseReceived` (or how it failed);
+    /// `live` holds the connection while it is open. The error is the connection's id.
+    async fn exchange(
+        &self,
+        stream: &str,
+        call: &Call,
+        live: &Cell<Option<ConnId>>,
+    ) -> Result<Exchange, ConnId> {
+        let ctx = &self.inner.ctx;
+        let conn = ctx.conns.allocate();
+        let tcp = match TcpStream::connect((ctx.first_hop.as_str(), ctx.port)).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.record(
+                    Some(conn),
+                    EventKind::ConnFailed {
+                        stream: stream.to_string(),
+                        error: e.to_string(),
+                    },
+                );
+                return Err(conn);
+            }
+        };
+        if let Ok(local) = tcp.local_addr() {
+            ctx.conns.register(local, conn);
+        }
+        self.record(
+            Some(conn),
+            EventKind::ConnOpened {
+                stream: stream.to_string(),
+                route: ctx.route.clone(),
+            },
+        );
+        live.set(Some(conn));
+        let (mut sender, connection) =
+            match hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await {
+                Ok(x) => x,
+                Err(e) => {
+                    self.record(
+                        Some(conn),
+                        EventKind::StreamEnded {
+                            how: stream_end(&e),
+                        },
+                    );
+                    return Err(conn);
+                }
+            };
+        let driver = Driver(tokio::task::spawn_local(async move {
+            let _ = connection.await;
+        }));
+        let (request, last_event_id) = self.request(call);
+        self.record(
+            Some(conn),
+            EventKind::RequestSent {
+                method: request.method().to_string(),
+                path: ENDPOINT.into(),
+                last_event_id,
+            },
+        );
+        if let Call::Post { method, id, .. } = call {
+            self.record(
+                Some(conn),
+                EventKind::RpcSent {
+                    method: method.clone(),
+                    id: *id,
+                },
+            );
+        }
+        let response = match sender.send_request(request).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.record(
+                    Some(conn),
+                    EventKind::StreamEnded {
+                        how: stream_end(&e),
+                    },
+                );
+                return Err(conn);
+            }
+        };
+        self.record(
+            Some(conn),
+            EventKind::ResponseReceived {
+                status: response.status().as_u16(),
+                content_type: response
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string),
+            },
+        );
+        Ok(Exchange {
+            conn,
+            response,
+            _sender: sender,
+            _driver: driver,
+        })
+    }
+
+    /// The HTTP request for `call`, with the headers the revision and session ask for, and
+    /// the `Last-Event-ID` it carries.
+    fn request(&self, call: &Call) -> (hyper::Request<Full<Bytes>>, Option<String>) {
+        let ctx = &self.inner.ctx;
+        let st = self.inner.state.borrow();
+        let (method, accept, body, last_event_id) = match call {
+            Call::Post { message, .. } => (
+                hyper::Method::POST,
+                "application/json, text/event-stream",
+                Bytes::from(message.to_string()),
+                None,
+            ),
+            Call::Get { last_event_id } => (
+                hyper::Method::GET,
+                "text/event-stream",
+                Bytes::new(),
+                last_event_id.clone(),
+            ),
+            Call::Delete => (
+                hyper::Method::DELETE,
+                "application/json, text/event-stream",
+                Bytes::new(),
+                None,
+            ),
+        };
+        let mut req = hyper::Request::builder()
+            .method(method.clone())
+            .uri(ENDPOINT)
+            .header("host", ctx.first_hop.as_str())
+            .header("accept", accept);
+        if method == hyper::Method::POST {
+            req = req.header("content-type", "application/json");
+        }
+        if let Some(session) = &st.session {
+            req = req.header("mcp-session-id", session.as_str());
+        }
+        if st.initialized {
+            req = req.header("mcp-protocol-version", ctx.revision.as_str());
+        }
+        if let Some(id) = &last_event_id {
+            req = req.header("last-event-id", id.as_str());
+        }
+        let req = req
+            .body(Full::new(body))
+            .expect("request head from valid parts");
+        (req, last_event_id)
+    }
+
+    /// Reads the answer to request `id` (JSON or SSE) and records `RpcAnswered`: `http
+    /// <status>` for a non-2xx response, else the JSON-RPC outcome.
+    async fn read_answer(&self, ex: Exchange, id: u64) {
+        let conn = ex.conn;
+        let status = ex.response.status();
+        let kind = body_kind(&ex.response);
+        let mut parser = Parser::new();
+        let (_, json) = self
+            .read_body(conn, ex.response.into_body(), kind, &mut parser)
+            .await;
+        if !status.is_success() {
+            self.answered(conn, id, format!("http {}", status.as_u16()));
+            return;
+        }
+        if let Some(Ok(msg)) = json.map(|b| serde_json::from_slice::<Value>(&b)) {
+            if response_id(&msg) == Some(id) {
+                self.answered(conn, id, outcome(&msg));
+            }
+        }
+    }
+
+    /// Reads a body to its end, recording every chunk and how it ended; SSE events are
+    /// delivered as they complete. Returns whether any byte arrived and, for a JSON body
+    /// that completed, its bytes.
+    async fn read_body(
+        &self,
+        conn: ConnId,
+        mut body: Incoming,
+        kind: BodyKind,
+        parser: &mut Parser,
+    ) -> (bool, Option<Vec<u8>>) {
+        let mut got = false;
+        let mut json = Vec::new();
+        let how = loop {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    let Some(data) = frame.data_ref() else {
+                        continue;
+                    };
+                    got |= !data.is_empty();
+                    let frames = if kind == BodyKind::Sse {
+                        parser.feed(data)
+                    } else {
+                        if kind == BodyKind::Json {
+                            json.extend_from_slice(data);
+                        }
+                        Vec::new()
+                    };
+                    self.record(
+                        Some(conn),
+                        EventKind::Received {
+                            bytes: data.len(),
+                            frames: frames.clone(),
+                        },
+                    );
+                    for f in frames {
+                        if let Frame::Event { id, data, .. } = f {
+                            self.deliver(conn, id, &data);
+                        }
+                    }
+                }
+                Some(Err(e)) => break stream_end(&e),
+                None => break StreamEnd::Complete,
+            }
+        };
+        parser.finish();
+        let complete = how == StreamEnd::Complete;
+        self.record(Some(conn), EventKind::StreamEnded { how });
+        (got, (complete && kind == BodyKind::Json).then_some(json))
+    }
+
+    /// Hands one SSE event to the application, unless its id was already delivered in this
+    /// session. Events without data (priming events) carry no message.
+    fn deliver(&self, conn: ConnId, event_id: Option<String>, data: &str) {
+        if data.trim().is_empty() {
+            return;
+        }
+        if let Some(id) = &event_id {
+            if !self.inner.state.borrow_mut().delivered.insert(id.clone()) {
+                return; // a replayed duplicate
+            }
+        }
+        let msg = serde_json::from_str::<Value>(data).ok();
+        let message = match &msg {
+            Some(m) => match (m.get("method").and_then(Value::as_str), m.get("id")) {
+                (Some(method), _) => method.to_string(),
+                (None, Some(id)) => format!("response {id}"),
+                (None, None) => "message without method or id".to_string(),
+            },
+            None => "invalid JSON".to_string(),
+        };
+        self.record(
+            Some(conn),
+            EventKind::MessageDelivered { event_id, message },
+        );
+        if let Some(m) = &msg {
+            if let Some(id) = response_id(m) {
+                self.answered(conn, id, outcome(m));
+            }
+        }
+    }
+
+    /// Records the first answer to request `id`.
+    fn answered(&self, conn: ConnId, id: u64, outcome: String) {
+        if self.inner.state.borrow_mut().answered.insert(id) {
+            self.record(Some(conn), EventKind::RpcAnswered { id, outcome });
+        }
+    }
+}
+
+/// The delay before reconnection attempt `failures + 1`: the server's `retry` when it sent
+/// one, else the policy's `initial`, doubled per consecutive failure, at most `max`.
+fn backoff(policy: &ReconnectPolicy, retry_ms: Option<u64>, failures: u32) -> Duration {
+    let base = retry_ms.map_or(policy.initial, Duration::from_millis);
+    let factor = 1u32.checked_shl(failures).unwrap_or(u32::MAX);
+    base.saturating_mul(factor).min(policy.max)
+}
+
+fn body_kind<B>(response: &hyper::Response<B>) -> BodyKind {
+    let ct = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ct.starts_with("text/event-stream") {
+        BodyKind::Sse
+    } else if ct.starts_with("application/json") {
+        BodyKind::Json
+    } else {
+        BodyKind::Other
+    }
+}
+
+/// The id of a JSON-RPC response (a message with `id` and no `method`).
+fn response_id(msg: &Value) -> Option<u64> {
+    if msg.get("method").is_some() {
+        return None;
+    }
+    msg.get("id").and_then(Value::as_u64)
+}
+
+/// `ok`, or `error <code>: <message>`.
+fn outcome(msg: &Value) -> String {
+    match msg.get("error") {
+        Some(e) => format!(
+            "error {}: {}",
+            e.get("code").and_then(Value::as_i64).unwrap_or(0),
+            e.get("message").and_then(Value::as_str).unwrap_or("")
+        ),
+        None => "ok".into(),
+    }
+}
+
+/// How a hyper error ended a response body, in trace words.
+pub fn stream_end(e: &hyper::Error) -> StreamEnd {
+    if e.is_incomplete_message() {
+        return StreamEnd::Truncated;
+    }
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionReset => return StreamEnd::Reset,
+                // The peer closed before the chunked body's last chunk.
+                std::io::ErrorKind::UnexpectedEof => return StreamEnd::Truncated,
+                _ => {}
+            }
+        }
+        src = s.source();
+    }
+    StreamEnd::Error(e.to_string())
+}
+
+#[cfg(test)]
+mod tests;
