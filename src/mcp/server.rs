@@ -355,7 +355,7 @@ impl McpServer {
         let reply = match parts.method {
             Method::POST => inner.post(&parts, &body, conn),
             Method::GET => inner.get(&parts),
-            Method::DELETE => inner.delete(&parts),
+            Method::DELETE => inner.delete(&parts, conn),
             _ => Reply::Plain(Plain {
                 allow: Some(inner.allowed()),
                 ..Plain::error(405, jsonrpc::TRANSPORT_ERROR, "Method not allowed")
@@ -429,13 +429,18 @@ impl Inner {
                 session: header(parts, "mcp-session-id").map(str::to_string),
             },
         );
-        match self.post_message(parts, msg) {
+        match self.post_message(parts, msg, conn) {
             Ok(r) => r,
             Err(p) => Reply::Plain(p),
         }
     }
 
-    fn post_message(self: &Rc<Self>, parts: &Parts, msg: Message) -> Result<Reply, Plain> {
+    fn post_message(
+        self: &Rc<Self>,
+        parts: &Parts,
+        msg: Message,
+        conn: Option<ConnId>,
+    ) -> Result<Reply, Plain> {
         if !(accepts(parts, "application/json") && accepts(parts, "text/event-stream")) {
             return Err(Plain::error(
                 406,
@@ -455,7 +460,7 @@ impl Inner {
         }
         if let Message::Request { id, method, .. } = &msg {
             if method == "initialize" {
-                return Ok(Reply::Plain(self.initialize(id)));
+                return Ok(Reply::Plain(self.initialize(id, conn)));
             }
         }
         let session = self.session_of(parts)?;
@@ -486,12 +491,12 @@ impl Inner {
         }))
     }
 
-    fn initialize(&self, id: &Value) -> Plain {
+    fn initialize(&self, id: &Value, conn: Option<ConnId>) -> Plain {
         let session = if self.revision.has_sessions() {
             let mut st = self.state.borrow_mut();
             let s = st.sessions.create().id.clone();
             drop(st);
-            self.record_session(EventKind::SessionCreated { session: s.clone() });
+            self.record(conn, EventKind::SessionCreated { session: s.clone() });
             Some(s)
         } else {
             None
@@ -502,11 +507,6 @@ impl Inner {
             "serverInfo": {"name": "middlebox-reference", "version": env!("CARGO_PKG_VERSION")},
         });
         Plain::json(200, jsonrpc::result(id, result), session)
-    }
-
-    /// Session events are recorded without a connection: they outlive it.
-    fn record_session(&self, kind: EventKind) {
-        self.record(None, kind);
     }
 
     fn call_tool(self: &Rc<Self>, session: &str, id: Value, call: SleepCall) -> Reply {
@@ -631,7 +631,7 @@ impl Inner {
         }))
     }
 
-    fn delete(&self, parts: &Parts) -> Reply {
+    fn delete(&self, parts: &Parts, conn: Option<ConnId>) -> Reply {
         if !self.revision.has_sessions() {
             return Reply::Plain(Plain {
                 allow: Some(self.allowed()),
@@ -655,9 +655,12 @@ impl Inner {
             }
         };
         drop(st);
-        self.record_session(EventKind::SessionTerminated {
-            session: session.clone(),
-        });
+        self.record(
+            conn,
+            EventKind::SessionTerminated {
+                session: session.clone(),
+            },
+        );
         let mut st = self.state.borrow_mut();
         let keys: Vec<StreamKey> = st
             .streams
@@ -967,4 +970,718 @@ async fn run_tool(
     let mut st = inner.state.borrow_mut();
     st.emit(&key, &jsonrpc::result(&id, result));
     st.end_stream(&key);
+}
+
+/// In-simulation tests: a tiny hand-written MCP client drives the reference server host over
+/// turmoil; assertions read the trace.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{Scenario, ServerNotification};
+    use crate::sse::Parser;
+    use crate::target::{ClientEnv, ClientTarget, HostFuture};
+    use crate::trace::{Closer, Event, StreamEnd, Trace};
+    use hyper::body::Incoming;
+    use std::future::Future;
+    use std::pin::Pin;
+    use tokio::task::JoinHandle;
+    use turmoil::net::TcpStream;
+
+    type Script = fn(ClientEnv) -> Pin<Box<dyn Future<Output = ()>>>;
+
+    struct ScriptClient(Script);
+
+    impl ClientTarget for ScriptClient {
+        fn run(&self, env: ClientEnv) -> HostFuture {
+            let end = env.scenario.duration;
+            let script = (self.0)(env);
+            Box::pin(async move {
+                script.await;
+                until(end).await;
+                Ok(())
+            })
+        }
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    async fn until(at: Duration) {
+        tokio::time::sleep(at.saturating_sub(now())).await;
+    }
+
+    /// One request on its own connection, answered.
+    struct Exchange {
+        conn: ConnId,
+        resp: Response<Incoming>,
+        _sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+        driver: JoinHandle<Result<(), hyper::Error>>,
+    }
+
+    async fn send(
+        env: &ClientEnv,
+        method: &str,
+        session: Option<&str>,
+        last_event_id: Option<&str>,
+        body: Option<Value>,
+    ) -> Exchange {
+        let conn = env.host.conns.allocate();
+        let tcp = TcpStream::connect((env.first_hop.as_str(), env.port))
+            .await
+            .expect("connect");
+        env.host
+            .conns
+            .register(tcp.local_addr().expect("addr"), conn);
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                .await
+                .expect("handshake");
+        let driver = tokio::task::spawn_local(connection);
+        let mut b = hyper::Request::builder()
+            .method(method)
+            .uri("/mcp")
+            .header("host", env.first_hop.as_str())
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json");
+        if let Some(s) = session {
+            b = b
+                .header("mcp-session-id", s)
+                .header("mcp-protocol-version", env.scenario.revision());
+        }
+        if let Some(l) = last_event_id {
+            b = b.header("last-event-id", l);
+        }
+        let body = body.map(|v| v.to_string()).unwrap_or_default();
+        let req = b.body(Full::new(Bytes::from(body))).expect("request");
+        let resp = sender.send_request(req).await.expect("response");
+        Exchange {
+            conn,
+            resp,
+            _sender: sender,
+            driver,
+        }
+    }
+
+    /// POST one JSON-RPC message; the answer's status, session header and body.
+    async fn post(
+        env: &ClientEnv,
+        session: Option<&str>,
+        msg: Value,
+    ) -> (u16, Option<String>, String) {
+        let x = send(env, "POST", session, None, Some(msg)).await;
+        let status = x.resp.status().as_u16();
+        let sid = x
+            .resp
+            .headers()
+            .get("mcp-session-id")
+            .map(|v| v.to_str().unwrap().to_string());
+        let body = x.resp.into_body().collect().await.expect("body").to_bytes();
+        x.driver.abort();
+        (status, sid, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// initialize + notifications/initialized; the session id (if any).
+    async fn initialize(env: &ClientEnv) -> Option<String> {
+        let (status, sid, _) = post(
+            env,
+            None,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, _, _) = post(
+            env,
+            sid.as_deref(),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        )
+        .await;
+        assert_eq!(status, 202);
+        sid
+    }
+
+    fn call(id: u64, duration_ms: u64, every_ms: Option<u64>) -> Value {
+        let mut args = json!({"duration_ms": duration_ms});
+        if let Some(m) = every_ms {
+            args["progress_every_ms"] = json!(m);
+        }
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "sleep", "arguments": args, "_meta": {"progressToken": id}}})
+    }
+
+    /// Reads an SSE body (recording `Received` at the client) until it ends or `close_at`,
+    /// then closes the connection.
+    async fn read(env: &ClientEnv, x: Exchange, close_at: Option<Duration>) {
+        let rec = env.host.recorder.clone();
+        let conn = Some(x.conn);
+        let mut body = x.resp.into_body();
+        let mut parser = Parser::new();
+        let deadline = close_at.unwrap_or(Duration::MAX);
+        loop {
+            tokio::select! {
+                f = body.frame() => match f {
+                    Some(Ok(f)) => {
+                        if let Some(d) = f.data_ref() {
+                            let frames = parser.feed(d);
+                            rec.record("client", conn, EventKind::Received { bytes: d.len(), frames });
+                        }
+                    }
+                    Some(Err(_)) => break,
+                    None => {
+                        rec.record("client", conn, EventKind::StreamEnded { how: StreamEnd::Complete });
+                        break;
+                    }
+                },
+                _ = until(deadline) => {
+                    rec.record("client", conn, EventKind::ConnClosed { by: Closer::Client, reason: "test".into() });
+                    break;
+                }
+            }
+        }
+        drop(body);
+        x.driver.abort();
+    }
+
+    fn scenario(revision: &str, duration: &str) -> Scenario {
+        let text = format!(
+            "description = \"mcp server test\"\nprotocol = [\"{revision}\"]\nduration = \"{duration}\"\n"
+        );
+        crate::scenario::parse("mem.toml", &text).expect("valid scenario")
+    }
+
+    fn notify_at(s: &mut Scenario, at: &[u64]) {
+        s.server.notifications = at
+            .iter()
+            .map(|t| ServerNotification {
+                at: secs(*t),
+                method: "notifications/tools/list_changed".into(),
+            })
+            .collect();
+    }
+
+    fn run(s: &Scenario, script: Script) -> Trace {
+        let server = crate::target::reference_server::build(&s.server);
+        let out = crate::sim::run(s, server, Rc::new(ScriptClient(script)), 1);
+        assert_eq!(out.error, None);
+        out.trace
+    }
+
+    fn on(t: &Trace, host: &str, conn: u32) -> Vec<Event> {
+        t.events
+            .iter()
+            .filter(|e| e.host == host && e.conn == Some(ConnId(conn)))
+            .cloned()
+            .collect()
+    }
+
+    /// Frames the server wrote on a connection: (time, frame, timer).
+    fn written(t: &Trace, conn: u32) -> Vec<(Duration, Frame, Option<u32>)> {
+        on(t, "server", conn)
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                EventKind::FrameWritten { frame, timer } => Some((e.at, frame, timer)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Event ids and data of the events the client received on a connection.
+    fn received_events(t: &Trace, conn: u32) -> Vec<(String, String)> {
+        on(t, "client", conn)
+            .into_iter()
+            .flat_map(|e| match e.kind {
+                EventKind::Received { frames, .. } => frames,
+                _ => Vec::new(),
+            })
+            .filter_map(|f| match f {
+                Frame::Event { id, data, .. } => Some((id.unwrap_or_default(), data)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn kinds(t: &Trace, conn: u32) -> Vec<EventKind> {
+        on(t, "server", conn).into_iter().map(|e| e.kind).collect()
+    }
+
+    fn status(t: &Trace, conn: u32) -> u16 {
+        kinds(t, conn)
+            .into_iter()
+            .find_map(|k| match k {
+                EventKind::ResponseStarted { status, .. } => Some(status),
+                _ => None,
+            })
+            .expect("a response")
+    }
+
+    /// When the server started its response on a connection.
+    fn started_at(t: &Trace, conn: u32) -> Duration {
+        on(t, "server", conn)
+            .iter()
+            .find(|e| matches!(e.kind, EventKind::ResponseStarted { .. }))
+            .expect("a response")
+            .at
+    }
+
+    fn event(id: &str, data: &str) -> Frame {
+        Frame::Event {
+            name: None,
+            id: Some(id.into()),
+            data: data.into(),
+        }
+    }
+
+    fn keepalive_times(t: &Trace, conn: u32) -> Vec<Duration> {
+        written(t, conn)
+            .into_iter()
+            .filter(|(_, f, timer)| matches!(f, Frame::Comment { .. }) && timer.is_some())
+            .map(|(at, _, _)| at)
+            .collect()
+    }
+
+    const NOTIFICATION: &str = r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#;
+
+    #[test]
+    fn initialize_then_a_primed_get_stream_with_keepalives_and_a_notification() {
+        let mut s = scenario("2025-11-25", "90s");
+        notify_at(&mut s, &[10]);
+        let t = run(&s, |env| {
+            Box::pin(async move {
+                let sid = initialize(&env).await.expect("a session");
+                assert_eq!(sid, "s1");
+                until(secs(1)).await;
+                let x = send(&env, "GET", Some(&sid), None, None).await;
+                read(&env, x, Some(secs(50))).await;
+            })
+        });
+        // conn#1: initialize → JSON with the session header.
+        let k1 = kinds(&t, 1);
+        assert!(k1.contains(&EventKind::RpcReceived {
+            method: "initialize".into(),
+            id: Some(1),
+            session: None
+        }));
+        assert!(t.events.iter().any(|e| e.kind
+            == EventKind::SessionCreated {
+                session: "s1".into()
+            }));
+        assert!(k1.iter().any(|k| matches!(k, EventKind::ResponseStarted { status: 200, content_type: Some(c), headers }
+            if c == "application/json" && headers.contains(&("mcp-session-id".into(), "s1".into())))));
+        // conn#2: notifications/initialized → 202.
+        assert!(kinds(&t, 2).contains(&EventKind::RpcReceived {
+            method: "notifications/initialized".into(),
+            id: None,
+            session: Some("s1".into())
+        }));
+        assert_eq!(status(&t, 2), 202);
+        // conn#3: the GET stream.
+        let k3 = kinds(&t, 3);
+        assert!(k3.contains(&EventKind::StreamAttached {
+            stream: "g1".into(),
+            kind: "get".into(),
+            session: "s1".into()
+        }));
+        assert!(k3.contains(&EventKind::TimerArmed {
+            timer: 1,
+            every: secs(15)
+        }));
+        let w = written(&t, 3);
+        assert_eq!(w[0].1, event("1", ""), "priming event first");
+        assert_eq!(w[1].1, Frame::Retry { ms: 3000 });
+        assert_eq!(w[2], (secs(10), event("2", NOTIFICATION), None));
+        let ka = keepalive_times(&t, 3);
+        assert!(ka.len() >= 3, "{ka:?}");
+        assert_eq!(ka[0], started_at(&t, 3) + secs(15));
+        assert!(ka.windows(2).all(|p| p[1] - p[0] == secs(15)), "{ka:?}");
+        assert_eq!(
+            w.iter()
+                .find(|(_, f, _)| matches!(f, Frame::Comment { .. }))
+                .map(|(_, f, timer)| (f.clone(), *timer)),
+            Some((
+                Frame::Comment {
+                    text: " keepalive".into()
+                },
+                Some(1)
+            ))
+        );
+        // The notification reached the client with its id.
+        assert!(received_events(&t, 3).contains(&("2".into(), NOTIFICATION.into())));
+        // After the client left, the first failing write clears the timer; nothing follows.
+        let fail = k3
+            .iter()
+            .position(|k| matches!(k, EventKind::WriteFailed { timer: Some(1), .. }))
+            .expect("a failed keepalive write");
+        assert_eq!(k3[fail + 1], EventKind::TimerCleared { timer: 1 });
+        assert_eq!(k3.len(), fail + 2, "nothing after the timer is cleared");
+    }
+
+    #[test]
+    fn a_tool_call_is_answered_over_sse_with_progress_then_the_result() {
+        let s = scenario("2025-11-25", "40s");
+        let t = run(&s, |env| {
+            Box::pin(async move {
+                let sid = initialize(&env).await.expect("a session");
+                until(secs(1)).await;
+                let x = send(
+                    &env,
+                    "POST",
+                    Some(&sid),
+                    None,
+                    Some(call(2, 20_000, Some(8_000))),
+                )
+                .await;
+                assert_eq!(x.resp.headers()["content-type"], "text/event-stream");
+                read(&env, x, None).await;
+            })
+        });
+        let k = kinds(&t, 3);
+        assert!(k.contains(&EventKind::StreamAttached {
+            stream: "p1".into(),
+            kind: "post".into(),
+            session: "s1".into()
+        }));
+        let t0 = started_at(&t, 3);
+        let w: Vec<(Duration, Frame)> = written(&t, 3)
+            .into_iter()
+            .map(|(a, f, _)| (a - t0, f))
+            .collect();
+        let progress = |id: &str, p: u64| {
+            event(
+                id,
+                &format!(
+                    r#"{{"jsonrpc":"2.0","method":"notifications/progress","params":{{"progress":{p},"progressToken":2,"total":20000}}}}"#
+                ),
+            )
+        };
+        assert_eq!(
+            w,
+            vec![
+                (secs(0), event("1", "")),
+                (secs(0), Frame::Retry { ms: 3000 }),
+                (secs(8), progress("2", 8000)),
+                (
+                    secs(15),
+                    Frame::Comment {
+                        text: " keepalive".into()
+                    }
+                ),
+                (secs(16), progress("3", 16000)),
+                (
+                    secs(20),
+                    event(
+                        "4",
+                        r#"{"id":2,"jsonrpc":"2.0","result":{"content":[{"text":"slept 20000 ms","type":"text"}]}}"#
+                    )
+                ),
+            ]
+        );
+        let tail: Vec<&EventKind> = k.iter().rev().take(2).collect();
+        assert_eq!(
+            tail,
+            [
+                &EventKind::TimerCleared { timer: 1 },
+                &EventKind::ResponseEnded
+            ]
+        );
+        assert!(on(&t, "client", 3).iter().any(|e| e.kind
+            == EventKind::StreamEnded {
+                how: StreamEnd::Complete
+            }));
+    }
+
+    /// GET at 1s, dropped by the client at 15s, resumed at 40s with the last id it saw.
+    fn resume_script(env: ClientEnv) -> Pin<Box<dyn Future<Output = ()>>> {
+        Box::pin(async move {
+            let sid = initialize(&env).await.expect("a session");
+            until(secs(1)).await;
+            let x = send(&env, "GET", Some(&sid), None, None).await;
+            read(&env, x, Some(secs(15))).await;
+            until(secs(40)).await;
+            let x = send(&env, "GET", Some(&sid), Some("2"), None).await;
+            read(&env, x, Some(secs(58))).await;
+        })
+    }
+
+    fn resume_scenario() -> Scenario {
+        let mut s = scenario("2025-11-25", "70s");
+        notify_at(&mut s, &[10, 20, 30, 45]);
+        s
+    }
+
+    #[test]
+    fn a_get_with_last_event_id_replays_exactly_the_missed_events_then_goes_live() {
+        let t = run(&resume_scenario(), resume_script);
+        // conn#3 saw priming (1) and the notification at 10s (2).
+        let first: Vec<String> = received_events(&t, 3).into_iter().map(|e| e.0).collect();
+        assert_eq!(first, ["1", "2"]);
+        let k = kinds(&t, 4);
+        assert!(k.contains(&EventKind::StreamAttached {
+            stream: "g1".into(),
+            kind: "replay".into(),
+            session: "s1".into()
+        }));
+        assert!(k.contains(&EventKind::ReplayStarted {
+            stream: "g1".into(),
+            after: "2".into(),
+            events: 2
+        }));
+        assert!(k.iter().any(|k| matches!(k, EventKind::TimerArmed { .. })));
+        let events: Vec<(Duration, Frame)> = written(&t, 4)
+            .into_iter()
+            .filter(|(_, f, _)| matches!(f, Frame::Event { .. }))
+            .map(|(a, f, _)| (a, f))
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                (started_at(&t, 4), event("3", NOTIFICATION)),
+                (started_at(&t, 4), event("4", NOTIFICATION)),
+                (secs(45), event("5", NOTIFICATION)),
+            ],
+            "replayed 3 and 4 (no priming again), then 5 live"
+        );
+        let got: Vec<String> = received_events(&t, 4).into_iter().map(|e| e.0).collect();
+        assert_eq!(got, ["3", "4", "5"]);
+        assert!(
+            keepalive_times(&t, 4).contains(&(started_at(&t, 4) + secs(15))),
+            "the replay connection keeps its own keepalive"
+        );
+    }
+
+    #[test]
+    fn replay_without_keepalive_defect_arms_no_timer_on_the_replay_connection() {
+        let mut s = resume_scenario();
+        s.server.defects.replay_without_keepalive = true;
+        let t = run(&s, resume_script);
+        let k = kinds(&t, 4);
+        assert!(k
+            .iter()
+            .any(|k| matches!(k, EventKind::ReplayStarted { events: 2, .. })));
+        assert!(!k.iter().any(|k| matches!(k, EventKind::TimerArmed { .. })));
+        assert!(keepalive_times(&t, 4).is_empty());
+        // Fresh streams still get theirs.
+        assert!(kinds(&t, 3).contains(&EventKind::TimerArmed {
+            timer: 1,
+            every: secs(15)
+        }));
+    }
+
+    /// A GET stream (conn#3, closed by the client at 30s) and a 100 s tool call (conn#4).
+    fn two_streams(env: ClientEnv) -> Pin<Box<dyn Future<Output = ()>>> {
+        Box::pin(async move {
+            let sid = initialize(&env).await.expect("a session");
+            until(secs(1)).await;
+            let get = send(&env, "GET", Some(&sid), None, None).await;
+            let get = tokio::task::spawn_local({
+                let env = env.clone();
+                async move { read(&env, get, Some(secs(30))).await }
+            });
+            until(secs(2)).await;
+            let x = send(&env, "POST", Some(&sid), None, Some(call(2, 100_000, None))).await;
+            read(&env, x, None).await;
+            let _ = get.await;
+        })
+    }
+
+    fn cleared(t: &Trace) -> Vec<(Duration, Option<ConnId>, u32)> {
+        t.events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::TimerCleared { timer } => Some((e.at, e.conn, timer)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_stream_owns_its_timer() {
+        let t = run(&scenario("2025-11-25", "130s"), two_streams);
+        let c = cleared(&t);
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!((c[0].1, c[0].2), (Some(ConnId(3)), 1), "GET's own timer");
+        assert_eq!(
+            (c[1].1, c[1].2),
+            (Some(ConnId(4)), 2),
+            "the call's, at its end"
+        );
+        let t0 = started_at(&t, 4);
+        assert_eq!(c[1].0, t0 + secs(100));
+        let ka = keepalive_times(&t, 4);
+        let expected: Vec<Duration> = (1..=6).map(|k| t0 + secs(15 * k)).collect();
+        assert_eq!(ka, expected, "cadence intact after GET closed");
+    }
+
+    #[test]
+    fn shared_keepalive_timer_defect_stops_the_other_streams_keepalive_and_leaks_its_own() {
+        let mut s = scenario("2025-11-25", "130s");
+        s.server.defects.shared_keepalive_timer = true;
+        let t = run(&s, two_streams);
+        let c = cleared(&t);
+        // The GET stream's failure cleared the timer in the slot: the call's (timer#2).
+        assert_eq!(c.len(), 1, "{c:?}");
+        let (at, conn, timer) = c[0];
+        assert_eq!((conn, timer), (Some(ConnId(4)), 2));
+        assert!(at < secs(102), "cleared while the call still runs");
+        let ka = keepalive_times(&t, 4);
+        assert!(
+            ka.iter().all(|k| *k < at),
+            "no keepalive on the call after {at:?}: {ka:?}"
+        );
+        // timer#1 is never cleared: it keeps failing on the gone GET connection.
+        let fails = kinds(&t, 3)
+            .into_iter()
+            .filter(|k| matches!(k, EventKind::WriteFailed { timer: Some(1), .. }))
+            .count();
+        assert!(fails >= 5, "{fails} failed writes by the leaked timer");
+    }
+
+    #[test]
+    fn a_dropped_post_stream_is_resumed_with_its_remaining_events_and_ends_after_its_result() {
+        let t = run(&scenario("2025-11-25", "60s"), |env| {
+            Box::pin(async move {
+                let sid = initialize(&env).await.expect("a session");
+                until(secs(1)).await;
+                let x = send(
+                    &env,
+                    "POST",
+                    Some(&sid),
+                    None,
+                    Some(call(2, 20_000, Some(5_000))),
+                )
+                .await;
+                read(&env, x, Some(secs(3))).await;
+                until(secs(30)).await;
+                let x = send(&env, "GET", Some(&sid), Some("1"), None).await;
+                read(&env, x, None).await;
+            })
+        });
+        assert!(kinds(&t, 4).contains(&EventKind::ReplayStarted {
+            stream: "p1".into(),
+            after: "1".into(),
+            events: 4
+        }));
+        let got: Vec<String> = received_events(&t, 4).into_iter().map(|e| e.0).collect();
+        assert_eq!(
+            got,
+            ["2", "3", "4", "5"],
+            "three progress events and the result"
+        );
+        assert!(received_events(&t, 4)[3].1.contains("slept 20000 ms"));
+        assert!(kinds(&t, 4).contains(&EventKind::ResponseEnded));
+    }
+
+    #[test]
+    fn refusals_sessions_and_termination() {
+        let t = run(&scenario("2025-06-18", "30s"), |env| {
+            Box::pin(async move {
+                let sid = initialize(&env).await.expect("a session"); // conn#1, #2
+                let ping = json!({"jsonrpc": "2.0", "id": 5, "method": "ping"});
+                assert_eq!(post(&env, None, ping.clone()).await.0, 400); // conn#3
+                assert_eq!(post(&env, Some("s9"), ping.clone()).await.0, 404); // conn#4
+                let (st, _, body) = post(&env, Some(&sid), ping.clone()).await; // conn#5
+                assert_eq!(
+                    (st, body.as_str()),
+                    (200, r#"{"id":5,"jsonrpc":"2.0","result":{}}"#)
+                );
+                let (_, _, body) = post(
+                    &env,
+                    Some(&sid),
+                    json!({"jsonrpc": "2.0", "id": 6, "method": "nope"}),
+                )
+                .await; // conn#6
+                assert!(body.contains("-32601"), "{body}");
+                let (_, _, body) = post(
+                    &env,
+                    Some(&sid),
+                    json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"}),
+                )
+                .await; // conn#7
+                assert!(body.contains(r#""name":"sleep""#), "{body}");
+                let x = send(&env, "GET", Some(&sid), Some("7"), None).await; // conn#8
+                assert_eq!(x.resp.status().as_u16(), 400, "unknown event id");
+                let x = send(&env, "GET", Some(&sid), None, None).await; // conn#9
+                let reader = tokio::task::spawn_local({
+                    let env = env.clone();
+                    async move { read(&env, x, None).await }
+                });
+                until(secs(5)).await;
+                let x = send(&env, "DELETE", Some(&sid), None, None).await; // conn#10
+                assert_eq!(x.resp.status().as_u16(), 200);
+                let _ = reader.await;
+                assert_eq!(post(&env, Some(&sid), ping).await.0, 404); // conn#11
+                                                                       // Another session cannot resume s1's ids.
+                let other = initialize(&env).await.expect("a second session"); // conn#12, #13
+                assert_eq!(other, "s2");
+                let x = send(&env, "GET", Some(&other), Some("1"), None).await; // conn#14
+                assert_eq!(x.resp.status().as_u16(), 400, "s2 has no event 1");
+            })
+        });
+        assert_eq!(status(&t, 3), 400);
+        assert_eq!(status(&t, 4), 404);
+        assert_eq!(status(&t, 8), 400);
+        // 2025-06-18: no priming; the GET stream starts silent and gets keepalives.
+        assert!(written(&t, 9)
+            .iter()
+            .all(|(_, f, timer)| matches!(f, Frame::Comment { .. }) && timer.is_some()));
+        assert!(t.events.iter().any(|e| e.kind
+            == EventKind::SessionTerminated {
+                session: "s1".into()
+            }));
+        let k9 = kinds(&t, 9);
+        let end = k9
+            .iter()
+            .position(|k| *k == EventKind::ResponseEnded)
+            .expect("DELETE ends the GET stream");
+        assert_eq!(k9[end + 1], EventKind::TimerCleared { timer: 1 });
+        assert_eq!(status(&t, 11), 404);
+        assert_eq!(status(&t, 14), 400);
+    }
+
+    #[test]
+    fn revision_2026_has_no_sessions_no_get_and_cancels_a_closed_call() {
+        let t = run(&scenario("2026-07-28", "60s"), |env| {
+            Box::pin(async move {
+                assert_eq!(initialize(&env).await, None); // conn#1, #2
+                let x = send(&env, "GET", None, None, None).await; // conn#3
+                assert_eq!(x.resp.status().as_u16(), 405);
+                let x = send(
+                    &env,
+                    "POST",
+                    None,
+                    None,
+                    Some(call(2, 40_000, Some(10_000))),
+                )
+                .await; // conn#4
+                read(&env, x, Some(secs(3))).await;
+            })
+        });
+        assert!(!t
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::SessionCreated { .. })));
+        assert_eq!(status(&t, 3), 405);
+        let k = kinds(&t, 4);
+        assert!(k.contains(&EventKind::StreamAttached {
+            stream: "p1".into(),
+            kind: "post".into(),
+            session: NO_SESSION.into()
+        }));
+        // No priming; the first write after the client left fails, which cancels the call:
+        // nothing of the tool is attempted afterwards and no result is ever produced.
+        let fail = k
+            .iter()
+            .position(|k| matches!(k, EventKind::WriteFailed { .. }))
+            .unwrap_or_else(|| panic!("a failed write: {}", crate::trace::render_text(&t)));
+        assert!(
+            k[fail + 1..]
+                .iter()
+                .all(|k| matches!(k, EventKind::TimerCleared { .. })),
+            "{k:?}"
+        );
+        assert!(!t.events.iter().any(|e| matches!(&e.kind,
+            EventKind::FrameWritten { frame: Frame::Event { data, .. }, .. } if data.contains("slept"))));
+        assert!(written(&t, 4)
+            .iter()
+            .all(|(_, f, _)| !matches!(f, Frame::Event { data, .. } if data.is_empty())));
+    }
 }
