@@ -22,6 +22,16 @@
 //! (GET and DELETE answer 405, ids count per host, nothing is replayed) and a POST stream
 //! whose connection is gone cancels its tool call.
 //!
+//! A scheduled notification goes to the current GET stream (the last one opened without
+//! `Last-Event-ID`) of every live session that opened one; a session that never opened a GET
+//! stream has no stream to keep it for. Without `server.event_store`, `Last-Event-ID` is
+//! ignored (a fresh GET stream). Refusals: no session header 400, unknown or terminated
+//! session 404, unknown `Last-Event-ID` 400, unknown `MCP-Protocol-Version` 400, `Accept`
+//! missing a needed type 406, a body that is not `application/json` 415, JSON-RPC parse
+//! errors 400 (code -32700); unknown methods and bad tool arguments are JSON-RPC errors in a
+//! 200 answer. Every response is recorded (`ResponseStarted`, with its headers); session
+//! events are recorded on the request's connection.
+//!
 //! The server learns that a connection is gone only when a write to it fails. Keepalive timer
 //! ownership: one timer per attached SSE connection, cleared when its stream ends or its first
 //! write fails — unless a bug model switches on a [`Defects`] entry:
@@ -1239,6 +1249,62 @@ mod tests {
             .collect()
     }
 
+    #[test]
+    fn revisions_parse_and_say_what_they_have() {
+        for r in Revision::ALL {
+            assert_eq!(Revision::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Revision::parse("2024-11-05"), None);
+        assert!(Revision::V2025_03_26.has_sessions() && !Revision::V2025_03_26.primes());
+        assert!(Revision::V2025_11_25.primes());
+        let r = Revision::V2026_07_28;
+        assert!(!r.has_sessions() && !r.primes() && r.cancels_on_close());
+    }
+
+    #[test]
+    fn accept_ranges_are_matched_by_type() {
+        let parts = |accept: &str| {
+            hyper::Request::get("/mcp")
+                .header("accept", accept)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        let both = parts("application/json, text/event-stream");
+        assert!(accepts(&both, "application/json") && accepts(&both, "text/event-stream"));
+        assert!(accepts(&parts("*/*"), "text/event-stream"));
+        assert!(accepts(&parts("text/*;q=0.5"), "text/event-stream"));
+        assert!(!accepts(&parts("text/event-stream"), "application/json"));
+        let none = hyper::Request::get("/mcp").body(()).unwrap().into_parts().0;
+        assert!(!accepts(&none, "text/event-stream"));
+    }
+
+    #[test]
+    fn sleep_calls_are_validated() {
+        let ok = SleepCall::from_params(&json!({"name": "sleep",
+            "arguments": {"duration_ms": 5, "progress_every_ms": 2}, "_meta": {"progressToken": 9}}))
+        .unwrap();
+        assert_eq!(
+            ok,
+            SleepCall {
+                duration_ms: 5,
+                progress_every_ms: Some(2),
+                progress_token: Some(json!(9))
+            }
+        );
+        for bad in [
+            json!({"name": "nap", "arguments": {"duration_ms": 5}}),
+            json!({"arguments": {"duration_ms": 5}}),
+            json!({"name": "sleep", "arguments": {}}),
+            json!({"name": "sleep", "arguments": {"duration_ms": -1}}),
+            json!({"name": "sleep", "arguments": {"duration_ms": 5, "progress_every_ms": 0}}),
+        ] {
+            let e = SleepCall::from_params(&bad).unwrap_err();
+            assert_eq!(e.code, jsonrpc::INVALID_PARAMS, "{bad}");
+        }
+    }
+
     const NOTIFICATION: &str = r#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#;
 
     #[test]
@@ -1446,6 +1512,12 @@ mod tests {
             keepalive_times(&t, 4).contains(&(started_at(&t, 4) + secs(15))),
             "the replay connection keeps its own keepalive"
         );
+    }
+
+    #[test]
+    fn one_seed_gives_one_trace() {
+        let s = resume_scenario();
+        assert_eq!(run(&s, resume_script), run(&s, resume_script));
     }
 
     #[test]
