@@ -131,6 +131,45 @@ pub fn all() -> Vec<TargetInfo> {
             }),
             client: None,
         },
+        TargetInfo {
+            name: "bug/replay-without-keepalive",
+            role: Role::Server,
+            summary: "the reference server whose Last-Event-ID replay connections arm no keepalive timer",
+            cites: Some("modelcontextprotocol/typescript-sdk PR #1726, review round 1"),
+            bug_model: true,
+            server: Some(|cfg| {
+                let mut cfg = cfg.clone();
+                cfg.defects.replay_without_keepalive = true;
+                reference_server::build(&cfg)
+            }),
+            client: None,
+        },
+        TargetInfo {
+            name: "bug/shared-keepalive-timer",
+            role: Role::Server,
+            summary: "the reference server with one keepalive timer slot per MCP session: a new stream overwrites it, closing any stream clears whatever is in it",
+            cites: Some("modelcontextprotocol/typescript-sdk PR #1726, later review rounds"),
+            bug_model: true,
+            server: Some(|cfg| {
+                let mut cfg = cfg.clone();
+                cfg.defects.shared_keepalive_timer = true;
+                reference_server::build(&cfg)
+            }),
+            client: None,
+        },
+        TargetInfo {
+            name: "bug/keepalive-90s",
+            role: Role::Server,
+            summary: "the reference server with keepalive = 90s: cadence above nginx's 60 s limit, fine behind Cloudflare's 100–120 s",
+            cites: Some("FIELD-BUGS 5: keepalive cadence above the intermediary's limit"),
+            bug_model: true,
+            server: Some(|cfg| {
+                let mut cfg = cfg.clone();
+                cfg.keepalive = Some(std::time::Duration::from_secs(90));
+                reference_server::build(&cfg)
+            }),
+            client: None,
+        },
     ]
 }
 

@@ -1,23 +1,29 @@
-//! The reference SSE server: hyper over turmoil, one keepalive timer per stream.
+//! The reference server host: plain SSE on every path, MCP Streamable HTTP on `/mcp`.
 //!
 //! ```text
-//!  GET <any path> ──▶ 200 text/event-stream ──▶ stream task (one per response)
+//!  GET <any path but /mcp> ──▶ 200 text/event-stream ──▶ stream task (one per response)
 //!                                               ├─ keepalive timer#N (armed at start, own period)
 //!                                               ├─ scheduled [[server.event]]s
 //!                                               └─ end-after → response ends
+//!  any method /mcp ──▶ crate::mcp::server (sessions, JSON-RPC, SSE streams, replay)
 //!  a failed write (the client is gone) ──▶ WriteFailed, timer#N cleared, task ends
 //! ```
 //!
-//! Every stream owns its timer: closing one stream never touches another's. The server
-//! records every frame it writes, every timer it arms and clears, and every failed write.
+//! Both paths write SSE through one [`SseOut`] (every frame written, every failed write
+//! recorded) and keep their streams alive with one [`Keepalive`] timer type; timer ids count
+//! per server host. On the plain path every stream owns its timer: closing one stream never
+//! touches another's. The MCP path can be told to share timers wrongly (bug models; see
+//! [`crate::scenario::Defects`]).
 
 use super::{HostFuture, ServerEnv, ServerTarget};
+use crate::mcp::server::McpServer;
 use crate::scenario::{KeepaliveFrame, ServerConfig};
 use crate::sim::now;
 use crate::sse::{encode, Frame};
-use crate::trace::{ConnId, EventKind};
+use crate::trace::{ConnId, EventKind, Recorder};
 use bytes::Bytes;
 use http_body_util::channel::{Channel, Sender};
+use http_body_util::{Either, Full};
 use hyper::{Request, Response};
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -25,6 +31,12 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 use turmoil::net::TcpListener;
+
+/// The path the MCP endpoint answers on.
+pub const MCP_PATH: &str = "/mcp";
+
+/// A response body of the reference server: complete (JSON, errors) or streamed (SSE).
+pub(crate) type Body = Either<Full<Bytes>, Channel<Bytes>>;
 
 /// Builds the reference server for a scenario's `[server]` settings.
 pub fn build(cfg: &ServerConfig) -> Rc<dyn ServerTarget> {
@@ -40,13 +52,29 @@ impl ServerTarget for ReferenceServer {
         let cfg = Rc::new(self.cfg.clone());
         Box::pin(async move {
             let listener = TcpListener::bind(("0.0.0.0", env.port)).await?;
-            let timers = Rc::new(Cell::new(0u32));
+            let timers = TimerIds::default();
+            let mcp = McpServer::start(
+                cfg.clone(),
+                env.scenario.revision(),
+                env.host.recorder.clone(),
+                timers.clone(),
+            );
             loop {
                 let (stream, peer) = listener.accept().await?;
-                let (cfg, env, timers) = (cfg.clone(), env.clone(), timers.clone());
+                let (cfg, env, timers, mcp) =
+                    (cfg.clone(), env.clone(), timers.clone(), mcp.clone());
                 tokio::task::spawn_local(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        handle(req, peer, cfg.clone(), env.clone(), timers.clone())
+                    let svc = hyper::service::service_fn(move |req: Request<_>| {
+                        let (cfg, env, timers, mcp) =
+                            (cfg.clone(), env.clone(), timers.clone(), mcp.clone());
+                        async move {
+                            if req.uri().path() == MCP_PATH {
+                                let conn = env.host.conns.lookup(peer);
+                                Ok::<_, Infallible>(mcp.handle(req, conn).await)
+                            } else {
+                                handle(req, peer, cfg, env, timers).await
+                            }
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .keep_alive(false)
@@ -63,8 +91,8 @@ async fn handle(
     peer: SocketAddr,
     cfg: Rc<ServerConfig>,
     env: ServerEnv,
-    timers: Rc<Cell<u32>>,
-) -> Result<Response<Channel<Bytes>>, Infallible> {
+    timers: TimerIds,
+) -> Result<Response<Body>, Infallible> {
     let conn = env.host.conns.lookup(peer);
     let rec = env.host.recorder.clone();
     rec.record(
@@ -86,13 +114,28 @@ async fn handle(
     if cfg.x_accel_buffering_no {
         resp = resp.header("x-accel-buffering", "no");
     }
-    let resp = resp.body(body).expect("static response head is valid");
+    let resp = resp
+        .body(Either::Right(body))
+        .expect("static response head is valid");
+    record_response_started(&rec, conn, &resp);
+    let timer = cfg.keepalive.map(|every| (timers.next(), every));
+    let out = SseOut::new(tx, rec, conn);
+    tokio::task::spawn_local(stream_task(out, cfg, timer));
+    Ok(resp)
+}
+
+/// Records `ResponseStarted` for a response about to be sent (status, content type, headers).
+pub(crate) fn record_response_started<B>(rec: &Recorder, conn: Option<ConnId>, resp: &Response<B>) {
     rec.record(
         "server",
         conn,
         EventKind::ResponseStarted {
-            status: 200,
-            content_type: Some("text/event-stream".into()),
+            status: resp.status().as_u16(),
+            content_type: resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
             headers: resp
                 .headers()
                 .iter()
@@ -100,12 +143,6 @@ async fn handle(
                 .collect(),
         },
     );
-    let timer = cfg.keepalive.map(|every| {
-        timers.set(timers.get() + 1);
-        (timers.get(), every)
-    });
-    tokio::task::spawn_local(stream_task(tx, cfg, env, conn, timer));
-    Ok(resp)
 }
 
 /// What the stream task does next.
@@ -115,20 +152,11 @@ enum Due {
     End,
 }
 
-async fn stream_task(
-    mut tx: Sender<Bytes>,
-    cfg: Rc<ServerConfig>,
-    env: ServerEnv,
-    conn: Option<ConnId>,
-    timer: Option<(u32, Duration)>,
-) {
-    let rec = env.host.recorder;
-    let record = |kind| rec.record("server", conn, kind);
+/// A plain SSE stream: keepalives, the scheduled `[[server.event]]`s, and `end-after`.
+async fn stream_task(mut out: SseOut, cfg: Rc<ServerConfig>, timer: Option<(u32, Duration)>) {
     let start = now();
-    if let Some((id, every)) = timer {
-        record(EventKind::TimerArmed { timer: id, every });
-    }
-    let mut next_keepalive = timer.map(|(_, every)| start + every);
+    let mut keepalive = timer
+        .map(|(id, every)| Keepalive::arm(id, every, cfg.keepalive_frame.clone(), &out, start));
     let mut next_event = cfg.events.iter().position(|e| e.at >= start);
     let end_at = cfg.end_after.map(|d| start + d);
     loop {
@@ -146,70 +174,212 @@ async fn stream_task(
             next_event.map(|i| cfg.events[i].at),
             Due::Event(next_event.unwrap_or(0)),
         );
-        consider(next_keepalive, Due::Keepalive);
+        consider(keepalive.as_ref().and_then(Keepalive::due), Due::Keepalive);
         let Some((at, what)) = due else {
             // Nothing left to write: hold the stream open until the client goes away.
             std::future::pending::<()>().await;
             return;
         };
         tokio::time::sleep(at.saturating_sub(now())).await;
-        let (frame, by_timer) = match what {
+        let written = match what {
             Due::End => {
-                record(EventKind::ResponseEnded);
-                if let Some((id, _)) = timer {
-                    record(EventKind::TimerCleared { timer: id });
+                out.end();
+                if let Some(k) = &keepalive {
+                    k.handle().clear();
                 }
-                return; // dropping `tx` ends the body
+                return; // dropping `out` ends the body
             }
             Due::Event(i) => {
                 let e = &cfg.events[i];
                 next_event = (i + 1 < cfg.events.len()).then_some(i + 1);
-                (
-                    Frame::Event {
-                        name: e.event.clone(),
-                        id: e.id.clone(),
-                        data: e.data.clone(),
-                    },
-                    None,
-                )
+                let frame = Frame::Event {
+                    name: e.event.clone(),
+                    id: e.id.clone(),
+                    data: e.data.clone(),
+                };
+                out.write(frame, None).await
             }
             Due::Keepalive => {
-                let (id, every) = timer.expect("keepalive due only with a timer");
-                next_keepalive = Some(at + every);
-                let frame = match &cfg.keepalive_frame {
-                    KeepaliveFrame::Comment { text } => Frame::Comment { text: text.clone() },
-                    KeepaliveFrame::NamedEvent { name } => Frame::Event {
-                        name: Some(name.clone()),
-                        id: None,
-                        data: String::new(),
-                    },
-                };
-                (frame, Some(id))
+                let k = keepalive.as_mut().expect("keepalive due only with a timer");
+                let (frame, id) = k.fire();
+                out.write(frame, Some(id)).await
             }
         };
-        let bytes = match encode(&frame) {
-            Ok(s) => Bytes::from(s),
-            Err(e) => {
-                record(EventKind::WriteFailed {
-                    timer: by_timer,
-                    error: format!("cannot encode {frame}: {e}"),
-                });
-                continue;
-            }
-        };
-        if tx.send_data(bytes).await.is_err() {
-            record(EventKind::WriteFailed {
-                timer: by_timer,
-                error: "response body closed (client gone)".into(),
-            });
-            if let Some((id, _)) = timer {
-                record(EventKind::TimerCleared { timer: id });
+        if written == Err(WriteError::Closed) {
+            if let Some(k) = &keepalive {
+                k.handle().clear();
             }
             return;
         }
-        record(EventKind::FrameWritten {
+    }
+}
+
+/// Numbers keepalive timers per server host: `timer#1`, `timer#2`, ...
+#[derive(Clone, Default)]
+pub(crate) struct TimerIds(Rc<Cell<u32>>);
+
+impl TimerIds {
+    /// The next timer id.
+    pub(crate) fn next(&self) -> u32 {
+        self.0.set(self.0.get() + 1);
+        self.0.get()
+    }
+}
+
+/// Why a frame was not written (already recorded as `WriteFailed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WriteError {
+    /// The frame cannot be encoded; the stream is still usable.
+    Encode,
+    /// The body is closed: the client is gone, or the server already ended the response.
+    Closed,
+}
+
+/// The server side of one SSE response body: writes frames and records every write.
+pub(crate) struct SseOut {
+    tx: Option<Sender<Bytes>>,
+    rec: Recorder,
+    conn: Option<ConnId>,
+}
+
+impl SseOut {
+    /// Writes into `tx`, recording as host `server` on `conn`.
+    pub(crate) fn new(tx: Sender<Bytes>, rec: Recorder, conn: Option<ConnId>) -> Self {
+        Self {
+            tx: Some(tx),
+            rec,
+            conn,
+        }
+    }
+
+    /// Records an event of this response's connection.
+    pub(crate) fn record(&self, kind: EventKind) {
+        self.rec.record("server", self.conn, kind);
+    }
+
+    /// Writes one frame: `FrameWritten` on success, else `WriteFailed` (`timer` = the
+    /// keepalive timer writing it, if any).
+    pub(crate) async fn write(
+        &mut self,
+        frame: Frame,
+        timer: Option<u32>,
+    ) -> Result<(), WriteError> {
+        let bytes = match encode(&frame) {
+            Ok(s) => Bytes::from(s),
+            Err(e) => {
+                self.record(EventKind::WriteFailed {
+                    timer,
+                    error: format!("cannot encode {frame}: {e}"),
+                });
+                return Err(WriteError::Encode);
+            }
+        };
+        let Some(tx) = self.tx.as_mut() else {
+            self.record(EventKind::WriteFailed {
+                timer,
+                error: "response already ended by the server".into(),
+            });
+            return Err(WriteError::Closed);
+        };
+        if tx.send_data(bytes).await.is_err() {
+            self.record(EventKind::WriteFailed {
+                timer,
+                error: "response body closed (client gone)".into(),
+            });
+            return Err(WriteError::Closed);
+        }
+        self.record(EventKind::FrameWritten { frame, timer });
+        Ok(())
+    }
+
+    /// Ends the response body on purpose (`ResponseEnded`); later writes fail.
+    pub(crate) fn end(&mut self) {
+        self.record(EventKind::ResponseEnded);
+        self.tx = None;
+    }
+}
+
+/// A handle on a keepalive timer: clearing it stops it, wherever it runs.
+#[derive(Clone)]
+pub(crate) struct TimerHandle {
+    id: u32,
+    cleared: Rc<Cell<bool>>,
+    rec: Recorder,
+    conn: Option<ConnId>,
+}
+
+impl TimerHandle {
+    /// Clears the timer (`TimerCleared`, on the connection it writes to); a no-op when it is
+    /// already cleared.
+    pub(crate) fn clear(&self) {
+        if !self.cleared.replace(true) {
+            self.rec.record(
+                "server",
+                self.conn,
+                EventKind::TimerCleared { timer: self.id },
+            );
+        }
+    }
+
+    /// True once cleared.
+    pub(crate) fn is_cleared(&self) -> bool {
+        self.cleared.get()
+    }
+}
+
+/// The keepalive timer of one SSE stream: fires every `every` from when it was armed and
+/// writes the configured keepalive frame, until its handle is cleared.
+pub(crate) struct Keepalive {
+    every: Duration,
+    next: Duration,
+    frame: KeepaliveFrame,
+    handle: TimerHandle,
+}
+
+impl Keepalive {
+    /// Arms timer `id` at `start` (`TimerArmed`) for the stream `out` writes.
+    pub(crate) fn arm(
+        id: u32,
+        every: Duration,
+        frame: KeepaliveFrame,
+        out: &SseOut,
+        start: Duration,
+    ) -> Self {
+        out.record(EventKind::TimerArmed { timer: id, every });
+        Self {
+            every,
+            next: start + every,
             frame,
-            timer: by_timer,
-        });
+            handle: TimerHandle {
+                id,
+                cleared: Rc::new(Cell::new(false)),
+                rec: out.rec.clone(),
+                conn: out.conn,
+            },
+        }
+    }
+
+    /// When it fires next; `None` once cleared.
+    pub(crate) fn due(&self) -> Option<Duration> {
+        (!self.handle.is_cleared()).then_some(self.next)
+    }
+
+    /// Fires: the frame to write and the timer id; the next firing is one period later.
+    pub(crate) fn fire(&mut self) -> (Frame, u32) {
+        self.next += self.every;
+        let frame = match &self.frame {
+            KeepaliveFrame::Comment { text } => Frame::Comment { text: text.clone() },
+            KeepaliveFrame::NamedEvent { name } => Frame::Event {
+                name: Some(name.clone()),
+                id: None,
+                data: String::new(),
+            },
+        };
+        (frame, self.handle.id)
+    }
+
+    /// The handle to clear this timer with.
+    pub(crate) fn handle(&self) -> &TimerHandle {
+        &self.handle
     }
 }
