@@ -147,11 +147,12 @@ impl<'t> ClientStream<'t> {
 
     /// A plain request/response exchange (a 2xx answer that is not an event stream, e.g. the
     /// JSON answer to `initialize`), which is not a stream at all.
+    /// A `202 Accepted` without a body (the answer to a notification) counts too.
     pub fn is_plain_exchange(&self) -> bool {
         matches!(self.response(), Some((_, s)) if (200..300).contains(&s))
-            && self
+            && !self
                 .content_type()
-                .is_some_and(|ct| !ct.trim_start().starts_with("text/event-stream"))
+                .is_some_and(|ct| ct.trim_start().starts_with("text/event-stream"))
     }
 
     /// A 2xx answer with `text/event-stream`: a stream the server keeps alive.

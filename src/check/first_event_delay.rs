@@ -1,9 +1,11 @@
-//! `first-event.delay`: a liveness check. On every selected stream the first event (a frame
-//! that dispatches, not a comment) reaches the client within `max` of the request.
+//! `first-event.delay`: on every selected stream the first event (a frame that dispatches,
+//! not a comment) reaches the client within `max` of the request (liveness), and not before
+//! `min` (pins a buffering intermediary: an early event means the buffering is gone).
 //!
 //! Buffering intermediaries show up here: the server wrote the event at once, but the client
-//! saw it only when the buffer filled or the stream ended. A stream that ends without any
-//! event fails, whatever its length.
+//! saw it only when the buffer filled or the stream ended. With `max`, a stream that ends
+//! without any event fails, whatever its length; with only `min`, it passes (held back the
+//! whole time).
 
 use super::client_stream::{outcome, select, Fate};
 use super::{CheckOutcome, Verdict};
@@ -14,13 +16,29 @@ use std::time::Duration;
 /// The check id.
 pub const ID: &str = "first-event.delay";
 
+fn bounds(max: Option<Duration>, min: Option<Duration>) -> String {
+    match (min, max) {
+        (Some(lo), Some(hi)) => format!("between min {} and max {}", span(lo), span(hi)),
+        (Some(lo), None) => format!("not before min {}", span(lo)),
+        (None, Some(hi)) => format!("within max {}", span(hi)),
+        (None, None) => "with no bound".into(),
+    }
+}
+
 /// Evaluates `first-event.delay` for `stream` (all streams when `None`).
-pub fn evaluate(stream: Option<&str>, max: Duration, trace: &Trace, end: Duration) -> CheckOutcome {
+pub fn evaluate(
+    stream: Option<&str>,
+    max: Option<Duration>,
+    min: Option<Duration>,
+    trace: &Trace,
+    end: Duration,
+) -> CheckOutcome {
     let streams = match select(ID, trace, stream, end) {
         Ok(s) => s,
         Err(o) => return o,
     };
     let mut slowest: Option<(Duration, Duration, String)> = None;
+    let mut held: Option<(Duration, String)> = None;
     for s in &streams {
         let label = s.label();
         if let Fate::Failed { at, error } = s.fate() {
@@ -34,6 +52,10 @@ pub fn evaluate(stream: Option<&str>, max: Duration, trace: &Trace, end: Duratio
             .map(|(at, _, _)| at);
         let Some(at) = first else {
             let stop = s.span_end();
+            if max.is_none() {
+                held = Some((stop, label));
+                continue;
+            }
             let note = s.response_note();
             let note = if note.is_empty() {
                 String::new()
@@ -49,12 +71,21 @@ pub fn evaluate(stream: Option<&str>, max: Duration, trace: &Trace, end: Duratio
             return outcome(ID, Verdict::Fail, Some(stop), msg);
         };
         let delay = at.saturating_sub(sent);
-        if delay > max {
+        if let Some(lo) = min.filter(|lo| delay < *lo) {
+            let msg = format!(
+                "the first event reached {label} {} after the request (at {}), earlier than min {}: nothing held it back",
+                span(delay),
+                stamp(at),
+                span(lo)
+            );
+            return outcome(ID, Verdict::Fail, Some(at), msg);
+        }
+        if let Some(hi) = max.filter(|hi| delay > *hi) {
             let msg = format!(
                 "the first event reached {label} {} after the request (at {}), more than max {}",
                 span(delay),
                 stamp(at),
-                span(max)
+                span(hi)
             );
             return outcome(ID, Verdict::Fail, Some(at), msg);
         }
@@ -62,18 +93,30 @@ pub fn evaluate(stream: Option<&str>, max: Duration, trace: &Trace, end: Duratio
             slowest = Some((delay, at, label));
         }
     }
-    let (delay, at, label) = slowest.expect("select returns at least one stream");
-    outcome(
-        ID,
-        Verdict::Pass,
-        Some(at),
-        format!(
-            "the first event reached {label} {} after the request (at {}), within max {}",
-            span(delay),
-            stamp(at),
-            span(max)
+    match (slowest, held) {
+        (Some((delay, at, label)), _) => outcome(
+            ID,
+            Verdict::Pass,
+            Some(at),
+            format!(
+                "the first event reached {label} {} after the request (at {}), {}",
+                span(delay),
+                stamp(at),
+                bounds(max, min)
+            ),
         ),
-    )
+        (None, Some((stop, label))) => outcome(
+            ID,
+            Verdict::Pass,
+            Some(stop),
+            format!(
+                "no event reached {label} before it ended at {}: held back, {}",
+                stamp(stop),
+                bounds(max, min)
+            ),
+        ),
+        (None, None) => unreachable!("select returns at least one stream"),
+    }
 }
 
 #[cfg(test)]
@@ -92,7 +135,7 @@ mod tests {
             .comment(1_004, 1)
             .event(1_250, 1, None, "{}")
             .build();
-        let o = evaluate(None, MAX, &t, END);
+        let o = evaluate(None, Some(MAX), None, &t, END);
         assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
         assert_eq!(o.at, Some(Duration::from_millis(1_250)));
         assert!(
@@ -108,8 +151,8 @@ mod tests {
             .stream(1, "main", 1_000)
             .event(6_000, 1, None, "{}")
             .build();
-        assert_eq!(evaluate(None, MAX, &t, END).verdict, Verdict::Pass);
-        let o = evaluate(None, MAX - Duration::from_millis(1), &t, END);
+        assert_eq!(evaluate(None, Some(MAX), None, &t, END).verdict, Verdict::Pass);
+        let o = evaluate(None, Some(MAX - Duration::from_millis(1)), None, &t, END);
         assert_eq!(o.verdict, Verdict::Fail);
         assert_eq!(
             o.message,
@@ -125,7 +168,7 @@ mod tests {
             .bytes(20_000, 1, 7)
             .ended(60_000, 1, StreamEnd::Truncated)
             .build();
-        let o = evaluate(Some("main"), MAX, &t, END);
+        let o = evaluate(Some("main"), Some(MAX), None, &t, END);
         assert_eq!(o.verdict, Verdict::Fail);
         assert_eq!(o.at, Some(Duration::from_secs(60)));
         assert_eq!(
@@ -141,7 +184,7 @@ mod tests {
             .stream(1, "main", 0)
             .event(60_000, 1, None, "{}")
             .build();
-        let o = evaluate(None, MAX, &t, END);
+        let o = evaluate(None, Some(MAX), None, &t, END);
         assert_eq!(o.verdict, Verdict::Fail);
         assert!(o.message.contains("60s after the request"), "{}", o.message);
     }
@@ -155,7 +198,7 @@ mod tests {
             .bytes(60_001, 1, 160)
             .ended(60_002, 1, StreamEnd::Complete)
             .build();
-        let o = evaluate(None, MAX, &t, END);
+        let o = evaluate(None, Some(MAX), None, &t, END);
         assert_eq!(o.verdict, Verdict::Fail);
         assert!(o.message.ends_with(", response 504)"), "{}", o.message);
     }
@@ -169,7 +212,7 @@ mod tests {
             .stream(2, "main", 1_000)
             .client_closed(2_000, 2)
             .build();
-        let o = evaluate(Some("main"), MAX, &t, END);
+        let o = evaluate(Some("main"), Some(MAX), None, &t, END);
         assert_eq!(o.verdict, Verdict::Fail);
         assert!(
             o.message.contains("in 1s on conn#2 (stream main)"),
@@ -181,8 +224,8 @@ mod tests {
     #[test]
     fn missing_and_absent_streams() {
         let t = TraceBuilder::new().stream(1, "main", 0).build();
-        assert_eq!(evaluate(Some("x"), MAX, &t, END).verdict, Verdict::Fail);
-        let o = evaluate(None, MAX, &TraceBuilder::new().build(), END);
+        assert_eq!(evaluate(Some("x"), Some(MAX), None, &t, END).verdict, Verdict::Fail);
+        let o = evaluate(None, Some(MAX), None, &TraceBuilder::new().build(), END);
         assert_eq!(o.verdict, Verdict::Unobservable);
     }
 
@@ -194,10 +237,54 @@ mod tests {
             .build();
         let spec = crate::check::CheckSpec::FirstEventDelay {
             stream: None,
-            max: MAX,
+            max: Some(MAX),
+            min: None,
         };
         let o = spec.evaluate(&t, END);
-        assert_eq!(o, evaluate(None, MAX, &t, END));
+        assert_eq!(o, evaluate(None, Some(MAX), None, &t, END));
         assert_eq!(o.id, spec.id());
+    }
+}
+
+#[cfg(test)]
+mod min_tests {
+    use super::*;
+    use crate::check::testing::TraceBuilder;
+
+    const END: Duration = Duration::from_secs(180);
+
+    #[test]
+    fn an_event_earlier_than_min_fails_because_nothing_held_it_back() {
+        let t = TraceBuilder::new()
+            .stream(1, "main", 0)
+            .event(10_000, 1, None, "{}")
+            .build();
+        let o = evaluate(None, None, Some(Duration::from_secs(60)), &t, END);
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert!(o.message.contains("earlier than min 60s"), "{}", o.message);
+    }
+
+    #[test]
+    fn a_stream_held_back_until_its_end_passes_with_min_only() {
+        let t = TraceBuilder::new().stream(1, "main", 0).build();
+        let o = evaluate(None, None, Some(Duration::from_secs(60)), &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert!(o.message.contains("held back"), "{}", o.message);
+    }
+
+    #[test]
+    fn an_event_between_min_and_max_passes() {
+        let t = TraceBuilder::new()
+            .stream(1, "main", 0)
+            .event(120_000, 1, None, "{}")
+            .build();
+        let o = evaluate(
+            None,
+            Some(Duration::from_secs(125)),
+            Some(Duration::from_secs(115)),
+            &t,
+            END,
+        );
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
     }
 }

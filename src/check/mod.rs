@@ -108,12 +108,15 @@ pub enum CheckSpec {
     /// `keepalive.format`: keepalives are comments; a data-less named event is flagged.
     #[serde(rename = "keepalive.format")]
     KeepaliveFormat { stream: Option<String> },
-    /// `first-event.delay`: the first event reaches the client within `max` of the request.
+    /// `first-event.delay`: the first event reaches the client within `max` of the request,
+    /// and not before `min` (at least one of the two is given).
     #[serde(rename = "first-event.delay")]
     FirstEventDelay {
         stream: Option<String>,
-        #[serde(with = "crate::time::human")]
-        max: Duration,
+        #[serde(with = "crate::time::human_opt")]
+        max: Option<Duration>,
+        #[serde(with = "crate::time::human_opt")]
+        min: Option<Duration>,
     },
     /// `keepalive.on-post`: `keepalive.cadence` over POST requests answered with SSE.
     #[serde(rename = "keepalive.on-post")]
@@ -176,7 +179,7 @@ pub const CHECK_IDS: &[(&str, &str)] = &[
     ),
     (
         "first-event.delay",
-        "the first event reaches the client within max of the request",
+        "the first event reaches the client within max (and not before min) of the request",
     ),
     (
         "keepalive.on-post",
@@ -246,8 +249,8 @@ impl CheckSpec {
             CheckSpec::KeepaliveFormat { stream } => {
                 keepalive_format::evaluate(stream.as_deref(), trace, end)
             }
-            CheckSpec::FirstEventDelay { stream, max } => {
-                first_event_delay::evaluate(stream.as_deref(), *max, trace, end)
+            CheckSpec::FirstEventDelay { stream, max, min } => {
+                first_event_delay::evaluate(stream.as_deref(), *max, *min, trace, end)
             }
             CheckSpec::KeepaliveOnPost { gap_max } => {
                 keepalive_on_post::evaluate(*gap_max, trace, end)

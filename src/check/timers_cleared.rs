@@ -202,9 +202,12 @@ pub fn evaluate(grace: Duration, trace: &Trace, end: Duration) -> CheckOutcome {
         Verdict::Pass,
         Some(horizon),
         format!(
-            "all {n} keepalive timer{} the server armed were cleared within grace {} of the server seeing their stream end ({open_at_end} still armed on streams the server never saw end)",
+            "of {n} keepalive timer{} the server armed, {} {} cleared within grace {} of the server seeing {} stream end; {open_at_end} still armed on streams the server never saw end",
             if n == 1 { "" } else { "s" },
-            span(grace)
+            n - open_at_end,
+            if n - open_at_end == 1 { "was" } else { "were" },
+            span(grace),
+            if n - open_at_end == 1 { "its" } else { "their" },
         ),
     )
 }
@@ -288,7 +291,7 @@ mod tests {
         let o = evaluate(GRACE, &t, END);
         assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
         assert!(
-            o.message.starts_with("all 2 keepalive timers"),
+            o.message.starts_with("of 2 keepalive timers the server armed, 2 were cleared"),
             "{}",
             o.message
         );
@@ -303,7 +306,7 @@ mod tests {
             .build();
         let o = evaluate(GRACE, &t, Duration::from_secs(20));
         assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
-        assert!(o.message.contains("(1 still armed"), "{}", o.message);
+        assert!(o.message.contains("; 1 still armed"), "{}", o.message);
     }
 
     #[test]

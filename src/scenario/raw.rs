@@ -515,9 +515,13 @@ pub struct RawExpect {
     /// `timers.independent` only.
     #[serde(default)]
     pub gap_max: Option<Spanned<HumanSpan>>,
-    /// `max`: `first-event.delay` only.
+    /// `max`: `first-event.delay` only: the first event must arrive within this span.
     #[serde(default)]
     pub max: Option<Spanned<HumanSpan>>,
+    /// `min`: `first-event.delay` only: the first event must not arrive before this span
+    /// (pins buffering: a held-back stream passes, an early event fails).
+    #[serde(default)]
+    pub min: Option<Spanned<HumanSpan>>,
     /// `grace`: `timers.cleared` only.
     #[serde(default)]
     pub grace: Option<Spanned<HumanSpan>>,

@@ -356,7 +356,8 @@ fn server_events_are_sorted_and_keepalive_is_a_named_event() {
         s.expects[1],
         CheckSpec::FirstEventDelay {
             stream: None,
-            max: secs(121)
+            max: Some(secs(121)),
+            min: None,
         }
     );
 }

@@ -51,7 +51,10 @@ const CHECK_PARAMS: &[(&str, &[(&str, bool)])] = &[
     ),
     ("keepalive.cadence", &[("stream", false), ("gap-max", true)]),
     ("keepalive.format", &[("stream", false)]),
-    ("first-event.delay", &[("stream", false), ("max", true)]),
+    (
+        "first-event.delay",
+        &[("stream", false), ("max", false), ("min", false)],
+    ),
     ("keepalive.on-post", &[("gap-max", true)]),
     ("keepalive.on-replay", &[("gap-max", true)]),
     ("timers.independent", &[("gap-max", true)]),
@@ -1268,7 +1271,7 @@ impl Validator<'_> {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            let given: [(&str, Option<Range<usize>>); 8] = [
+            let given: [(&str, Option<Range<usize>>); 9] = [
                 ("stream", e.stream.as_ref().map(|v| v.span())),
                 ("until", e.until.as_ref().map(|v| v.span())),
                 ("by", e.by.as_ref().map(|v| v.span())),
@@ -1276,6 +1279,7 @@ impl Validator<'_> {
                 ("tolerance", e.tolerance.as_ref().map(|v| v.span())),
                 ("gap-max", e.gap_max.as_ref().map(|v| v.span())),
                 ("max", e.max.as_ref().map(|v| v.span())),
+                ("min", e.min.as_ref().map(|v| v.span())),
                 ("grace", e.grace.as_ref().map(|v| v.span())),
             ];
             for (key, at) in &given {
@@ -1370,11 +1374,31 @@ impl Validator<'_> {
                 }
                 "keepalive.format" => CheckSpec::KeepaliveFormat { stream },
                 "first-event.delay" => {
-                    let m = e.max.as_ref().ok_or_else(|| missing("max"))?;
-                    CheckSpec::FirstEventDelay {
-                        stream,
-                        max: self.positive(m, &format!("{base}.max"))?,
+                    if e.max.is_none() && e.min.is_none() {
+                        return Err(missing("max` or `min"));
                     }
+                    let max = match &e.max {
+                        Some(m) => Some(self.positive(m, &format!("{base}.max"))?),
+                        None => None,
+                    };
+                    let min = match &e.min {
+                        Some(m) => Some(self.positive(m, &format!("{base}.min"))?),
+                        None => None,
+                    };
+                    if let (Some(lo), Some(hi), Some(m)) = (min, max, &e.min) {
+                        if lo > hi {
+                            return Err(self.err(
+                                m.span(),
+                                format!("{base}.min"),
+                                format!(
+                                    "min {} is above max {}; expected min ≤ max",
+                                    crate::time::span(lo),
+                                    crate::time::span(hi)
+                                ),
+                            ));
+                        }
+                    }
+                    CheckSpec::FirstEventDelay { stream, max, min }
                 }
                 "keepalive.on-post" | "keepalive.on-replay" | "timers.independent" => {
                     let g = e.gap_max.as_ref().ok_or_else(|| missing("gap-max"))?;
@@ -1515,7 +1539,10 @@ mod tests {
         let mut ids = BTreeSet::new();
         for (id, params) in CHECK_PARAMS {
             assert!(ids.insert(*id), "{id} listed twice");
-            let text = with_check(id, params);
+            let mut text = with_check(id, params);
+            if *id == "first-event.delay" {
+                text.push_str("max = \"5s\"\n"); // one of max/min is required
+            }
             let s = crate::scenario::parse_with_presets("t.toml", &text, &[])
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(s.expects[0].id(), *id);
