@@ -151,7 +151,10 @@ mod tests {
             .stream(1, "main", 1_000)
             .event(6_000, 1, None, "{}")
             .build();
-        assert_eq!(evaluate(None, Some(MAX), None, &t, END).verdict, Verdict::Pass);
+        assert_eq!(
+            evaluate(None, Some(MAX), None, &t, END).verdict,
+            Verdict::Pass
+        );
         let o = evaluate(None, Some(MAX - Duration::from_millis(1)), None, &t, END);
         assert_eq!(o.verdict, Verdict::Fail);
         assert_eq!(
@@ -224,7 +227,10 @@ mod tests {
     #[test]
     fn missing_and_absent_streams() {
         let t = TraceBuilder::new().stream(1, "main", 0).build();
-        assert_eq!(evaluate(Some("x"), Some(MAX), None, &t, END).verdict, Verdict::Fail);
+        assert_eq!(
+            evaluate(Some("x"), Some(MAX), None, &t, END).verdict,
+            Verdict::Fail
+        );
         let o = evaluate(None, Some(MAX), None, &TraceBuilder::new().build(), END);
         assert_eq!(o.verdict, Verdict::Unobservable);
     }

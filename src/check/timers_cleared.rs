@@ -291,7 +291,8 @@ mod tests {
         let o = evaluate(GRACE, &t, END);
         assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
         assert!(
-            o.message.starts_with("of 2 keepalive timers the server armed, 2 were cleared"),
+            o.message
+                .starts_with("of 2 keepalive timers the server armed, 2 were cleared"),
             "{}",
             o.message
         );
