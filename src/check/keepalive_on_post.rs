@@ -20,11 +20,7 @@ pub const ID: &str = "keepalive.on-post";
 pub fn evaluate(gap_max: Duration, trace: &Trace, end: Duration) -> CheckOutcome {
     let streams: Vec<_> = client_streams(trace, end)
         .into_iter()
-        .filter(|s| {
-            s.request_head().is_some_and(|(m, _)| m == "POST")
-                && s.content_type()
-                    .is_some_and(|ct| ct.trim_start().starts_with("text/event-stream"))
-        })
+        .filter(|s| s.request_head().is_some_and(|(m, _)| m == "POST") && s.is_event_stream())
         .collect();
     if streams.is_empty() {
         return outcome(
