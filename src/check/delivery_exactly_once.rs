@@ -64,6 +64,9 @@ fn ended_for_good(last: &ClientStream<'_>, end: Duration) -> (Duration, bool) {
     }
 }
 
+/// When and on which conn a message reached the client application.
+type Deliveries = Vec<(Duration, Option<ConnId>)>;
+
 /// One message the server wrote.
 struct Message {
     at: Duration,
@@ -71,7 +74,7 @@ struct Message {
     /// `event 4 (session s1)` or `answer to #1`.
     what: String,
     /// Deliveries to the application: time and conn.
-    got: Vec<(Duration, Option<ConnId>)>,
+    got: Deliveries,
 }
 
 /// Evaluates `delivery.exactly-once`.
@@ -83,8 +86,7 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
     let server_events = trace.events.iter().any(|e| e.host == SERVER);
 
     // Client deliveries by (session, event id).
-    let mut delivered: BTreeMap<(Option<&str>, &str), Vec<(Duration, Option<ConnId>)>> =
-        BTreeMap::new();
+    let mut delivered: BTreeMap<(Option<&str>, &str), Deliveries> = BTreeMap::new();
     let mut deliveries = 0;
     for e in trace.events.iter().filter(|e| e.host != SERVER) {
         if let EventKind::MessageDelivered {
