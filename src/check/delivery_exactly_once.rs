@@ -84,6 +84,23 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
     let attached = attachments(trace);
     let session = |c: Option<ConnId>| c.and_then(|c| attached.get(&c)?.session);
     let server_events = trace.events.iter().any(|e| e.host == SERVER);
+    let mcp_client = trace.events.iter().any(|e| {
+        e.host != SERVER
+            && matches!(
+                e.kind,
+                EventKind::RpcSent { .. }
+                    | EventKind::MessageDelivered { .. }
+                    | EventKind::RpcAnswered { .. }
+            )
+    });
+    if !mcp_client {
+        return outcome(
+            ID,
+            Verdict::Unobservable,
+            None,
+            "the client reports no MCP messages (a plain SSE client); deliveries cannot be seen",
+        );
+    }
 
     // Client deliveries by (session, event id).
     let mut delivered: BTreeMap<(Option<&str>, &str), Deliveries> = BTreeMap::new();
@@ -407,9 +424,24 @@ mod tests {
 
     #[test]
     fn no_messages_and_no_deliveries_is_unobservable() {
-        let t = TraceBuilder::new().stream(1, "get", 0).build();
+        let t = TraceBuilder::new()
+            .stream(1, "get", 0)
+            .rpc_answered(5, 1, 9, "ok")
+            .build();
         let o = evaluate(&t, END);
         assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
+        assert!(o
+            .message
+            .starts_with("the server reports writing no message"));
+        // A plain SSE client: the server's events cannot be matched to deliveries.
+        let t = TraceBuilder::new()
+            .stream(1, "main", 0)
+            .written(1_000, 1, "1", "{}")
+            .event_id(1_002, 1, "1", "{}")
+            .build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
+        assert!(o.message.contains("plain SSE client"), "{}", o.message);
     }
 
     #[test]
