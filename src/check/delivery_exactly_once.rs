@@ -430,9 +430,11 @@ mod tests {
             .build();
         let o = evaluate(&t, END);
         assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
-        assert!(o
-            .message
-            .starts_with("the server reports writing no message"));
+        assert!(
+            o.message.starts_with("no server message and no delivery"),
+            "{}",
+            o.message
+        );
         // A plain SSE client: the server's events cannot be matched to deliveries.
         let t = TraceBuilder::new()
             .stream(1, "main", 0)
