@@ -10,8 +10,10 @@
 //! first event arrives within D). A check that cannot see what it needs in the trace says
 //! `unobservable` instead of guessing.
 
+pub mod client_reconnect_backoff;
 pub mod client_resumes;
 mod client_stream;
+pub mod delivery_exactly_once;
 pub mod event_id_unique;
 pub mod first_event_delay;
 pub mod keepalive_cadence;
@@ -19,6 +21,8 @@ pub mod keepalive_format;
 pub mod keepalive_on_post;
 pub mod keepalive_on_replay;
 pub mod replay_complete;
+pub mod replay_same_stream;
+pub mod replay_session_isolated;
 pub mod stream_closed;
 pub mod stream_survives;
 #[cfg(test)]
@@ -157,6 +161,29 @@ pub enum CheckSpec {
     /// id the client received on it (persisting across consecutive drops).
     #[serde(rename = "client.resumes")]
     ClientResumes { stream: Option<String> },
+    /// `delivery.exactly-once`: every JSON-RPC message the server wrote to the client (an SSE
+    /// event with data, or a JSON answer) reaches the application exactly once, unless the
+    /// client had closed that stream itself (or the scenario had ended) before it was written.
+    #[serde(rename = "delivery.exactly-once")]
+    DeliveryExactlyOnce,
+    /// `replay.same-stream`: a resumed connection replays only events of the server stream
+    /// its `Last-Event-ID` belonged to.
+    #[serde(rename = "replay.same-stream")]
+    ReplaySameStream,
+    /// `replay.session-isolated`: a replay never writes an event first written in another
+    /// session (GHSA-84j6-jc92-77jm).
+    #[serde(rename = "replay.session-isolated")]
+    ReplaySessionIsolated,
+    /// `client.reconnect-backoff`: consecutive failed reconnects of a stream wait `initial`
+    /// (or the server's `retry`), doubling each time, at most `max`, and the client waits
+    /// that long before reconnecting.
+    #[serde(rename = "client.reconnect-backoff")]
+    ClientReconnectBackoff {
+        #[serde(with = "crate::time::human")]
+        initial: Duration,
+        #[serde(with = "crate::time::human")]
+        max: Duration,
+    },
 }
 
 /// Every check id, with a one-line description, in a stable order.
@@ -209,6 +236,22 @@ pub const CHECK_IDS: &[(&str, &str)] = &[
         "client.resumes",
         "every reconnect sends the last event id received on that stream",
     ),
+    (
+        "delivery.exactly-once",
+        "every server message reaches the client application exactly once",
+    ),
+    (
+        "replay.same-stream",
+        "a resumed connection replays only the Last-Event-ID's own stream",
+    ),
+    (
+        "replay.session-isolated",
+        "a replay never carries another session's events",
+    ),
+    (
+        "client.reconnect-backoff",
+        "reconnect delays start at initial (or the server's retry), double, stay ≤ max, and are kept",
+    ),
 ];
 
 impl CheckSpec {
@@ -227,6 +270,10 @@ impl CheckSpec {
             CheckSpec::ReplayComplete { .. } => "replay.complete",
             CheckSpec::EventIdUnique => "event-id.unique",
             CheckSpec::ClientResumes { .. } => "client.resumes",
+            CheckSpec::DeliveryExactlyOnce => "delivery.exactly-once",
+            CheckSpec::ReplaySameStream => "replay.same-stream",
+            CheckSpec::ReplaySessionIsolated => "replay.session-isolated",
+            CheckSpec::ClientReconnectBackoff { .. } => "client.reconnect-backoff",
         }
     }
 
@@ -268,6 +315,12 @@ impl CheckSpec {
             CheckSpec::EventIdUnique => event_id_unique::evaluate(trace, end),
             CheckSpec::ClientResumes { stream } => {
                 client_resumes::evaluate(stream.as_deref(), trace, end)
+            }
+            CheckSpec::DeliveryExactlyOnce => delivery_exactly_once::evaluate(trace, end),
+            CheckSpec::ReplaySameStream => replay_same_stream::evaluate(trace, end),
+            CheckSpec::ReplaySessionIsolated => replay_session_isolated::evaluate(trace, end),
+            CheckSpec::ClientReconnectBackoff { initial, max } => {
+                client_reconnect_backoff::evaluate(*initial, *max, trace, end)
             }
         }
     }

@@ -414,6 +414,90 @@ impl TraceBuilder {
         self.server(t, conn, EventKind::ResponseEnded)
     }
 
+    /// The server received a JSON-RPC message.
+    pub fn rpc_received(
+        self,
+        t: u64,
+        conn: u32,
+        method: &str,
+        id: Option<u64>,
+        session: Option<&str>,
+    ) -> Self {
+        self.server(
+            t,
+            conn,
+            EventKind::RpcReceived {
+                method: method.into(),
+                id,
+                session: session.map(Into::into),
+            },
+        )
+    }
+
+    /// The server started a 200 `application/json` response.
+    pub fn json_response(self, t: u64, conn: u32) -> Self {
+        self.server(
+            t,
+            conn,
+            EventKind::ResponseStarted {
+                status: 200,
+                content_type: Some("application/json".into()),
+                headers: Vec::new(),
+            },
+        )
+    }
+
+    /// The client recorded the answer to request `id`.
+    pub fn rpc_answered(self, t: u64, conn: u32, id: u64, outcome: &str) -> Self {
+        self.client(
+            t,
+            conn,
+            EventKind::RpcAnswered {
+                id,
+                outcome: outcome.into(),
+            },
+        )
+    }
+
+    /// A server message reached the client application.
+    pub fn delivered(self, t: u64, conn: u32, event_id: Option<&str>, message: &str) -> Self {
+        self.client(
+            t,
+            conn,
+            EventKind::MessageDelivered {
+                event_id: event_id.map(Into::into),
+                message: message.into(),
+            },
+        )
+    }
+
+    /// The client will reopen `stream` after `after` ms (attempt `attempt`).
+    pub fn reconnecting(
+        self,
+        t: u64,
+        conn: u32,
+        stream: &str,
+        attempt: u32,
+        after: u64,
+        last_event_id: Option<&str>,
+    ) -> Self {
+        self.client(
+            t,
+            conn,
+            EventKind::Reconnecting {
+                stream: stream.into(),
+                attempt,
+                after: ms(after),
+                last_event_id: last_event_id.map(Into::into),
+            },
+        )
+    }
+
+    /// A chunk carrying a `retry: ms` field.
+    pub fn retry(self, t: u64, conn: u32, retry_ms: u64) -> Self {
+        self.frames(t, conn, 12, vec![Frame::Retry { ms: retry_ms }])
+    }
+
     /// The trace, ordered by time (stable).
     pub fn build(mut self) -> Trace {
         self.events.sort_by_key(|e| e.at);

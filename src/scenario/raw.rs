@@ -515,7 +515,8 @@ pub struct RawExpect {
     /// `timers.independent` only.
     #[serde(default)]
     pub gap_max: Option<Spanned<HumanSpan>>,
-    /// `max`: `first-event.delay` only: the first event must arrive within this span.
+    /// `max`: `first-event.delay`: the first event must arrive within this span;
+    /// `client.reconnect-backoff`: the largest reconnect delay.
     #[serde(default)]
     pub max: Option<Spanned<HumanSpan>>,
     /// `min`: `first-event.delay` only: the first event must not arrive before this span
@@ -525,6 +526,10 @@ pub struct RawExpect {
     /// `grace`: `timers.cleared` only.
     #[serde(default)]
     pub grace: Option<Spanned<HumanSpan>>,
+    /// `initial`: `client.reconnect-backoff` only: the first reconnect delay when the server
+    /// sent no `retry`.
+    #[serde(default)]
+    pub initial: Option<Spanned<HumanSpan>>,
 }
 
 /// `[expect-fail."TARGET"]`: checks a target is known to fail.

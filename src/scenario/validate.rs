@@ -62,6 +62,13 @@ const CHECK_PARAMS: &[(&str, &[(&str, bool)])] = &[
     ("replay.complete", &[("stream", false)]),
     ("event-id.unique", &[]),
     ("client.resumes", &[("stream", false)]),
+    ("delivery.exactly-once", &[]),
+    ("replay.same-stream", &[]),
+    ("replay.session-isolated", &[]),
+    (
+        "client.reconnect-backoff",
+        &[("initial", true), ("max", true)],
+    ),
 ];
 
 /// Default `tolerance` of `stream.closed`.
@@ -1271,7 +1278,7 @@ impl Validator<'_> {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            let given: [(&str, Option<Range<usize>>); 9] = [
+            let given: [(&str, Option<Range<usize>>); 10] = [
                 ("stream", e.stream.as_ref().map(|v| v.span())),
                 ("until", e.until.as_ref().map(|v| v.span())),
                 ("by", e.by.as_ref().map(|v| v.span())),
@@ -1281,6 +1288,7 @@ impl Validator<'_> {
                 ("max", e.max.as_ref().map(|v| v.span())),
                 ("min", e.min.as_ref().map(|v| v.span())),
                 ("grace", e.grace.as_ref().map(|v| v.span())),
+                ("initial", e.initial.as_ref().map(|v| v.span())),
             ];
             for (key, at) in &given {
                 if let Some(at) = at {
@@ -1417,6 +1425,27 @@ impl Validator<'_> {
                 },
                 "replay.complete" => CheckSpec::ReplayComplete { stream },
                 "event-id.unique" => CheckSpec::EventIdUnique,
+                "delivery.exactly-once" => CheckSpec::DeliveryExactlyOnce,
+                "replay.same-stream" => CheckSpec::ReplaySameStream,
+                "replay.session-isolated" => CheckSpec::ReplaySessionIsolated,
+                "client.reconnect-backoff" => {
+                    let i = e.initial.as_ref().ok_or_else(|| missing("initial"))?;
+                    let m = e.max.as_ref().ok_or_else(|| missing("max"))?;
+                    let initial = self.positive(i, &format!("{base}.initial"))?;
+                    let max = self.positive(m, &format!("{base}.max"))?;
+                    if initial > max {
+                        return Err(self.err(
+                            i.span(),
+                            format!("{base}.initial"),
+                            format!(
+                                "initial {} is above max {}; expected initial ≤ max",
+                                crate::time::span(initial),
+                                crate::time::span(max)
+                            ),
+                        ));
+                    }
+                    CheckSpec::ClientReconnectBackoff { initial, max }
+                }
                 _ => CheckSpec::ClientResumes { stream },
             };
             out.push(spec);
@@ -1547,7 +1576,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(s.expects[0].id(), *id);
         }
-        // Every CheckSpec variant is reachable: 12 ids, 12 variants.
-        assert_eq!(ids.len(), 12);
+        // Every CheckSpec variant is reachable: 16 ids, 16 variants.
+        assert_eq!(ids.len(), 16);
     }
 }

@@ -1,0 +1,232 @@
+//! `replay.session-isolated`: a security check on resumption (GHSA-84j6-jc92-77jm: a guessed
+//! `Last-Event-ID` replayed another session's events). A replay connection of session B never
+//! carries an event of session A.
+//!
+//! ```text
+//!   session s1 conn#3 wrote (id 4, data D) ───────────────┐
+//!   session s2 conn#7 ReplayStarted{after 4} ─ writes (4, D) ┴─▶ never written in s2 before: fail
+//!   session s2 replays after an id only s1 ever wrote ────────▶ fail
+//! ```
+//!
+//! Event ids count per session, so the same id names different events in two sessions: an
+//! event is its id AND its data. A replayed event (any event with data the server writes on a
+//! connection after its `ReplayStarted`) leaks when an earlier write in another session had
+//! the same id and data and no earlier write in its own session did. A replay after an id
+//! its own session never wrote but another did also fails when it replays anything. Sessions
+//! come from `StreamAttached`.
+
+use super::client_stream::outcome;
+use super::event_id_unique::server_writes;
+use super::replay_same_stream::{attached_streams, replays};
+use super::{CheckOutcome, Verdict};
+use crate::time::stamp;
+use crate::trace::{ConnId, EventKind, Trace};
+use std::time::Duration;
+
+/// The check id.
+pub const ID: &str = "replay.session-isolated";
+
+/// Evaluates `replay.session-isolated`.
+pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
+    let replays = replays(trace);
+    if replays.is_empty() {
+        return outcome(
+            ID,
+            Verdict::Unobservable,
+            None,
+            "the server started no replay; nothing to check",
+        );
+    }
+    let attached = attached_streams(trace);
+    let session = |c: Option<ConnId>| c.and_then(|c| attached.get(&c)).map(|(s, _)| *s);
+    let writes = server_writes(trace);
+    let counts = |c: ConnId| {
+        trace.conn(c).find_map(|e| match e.kind {
+            EventKind::ReplayStarted { events, .. } => Some(events),
+            _ => None,
+        })
+    };
+    let mut judged = 0;
+    let mut replayed = 0;
+    for r in &replays {
+        let Some(own) = session(Some(r.conn)) else {
+            continue;
+        };
+        judged += 1;
+        let before: Vec<_> = writes.iter().filter(|w| w.at <= r.at).collect();
+        let in_own = before
+            .iter()
+            .any(|w| w.id == r.after && session(w.conn) == Some(own));
+        let foreign = before
+            .iter()
+            .find(|w| w.id == r.after && session(w.conn).is_some_and(|s| s != own));
+        if let (false, Some(f), Some(n)) = (in_own, foreign, counts(r.conn)) {
+            if n > 0 {
+                return outcome(
+                    ID,
+                    Verdict::Fail,
+                    Some(r.at),
+                    format!(
+                        "{} of session {own} resumed after id {}, which only session {} wrote ({} at {}), and the server replayed {n} event{} instead of refusing",
+                        r.conn,
+                        r.after,
+                        session(f.conn).unwrap_or_default(),
+                        f.conn.map_or_else(String::new, |c| c.to_string()),
+                        stamp(f.at),
+                        if n == 1 { "" } else { "s" }
+                    ),
+                );
+            }
+        }
+        for (i, w) in writes.iter().enumerate() {
+            if w.conn != Some(r.conn) || w.at < r.at || w.data.trim().is_empty() {
+                continue;
+            }
+            replayed += 1;
+            let earlier = &writes[..i];
+            let same =
+                |x: &&crate::check::event_id_unique::Write<'_>| x.id == w.id && x.data == w.data;
+            if earlier
+                .iter()
+                .filter(same)
+                .any(|x| session(x.conn) == Some(own))
+            {
+                continue;
+            }
+            if let Some(x) = earlier
+                .iter()
+                .filter(same)
+                .find(|x| session(x.conn).is_some_and(|s| s != own))
+            {
+                return outcome(
+                    ID,
+                    Verdict::Fail,
+                    Some(w.at),
+                    format!(
+                        "{} of session {own} was sent event {} at {}, an event of session {} (written on {} at {})",
+                        r.conn,
+                        w.id,
+                        stamp(w.at),
+                        session(x.conn).unwrap_or_default(),
+                        x.conn.map_or_else(String::new, |c| c.to_string()),
+                        stamp(x.at)
+                    ),
+                );
+            }
+        }
+    }
+    if judged == 0 {
+        return outcome(
+            ID,
+            Verdict::Unobservable,
+            None,
+            "no replay connection reports its session; nothing to check",
+        );
+    }
+    let at = replays.iter().map(|r| r.at).max().unwrap_or(end);
+    outcome(
+        ID,
+        Verdict::Pass,
+        Some(at),
+        format!(
+            "{judged} replay{} carried only their own session's events ({replayed} event{} checked)",
+            if judged == 1 { "" } else { "s" },
+            if replayed == 1 { "" } else { "s" }
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::testing::TraceBuilder;
+
+    const END: Duration = Duration::from_secs(300);
+
+    /// Session s1's GET on conn 1 writes 1 (priming), 2, 3; session s2's GET on conn 2 writes
+    /// 1 (priming), 2 with other data; conn 3 resumes s2's GET after 2.
+    fn two_sessions() -> TraceBuilder {
+        TraceBuilder::new()
+            .stream(1, "get", 0)
+            .attached(2, 1, "g1", "get", "s1")
+            .written(2, 1, "1", "")
+            .written(1_000, 1, "2", "{\"progress\":1}")
+            .written(2_000, 1, "3", "{\"secret\":true}")
+            .stream(2, "get2", 3_000)
+            .attached(3_002, 2, "g1", "get", "s2")
+            .written(3_002, 2, "1", "")
+            .written(4_000, 2, "2", "{\"mine\":true}")
+            .resume(3, "get2", 10_000, "2")
+            .attached(10_002, 3, "g1", "replay", "s2")
+    }
+
+    #[test]
+    fn a_replay_of_the_own_session_passes() {
+        let t = two_sessions()
+            .replay_started(10_002, 3, "g1", "2", 0)
+            .written(20_000, 3, "3", "{\"mine\":2}")
+            .build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "1 replay carried only their own session's events (1 event checked)"
+        );
+    }
+
+    #[test]
+    fn a_replay_carrying_another_sessions_event_fails() {
+        let t = two_sessions()
+            .replay_started(10_002, 3, "g1", "2", 1)
+            .written(10_002, 3, "3", "{\"secret\":true}")
+            .build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#3 of session s2 was sent event 3 at 00:00:10.002, an event of session s1 (written on conn#1 at 00:00:02.000)"
+        );
+    }
+
+    #[test]
+    fn a_replay_after_a_guessed_foreign_id_fails() {
+        let t = two_sessions()
+            .written(5_000, 1, "7", "{\"x\":1}")
+            .replay_started(10_002, 3, "g1", "7", 2)
+            .build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert!(
+            o.message.starts_with(
+                "conn#3 of session s2 resumed after id 7, which only session s1 wrote (conn#1 at 00:00:05.000)"
+            ),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn the_same_id_with_other_data_in_two_sessions_is_fine() {
+        // s2's own id 2 is replayed; s1 also has an id 2 with other data.
+        let t = two_sessions()
+            .replay_started(10_002, 3, "g1", "1", 1)
+            .written(10_002, 3, "2", "{\"mine\":true}")
+            .build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    }
+
+    #[test]
+    fn no_replay_is_unobservable() {
+        let o = evaluate(&two_sessions().build(), END);
+        assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
+    }
+
+    #[test]
+    fn the_spec_dispatches_here() {
+        let t = two_sessions().build();
+        let spec = crate::check::CheckSpec::ReplaySessionIsolated;
+        assert_eq!(spec.evaluate(&t, END), evaluate(&t, END));
+        assert_eq!(spec.id(), ID);
+    }
+}
