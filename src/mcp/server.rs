@@ -1707,6 +1707,116 @@ mod tests {
         assert!(fails >= 5, "{fails} failed writes by the leaked timer");
     }
 
+    /// The defects of `bug/cf-agents-0.12.4` (cloudflare/agents#1583).
+    fn cf_agents(duration: &str) -> Scenario {
+        let mut s = scenario("2025-11-25", duration);
+        s.server.defects.no_stream_keepalive = true;
+        s.server.defects.transport_keepalive = Some(secs(30));
+        s.server.defects.background_cancel_after = Some(secs(30));
+        s
+    }
+
+    /// (time, timer) of every `TimerArmed` / `TimerCleared` on a connection.
+    fn timer_events(t: &Trace, conn: u32) -> (Vec<(Duration, u32)>, Vec<(Duration, u32)>) {
+        let (mut armed, mut cleared) = (Vec::new(), Vec::new());
+        for e in on(t, "server", conn) {
+            match e.kind {
+                EventKind::TimerArmed { timer, .. } => armed.push((e.at, timer)),
+                EventKind::TimerCleared { timer } => cleared.push((e.at, timer)),
+                _ => {}
+            }
+        }
+        (armed, cleared)
+    }
+
+    #[test]
+    fn cf_agents_defect_pings_with_a_named_event_until_the_runtime_cancels_it() {
+        let t = run(&cf_agents("150s"), |env| {
+            Box::pin(async move {
+                let sid = initialize(&env).await.expect("a session");
+                until(secs(1)).await;
+                let x = send(&env, "GET", Some(&sid), None, None).await;
+                read(&env, x, Some(secs(140))).await;
+            })
+        });
+        let t0 = started_at(&t, 3);
+        let (armed, cleared) = timer_events(&t, 3);
+        assert_eq!(
+            armed,
+            [(t0, 1)],
+            "one timer (the transport's), no per-stream timer"
+        );
+        assert!(kinds(&t, 3).contains(&EventKind::TimerArmed {
+            timer: 1,
+            every: secs(30)
+        }));
+        assert_eq!(
+            cleared,
+            [(t0 + secs(30), 1)],
+            "cancelled 30 s after the start"
+        );
+        let w: Vec<(Duration, Frame, Option<u32>)> = written(&t, 3)
+            .into_iter()
+            .map(|(a, f, timer)| (a - t0, f, timer))
+            .collect();
+        let ping = Frame::Event {
+            name: Some("ping".into()),
+            id: None,
+            data: String::new(),
+        };
+        assert_eq!(
+            w,
+            vec![
+                (secs(0), event("1", ""), None),
+                (secs(0), Frame::Retry { ms: 3000 }, None),
+                (secs(30), ping, Some(1)),
+            ],
+            "the ping due at the cancellation instant runs; nothing after it"
+        );
+        // The ping is written before the clear at the same instant.
+        let k = kinds(&t, 3);
+        let ping_at = k
+            .iter()
+            .position(|k| matches!(k, EventKind::FrameWritten { timer: Some(1), .. }))
+            .expect("a ping");
+        assert_eq!(k[ping_at + 1], EventKind::TimerCleared { timer: 1 });
+        assert!(keepalive_times(&t, 3).is_empty(), "no comment keepalive");
+    }
+
+    #[test]
+    fn cf_agents_defect_keeps_the_transport_keepalive_after_a_failed_write() {
+        let mut s = cf_agents("60s");
+        notify_at(&mut s, &[20]);
+        let t = run(&s, |env| {
+            Box::pin(async move {
+                let sid = initialize(&env).await.expect("a session");
+                until(secs(1)).await;
+                let x = send(&env, "GET", Some(&sid), None, None).await;
+                read(&env, x, Some(secs(10))).await;
+            })
+        });
+        let t0 = started_at(&t, 3);
+        let events = on(&t, "server", 3);
+        let failed: Vec<(Duration, Option<u32>)> = events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::WriteFailed { timer, .. } => Some((e.at, timer)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            failed,
+            [(secs(20), None), (t0 + secs(30), Some(1))],
+            "the notification fails, the timer still fires and fails at 30 s"
+        );
+        let (_, cleared) = timer_events(&t, 3);
+        assert_eq!(
+            cleared,
+            [(t0 + secs(30), 1)],
+            "only the runtime's cancellation clears it"
+        );
+    }
+
     #[test]
     fn a_dropped_post_stream_is_resumed_with_its_remaining_events_and_ends_after_its_result() {
         let t = run(&scenario("2025-11-25", "60s"), |env| {
