@@ -744,8 +744,8 @@ impl Inner {
             });
         }
         let defects = &self.cfg.defects;
-        let timed = !defects.no_stream_keepalive
-            && !(s.kind == "replay" && defects.replay_without_keepalive);
+        let replay_untimed = s.kind == "replay" && defects.replay_without_keepalive;
+        let timed = !(defects.no_stream_keepalive || replay_untimed);
         let started = now();
         let keepalive = self.cfg.keepalive.filter(|_| timed).map(|every| {
             Keepalive::arm(
@@ -1716,8 +1716,11 @@ mod tests {
         s
     }
 
+    /// (time, timer) pairs.
+    type TimerLog = Vec<(Duration, u32)>;
+
     /// (time, timer) of every `TimerArmed` / `TimerCleared` on a connection.
-    fn timer_events(t: &Trace, conn: u32) -> (Vec<(Duration, u32)>, Vec<(Duration, u32)>) {
+    fn timer_events(t: &Trace, conn: u32) -> (TimerLog, TimerLog) {
         let (mut armed, mut cleared) = (Vec::new(), Vec::new());
         for e in on(t, "server", conn) {
             match e.kind {
