@@ -40,14 +40,24 @@
 //!   timer into the slot without clearing the previous one (which keeps writing to its own
 //!   stream); when any stream ends or fails, the timer currently in the slot is cleared
 //!   (possibly another stream's) and the slot emptied; a timer no longer in the slot is never
-//!   cleared (it keeps firing, and every failing write is recorded).
+//!   cleared (it keeps firing, and every failing write is recorded);
+//! - `no_stream_keepalive`: no connection arms a per-stream timer;
+//! - `transport_keepalive` (with `background_cancel_after`), cloudflare/agents 0.12.4 on
+//!   Workers: every SSE connection runs a transport keepalive timer (its own id, armed at the
+//!   response start) writing the named event `event: ping\ndata: \n\n` (no id) every period;
+//!   it runs outside `ctx.waitUntil`, so the runtime cancels it `background_cancel_after`
+//!   after the response started (the fetch handler returned with the headers); a firing due
+//!   at exactly that instant still runs. For this timer a `TimerCleared` means "cancelled by
+//!   the runtime" when it comes at that instant, and "the server ended the response" right
+//!   after a `ResponseEnded`; a failed write never clears it (it keeps firing, failing, until
+//!   cancelled).
 //!
 //! [`Defects`]: crate::scenario::Defects
 
 use super::event_store::EventStore;
 use super::jsonrpc::{self, Message, RpcError};
 use super::session::SessionStore;
-use crate::scenario::ServerConfig;
+use crate::scenario::{KeepaliveFrame, ServerConfig};
 use crate::sim::now;
 use crate::sse::Frame;
 use crate::target::reference_server::{
@@ -734,15 +744,29 @@ impl Inner {
             });
         }
         let defects = &self.cfg.defects;
-        let timed = !(s.kind == "replay" && defects.replay_without_keepalive);
+        let replay_untimed = s.kind == "replay" && defects.replay_without_keepalive;
+        let timed = !(defects.no_stream_keepalive || replay_untimed);
+        let started = now();
         let keepalive = self.cfg.keepalive.filter(|_| timed).map(|every| {
             Keepalive::arm(
                 self.timers.next(),
                 every,
                 self.cfg.keepalive_frame.clone(),
                 &out,
-                now(),
+                started,
             )
+        });
+        let transport = defects.transport_keepalive.map(|every| TransportKeepalive {
+            keepalive: Keepalive::arm(
+                self.timers.next(),
+                every,
+                KeepaliveFrame::NamedEvent {
+                    name: "ping".into(),
+                },
+                &out,
+                started,
+            ),
+            cancel_at: defects.background_cancel_after.map(|d| started + d),
         });
         let release = if defects.shared_keepalive_timer {
             let slot = self
@@ -763,7 +787,11 @@ impl Inner {
         let inner = self.clone();
         let (key, serial) = (s.key, s.serial);
         let gone = Box::new(move || inner.detach(&key, serial));
-        tokio::task::spawn_local(run_connection(out, s.rx, keepalive, release, gone));
+        let timers = Timers {
+            stream: keepalive,
+            transport,
+        };
+        tokio::task::spawn_local(run_connection(out, s.rx, timers, release, gone));
         resp
     }
 
@@ -810,12 +838,67 @@ impl Release {
     }
 }
 
+/// The transport keepalive of one connection (`transport_keepalive` defect): background
+/// work the runtime cancels at `cancel_at`; a failed write does not clear it.
+struct TransportKeepalive {
+    keepalive: Keepalive,
+    cancel_at: Option<Duration>,
+}
+
+impl TransportKeepalive {
+    /// When it next needs attention: its firing, or its cancellation when that comes first
+    /// (a firing due at exactly the cancellation instant still runs).
+    fn wake(&self) -> Option<Duration> {
+        let due = self.keepalive.due()?;
+        Some(match self.cancel_at {
+            Some(c) if c < due => c,
+            _ => due,
+        })
+    }
+}
+
+/// The keepalive timers one connection runs.
+struct Timers {
+    /// The per-stream timer (the reference's), released by [`Release`].
+    stream: Option<Keepalive>,
+    /// The transport keepalive (bug model), stopped only by the response's end or the
+    /// runtime's cancellation.
+    transport: Option<TransportKeepalive>,
+}
+
+/// Which timer needs attention next.
+enum Wake {
+    Stream,
+    Transport,
+}
+
+impl Timers {
+    /// The next instant a timer needs attention, and which (the per-stream timer on ties).
+    fn next(&self) -> Option<(Duration, Wake)> {
+        let stream = self
+            .stream
+            .as_ref()
+            .and_then(Keepalive::due)
+            .map(|d| (d, Wake::Stream));
+        let transport = self
+            .transport
+            .as_ref()
+            .and_then(TransportKeepalive::wake)
+            .map(|d| (d, Wake::Transport));
+        match (stream, transport) {
+            (Some(s), Some(t)) => Some(if t.0 < s.0 { t } else { s }),
+            (s, t) => s.or(t),
+        }
+    }
+}
+
 /// One SSE connection: writes what its stream hands over and its keepalives, until the
-/// stream ends or a write fails; a timer left running (shared-timer defect) keeps firing.
+/// stream ends or a write fails; a timer left running (shared-timer defect, transport
+/// keepalive) keeps firing.
 async fn run_connection(
     mut out: SseOut,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
-    mut keepalive: Option<Keepalive>,
+    mut timers: Timers,
     release: Release,
     gone: Box<dyn FnOnce()>,
 ) {
@@ -823,33 +906,50 @@ async fn run_connection(
     let mut open = true; // the stream is still written to
     let mut fed = true; // its server stream still hands frames over
     loop {
-        let due = keepalive.as_ref().and_then(Keepalive::due);
-        if !open && due.is_none() {
+        let next = timers.next();
+        if !open && next.is_none() {
             return;
         }
+        let due = next.as_ref().map(|(at, _)| *at);
         tokio::select! {
             biased;
             m = rx.recv(), if open && fed => match m {
                 Some(Outgoing::Frame(frame)) => {
                     if out.write(frame, None).await == Err(WriteError::Closed) {
-                        release.release(keepalive.as_ref());
+                        release.release(timers.stream.as_ref());
                         open = false;
                         if let Some(g) = gone.take() { g() }
                     }
                 }
                 Some(Outgoing::End) => {
                     out.end();
-                    release.release(keepalive.as_ref());
+                    release.release(timers.stream.as_ref());
+                    if let Some(t) = &timers.transport {
+                        t.keepalive.handle().clear();
+                    }
                     open = false;
                 }
                 // Another connection took the stream over: only the keepalive remains.
                 None => fed = false,
             },
             _ = tokio::time::sleep(due.unwrap_or_default().saturating_sub(now())), if due.is_some() => {
-                let Some(k) = keepalive.as_mut().filter(|k| k.due().is_some()) else { continue };
-                let (frame, id) = k.fire();
+                let (frame, id) = match timers.next() {
+                    Some((at, Wake::Stream)) if at <= now() => {
+                        timers.stream.as_mut().expect("a due stream timer").fire()
+                    }
+                    Some((at, Wake::Transport)) if at <= now() => {
+                        let t = timers.transport.as_mut().expect("a due transport timer");
+                        if t.cancel_at.is_some_and(|c| c < t.keepalive.due().unwrap_or(c)) {
+                            // The runtime cancels the background work (recorded as its clear).
+                            t.keepalive.handle().clear();
+                            continue;
+                        }
+                        t.keepalive.fire()
+                    }
+                    _ => continue,
+                };
                 if out.write(frame, Some(id)).await == Err(WriteError::Closed) && open {
-                    release.release(keepalive.as_ref());
+                    release.release(timers.stream.as_ref());
                     open = false;
                     if let Some(g) = gone.take() { g() }
                 }
@@ -1605,6 +1705,119 @@ mod tests {
             .filter(|k| matches!(k, EventKind::WriteFailed { timer: Some(1), .. }))
             .count();
         assert!(fails >= 5, "{fails} failed writes by the leaked timer");
+    }
+
+    /// The defects of `bug/cf-agents-0.12.4` (cloudflare/agents#1583).
+    fn cf_agents(duration: &str) -> Scenario {
+        let mut s = scenario("2025-11-25", duration);
+        s.server.defects.no_stream_keepalive = true;
+        s.server.defects.transport_keepalive = Some(secs(30));
+        s.server.defects.background_cancel_after = Some(secs(30));
+        s
+    }
+
+    /// (time, timer) pairs.
+    type TimerLog = Vec<(Duration, u32)>;
+
+    /// (time, timer) of every `TimerArmed` / `TimerCleared` on a connection.
+    fn timer_events(t: &Trace, conn: u32) -> (TimerLog, TimerLog) {
+        let (mut armed, mut cleared) = (Vec::new(), Vec::new());
+        for e in on(t, "server", conn) {
+            match e.kind {
+                EventKind::TimerArmed { timer, .. } => armed.push((e.at, timer)),
+                EventKind::TimerCleared { timer } => cleared.push((e.at, timer)),
+                _ => {}
+            }
+        }
+        (armed, cleared)
+    }
+
+    #[test]
+    fn cf_agents_defect_pings_with_a_named_event_until_the_runtime_cancels_it() {
+        let t = run(&cf_agents("150s"), |env| {
+            Box::pin(async move {
+                let sid = initialize(&env).await.expect("a session");
+                until(secs(1)).await;
+                let x = send(&env, "GET", Some(&sid), None, None).await;
+                read(&env, x, Some(secs(140))).await;
+            })
+        });
+        let t0 = started_at(&t, 3);
+        let (armed, cleared) = timer_events(&t, 3);
+        assert_eq!(
+            armed,
+            [(t0, 1)],
+            "one timer (the transport's), no per-stream timer"
+        );
+        assert!(kinds(&t, 3).contains(&EventKind::TimerArmed {
+            timer: 1,
+            every: secs(30)
+        }));
+        assert_eq!(
+            cleared,
+            [(t0 + secs(30), 1)],
+            "cancelled 30 s after the start"
+        );
+        let w: Vec<(Duration, Frame, Option<u32>)> = written(&t, 3)
+            .into_iter()
+            .map(|(a, f, timer)| (a - t0, f, timer))
+            .collect();
+        let ping = Frame::Event {
+            name: Some("ping".into()),
+            id: None,
+            data: String::new(),
+        };
+        assert_eq!(
+            w,
+            vec![
+                (secs(0), event("1", ""), None),
+                (secs(0), Frame::Retry { ms: 3000 }, None),
+                (secs(30), ping, Some(1)),
+            ],
+            "the ping due at the cancellation instant runs; nothing after it"
+        );
+        // The ping is written before the clear at the same instant.
+        let k = kinds(&t, 3);
+        let ping_at = k
+            .iter()
+            .position(|k| matches!(k, EventKind::FrameWritten { timer: Some(1), .. }))
+            .expect("a ping");
+        assert_eq!(k[ping_at + 1], EventKind::TimerCleared { timer: 1 });
+        assert!(keepalive_times(&t, 3).is_empty(), "no comment keepalive");
+    }
+
+    #[test]
+    fn cf_agents_defect_keeps_the_transport_keepalive_after_a_failed_write() {
+        let mut s = cf_agents("60s");
+        notify_at(&mut s, &[20]);
+        let t = run(&s, |env| {
+            Box::pin(async move {
+                let sid = initialize(&env).await.expect("a session");
+                until(secs(1)).await;
+                let x = send(&env, "GET", Some(&sid), None, None).await;
+                read(&env, x, Some(secs(10))).await;
+            })
+        });
+        let t0 = started_at(&t, 3);
+        let events = on(&t, "server", 3);
+        let failed: Vec<(Duration, Option<u32>)> = events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::WriteFailed { timer, .. } => Some((e.at, timer)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            failed,
+            [(secs(20), None), (t0 + secs(30), Some(1))],
+            "the notification fails, the timer still fires and fails at 30 s"
+        );
+        let (_, cleared) = timer_events(&t, 3);
+        assert_eq!(
+            cleared,
+            [(t0 + secs(30), 1)],
+            "only the runtime's cancellation clears it"
+        );
     }
 
     #[test]

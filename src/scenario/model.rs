@@ -102,6 +102,21 @@ pub struct Defects {
     /// overwrites the slot without clearing the old timer, and closing any stream clears
     /// whatever timer is in the slot (typescript-sdk PR #1726, later rounds).
     pub shared_keepalive_timer: bool,
+    /// MCP SSE connections (GET, POST and replay) arm no per-stream keepalive timer,
+    /// whatever `server.keepalive` says (cloudflare/agents#1583: the streaming handler's GET
+    /// and POST branches never write after the headers).
+    pub no_stream_keepalive: bool,
+    /// A transport-level keepalive on every MCP SSE connection: every this long from the
+    /// response start it writes the named event `event: ping\ndata: \n\n` (no id). It is
+    /// background work of the response (see `background_cancel_after`), a failed write never
+    /// clears it, and only the server ending the response (or the cancellation) stops it.
+    /// `None` (default): no transport keepalive (cloudflare/agents#1583).
+    pub transport_keepalive: Option<Duration>,
+    /// Background work of an MCP SSE response (the transport keepalive) is cancelled this
+    /// long after its response started, as the Workers runtime cancels work outside
+    /// `ctx.waitUntil` after the fetch handler returned; work due at exactly that instant
+    /// still runs. `None` (default): never cancelled (cloudflare/agents#1583).
+    pub background_cancel_after: Option<Duration>,
 }
 
 /// A JSON-RPC notification the MCP server sends at a scheduled time.

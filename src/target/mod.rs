@@ -173,6 +173,22 @@ pub fn all() -> Vec<TargetInfo> {
             }),
             client: None,
         },
+        TargetInfo {
+            name: "bug/cf-agents-0.12.4",
+            role: Role::Server,
+            summary: "the reference server as cloudflare/agents 0.12.4 on Workers: GET and POST streams arm no keepalive; a transport keepalive writes the named event `ping` every 30 s and is cancelled by the runtime 30 s after the response started (outside ctx.waitUntil)",
+            cites: Some("cloudflare/agents#1583"),
+            bug_model: true,
+            // A fixed implementation: the scenario's keepalive setting does not change it.
+            server: Some(|cfg| {
+                let mut cfg = cfg.clone();
+                cfg.defects.no_stream_keepalive = true;
+                cfg.defects.transport_keepalive = Some(std::time::Duration::from_secs(30));
+                cfg.defects.background_cancel_after = Some(std::time::Duration::from_secs(30));
+                reference_server::build(&cfg)
+            }),
+            client: None,
+        },
     ]
 }
 
