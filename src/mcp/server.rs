@@ -1229,6 +1229,7 @@ mod tests {
         let deadline = close_at.unwrap_or(Duration::MAX);
         loop {
             tokio::select! {
+                biased; // fixed branch order: tokio picks a random one otherwise, and ties happen on virtual time
                 f = body.frame() => match f {
                     Some(Ok(f)) => {
                         if let Some(d) = f.data_ref() {

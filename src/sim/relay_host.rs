@@ -156,6 +156,7 @@ async fn relay_conn(
             }
         };
         tokio::select! {
+            biased; // fixed branch order: tokio picks a random one otherwise, and ties happen on virtual time
             r = dr.read(&mut dbuf), if down_open => match r {
                 Ok(0) | Err(_) => {
                     down_open = false;

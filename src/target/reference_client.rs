@@ -175,6 +175,7 @@ async fn run_stream(
         last_event_id: None,
     });
     let resp = tokio::select! {
+        biased; // fixed branch order: tokio picks a random one otherwise, and ties happen on virtual time
         r = sender.send_request(req) => r,
         why = &mut close => {
             record(EventKind::ConnClosed { by: Closer::Client, reason: why.unwrap_or_default() });
@@ -204,6 +205,7 @@ async fn run_stream(
     let mut parser = Parser::new();
     loop {
         tokio::select! {
+            biased; // fixed branch order: tokio picks a random one otherwise, and ties happen on virtual time
             f = body.frame() => match f {
                 Some(Ok(frame)) => {
                     if let Some(data) = frame.data_ref() {
