@@ -152,6 +152,19 @@ pub enum EventKind {
     },
     /// MCP client: the stream is given up after `attempts` failed reconnections.
     GaveUp { stream: String, attempts: u32 },
+    /// MCP client: the client logged an operational warning about a stream (MP-301g
+    /// module 3: missed keepalives, suspected buffering by an intermediary).
+    ClientWarned {
+        stream: String,
+        warning: ClientWarning,
+    },
+    /// MCP client: the stream changed how it receives server messages, after `failures`
+    /// consecutive failed SSE connections (MP-301g module 3: long-polling fallback).
+    ModeSwitched {
+        stream: String,
+        to: StreamMode,
+        failures: u32,
+    },
 
     // ── server ────────────────────────────────────────────────────────────────
     /// MCP server: a JSON-RPC message was received (`id` None for notifications).
@@ -225,6 +238,42 @@ pub enum EventKind {
     },
     /// An intermediary stopped forwarding but kept the sockets open.
     IntermediaryBlackholed { behavior: String, reason: String },
+}
+
+/// An operational warning the MCP client logs (MP-301g module 3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "warning", rename_all = "kebab-case")]
+pub enum ClientWarning {
+    /// Nothing arrived on the stream for `silent`, longer than the keepalive interval the
+    /// client expects (`expected`) allows.
+    MissedKeepalive {
+        #[serde(with = "crate::time::human")]
+        silent: Duration,
+        #[serde(with = "crate::time::human")]
+        expected: Duration,
+    },
+    /// Buffering suspected: the SSE connection dropped `after` it was opened, within the
+    /// first 60 s.
+    DroppedEarly {
+        #[serde(with = "crate::time::human")]
+        after: Duration,
+    },
+    /// Buffering suspected: the first data event arrived `after` the connection was opened,
+    /// more than 5 s.
+    SlowFirstData {
+        #[serde(with = "crate::time::human")]
+        after: Duration,
+    },
+}
+
+/// How an MCP client stream receives server messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StreamMode {
+    /// One long-lived SSE response.
+    Sse,
+    /// Short requests at a fixed interval, each answered with what is pending.
+    LongPolling,
 }
 
 /// One event of a trace.

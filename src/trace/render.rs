@@ -1,6 +1,6 @@
 //! Text rendering of a trace, one line per event, for humans and insta snapshots.
 
-use super::{Closer, Event, EventKind, StreamEnd, Trace};
+use super::{ClientWarning, Closer, Event, EventKind, StreamEnd, StreamMode, Trace};
 use crate::time::{span, stamp};
 use std::fmt::Write;
 
@@ -115,6 +115,35 @@ pub fn describe(e: &Event) -> String {
         ),
         EventKind::GaveUp { stream, attempts } => {
             format!("stream={stream} given up after {attempts} failed reconnections")
+        }
+        EventKind::ClientWarned { stream, warning } => {
+            let what = match warning {
+                ClientWarning::MissedKeepalive { silent, expected } => format!(
+                    "missed keepalive: silent for {} (keepalive expected every {})",
+                    span(*silent),
+                    span(*expected)
+                ),
+                ClientWarning::DroppedEarly { after } => format!(
+                    "suspect buffering: connection dropped {} after opening",
+                    span(*after)
+                ),
+                ClientWarning::SlowFirstData { after } => format!(
+                    "suspect buffering: first data event {} after opening",
+                    span(*after)
+                ),
+            };
+            format!("warning  stream={stream}: {what}")
+        }
+        EventKind::ModeSwitched {
+            stream,
+            to,
+            failures,
+        } => {
+            let to = match to {
+                StreamMode::Sse => "SSE",
+                StreamMode::LongPolling => "long-polling",
+            };
+            format!("stream={stream} switched to {to} after {failures} consecutive failed SSE connections")
         }
         EventKind::RpcReceived {
             method,
