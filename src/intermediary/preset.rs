@@ -59,6 +59,7 @@ pub fn all() -> Vec<Preset> {
         heroku(),
         squid(),
         corporate_inspecting(),
+        node_undici(),
     ]
 }
 
@@ -313,6 +314,20 @@ fn corporate_inspecting() -> Preset {
             buffering(BufferingMode::Full, false),
             max_duration(secs(5 * 60), CloseAction::Rst, CloseAction::Rst),
         ],
+    }
+}
+
+/// Node's HTTP client (undici, behind `fetch`) as a client-side limit: `bodyTimeout` 300 s
+/// between two body chunks from the server aborts the response (`TypeError: terminated`);
+/// `headersTimeout` is also 300 s. Not a middlebox on the wire, but it acts like one, so it is
+/// modelled as the first hop of the chain, next to the client. Source: INTERMEDIARIES.md,
+/// Node undici row (typescript-sdk#1211; undici `bodyTimeout` / `headersTimeout` defaults).
+fn node_undici() -> Preset {
+    Preset {
+        name: "node-undici",
+        summary: "Node fetch (undici) in the client: bodyTimeout 300s between server chunks (`TypeError: terminated`); place it first",
+        source: "INTERMEDIARIES.md, Node undici row (typescript-sdk#1211, #270; undici bodyTimeout/headersTimeout default 300 s)",
+        behaviors: vec![idle(secs(300), Watch::Upstream, CloseAction::Rst, CloseAction::Rst)],
     }
 }
 
