@@ -48,6 +48,7 @@ fn main() {
     std::env::set_current_dir(root).expect("cd to the package root");
     let files = scenario::discover(&[PathBuf::from("scenarios")]).expect("scenarios/ exists");
     let mut trials = Vec::new();
+    let mut expected_snaps = std::collections::BTreeSet::new();
     for f in files {
         let shown = f.to_string_lossy().to_string();
         match scenario::load(&f) {
@@ -58,6 +59,10 @@ fn main() {
             Ok(s) => {
                 for name in target::default_names() {
                     let t = target::get(name).expect("default target exists");
+                    if !t.applies_to(&s) {
+                        continue;
+                    }
+                    expected_snaps.insert(format!("{}.snap", snapshot_name(&s.path, name)));
                     let s = s.clone();
                     let snaps = root.join("snapshots");
                     trials.push(Trial::test(
@@ -94,5 +99,26 @@ fn main() {
             }
         }
     }
+    // A snapshot no trial writes any more (a renamed scenario, a target that stopped
+    // applying) would sit there unreviewed forever: list it as a failure.
+    let snaps = root.join("snapshots");
+    trials.push(Trial::test("snapshots-without-a-trial", move || {
+        let mut orphans: Vec<String> = std::fs::read_dir(&snaps)
+            .map_err(|e| Failed::from(format!("cannot list {}: {e}", snaps.display())))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".snap") && !expected_snaps.contains(n))
+            .collect();
+        orphans.sort();
+        if orphans.is_empty() {
+            Ok(())
+        } else {
+            Err(Failed::from(format!(
+                "{} snapshot(s) under snapshots/ belong to no scenario × target trial; delete them if the scenario or target is gone:\n  {}",
+                orphans.len(),
+                orphans.join("\n  ")
+            )))
+        }
+    }));
     libtest_mimic::run(&args, trials).exit();
 }

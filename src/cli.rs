@@ -127,16 +127,25 @@ pub fn load_all(paths: &[PathBuf]) -> Option<Vec<Scenario>> {
     }
 }
 
-/// Every `[expect-fail."NAME"]` must name a known target.
+/// Every `[expect-fail."NAME"]` must name a known target that runs on the scenario.
 fn check_targets(s: &Scenario) -> Result<(), String> {
     for name in s.expect_fail.keys() {
-        if target::get(name).is_none() {
-            let known: Vec<_> = target::all().iter().map(|t| t.name).collect();
-            return Err(format!(
-                "error: {}: expect-fail.\"{name}\": unknown target; expected one of: {}\n  hint: `middlebox targets` lists them",
-                s.path,
-                known.join(", ")
-            ));
+        match target::get(name) {
+            None => {
+                let known: Vec<_> = target::all().iter().map(|t| t.name).collect();
+                return Err(format!(
+                    "error: {}: expect-fail.\"{name}\": unknown target; expected one of: {}\n  hint: `middlebox targets` lists them",
+                    s.path,
+                    known.join(", ")
+                ));
+            }
+            Some(t) if !t.applies_to(s) => {
+                return Err(format!(
+                    "error: {}: expect-fail.\"{name}\": this target only runs on scenarios whose client speaks MCP, and this one has no MCP step\n  hint: remove the table, or add an MCP step (initialize, open-get-stream, ...)",
+                    s.path
+                ));
+            }
+            Some(_) => {}
         }
     }
     Ok(())
@@ -215,7 +224,13 @@ fn cmd_run(a: RunArgs) -> ExitCode {
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    let total = scenarios.len() * targets.len();
+    let total = crate::suite::pairs(&scenarios, &targets).len();
+    let skipped = scenarios.len() * targets.len() - total;
+    if skipped > 0 && !a.targets.is_empty() {
+        eprintln!(
+            "note: {skipped} scenario × target pairs not run: those targets' defects live in the MCP layer and those scenarios have no MCP step"
+        );
+    }
     let done = std::sync::atomic::AtomicUsize::new(0);
     let tty = std::io::stderr().is_terminal();
     let progress = |r: &RunResult| {
@@ -257,7 +272,11 @@ fn cmd_targets() -> ExitCode {
         } else {
             ""
         };
-        println!("{:<w$}  {:<6}  {}{default}", t.name, role, t.summary);
+        let scope = match t.scope {
+            target::Scope::Any => "",
+            target::Scope::Mcp => " [runs on MCP scenarios only]",
+        };
+        println!("{:<w$}  {:<6}  {}{default}{scope}", t.name, role, t.summary);
         if let Some(c) = t.cites {
             println!("{:<w$}          reproduces: {c}", "");
         }
@@ -305,4 +324,32 @@ fn cmd_explain(path: &Path) -> ExitCode {
     };
     println!("{}", crate::scenario::explain(&s));
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_targets;
+
+    fn scenario(steps: &str, target: &str) -> crate::scenario::Scenario {
+        let text = format!(
+            "description = \"t\"\nduration = \"10s\"\n{steps}\n[[expect]]\ncheck = \"stream.survives\"\n[expect-fail.\"{target}\"]\nchecks = [\"stream.survives\"]\n"
+        );
+        crate::scenario::parse("t.toml", &text).expect("valid")
+    }
+
+    #[test]
+    fn expect_fail_must_name_a_target_that_runs_on_the_scenario() {
+        let plain = "[[client.step]]\nat = \"1s\"\ndo = \"open-stream\"";
+        let mcp = "[[client.step]]\nat = \"0s\"\ndo = \"initialize\"";
+        let e = check_targets(&scenario(plain, "bug/shared-keepalive-timer")).unwrap_err();
+        assert!(
+            e.contains("only runs on scenarios whose client speaks MCP"),
+            "{e}"
+        );
+        assert!(e.starts_with("error: t.toml: expect-fail.\"bug/shared-keepalive-timer\""));
+        assert!(check_targets(&scenario(mcp, "bug/shared-keepalive-timer")).is_ok());
+        assert!(check_targets(&scenario(plain, "bug/no-keepalive")).is_ok());
+        let e = check_targets(&scenario(plain, "bug/nope")).unwrap_err();
+        assert!(e.contains("unknown target"), "{e}");
+    }
 }

@@ -42,8 +42,17 @@ pub fn run_one(scenario: &Scenario, target: &TargetInfo, seed_override: Option<u
     evaluate(scenario, target.name, seed, out)
 }
 
-/// Runs every scenario against every target on `jobs` threads; results in input order
-/// (scenario-major). `progress` is called after each run finishes.
+/// The (scenario, target) index pairs to run, scenario-major: every target that applies to
+/// the scenario (see [`crate::target::Scope`]).
+pub fn pairs(scenarios: &[Scenario], targets: &[TargetInfo]) -> Vec<(usize, usize)> {
+    (0..scenarios.len())
+        .flat_map(|s| (0..targets.len()).map(move |t| (s, t)))
+        .filter(|&(s, t)| targets[t].applies_to(&scenarios[s]))
+        .collect()
+}
+
+/// Runs every scenario against every target that applies to it (see [`pairs`]) on `jobs`
+/// threads; results in input order (scenario-major). `progress` is called after each run.
 pub fn run_all(
     scenarios: &[Scenario],
     targets: &[TargetInfo],
@@ -51,9 +60,7 @@ pub fn run_all(
     jobs: usize,
     progress: &(dyn Fn(&RunResult) + Sync),
 ) -> Vec<RunResult> {
-    let pairs: Vec<(usize, usize)> = (0..scenarios.len())
-        .flat_map(|s| (0..targets.len()).map(move |t| (s, t)))
-        .collect();
+    let pairs = pairs(scenarios, targets);
     let next = AtomicUsize::new(0);
     let slots: Mutex<Vec<Option<RunResult>>> = Mutex::new(vec![None; pairs.len()]);
     std::thread::scope(|scope| {
@@ -95,6 +102,7 @@ mod tests {
             summary: "panics at start",
             cites: None,
             bug_model: false,
+            scope: crate::target::Scope::Any,
             server: Some(|_| Rc::new(Panicking)),
             client: None,
         }
@@ -127,8 +135,36 @@ check = "stream.survives"
         let targets: Vec<TargetInfo> = crate::target::all();
         let r = run_all(&scenarios, &targets, None, 2, &|_| {});
         let order: Vec<&str> = r.iter().map(|r| r.target.as_str()).collect();
-        let names: Vec<&str> = targets.iter().map(|t| t.name).collect();
+        let names: Vec<&str> = targets
+            .iter()
+            .filter(|t| t.scope == crate::target::Scope::Any)
+            .map(|t| t.name)
+            .collect();
+        assert!(names.len() >= 2, "{names:?}");
         assert_eq!(order, [names.clone(), names].concat());
         assert!(!r[0].unexpected, "{:?}", r[0].checks);
+    }
+
+    #[test]
+    fn mcp_scoped_targets_run_only_on_mcp_scenarios() {
+        let plain = crate::scenario::parse("plain.toml", SCENARIO).unwrap();
+        let mcp = crate::scenario::parse(
+            "mcp.toml",
+            "description = \"mcp\"\nduration = \"10s\"\n[[client.step]]\nat = \"0s\"\ndo = \"initialize\"\n",
+        )
+        .unwrap();
+        let targets = crate::target::all();
+        let scoped = targets
+            .iter()
+            .position(|t| t.scope == crate::target::Scope::Mcp)
+            .expect("an MCP-scoped bug model");
+        let p = pairs(&[plain, mcp], &targets);
+        assert!(!p.contains(&(0, scoped)), "{p:?}");
+        assert!(p.contains(&(1, scoped)), "{p:?}");
+        assert!(
+            p.contains(&(0, 0)) && p.contains(&(1, 0)),
+            "the reference runs on both"
+        );
+        assert_eq!(p.iter().filter(|(s, _)| *s == 1).count(), targets.len());
     }
 }

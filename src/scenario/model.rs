@@ -49,6 +49,11 @@ impl Scenario {
             .map(String::as_str)
             .unwrap_or(DEFAULT_REVISION)
     }
+
+    /// True when the client timeline speaks MCP (any MCP step), false for plain SSE streams.
+    pub fn uses_mcp(&self) -> bool {
+        self.client.steps.iter().any(|s| s.action.is_mcp())
+    }
 }
 
 /// What keepalive frame the reference server writes.
@@ -228,6 +233,16 @@ pub enum ClientAction {
     Ping,
     /// MCP: DELETE the session.
     DeleteSession,
+}
+
+impl ClientAction {
+    /// True for the MCP steps (everything but plain `open-stream` / `close-stream`).
+    pub fn is_mcp(&self) -> bool {
+        !matches!(
+            self,
+            ClientAction::OpenStream { .. } | ClientAction::CloseStream { .. }
+        )
+    }
 }
 
 /// A scheduled fault.

@@ -71,6 +71,18 @@ pub enum Role {
     Both,
 }
 
+/// Which scenarios a target's behaviour can differ from the reference's in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// Any scenario.
+    Any,
+    /// Only scenarios whose client speaks MCP ([`Scenario::uses_mcp`]): the target's
+    /// defect lives in the MCP layer, so on plain SSE scenarios it would run the reference's
+    /// exact code and trace. Such pairs are not run (they would only cost time).
+    Mcp,
+}
+
 /// A named target in the registry.
 #[derive(Clone)]
 pub struct TargetInfo {
@@ -83,11 +95,21 @@ pub struct TargetInfo {
     pub cites: Option<&'static str>,
     /// True for bug models: run by default next to the reference, expected to fail.
     pub bug_model: bool,
+    /// Which scenarios it runs on.
+    pub scope: Scope,
     pub(crate) server: Option<ServerFactory>,
     pub(crate) client: Option<ClientFactory>,
 }
 
 impl TargetInfo {
+    /// Whether this target runs on `scenario` (see [`Scope`]).
+    pub fn applies_to(&self, scenario: &Scenario) -> bool {
+        match self.scope {
+            Scope::Any => true,
+            Scope::Mcp => scenario.uses_mcp(),
+        }
+    }
+
     /// The server to run for this target on a scenario: its own when it has the server role,
     /// else the reference server.
     pub fn server(&self, cfg: &ServerConfig) -> Rc<dyn ServerTarget> {
@@ -115,6 +137,7 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "built-in SSE server (per-stream keepalive timer, scheduled events) and client",
             cites: None,
             bug_model: false,
+            scope: Scope::Any,
             server: Some(reference_server::build),
             client: Some(reference_client::build),
         },
@@ -124,6 +147,7 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference server with its keepalive removed: the stream is silent between events",
             cites: Some("modelcontextprotocol/typescript-sdk#28, #876"),
             bug_model: true,
+            scope: Scope::Any,
             server: Some(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.keepalive = None;
@@ -137,6 +161,7 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference server whose Last-Event-ID replay connections arm no keepalive timer",
             cites: Some("modelcontextprotocol/typescript-sdk PR #1726, review round 1"),
             bug_model: true,
+            scope: Scope::Mcp,
             server: Some(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.replay_without_keepalive = true;
@@ -150,6 +175,7 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference server with one keepalive timer slot per MCP session: a new stream overwrites it, closing any stream clears whatever is in it",
             cites: Some("modelcontextprotocol/typescript-sdk PR #1726, later review rounds"),
             bug_model: true,
+            scope: Scope::Mcp,
             server: Some(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.shared_keepalive_timer = true;
@@ -163,6 +189,7 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference server with keepalive = 90s: cadence above nginx's 60 s limit, fine behind Cloudflare's 100–120 s",
             cites: Some("FIELD-BUGS 5: keepalive cadence above the intermediary's limit"),
             bug_model: true,
+            scope: Scope::Any,
             // Slows a keepalive the scenario has; a scenario with keepalive off stays off.
             server: Some(|cfg| {
                 let mut cfg = cfg.clone();
@@ -179,6 +206,7 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference server as cloudflare/agents 0.12.4 on Workers: GET and POST streams arm no keepalive; a transport keepalive writes the named event `ping` every 30 s and is cancelled by the runtime 30 s after the response started (outside ctx.waitUntil)",
             cites: Some("cloudflare/agents#1583"),
             bug_model: true,
+            scope: Scope::Mcp,
             // A fixed implementation: the scenario's keepalive setting does not change it.
             server: Some(|cfg| {
                 let mut cfg = cfg.clone();
