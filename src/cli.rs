@@ -3,6 +3,7 @@
 //! ```text
 //!  middlebox run [PATH...] [--target NAME]... [--seed N] [--format text|json|junit] [--out DIR]
 //!  middlebox targets | presets | check PATH... | explain PATH
+//!  middlebox bench [--short] [--workload W]... [--format text|json]
 //! ```
 //! Exit codes: 0 every outcome as expected, 1 an unexpected outcome, 2 usage or
 //! scenario-file errors.
@@ -47,6 +48,36 @@ pub enum Command {
         /// One scenario file.
         path: PathBuf,
     },
+    /// Time fixed workloads against bare turmoil stepping of the same topology.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Small versions of the workloads (seconds, for CI) instead of the full ones.
+    #[arg(long)]
+    pub short: bool,
+    /// Workload to run (repeatable). Default: all.
+    #[arg(long = "workload", short = 'w', value_enum)]
+    pub workloads: Vec<crate::bench::Workload>,
+    /// Output: a Markdown table (text) or one JSON object per workload (json).
+    #[arg(long, value_enum, default_value_t = BenchFormat::Text)]
+    pub format: BenchFormat,
+    /// Parallel simulations for the suite workload (default: the number of cores).
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Internal: measure one side of one workload in this process and print one JSON line.
+    #[arg(long, hide = true, value_enum, requires = "side")]
+    pub only: Option<crate::bench::Workload>,
+    /// Internal: which side `--only` measures.
+    #[arg(long, hide = true, value_enum)]
+    pub side: Option<crate::bench::Side>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchFormat {
+    Text,
+    Json,
 }
 
 #[derive(clap::Args, Debug)]
@@ -86,6 +117,88 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Presets { markdown } => cmd_presets(markdown),
         Command::Check { paths } => cmd_check(&paths),
         Command::Explain { path } => cmd_explain(&path),
+        Command::Bench(a) => cmd_bench(a),
+    }
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn cmd_bench(a: BenchArgs) -> ExitCode {
+    use crate::bench::{self, Workload};
+    let jobs = a.jobs.unwrap_or_else(default_jobs);
+    if let (Some(w), Some(side)) = (a.only, a.side) {
+        return match bench::measure(w, side, a.short, jobs) {
+            Ok(r) => {
+                println!("{}", serde_json::to_string(&r).expect("serializable"));
+                ExitCode::SUCCESS
+            }
+            Err(e) => usage_error(&e),
+        };
+    }
+    let workloads = if a.workloads.is_empty() {
+        Workload::ALL.to_vec()
+    } else {
+        a.workloads.clone()
+    };
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => return usage_error(&format!("cannot find this program to re-run it: {e}")),
+    };
+    // Each side runs in its own process, one after the other, so that its peak memory is
+    // its own and the two never compete for cores.
+    let child = |w: Workload, side: bench::Side| -> Result<bench::SideResult, String> {
+        bench::plan(w, a.short)?;
+        let side_name = match side {
+            bench::Side::Middlebox => "middlebox",
+            bench::Side::Baseline => "baseline",
+        };
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(["bench", "--only", w.id(), "--side", side_name, "--jobs"])
+            .arg(jobs.to_string());
+        if a.short {
+            cmd.arg("--short");
+        }
+        let out = cmd
+            .output()
+            .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} side of {} failed: {}",
+                side_name,
+                w.id(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("unreadable child output: {e}"))
+    };
+    let mut rows = Vec::new();
+    for w in workloads {
+        if a.format == BenchFormat::Text {
+            eprintln!("bench: {} …", bench::describe(w, a.short));
+        }
+        let m = child(w, bench::Side::Middlebox);
+        let b = child(w, bench::Side::Baseline);
+        let row = bench::row(w, a.short, m, b);
+        if a.format == BenchFormat::Json {
+            println!("{}", serde_json::to_string(&row).expect("serializable"));
+        }
+        rows.push(row);
+    }
+    if a.format == BenchFormat::Text {
+        print!("{}", bench::render_table(&rows));
+        println!(
+            "\nmachine: {} cores; tick 1 ms; plain stepping = bare turmoil, same hosts, idle software",
+            default_jobs()
+        );
+    }
+    if rows.iter().any(|r| r.status == "failed") {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -219,11 +332,7 @@ fn cmd_run(a: RunArgs) -> ExitCode {
     if scenarios.is_empty() {
         return usage_error("no scenario files found (expected *.toml under the given paths)");
     }
-    let jobs = a.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let jobs = a.jobs.unwrap_or_else(default_jobs);
     let total = crate::suite::pairs(&scenarios, &targets).len();
     let skipped = scenarios.len() * targets.len() - total;
     if skipped > 0 && !a.targets.is_empty() {

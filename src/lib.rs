@@ -14,6 +14,7 @@
 //! (behaviors and presets), [`sse`] (codec), [`sim`] (turmoil world, relays, runner),
 //! [`target`] (implementations under test), [`trace`], [`check`], [`report`].
 
+pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod intermediary;
