@@ -137,7 +137,7 @@ pub fn evaluate(expected: Duration, tick: Duration, trace: &Trace, end: Duration
                 span(expected)
             )
         } else {
-            match due.iter().filter(|d| Some(d.conn) == e.conn && d.at <= e.at).last() {
+            match due.iter().rfind(|d| Some(d.conn) == e.conn && d.at <= e.at) {
                 Some(d) if d.since.0 <= e.at && e.at - d.since.0 < d.silent => format!(
                     "no warning was due then: the connection had been silent {} (since its {} at {})",
                     span(e.at - d.since.0),
