@@ -137,6 +137,33 @@ impl<'t> ClientStream<'t> {
         })
     }
 
+    /// The path of the request the client sent, when it sent one.
+    pub fn request_path(&self) -> Option<&'t str> {
+        self.client_events().find_map(|e| match &e.kind {
+            EventKind::RequestSent { path, .. } => Some(path.as_str()),
+            _ => None,
+        })
+    }
+
+    /// A long-polling request of the MCP client (`GET /mcp?poll=1`, a middlebox extension).
+    pub fn is_poll(&self) -> bool {
+        self.request_path().is_some_and(is_poll_path)
+    }
+
+    /// When the client saw the connection end, and whether it ended it itself: its first
+    /// `StreamEnded`, `ConnClosed` or `ConnFailed`; `None` while it stayed open.
+    pub fn client_end(&self) -> Option<(Duration, bool)> {
+        self.client_events().find_map(|e| match &e.kind {
+            EventKind::ConnClosed {
+                by: Closer::Client, ..
+            } => Some((e.at, true)),
+            EventKind::StreamEnded { .. }
+            | EventKind::ConnClosed { .. }
+            | EventKind::ConnFailed { .. } => Some((e.at, false)),
+            _ => None,
+        })
+    }
+
     /// The response's content type, when headers with one reached the client.
     pub fn content_type(&self) -> Option<&'t str> {
         self.client_events().find_map(|e| match &e.kind {
@@ -334,6 +361,26 @@ pub(crate) fn explain(trace: &Trace, host: &str, behavior: &str, reason: &str) -
     } else {
         format!("{limit}, {reason}")
     }
+}
+
+/// A request path of the MCP client's long-polling fallback (`/mcp?poll=1`).
+pub(crate) fn is_poll_path(path: &str) -> bool {
+    path.split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|kv| kv == "poll=1"))
+}
+
+/// Whether the trace has an MCP client (it sent JSON-RPC or delivered server messages).
+pub(crate) fn has_mcp_client(trace: &Trace) -> bool {
+    trace.events.iter().any(|e| {
+        e.host == CLIENT
+            && matches!(
+                e.kind,
+                EventKind::RpcSent { .. }
+                    | EventKind::MessageDelivered { .. }
+                    | EventKind::RpcAnswered { .. }
+                    | EventKind::SessionEstablished { .. }
+            )
+    })
 }
 
 /// An outcome of check `id`.

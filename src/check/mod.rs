@@ -10,6 +10,9 @@
 //! first event arrives within D). A check that cannot see what it needs in the trace says
 //! `unobservable` instead of guessing.
 
+pub mod client_detects_buffering;
+pub mod client_keepalive_warnings;
+pub mod client_polling_fallback;
 pub mod client_reconnect_backoff;
 pub mod client_resumes;
 mod client_stream;
@@ -24,6 +27,7 @@ pub mod replay_complete;
 pub mod replay_same_stream;
 pub mod replay_session_isolated;
 pub mod stream_closed;
+pub mod stream_recovers;
 pub mod stream_survives;
 #[cfg(test)]
 mod testing;
@@ -184,6 +188,41 @@ pub enum CheckSpec {
         #[serde(with = "crate::time::human")]
         max: Duration,
     },
+    /// `stream.recovers`: every time a resumable MCP client stream drops, the client has it
+    /// receiving again (a later `200` GET of the stream, or a `200` poll after its mode
+    /// switch) within `within` (default 60s). Drops within `within` of the end are not judged.
+    #[serde(rename = "stream.recovers")]
+    StreamRecovers {
+        stream: Option<String>,
+        #[serde(with = "crate::time::human")]
+        within: Duration,
+    },
+    /// `client.detects-buffering`: the client warns `DroppedEarly` on every SSE connection
+    /// that ends within 60 s of opening (not closed by it, not a finished call) and
+    /// `SlowFirstData` on every primed connection without a body byte 5 s after opening,
+    /// each within `tick` + 1 ms; never without its sign.
+    #[serde(rename = "client.detects-buffering")]
+    ClientDetectsBuffering {
+        /// The scenario's tick (not a file parameter).
+        #[serde(skip)]
+        tick: Duration,
+    },
+    /// `client.polling-fallback`: after 3 consecutive failed SSE connections of a GET stream
+    /// (and never before) the client switches it to long polling at once, then polls every
+    /// 2 s until the end.
+    #[serde(rename = "client.polling-fallback")]
+    ClientPollingFallback,
+    /// `client.keepalive-warnings`: the client warns `MissedKeepalive` on every SSE
+    /// connection silent for 1.5 × `expected` (default 30s), then each further `expected`,
+    /// within `tick` + 1 ms; never otherwise.
+    #[serde(rename = "client.keepalive-warnings")]
+    ClientKeepaliveWarnings {
+        #[serde(with = "crate::time::human")]
+        expected: Duration,
+        /// The scenario's tick (not a file parameter).
+        #[serde(skip)]
+        tick: Duration,
+    },
 }
 
 /// Every check id, with a one-line description, in a stable order.
@@ -252,6 +291,22 @@ pub const CHECK_IDS: &[(&str, &str)] = &[
         "client.reconnect-backoff",
         "reconnect delays start at initial (or the server's retry), double, stay ≤ max, and are kept",
     ),
+    (
+        "stream.recovers",
+        "every dropped MCP stream is receiving again within a limit (reconnect or polling)",
+    ),
+    (
+        "client.detects-buffering",
+        "the client warns of early drops and slow first data (suspected buffering), and only then",
+    ),
+    (
+        "client.polling-fallback",
+        "after 3 consecutive failed SSE connections the client switches to polling every 2 s",
+    ),
+    (
+        "client.keepalive-warnings",
+        "the client warns of every missed keepalive (1.5 × expected silence, then each expected)",
+    ),
 ];
 
 impl CheckSpec {
@@ -274,6 +329,10 @@ impl CheckSpec {
             CheckSpec::ReplaySameStream => "replay.same-stream",
             CheckSpec::ReplaySessionIsolated => "replay.session-isolated",
             CheckSpec::ClientReconnectBackoff { .. } => "client.reconnect-backoff",
+            CheckSpec::StreamRecovers { .. } => "stream.recovers",
+            CheckSpec::ClientDetectsBuffering { .. } => "client.detects-buffering",
+            CheckSpec::ClientPollingFallback => "client.polling-fallback",
+            CheckSpec::ClientKeepaliveWarnings { .. } => "client.keepalive-warnings",
         }
     }
 
@@ -321,6 +380,16 @@ impl CheckSpec {
             CheckSpec::ReplaySessionIsolated => replay_session_isolated::evaluate(trace, end),
             CheckSpec::ClientReconnectBackoff { initial, max } => {
                 client_reconnect_backoff::evaluate(*initial, *max, trace, end)
+            }
+            CheckSpec::StreamRecovers { stream, within } => {
+                stream_recovers::evaluate(stream.as_deref(), *within, trace, end)
+            }
+            CheckSpec::ClientDetectsBuffering { tick } => {
+                client_detects_buffering::evaluate(*tick, trace, end)
+            }
+            CheckSpec::ClientPollingFallback => client_polling_fallback::evaluate(trace, end),
+            CheckSpec::ClientKeepaliveWarnings { expected, tick } => {
+                client_keepalive_warnings::evaluate(*expected, *tick, trace, end)
             }
         }
     }

@@ -13,7 +13,9 @@
 //! ```
 
 use crate::sse::Frame;
-use crate::trace::{Closer, ConnId, Event, EventKind, Limit, StreamEnd, Trace};
+use crate::trace::{
+    ClientWarning, Closer, ConnId, Event, EventKind, Limit, StreamEnd, StreamMode, Trace,
+};
 use std::time::Duration;
 
 /// Builds a [`Trace`] event by event.
@@ -496,6 +498,70 @@ impl TraceBuilder {
     /// A chunk carrying a `retry: ms` field.
     pub fn retry(self, t: u64, conn: u32, retry_ms: u64) -> Self {
         self.frames(t, conn, 12, vec![Frame::Retry { ms: retry_ms }])
+    }
+
+    /// The client's session was established (marks an MCP client).
+    pub fn session(self, t: u64, conn: u32, session: &str) -> Self {
+        self.client(
+            t,
+            conn,
+            EventKind::SessionEstablished {
+                session: session.into(),
+            },
+        )
+    }
+
+    /// The client gave `stream` up after `attempts` failed reconnects.
+    pub fn gave_up(self, t: u64, conn: u32, stream: &str, attempts: u32) -> Self {
+        self.client(
+            t,
+            conn,
+            EventKind::GaveUp {
+                stream: stream.into(),
+                attempts,
+            },
+        )
+    }
+
+    /// The client logged `warning` about `stream` on `conn`.
+    pub fn warned(self, t: u64, conn: u32, stream: &str, warning: ClientWarning) -> Self {
+        self.client(
+            t,
+            conn,
+            EventKind::ClientWarned {
+                stream: stream.into(),
+                warning,
+            },
+        )
+    }
+
+    /// The client switched `stream` to long polling after `failures` failed connections.
+    pub fn mode_switched(self, t: u64, conn: Option<u32>, stream: &str, failures: u32) -> Self {
+        self.push(
+            t,
+            "client",
+            conn,
+            EventKind::ModeSwitched {
+                stream: stream.into(),
+                to: StreamMode::LongPolling,
+                failures,
+            },
+        )
+    }
+
+    /// Opened and sent the poll `GET /mcp?poll=1` at `t`, a 200 event stream 3 ms later.
+    pub fn poll(self, conn: u32, stream: &str, t: u64) -> Self {
+        self.open(t, conn, stream)
+            .client(
+                t,
+                conn,
+                EventKind::RequestSent {
+                    method: "GET".into(),
+                    path: "/mcp?poll=1".into(),
+                    last_event_id: None,
+                },
+            )
+            .response(t + 3, conn, 200)
     }
 
     /// The trace, ordered by time (stable).

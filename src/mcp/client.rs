@@ -20,6 +20,8 @@
 //! already delivered (a replayed duplicate) is received but not delivered again.
 //! Revision `2026-07-28` has no session and no resumption: nothing is reconnected.
 
+pub use defects::ClientDefects;
+
 use crate::scenario::ReconnectPolicy;
 use crate::sim::ConnRegistry;
 use crate::sse::{Frame, Parser};
@@ -62,6 +64,8 @@ pub struct ClientContext {
     pub revision: String,
     /// How dropped streams reconnect.
     pub reconnect: ReconnectPolicy,
+    /// Defects of a bug-model target; none for the reference.
+    pub defects: ClientDefects,
 }
 
 /// How a logical stream starts.
@@ -360,6 +364,14 @@ impl McpClient {
         };
         let mut reconnecting = false;
         let mut failures = 0u32;
+        let attempts = self
+            .inner
+            .ctx
+            .defects
+            .reconnect_attempts
+            .unwrap_or(policy.attempts);
+        // The Last-Event-ID of the first reconnect (kept by the stale-id defect).
+        let mut first_resume: Option<Option<String>> = None;
         loop {
             let attempt = self.attempt(name, &call, &mut parser, live).await;
             live.set(None);
@@ -382,7 +394,7 @@ impl McpClient {
                 failures += 1;
             }
             let conn = Some(attempt.conn());
-            if failures >= policy.attempts {
+            if failures >= attempts {
                 self.record(
                     conn,
                     EventKind::GaveUp {
@@ -392,8 +404,11 @@ impl McpClient {
                 );
                 return;
             }
-            let last_event_id =
+            let mut last_event_id =
                 Some(parser.last_event_id().to_string()).filter(|id| !id.is_empty());
+            if self.inner.ctx.defects.stale_last_event_id {
+                last_event_id = first_resume.get_or_insert(last_event_id).clone();
+            }
             if answer.is_some() && last_event_id.is_none() {
                 return; // a POST stream without an event id cannot be resumed
             }
@@ -771,5 +786,6 @@ pub fn stream_end(e: &hyper::Error) -> StreamEnd {
     StreamEnd::Error(e.to_string())
 }
 
+mod defects;
 #[cfg(test)]
 mod tests;

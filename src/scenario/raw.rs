@@ -488,6 +488,10 @@ pub struct RawFault {
 /// | `replay.complete` | `stream` |
 /// | `event-id.unique` | none |
 /// | `client.resumes` | `stream` |
+/// | `stream.recovers` | `stream`, `within` (span > 0, ≤ duration, default `"60s"`) |
+/// | `client.detects-buffering` | none |
+/// | `client.polling-fallback` | none |
+/// | `client.keepalive-warnings` | `expected` (span > 0, default `"30s"`) |
 ///
 /// `stream` (optional where taken) names a stream a client step opens; absent means every
 /// stream.
@@ -530,6 +534,13 @@ pub struct RawExpect {
     /// sent no `retry`.
     #[serde(default)]
     pub initial: Option<Spanned<HumanSpan>>,
+    /// `within`: `stream.recovers` only: how soon a dropped stream must be receiving again.
+    #[serde(default)]
+    pub within: Option<Spanned<HumanSpan>>,
+    /// `expected`: `client.keepalive-warnings` only: the keepalive interval the client
+    /// expects (warnings after 1.5 × it of silence, then every it).
+    #[serde(default)]
+    pub expected: Option<Spanned<HumanSpan>>,
 }
 
 /// `[expect-fail."TARGET"]`: checks a target is known to fail.

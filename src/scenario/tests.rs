@@ -1073,3 +1073,48 @@ fn load_parses_a_file_with_the_real_preset_list() {
     let s = load(&path).unwrap();
     assert_eq!(s.path, path.display().to_string());
 }
+
+#[test]
+fn client_behaviour_check_params_are_checked_and_defaulted() {
+    let expect = |body: &str| format!("{HEAD}[[expect]]\n{body}");
+    let s = parse_text(&format!(
+        "{}[[expect]]\ncheck = \"client.detects-buffering\"\n[[expect]]\ncheck = \"client.polling-fallback\"\n[[expect]]\ncheck = \"client.keepalive-warnings\"\nexpected = \"15s\"\n",
+        expect("check = \"stream.recovers\"\n")
+    ))
+    .unwrap();
+    assert_eq!(
+        s.expects,
+        [
+            CheckSpec::StreamRecovers {
+                stream: None,
+                within: secs(60)
+            },
+            CheckSpec::ClientDetectsBuffering { tick: s.tick },
+            CheckSpec::ClientPollingFallback,
+            CheckSpec::ClientKeepaliveWarnings {
+                expected: secs(15),
+                tick: s.tick
+            },
+        ]
+    );
+    let e = err(&expect("check = \"stream.recovers\"\nwithin = \"0s\"\n"));
+    assert_eq!(e.key_path, "expect[0].within");
+    let e = err(&expect(
+        "check = \"stream.recovers\"\nwithin = \"99days\"\n",
+    ));
+    assert_eq!(e.key_path, "expect[0].within");
+    assert!(e.message.contains("after the end of the run"), "{e}");
+    let e = err(&expect(
+        "check = \"client.polling-fallback\"\nexpected = \"30s\"\n",
+    ));
+    assert_eq!(e.key_path, "expect[0].expected");
+    assert!(e.message.contains("expected no parameters"), "{e}");
+    let e = err(&expect(
+        "check = \"client.keepalive-warnings\"\nwithin = \"30s\"\n",
+    ));
+    assert_eq!(e.key_path, "expect[0].within");
+    assert!(
+        e.message.contains("expected only its parameters: expected"),
+        "{e}"
+    );
+}

@@ -69,6 +69,10 @@ const CHECK_PARAMS: &[(&str, &[(&str, bool)])] = &[
         "client.reconnect-backoff",
         &[("initial", true), ("max", true)],
     ),
+    ("stream.recovers", &[("stream", false), ("within", false)]),
+    ("client.detects-buffering", &[]),
+    ("client.polling-fallback", &[]),
+    ("client.keepalive-warnings", &[("expected", false)]),
 ];
 
 /// Default `tolerance` of `stream.closed`.
@@ -160,7 +164,7 @@ impl Validator<'_> {
         let mut hosts: Vec<&str> = vec!["client", "server"];
         hosts.extend(intermediaries.iter().map(|i| i.name.as_str()));
         let faults = self.faults(raw.fault, &hosts)?;
-        let expects = self.expects(raw.expect, &streams, &intermediaries)?;
+        let expects = self.expects(raw.expect, &streams, &intermediaries, tick)?;
         let expect_fail = self.expect_fail(raw.expect_fail, &expects)?;
         Ok(Scenario {
             path: self.file.to_string(),
@@ -1246,6 +1250,7 @@ impl Validator<'_> {
         raw: Vec<Spanned<RawExpect>>,
         streams: &BTreeSet<String>,
         intermediaries: &[IntermediaryConfig],
+        tick: Duration,
     ) -> Result<Vec<CheckSpec>> {
         let ids: Vec<&str> = CHECK_PARAMS.iter().map(|(id, _)| *id).collect();
         let mut out = Vec::with_capacity(raw.len());
@@ -1278,7 +1283,7 @@ impl Validator<'_> {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            let given: [(&str, Option<Range<usize>>); 10] = [
+            let given: [(&str, Option<Range<usize>>); 12] = [
                 ("stream", e.stream.as_ref().map(|v| v.span())),
                 ("until", e.until.as_ref().map(|v| v.span())),
                 ("by", e.by.as_ref().map(|v| v.span())),
@@ -1289,6 +1294,8 @@ impl Validator<'_> {
                 ("min", e.min.as_ref().map(|v| v.span())),
                 ("grace", e.grace.as_ref().map(|v| v.span())),
                 ("initial", e.initial.as_ref().map(|v| v.span())),
+                ("within", e.within.as_ref().map(|v| v.span())),
+                ("expected", e.expected.as_ref().map(|v| v.span())),
             ];
             for (key, at) in &given {
                 if let Some(at) = at {
@@ -1446,6 +1453,25 @@ impl Validator<'_> {
                     }
                     CheckSpec::ClientReconnectBackoff { initial, max }
                 }
+                "stream.recovers" => CheckSpec::StreamRecovers {
+                    stream,
+                    within: match &e.within {
+                        Some(w) => {
+                            self.positive(w, &format!("{base}.within"))?;
+                            self.within_run(w, &format!("{base}.within"))?
+                        }
+                        None => crate::check::stream_recovers::WITHIN_DEFAULT,
+                    },
+                },
+                "client.detects-buffering" => CheckSpec::ClientDetectsBuffering { tick },
+                "client.polling-fallback" => CheckSpec::ClientPollingFallback,
+                "client.keepalive-warnings" => CheckSpec::ClientKeepaliveWarnings {
+                    expected: match &e.expected {
+                        Some(x) => self.positive(x, &format!("{base}.expected"))?,
+                        None => crate::check::client_keepalive_warnings::EXPECTED_DEFAULT,
+                    },
+                    tick,
+                },
                 _ => CheckSpec::ClientResumes { stream },
             };
             out.push(spec);
@@ -1576,7 +1602,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(s.expects[0].id(), *id);
         }
-        // Every CheckSpec variant is reachable: 16 ids, 16 variants.
-        assert_eq!(ids.len(), 16);
+        // Every CheckSpec variant is reachable: 20 ids, 20 variants.
+        assert_eq!(ids.len(), 20);
     }
 }

@@ -14,6 +14,7 @@
 pub mod reference_client;
 pub mod reference_server;
 
+use crate::mcp::client::ClientDefects;
 use crate::scenario::{Scenario, ServerConfig};
 use crate::sim::HostEnv;
 use std::future::Future;
@@ -216,6 +217,34 @@ pub fn all() -> Vec<TargetInfo> {
                 reference_server::build(&cfg)
             }),
             client: None,
+        },
+        TargetInfo {
+            name: "bug/client-stale-last-event-id",
+            role: Role::Client,
+            summary: "the reference MCP client that keeps re-sending the Last-Event-ID of its first reconnect, never updating it",
+            cites: Some("FIELD-BUGS 14: ~30 s idle proxies, reconnect storms re-sending a stale Last-Event-ID"),
+            bug_model: true,
+            server: None,
+            client: Some(|| {
+                reference_client::build_with(ClientDefects {
+                    stale_last_event_id: true,
+                    ..ClientDefects::default()
+                })
+            }),
+        },
+        TargetInfo {
+            name: "bug/client-gives-up-after-2",
+            role: Role::Client,
+            summary: "the reference MCP client that gives a dropped stream up after 2 failed reconnects, whatever [client.reconnect] attempts says",
+            cites: Some("modelcontextprotocol/typescript-sdk#2098"),
+            bug_model: true,
+            server: None,
+            client: Some(|| {
+                reference_client::build_with(ClientDefects {
+                    reconnect_attempts: Some(2),
+                    ..ClientDefects::default()
+                })
+            }),
         },
     ]
 }

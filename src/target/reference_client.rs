@@ -13,7 +13,7 @@
 //! scenario's end close either kind the same way.
 
 use super::{ClientEnv, ClientTarget, HostFuture};
-use crate::mcp::client::{stream_end, ClientContext, McpClient, Opening};
+use crate::mcp::client::{stream_end, ClientContext, ClientDefects, McpClient, Opening};
 use crate::scenario::ClientAction;
 use crate::sim::now;
 use crate::sse::Parser;
@@ -29,10 +29,18 @@ use turmoil::net::TcpStream;
 
 /// Builds the reference client.
 pub fn build() -> Rc<dyn ClientTarget> {
-    Rc::new(ReferenceClient)
+    build_with(ClientDefects::default())
 }
 
-struct ReferenceClient;
+/// Builds the reference client with a bug model's defects switched on.
+pub fn build_with(defects: ClientDefects) -> Rc<dyn ClientTarget> {
+    Rc::new(ReferenceClient { defects })
+}
+
+struct ReferenceClient {
+    /// Defects of the MCP client (none for the reference).
+    defects: ClientDefects,
+}
 
 async fn sleep_until(at: Duration) {
     tokio::time::sleep(at.saturating_sub(now())).await;
@@ -51,6 +59,7 @@ async fn close(open: &mut OpenStreams, name: &str, why: &str) {
 
 impl ClientTarget for ReferenceClient {
     fn run(&self, env: ClientEnv) -> HostFuture {
+        let defects = self.defects.clone();
         Box::pin(async move {
             let mcp = McpClient::new(ClientContext {
                 recorder: env.host.recorder.clone(),
@@ -60,6 +69,7 @@ impl ClientTarget for ReferenceClient {
                 port: env.port,
                 revision: env.scenario.revision().to_string(),
                 reconnect: env.scenario.client.reconnect.clone(),
+                defects,
             });
             let mut open = OpenStreams::new();
             let timeline = async {

@@ -920,3 +920,5 @@ fn backoff_never_exceeds_max_even_after_many_failures() {
     assert_eq!(backoff(&policy, None, 40), policy.max);
     assert_eq!(backoff(&policy, Some(u64::MAX), 3), policy.max);
 }
+
+mod defects;

@@ -1,0 +1,414 @@
+//! `client.detects-buffering`: the MCP client's buffering suspicion (MP-301g module 3), as a
+//! safety and a liveness check. From the trace it computes the two signs and matches them to
+//! the client's `ClientWarned` events, one to one, per connection.
+//!
+//! ```text
+//!   sign B  conn opened ─────────── ended (not by the client) ≤ 60s later
+//!                                   └▶ DroppedEarly{after = end − opened} at the end
+//!   sign C  conn opened ── server wrote its priming event (≤ 5s) ── no body byte by +5s, open
+//!                                   └▶ SlowFirstData{after: 5s} at opened + 5s
+//!   a sign without its warning within tick + 1 ms ─▶ fail (liveness)
+//!   a warning without its sign                    ─▶ fail (safety)
+//! ```
+//!
+//! Connections judged: those of an MCP client answered 2xx `text/event-stream` (GET streams,
+//! their resumptions, POST answers), except long-polling requests (`?poll=1`), which end by
+//! design. Sign B excludes a connection that ended complete after the client received its
+//! JSON-RPC answer on it (a finished tool call). Sign C applies only to connections whose first
+//! frame the server wrote was a priming event (an id, empty data) within 5 s of the open (the
+//! revisions whose server writes first). When a byte or the end arrives at exactly the
+//! instant a sign would become true, a warning is allowed but not required.
+
+use super::client_stream::{client_streams, has_mcp_client, outcome, ClientStream, SERVER};
+use super::{CheckOutcome, Verdict};
+use crate::sse::Frame;
+use crate::time::{span, stamp};
+use crate::trace::{ClientWarning, ConnId, EventKind, StreamEnd, Trace};
+use std::time::Duration;
+
+/// The check id.
+pub const ID: &str = "client.detects-buffering";
+
+/// A connection ending this soon after it opened is a sign of buffering (rule B).
+pub const DROPPED_EARLY_MAX: Duration = Duration::from_secs(60);
+/// A primed connection without a body byte this long after it opened is a sign (rule C).
+pub const FIRST_DATA_MAX: Duration = Duration::from_secs(5);
+
+/// Which warning a sign calls for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    DroppedEarly,
+    SlowFirstData,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::DroppedEarly => "DroppedEarly",
+            Kind::SlowFirstData => "SlowFirstData",
+        }
+    }
+}
+
+/// One sign of buffering on one connection.
+struct Sign {
+    conn: ConnId,
+    kind: Kind,
+    /// When it became true.
+    at: Duration,
+    /// The `after` its warning carries.
+    after: Duration,
+    /// False when a byte or the end came at exactly that instant (a warning is allowed).
+    required: bool,
+    /// The sentence naming it, e.g. `conn#2 (stream get) ended at …`.
+    what: String,
+}
+
+/// Evaluates `client.detects-buffering` with the scenario's `tick`.
+pub fn evaluate(tick: Duration, trace: &Trace, end: Duration) -> CheckOutcome {
+    let tol = tick + Duration::from_millis(1);
+    if !has_mcp_client(trace) {
+        return outcome(
+            ID,
+            Verdict::Unobservable,
+            None,
+            "the client reports no MCP activity (a plain SSE client); it logs no buffering warnings",
+        );
+    }
+    let all = client_streams(trace, end);
+    let judged: Vec<&ClientStream<'_>> = all
+        .iter()
+        .filter(|s| s.conn.is_some() && s.is_event_stream() && !s.is_poll())
+        .collect();
+    let mut signs: Vec<Sign> = Vec::new();
+    for s in &judged {
+        signs.extend(dropped_early(s, trace, end));
+        signs.extend(slow_first_data(s, trace, end));
+    }
+    let mut matched = vec![false; signs.len()];
+    let mut failures: Vec<(Duration, String)> = Vec::new();
+    for e in trace.events.iter().filter(|e| e.host != SERVER) {
+        let EventKind::ClientWarned { stream, warning } = &e.kind else {
+            continue;
+        };
+        let (kind, after) = match warning {
+            ClientWarning::DroppedEarly { after } => (Kind::DroppedEarly, *after),
+            ClientWarning::SlowFirstData { after } => (Kind::SlowFirstData, *after),
+            ClientWarning::MissedKeepalive { .. } => continue,
+        };
+        let hit = signs.iter().enumerate().position(|(i, g)| {
+            !matched[i]
+                && Some(g.conn) == e.conn
+                && g.kind == kind
+                && e.at >= g.at
+                && e.at <= g.at + tol
+                && after.abs_diff(g.after) <= tol
+        });
+        match hit {
+            Some(i) => matched[i] = true,
+            None => {
+                let on = e.conn.map_or_else(
+                    || format!("stream {stream}"),
+                    |c| format!("{c} (stream {stream})"),
+                );
+                let sign = signs
+                    .iter()
+                    .find(|g| Some(g.conn) == e.conn && g.kind == kind)
+                    .map_or_else(
+                        || "the connection showed no such sign".to_string(),
+                        |g| format!("its sign was: {}", g.what),
+                    );
+                failures.push((
+                    e.at,
+                    format!(
+                        "{on}: the client warned {}{{after {}}} at {} without its sign of buffering; {sign}",
+                        kind.name(),
+                        span(after),
+                        stamp(e.at)
+                    ),
+                ));
+            }
+        }
+    }
+    for (g, _) in signs
+        .iter()
+        .zip(&matched)
+        .filter(|(g, m)| g.required && !**m)
+    {
+        failures.push((
+            g.at + tol,
+            format!(
+                "{}, but the client recorded no {}{{after {}}} warning on it by {}",
+                g.what,
+                g.kind.name(),
+                span(g.after),
+                stamp(g.at + tol)
+            ),
+        ));
+    }
+    if let Some((at, msg)) = failures.into_iter().min_by_key(|(at, _)| *at) {
+        return outcome(ID, Verdict::Fail, Some(at), msg);
+    }
+    let warned = matched.iter().filter(|m| **m).count();
+    if warned == 0 {
+        return outcome(
+            ID,
+            Verdict::Pass,
+            Some(end),
+            format!(
+                "no connection showed a sign of buffering (ended within 60s, or primed with no byte for 5s) and the client warned of none; {} connection{} checked",
+                judged.len(),
+                if judged.len() == 1 { "" } else { "s" }
+            ),
+        );
+    }
+    let count = |k: Kind| {
+        signs
+            .iter()
+            .zip(&matched)
+            .filter(|(g, m)| **m && g.kind == k)
+            .count()
+    };
+    outcome(
+        ID,
+        Verdict::Pass,
+        signs.iter().zip(&matched).filter(|(_, m)| **m).map(|(g, _)| g.at).max(),
+        format!(
+            "the client warned of every sign of buffering on its connection ({} DroppedEarly, {} SlowFirstData) and of nothing else",
+            count(Kind::DroppedEarly),
+            count(Kind::SlowFirstData)
+        ),
+    )
+}
+
+/// Sign B: the connection ended, not by the client, within 60 s of its open.
+fn dropped_early(s: &ClientStream<'_>, trace: &Trace, end: Duration) -> Option<Sign> {
+    let conn = s.conn?;
+    let (at, by_client) = s.client_end()?;
+    let after = at.checked_sub(s.opened_at)?;
+    if by_client || at >= end || after > DROPPED_EARLY_MAX {
+        return None;
+    }
+    let complete = trace.conn(conn).any(|e| {
+        e.host != SERVER
+            && e.at == at
+            && matches!(
+                e.kind,
+                EventKind::StreamEnded {
+                    how: StreamEnd::Complete
+                }
+            )
+    });
+    let answered = trace
+        .conn(conn)
+        .any(|e| e.host != SERVER && e.at <= at && matches!(e.kind, EventKind::RpcAnswered { .. }));
+    if complete && answered {
+        return None; // a finished tool call
+    }
+    Some(Sign {
+        conn,
+        kind: Kind::DroppedEarly,
+        at,
+        after,
+        required: true,
+        what: format!(
+            "{} ended at {}, {} after it opened (within {}: suspected buffering)",
+            s.label(),
+            stamp(at),
+            span(after),
+            span(DROPPED_EARLY_MAX)
+        ),
+    })
+}
+
+/// Sign C: a primed connection with no body byte 5 s after its open, still open then.
+fn slow_first_data(s: &ClientStream<'_>, trace: &Trace, end: Duration) -> Option<Sign> {
+    let conn = s.conn?;
+    let at = s.opened_at + FIRST_DATA_MAX;
+    let primed = trace.conn(conn).find_map(|e| match &e.kind {
+        EventKind::FrameWritten { frame, .. } if e.host == SERVER => Some((e.at, frame)),
+        _ => None,
+    });
+    let primed_at = match primed {
+        Some((
+            w,
+            Frame::Event {
+                id: Some(_), data, ..
+            },
+        )) if data.is_empty() && w <= at => w,
+        _ => return None,
+    };
+    let first_byte = s
+        .received()
+        .find(|(_, bytes, _)| *bytes > 0)
+        .map(|(t, _, _)| t);
+    let ended = s.client_end().map_or(end, |(t, _)| t.min(end));
+    if first_byte.is_some_and(|b| b < at) || ended < at {
+        return None;
+    }
+    let required = first_byte.is_none_or(|b| b > at) && ended > at;
+    Some(Sign {
+        conn,
+        kind: Kind::SlowFirstData,
+        at,
+        after: FIRST_DATA_MAX,
+        required,
+        what: format!(
+            "{} had no body byte at {}, {} after it opened (the server wrote its priming event at {}; first byte {})",
+            s.label(),
+            stamp(at),
+            span(FIRST_DATA_MAX),
+            stamp(primed_at),
+            first_byte.map_or_else(|| "never".to_string(), |b| format!("at {}", stamp(b)))
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::testing::TraceBuilder;
+
+    const END: Duration = Duration::from_secs(300);
+    const TICK: Duration = Duration::from_millis(1);
+    const S: u64 = 1_000;
+
+    fn dropped(after: u64) -> ClientWarning {
+        ClientWarning::DroppedEarly {
+            after: Duration::from_millis(after),
+        }
+    }
+
+    fn slow() -> ClientWarning {
+        ClientWarning::SlowFirstData {
+            after: Duration::from_secs(5),
+        }
+    }
+
+    /// An MCP client whose GET (conn 2, opened at 1s) is primed by the server at 1.002s;
+    /// `byte_at` is when the priming event reaches the client (a buffering proxy delays it).
+    fn get(byte_at: u64) -> TraceBuilder {
+        TraceBuilder::new()
+            .post(1, "initialize", 0, "application/json")
+            .session(3, 1, "s1")
+            .ended(4, 1, StreamEnd::Complete)
+            .stream(2, "get", S)
+            .written(S + 2, 2, "1", "")
+            .event_id(byte_at, 2, "1", "")
+    }
+
+    #[test]
+    fn both_signs_warned_in_time_pass() {
+        let t = get(20 * S)
+            .warned(6 * S, 2, "get", slow())
+            .ended(31 * S, 2, StreamEnd::Truncated)
+            .warned(31 * S + 1, 2, "get", dropped(30 * S))
+            .build();
+        let o = evaluate(TICK, &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "the client warned of every sign of buffering on its connection (1 DroppedEarly, 1 SlowFirstData) and of nothing else"
+        );
+    }
+
+    #[test]
+    fn a_quiet_healthy_run_passes_saying_so() {
+        let t = get(S + 4).client_closed(300 * S, 2).build();
+        let o = evaluate(TICK, &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert!(
+            o.message
+                .starts_with("no connection showed a sign of buffering"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn a_missing_dropped_early_warning_fails() {
+        let t = get(S + 4).ended(31 * S, 2, StreamEnd::Truncated).build();
+        let o = evaluate(TICK, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#2 (stream get) ended at 00:00:31.000, 30s after it opened (within 60s: suspected buffering), but the client recorded no DroppedEarly{after 30s} warning on it by 00:00:31.002"
+        );
+        // Too late counts as missing too.
+        let t = get(S + 4)
+            .ended(31 * S, 2, StreamEnd::Truncated)
+            .warned(31 * S + 5, 2, "get", dropped(30 * S))
+            .build();
+        assert_eq!(evaluate(TICK, &t, END).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn a_missing_slow_first_data_warning_fails() {
+        let t = get(20 * S).client_closed(300 * S, 2).build();
+        let o = evaluate(TICK, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#2 (stream get) had no body byte at 00:00:06.000, 5s after it opened (the server wrote its priming event at 00:00:01.002; first byte at 00:00:20.000), but the client recorded no SlowFirstData{after 5s} warning on it by 00:00:06.002"
+        );
+    }
+
+    #[test]
+    fn a_warning_without_its_sign_fails() {
+        // Data arrived at once: SlowFirstData is a false alarm.
+        let t = get(S + 4)
+            .warned(6 * S, 2, "get", slow())
+            .client_closed(300 * S, 2)
+            .build();
+        let o = evaluate(TICK, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#2 (stream get): the client warned SlowFirstData{after 5s} at 00:00:06.000 without its sign of buffering; the connection showed no such sign"
+        );
+        // A drop after 2 minutes is not early.
+        let t = get(S + 4)
+            .ended(121 * S, 2, StreamEnd::Truncated)
+            .warned(121 * S, 2, "get", dropped(120 * S))
+            .build();
+        let o = evaluate(TICK, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert!(
+            o.message.starts_with(
+                "conn#2 (stream get): the client warned DroppedEarly{after 120s} at 00:02:01.000 without its sign"
+            ),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn a_finished_call_a_client_close_and_an_unprimed_stream_are_no_signs() {
+        let t = TraceBuilder::new()
+            .post(1, "call", 0, "text/event-stream")
+            .rpc_answered(2 * S, 1, 2, "ok")
+            .ended(2 * S, 1, StreamEnd::Complete)
+            .stream(2, "get", S)
+            .client_closed(10 * S, 2)
+            .build();
+        let o = evaluate(TICK, &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    }
+
+    #[test]
+    fn without_an_mcp_client_it_is_unobservable() {
+        let t = TraceBuilder::new()
+            .stream(1, "main", 0)
+            .ended(5 * S, 1, StreamEnd::Reset)
+            .build();
+        assert_eq!(evaluate(TICK, &t, END).verdict, Verdict::Unobservable);
+    }
+
+    #[test]
+    fn the_spec_dispatches_here() {
+        let t = get(20 * S).build();
+        let spec = crate::check::CheckSpec::ClientDetectsBuffering { tick: TICK };
+        assert_eq!(spec.evaluate(&t, END), evaluate(TICK, &t, END));
+        assert_eq!(spec.id(), ID);
+    }
+}

@@ -1,0 +1,345 @@
+//! `client.keepalive-warnings`: the MCP client's missed-keepalive warnings (MP-301g module 3),
+//! as a safety and a liveness check.
+//!
+//! ```text
+//!   headers ── byte ────────── 1.5 × expected silent ─── + expected ─── + expected ── byte
+//!                              MissedKeepalive{silent}   warn again     warn again
+//!   every due warning missing (within tick + 1 ms) ─▶ fail (liveness)
+//!   a warning that was not due                     ─▶ fail (safety)
+//! ```
+//!
+//! Connections judged: those of an MCP client answered 2xx `text/event-stream`, except
+//! long-polling requests (`?poll=1`), from their response headers until the client saw them
+//! end (or the scenario's end). Silence is counted from the last body byte (or the headers).
+//! When a byte or the end arrives at exactly a due instant, a warning is allowed but not
+//! required. A warning matches a due instant when it comes within tick + 1 ms after it, on
+//! the same connection, with `silent` within the same slack and the check's `expected`.
+
+use super::client_stream::{client_streams, has_mcp_client, outcome, ClientStream, SERVER};
+use super::{CheckOutcome, Verdict};
+use crate::time::{span, stamp};
+use crate::trace::{ClientWarning, ConnId, EventKind, Trace};
+use std::time::Duration;
+
+/// The check id.
+pub const ID: &str = "client.keepalive-warnings";
+
+/// The default `expected`.
+pub const EXPECTED_DEFAULT: Duration = Duration::from_secs(30);
+
+/// One warning due on a connection.
+struct Due {
+    conn: ConnId,
+    label: String,
+    at: Duration,
+    /// The silence it reports.
+    silent: Duration,
+    /// Start of the silence, and what it was (`response headers` or `last body byte`).
+    since: (Duration, &'static str),
+    required: bool,
+}
+
+/// The first due instant: 1.5 × `expected` of silence.
+fn first(expected: Duration) -> Duration {
+    expected + expected / 2
+}
+
+fn dues(s: &ClientStream<'_>, expected: Duration, end: Duration) -> Vec<Due> {
+    let (Some(conn), Some((headers, _))) = (s.conn, s.response()) else {
+        return Vec::new();
+    };
+    let stop = s.client_end().map_or(end, |(t, _)| t.min(end));
+    let mut marks: Vec<(Duration, bool)> = s
+        .received()
+        .filter(|(t, bytes, _)| *bytes > 0 && *t >= headers)
+        .map(|(t, _, _)| (t, false))
+        .collect();
+    marks.push((stop, true));
+    let mut out = Vec::new();
+    let mut since = (headers, "response headers");
+    for (next, _) in marks {
+        let mut w = since.0 + first(expected);
+        while w <= next {
+            out.push(Due {
+                conn,
+                label: s.label(),
+                at: w,
+                silent: w - since.0,
+                since,
+                required: w < next,
+            });
+            w += expected;
+        }
+        since = (next, "last body byte");
+    }
+    out
+}
+
+/// Evaluates `client.keepalive-warnings` for a keepalive interval of `expected`.
+pub fn evaluate(expected: Duration, tick: Duration, trace: &Trace, end: Duration) -> CheckOutcome {
+    let tol = tick + Duration::from_millis(1);
+    if !has_mcp_client(trace) {
+        return outcome(
+            ID,
+            Verdict::Unobservable,
+            None,
+            "the client reports no MCP activity (a plain SSE client); it logs no keepalive warnings",
+        );
+    }
+    let all = client_streams(trace, end);
+    let judged: Vec<&ClientStream<'_>> = all
+        .iter()
+        .filter(|s| s.conn.is_some() && s.is_event_stream() && !s.is_poll())
+        .collect();
+    if judged.is_empty() {
+        return outcome(
+            ID,
+            Verdict::Unobservable,
+            None,
+            "the MCP client read no SSE connection; nothing to check",
+        );
+    }
+    let due: Vec<Due> = judged.iter().flat_map(|s| dues(s, expected, end)).collect();
+    let mut matched = vec![false; due.len()];
+    let mut failures: Vec<(Duration, String)> = Vec::new();
+    for e in trace.events.iter().filter(|e| e.host != SERVER) {
+        let EventKind::ClientWarned {
+            stream,
+            warning:
+                ClientWarning::MissedKeepalive {
+                    silent,
+                    expected: said,
+                },
+        } = &e.kind
+        else {
+            continue;
+        };
+        let hit = due.iter().enumerate().position(|(i, d)| {
+            !matched[i]
+                && Some(d.conn) == e.conn
+                && e.at >= d.at
+                && e.at <= d.at + tol
+                && silent.abs_diff(d.silent) <= tol
+                && *said == expected
+        });
+        if let Some(i) = hit {
+            matched[i] = true;
+            continue;
+        }
+        let on = e.conn.map_or_else(
+            || format!("stream {stream}"),
+            |c| format!("{c} (stream {stream})"),
+        );
+        let why = if *said != expected {
+            format!(
+                "it expected a keepalive every {}, the check every {}",
+                span(*said),
+                span(expected)
+            )
+        } else {
+            match due.iter().rfind(|d| Some(d.conn) == e.conn && d.at <= e.at) {
+                Some(d) if d.since.0 <= e.at && e.at - d.since.0 < d.silent => format!(
+                    "no warning was due then: the connection had been silent {} (since its {} at {})",
+                    span(e.at - d.since.0),
+                    d.since.1,
+                    stamp(d.since.0)
+                ),
+                Some(d) => format!(
+                    "no warning was due then: the last one due was at {} (silent {})",
+                    stamp(d.at),
+                    span(d.silent)
+                ),
+                None => format!(
+                    "no warning was due then: none is due before {} of silence (1.5 × {})",
+                    span(first(expected)),
+                    span(expected)
+                ),
+            }
+        };
+        failures.push((
+            e.at,
+            format!(
+                "{on}: the client warned MissedKeepalive{{silent {}, expected {}}} at {}, but {why}",
+                span(*silent),
+                span(*said),
+                stamp(e.at)
+            ),
+        ));
+    }
+    for (d, _) in due.iter().zip(&matched).filter(|(d, m)| d.required && !**m) {
+        failures.push((
+            d.at + tol,
+            format!(
+                "{} was silent {} from its {} at {} to {} (1.5 × expected {}, then each {}), but the client recorded no MissedKeepalive{{silent {}}} warning on it by {}",
+                d.label,
+                span(d.silent),
+                d.since.1,
+                stamp(d.since.0),
+                stamp(d.at),
+                span(expected),
+                span(expected),
+                span(d.silent),
+                stamp(d.at + tol)
+            ),
+        ));
+    }
+    if let Some((at, msg)) = failures.into_iter().min_by_key(|(at, _)| *at) {
+        return outcome(ID, Verdict::Fail, Some(at), msg);
+    }
+    let warned = matched.iter().filter(|m| **m).count();
+    if warned == 0 {
+        return outcome(
+            ID,
+            Verdict::Pass,
+            Some(end),
+            format!(
+                "no connection was silent for {} (1.5 × expected {}) and the client warned of none; {} connection{} checked",
+                span(first(expected)),
+                span(expected),
+                judged.len(),
+                if judged.len() == 1 { "" } else { "s" }
+            ),
+        );
+    }
+    let last = due
+        .iter()
+        .zip(&matched)
+        .filter(|(_, m)| **m)
+        .map(|(d, _)| d.at)
+        .max();
+    outcome(
+        ID,
+        Verdict::Pass,
+        last,
+        format!(
+            "the client warned of every missed keepalive ({warned} warning{}, expected every {}) and of nothing else",
+            if warned == 1 { "" } else { "s" },
+            span(expected)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::testing::TraceBuilder;
+    use crate::trace::StreamEnd;
+
+    const END: Duration = Duration::from_secs(300);
+    const TICK: Duration = Duration::from_millis(1);
+    const E: Duration = Duration::from_secs(30);
+    const S: u64 = 1_000;
+
+    fn missed(silent_ms: u64) -> ClientWarning {
+        ClientWarning::MissedKeepalive {
+            silent: Duration::from_millis(silent_ms),
+            expected: E,
+        }
+    }
+
+    /// initialize, then a GET (conn 2) answered at 1.003s, a byte at 10s, then silence until
+    /// nginx drops it at 120s.
+    fn silent_get() -> TraceBuilder {
+        TraceBuilder::new()
+            .post(1, "initialize", 0, "application/json")
+            .session(3, 1, "s1")
+            .ended(4, 1, StreamEnd::Complete)
+            .stream(2, "get", S)
+            .event_id(10 * S, 2, "1", "{}")
+            .ended(120 * S, 2, StreamEnd::Truncated)
+    }
+
+    #[test]
+    fn warnings_at_45s_then_every_30s_pass() {
+        let t = silent_get()
+            .warned(55 * S, 2, "get", missed(45 * S))
+            .warned(85 * S + 1, 2, "get", missed(75 * S))
+            .warned(115 * S, 2, "get", missed(105 * S))
+            .build();
+        let o = evaluate(E, TICK, &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "the client warned of every missed keepalive (3 warnings, expected every 30s) and of nothing else"
+        );
+    }
+
+    #[test]
+    fn a_missing_warning_fails() {
+        let t = silent_get()
+            .warned(55 * S, 2, "get", missed(45 * S))
+            .warned(115 * S, 2, "get", missed(105 * S))
+            .build();
+        let o = evaluate(E, TICK, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#2 (stream get) was silent 75s from its last body byte at 00:00:10.000 to 00:01:25.000 (1.5 × expected 30s, then each 30s), but the client recorded no MissedKeepalive{silent 75s} warning on it by 00:01:25.002"
+        );
+        assert_eq!(o.at, Some(Duration::from_millis(85_002)));
+    }
+
+    #[test]
+    fn a_warning_not_due_fails() {
+        let t = silent_get()
+            .warned(40 * S, 2, "get", missed(30 * S))
+            .warned(55 * S, 2, "get", missed(45 * S))
+            .warned(85 * S, 2, "get", missed(75 * S))
+            .warned(115 * S, 2, "get", missed(105 * S))
+            .build();
+        let o = evaluate(E, TICK, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#2 (stream get): the client warned MissedKeepalive{silent 30s, expected 30s} at 00:00:40.000, but no warning was due then: none is due before 45s of silence (1.5 × 30s)"
+        );
+    }
+
+    #[test]
+    fn a_quiet_run_with_keepalives_passes_saying_so() {
+        let mut b = TraceBuilder::new()
+            .post(1, "initialize", 0, "application/json")
+            .session(3, 1, "s1")
+            .stream(2, "get", S);
+        for k in 1..20 {
+            b = b.comment(k * 15 * S, 2);
+        }
+        let t = b.client_closed(300 * S, 2).build();
+        let o = evaluate(E, TICK, &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert!(
+            o.message.starts_with("no connection was silent for 45s"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn a_byte_at_the_due_instant_makes_the_warning_optional() {
+        let t = TraceBuilder::new()
+            .post(1, "initialize", 0, "application/json")
+            .session(3, 1, "s1")
+            .stream(2, "get", S)
+            .comment(46 * S + 3, 2)
+            .client_closed(60 * S, 2)
+            .build();
+        assert_eq!(evaluate(E, TICK, &t, END).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn without_an_mcp_client_it_is_unobservable() {
+        let t = TraceBuilder::new().stream(1, "main", 0).build();
+        assert_eq!(evaluate(E, TICK, &t, END).verdict, Verdict::Unobservable);
+    }
+
+    #[test]
+    fn the_spec_dispatches_here() {
+        let t = silent_get().build();
+        let spec = crate::check::CheckSpec::ClientKeepaliveWarnings {
+            expected: E,
+            tick: TICK,
+        };
+        assert_eq!(spec.evaluate(&t, END), evaluate(E, TICK, &t, END));
+        assert_eq!(spec.id(), ID);
+    }
+}
