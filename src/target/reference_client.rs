@@ -60,6 +60,7 @@ impl ClientTarget for ReferenceClient {
                 port: env.port,
                 revision: env.scenario.revision().to_string(),
                 reconnect: env.scenario.client.reconnect.clone(),
+                keepalive_expected: env.scenario.client.keepalive_expected,
             });
             let mut open = OpenStreams::new();
             let timeline = async {
