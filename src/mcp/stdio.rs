@@ -83,7 +83,10 @@ mod tests {
         }
         assert_eq!(at, vec![secs(30), secs(60), secs(90)]);
         let line: serde_json::Value = serde_json::from_slice(&buf).unwrap();
-        assert_eq!(line, serde_json::json!({"jsonrpc": "2.0", "method": "$/keepalive"}));
+        assert_eq!(
+            line,
+            serde_json::json!({"jsonrpc": "2.0", "method": "$/keepalive"})
+        );
         assert!(!task.is_finished());
         task.abort();
     }
@@ -113,6 +116,10 @@ mod tests {
         drop(reader); // the peer went away
         let err = task.await.unwrap();
         assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
-        assert_eq!(start.elapsed(), secs(60), "the second write found the peer gone");
+        assert_eq!(
+            start.elapsed(),
+            secs(60),
+            "the second write found the peer gone"
+        );
     }
 }
