@@ -211,6 +211,9 @@ struct Watch<'a> {
     opened: Duration,
     /// The request a call stream answers: ending `Complete` after it is no early drop.
     answer: Option<u64>,
+    /// The server writes first on this connection (rule C): a new stream (no
+    /// `Last-Event-ID`) on a revision with priming events; a resumption is not primed.
+    server_first: bool,
 }
 
 /// What a response body is, from its content type.
@@ -242,8 +245,8 @@ impl McpClient {
         self.inner.ctx.revision.as_str() < STATELESS_FROM
     }
 
-    /// True when the revision's server writes first on every SSE stream (a priming event,
-    /// `2025-11-25`), so that a silent start suggests buffering (rule C).
+    /// True when the revision's server writes first on every new SSE stream (a priming
+    /// event, `2025-11-25`), so that a silent start suggests buffering (rule C).
     fn server_writes_first(&self) -> bool {
         Revision::parse(&self.inner.ctx.revision)
             .unwrap_or(Revision::V2025_11_25)
@@ -558,10 +561,17 @@ impl McpClient {
             }
         }
         let sse = status == 200 && kind == BodyKind::Sse;
+        let resumes = matches!(
+            call,
+            Call::Get {
+                last_event_id: Some(_)
+            }
+        );
         let watch = sse.then_some(Watch {
             stream: name,
             opened: ex.opened,
             answer,
+            server_first: self.server_writes_first() && !resumes,
         });
         let (bytes, _) = self
             .read_body(conn, ex.response.into_body(), kind, parser, watch.as_ref())
@@ -773,7 +783,7 @@ impl McpClient {
         });
         // Rule C: due at ConnOpened + 5 s; headers arriving later than that are too late.
         let mut first_data_due = watch
-            .filter(|_| self.server_writes_first())
+            .filter(|w| w.server_first)
             .map(|w| w.opened + FIRST_DATA_WITHIN)
             .filter(|due| *due >= now());
         let how = loop {

@@ -49,7 +49,8 @@ struct FakeConfig {
     get_plans: Vec<Plan>,
     /// Cut the `tools/call` POST stream after this many events.
     call_cut_after: Option<usize>,
-    /// Start every SSE stream with a priming event (`id`, empty data), with this `retry`.
+    /// Start every new SSE stream (not a resumption) with a priming event (`id`, empty
+    /// data), with this `retry`.
     priming: Option<Option<u64>>,
     /// Replay from `Last-Event-ID - overlap` (a server re-sending events already sent).
     replay_overlap: u64,
@@ -284,7 +285,7 @@ impl FakeServer {
             fake.state.borrow_mut().done.insert("p1".into());
             fake.store("p1", result.to_string());
         });
-        self.sse("p1", cursor, self.cfg.call_cut_after, false)
+        self.sse("p1", cursor, self.cfg.call_cut_after, false, true)
     }
 
     /// A poll: the GET stream's stored events after `Last-Event-ID` (all without it), then
@@ -334,7 +335,8 @@ impl FakeServer {
             None => ("g".to_string(), st.last_id),
         };
         drop(st);
-        self.sse(&stream, cursor, cut_after, comment_first)
+        let primed = seen.header("last-event-id").is_none();
+        self.sse(&stream, cursor, cut_after, comment_first, primed)
     }
 
     fn sse(
@@ -343,6 +345,7 @@ impl FakeServer {
         cursor: u64,
         cut_after: Option<usize>,
         comment_first: bool,
+        primed: bool,
     ) -> Response<Body> {
         let (tx, body) = Channel::new(64);
         tokio::task::spawn_local(self.clone().writer(
@@ -351,6 +354,7 @@ impl FakeServer {
             cursor,
             cut_after,
             comment_first,
+            primed,
         ));
         Response::builder()
             .status(200)
@@ -368,8 +372,9 @@ impl FakeServer {
         mut cursor: u64,
         cut_after: Option<usize>,
         comment_first: bool,
+        primed: bool,
     ) {
-        if let Some(retry) = self.cfg.priming {
+        if let Some(retry) = self.cfg.priming.filter(|_| primed) {
             let id = {
                 let mut st = self.state.borrow_mut();
                 let id = st.alloc();
@@ -1335,4 +1340,24 @@ fn a_200_that_is_not_an_event_stream_counts_as_a_failed_sse_attempt() {
     }
     .sse_failed());
     assert!(Attempt::NoResponse { conn: ConnId(1) }.sse_failed());
+}
+
+#[test]
+fn a_silent_resumption_is_no_slow_first_data_the_server_does_not_write_first() {
+    // The primed GET gets a byte, then is cut; its resumption (Last-Event-ID 1) is silent.
+    let fake = FakeServer::new(FakeConfig {
+        priming: Some(Some(500)),
+        get_plans: vec![cut_after(0)],
+        ..FakeConfig::default()
+    });
+    let s = scenario(
+        "2025-11-25",
+        20_000,
+        vec![(0, ClientAction::Initialize), (500, get_stream("get"))],
+    );
+    let trace = run(&s, &fake);
+    assert_eq!(get_ids(&fake), vec![None, some("1")]);
+    let got: Vec<ClientWarning> = warnings(&trace).into_iter().map(|(_, _, w)| w).collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(matches!(got[0], ClientWarning::DroppedEarly { .. }));
 }
