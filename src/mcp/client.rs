@@ -11,6 +11,13 @@
 //!        └─ ends without the client closing it ──▶ Reconnecting{after, Last-Event-ID}
 //!              wait (server retry, else initial; doubled per failure, capped at max)
 //!              GET /mcp + Last-Event-ID ──▶ ... ──▶ GaveUp after `attempts` failures
+//!        └─ GET stream: 3 failed SSE attempts in a row ──▶ ModeSwitched{LongPolling}
+//!              GET /mcp?poll=1 + Last-Event-ID at once, then every 2 s, until the run ends
+//!
+//!  every SSE connection of a stream (not a poll) ──▶ ClientWarned (MP-301g module 3):
+//!     1.5 × keepalive-expected without a byte, then each further interval ─▶ MissedKeepalive
+//!     ended within 60 s, not by the client, not a call's stream after its result ─▶ DroppedEarly
+//!     2025-11-25, a new stream (primed), no byte 5 s after opening ─▶ SlowFirstData
 //! ```
 //!
 //! Every request opens its own connection (HTTP/1.1, one request each) and records the
