@@ -11,6 +11,13 @@
 //!        └─ ends without the client closing it ──▶ Reconnecting{after, Last-Event-ID}
 //!              wait (server retry, else initial; doubled per failure, capped at max)
 //!              GET /mcp + Last-Event-ID ──▶ ... ──▶ GaveUp after `attempts` failures
+//!        └─ GET stream: 3 failed SSE attempts in a row ──▶ ModeSwitched{LongPolling}
+//!              GET /mcp?poll=1 + Last-Event-ID at once, then every 2 s, until the run ends
+//!
+//!  every SSE connection of a stream (not a poll) ──▶ ClientWarned (MP-301g module 3):
+//!     1.5 × keepalive-expected without a byte, then each further interval ─▶ MissedKeepalive
+//!     ended within 60 s, not by the client, not a call's stream after its result ─▶ DroppedEarly
+//!     2025-11-25, a new stream (primed), no byte 5 s after opening ─▶ SlowFirstData
 //! ```
 //!
 //! Every request opens its own connection (HTTP/1.1, one request each) and records the
@@ -22,10 +29,11 @@
 
 pub use defects::ClientDefects;
 
+use super::server::Revision;
 use crate::scenario::ReconnectPolicy;
-use crate::sim::ConnRegistry;
+use crate::sim::{now, ConnRegistry};
 use crate::sse::{Frame, Parser};
-use crate::trace::{Closer, ConnId, EventKind, Recorder, StreamEnd};
+use crate::trace::{ClientWarning, Closer, ConnId, EventKind, Recorder, StreamEnd, StreamMode};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -47,6 +55,21 @@ const STATELESS_FROM: &str = "2026-07-28";
 /// The trace host name of the client.
 const HOST: &str = "client";
 
+/// The long-polling path (a middlebox extension, not MCP: MP-301g's fallback).
+pub const POLL_PATH: &str = "/mcp?poll=1";
+
+/// A connection that ends this soon after it opened suggests buffering (rule B).
+const DROPPED_EARLY_WITHIN: Duration = Duration::from_secs(60);
+
+/// A connection with no body byte this long after it opened suggests buffering (rule C).
+const FIRST_DATA_WITHIN: Duration = Duration::from_secs(5);
+
+/// Consecutive failed SSE attempts of the GET stream before it switches to polling (rule D).
+const POLLING_AFTER_FAILURES: u32 = 3;
+
+/// Time between the starts of two polls.
+const POLL_EVERY: Duration = Duration::from_secs(2);
+
 /// Where the client runs and what it speaks.
 #[derive(Clone)]
 pub struct ClientContext {
@@ -66,6 +89,8 @@ pub struct ClientContext {
     pub reconnect: ReconnectPolicy,
     /// Defects of a bug-model target; none for the reference.
     pub defects: ClientDefects,
+    /// The keepalive interval expected on SSE connections (rule A); `None` = no warnings.
+    pub keepalive_expected: Option<Duration>,
 }
 
 /// How a logical stream starts.
@@ -118,12 +143,18 @@ enum Call {
     Get {
         last_event_id: Option<String>,
     },
+    /// `GET /mcp?poll=1`: what the GET stream stored after `last_event_id` (rule D).
+    Poll {
+        last_event_id: Option<String>,
+    },
     Delete,
 }
 
 /// An open connection with its response head read.
 struct Exchange {
     conn: ConnId,
+    /// When its `ConnOpened` was recorded.
+    opened: Duration,
     response: hyper::Response<Incoming>,
     /// Keeps the request sender alive while the body is read.
     _sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
@@ -146,8 +177,13 @@ enum Attempt {
     NoResponse { conn: ConnId },
     /// The response was not 2xx.
     Refused { conn: ConnId, status: u16 },
-    /// The response body ended; `bytes` is whether any byte arrived first.
-    Ended { conn: ConnId, bytes: bool },
+    /// The response body ended; `bytes` is whether any byte arrived first; `sse` whether
+    /// the response was `200 text/event-stream`.
+    Ended {
+        conn: ConnId,
+        bytes: bool,
+        sse: bool,
+    },
 }
 
 impl Attempt {
@@ -163,6 +199,32 @@ impl Attempt {
     fn failed(&self) -> bool {
         !matches!(self, Attempt::Ended { bytes: true, .. })
     }
+
+    /// A failed SSE attempt for the polling fallback (rule D): no response, not
+    /// `200 text/event-stream`, or ended without a body byte.
+    fn sse_failed(&self) -> bool {
+        !matches!(
+            self,
+            Attempt::Ended {
+                bytes: true,
+                sse: true,
+                ..
+            }
+        )
+    }
+}
+
+/// How the client watches one SSE connection of a logical stream (rules A, B, C).
+struct Watch<'a> {
+    /// The logical stream's name.
+    stream: &'a str,
+    /// When the connection's `ConnOpened` was recorded.
+    opened: Duration,
+    /// The request a call stream answers: ending `Complete` after it is no early drop.
+    answer: Option<u64>,
+    /// The server writes first on this connection (rule C): a new stream (no
+    /// `Last-Event-ID`) on a revision with priming events; a resumption is not primed.
+    server_first: bool,
 }
 
 /// What a response body is, from its content type.
@@ -192,6 +254,14 @@ impl McpClient {
     /// True when the revision resumes streams with `Last-Event-ID` (before `2026-07-28`).
     pub fn resumable(&self) -> bool {
         self.inner.ctx.revision.as_str() < STATELESS_FROM
+    }
+
+    /// True when the revision's server writes first on every new SSE stream (a priming
+    /// event, `2025-11-25`), so that a silent start suggests buffering (rule C).
+    fn server_writes_first(&self) -> bool {
+        Revision::parse(&self.inner.ctx.revision)
+            .unwrap_or(Revision::V2025_11_25)
+            .primes()
     }
 
     fn next_id(&self) -> u64 {
@@ -259,6 +329,7 @@ impl McpClient {
                 ex.response.into_body(),
                 BodyKind::Other,
                 &mut parser,
+                None,
             )
             .await;
         }
@@ -289,6 +360,7 @@ impl McpClient {
                 ex.response.into_body(),
                 BodyKind::Other,
                 &mut parser,
+                None,
             )
             .await;
         }
@@ -372,8 +444,10 @@ impl McpClient {
             .unwrap_or(policy.attempts);
         // The Last-Event-ID of the first reconnect (kept by the stale-id defect).
         let mut first_resume: Option<Option<String>> = None;
+        // Rule D: consecutive failed SSE attempts of the GET stream.
+        let mut sse_failures = 0u32;
         loop {
-            let attempt = self.attempt(name, &call, &mut parser, live).await;
+            let attempt = self.attempt(name, &call, &mut parser, live, answer).await;
             live.set(None);
             if answer.is_some_and(|id| self.inner.state.borrow().answered.contains(&id)) {
                 return;
@@ -394,6 +468,25 @@ impl McpClient {
                 failures += 1;
             }
             let conn = Some(attempt.conn());
+            if answer.is_none() {
+                sse_failures = if attempt.sse_failed() {
+                    sse_failures + 1
+                } else {
+                    0
+                };
+                if sse_failures >= POLLING_AFTER_FAILURES {
+                    self.record(
+                        conn,
+                        EventKind::ModeSwitched {
+                            stream: name.to_string(),
+                            to: StreamMode::LongPolling,
+                            failures: sse_failures,
+                        },
+                    );
+                    self.poll(name, &mut parser, live, session.as_deref()).await;
+                    return;
+                }
+            }
             if failures >= attempts {
                 self.record(
                     conn,
@@ -428,13 +521,40 @@ impl McpClient {
         }
     }
 
+    /// Long-polling (rule D) until the run ends or the client forgets `session`: a poll at
+    /// once, then one every [`POLL_EVERY`] from the previous poll's start (or when it ended,
+    /// if later), each with the last event id seen.
+    async fn poll(
+        &self,
+        name: &str,
+        parser: &mut Parser,
+        live: &Cell<Option<ConnId>>,
+        session: Option<&str>,
+    ) {
+        while self.session().as_deref() == session {
+            let start = now();
+            let last_event_id =
+                Some(parser.last_event_id().to_string()).filter(|id| !id.is_empty());
+            let call = Call::Poll { last_event_id };
+            if let Ok(ex) = self.exchange(name, &call, live).await {
+                let kind = body_kind(&ex.response);
+                self.read_body(ex.conn, ex.response.into_body(), kind, parser, None)
+                    .await;
+            }
+            live.set(None);
+            tokio::time::sleep((start + POLL_EVERY).saturating_sub(now())).await;
+        }
+    }
+
     /// One connection of a logical stream: request, response head, body to its end.
+    /// `answer`: the request a call stream answers.
     async fn attempt(
         &self,
         name: &str,
         call: &Call,
         parser: &mut Parser,
         live: &Cell<Option<ConnId>>,
+        answer: Option<u64>,
     ) -> Attempt {
         let ex = match self.exchange(name, call, live).await {
             Ok(ex) => ex,
@@ -447,7 +567,7 @@ impl McpClient {
             if let Call::Post { id: Some(id), .. } = call {
                 self.read_answer(ex, *id).await;
             } else {
-                self.read_body(conn, ex.response.into_body(), kind, parser)
+                self.read_body(conn, ex.response.into_body(), kind, parser, None)
                     .await;
             }
             return Attempt::Refused { conn, status };
@@ -455,13 +575,30 @@ impl McpClient {
         if kind == BodyKind::Json {
             if let Call::Post { id: Some(id), .. } = call {
                 self.read_answer(ex, *id).await;
-                return Attempt::Ended { conn, bytes: true };
+                return Attempt::Ended {
+                    conn,
+                    bytes: true,
+                    sse: false,
+                };
             }
         }
+        let sse = status == 200 && kind == BodyKind::Sse;
+        let resumes = matches!(
+            call,
+            Call::Get {
+                last_event_id: Some(_)
+            }
+        );
+        let watch = sse.then_some(Watch {
+            stream: name,
+            opened: ex.opened,
+            answer,
+            server_first: self.server_writes_first() && !resumes,
+        });
         let (bytes, _) = self
-            .read_body(conn, ex.response.into_body(), kind, parser)
+            .read_body(conn, ex.response.into_body(), kind, parser, watch.as_ref())
             .await;
-        Attempt::Ended { conn, bytes }
+        Attempt::Ended { conn, bytes, sse }
     }
 
     /// Opens a connection for `stream`, sends the request and reads the response head.
@@ -498,6 +635,7 @@ impl McpClient {
                 route: ctx.route.clone(),
             },
         );
+        let opened = now();
         live.set(Some(conn));
         let (mut sender, connection) =
             match hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await {
@@ -520,7 +658,7 @@ impl McpClient {
             Some(conn),
             EventKind::RequestSent {
                 method: request.method().to_string(),
-                path: ENDPOINT.into(),
+                path: request.uri().to_string(),
                 last_event_id,
             },
         );
@@ -558,6 +696,7 @@ impl McpClient {
         );
         Ok(Exchange {
             conn,
+            opened,
             response,
             _sender: sender,
             _driver: driver,
@@ -569,6 +708,7 @@ impl McpClient {
     fn request(&self, call: &Call) -> (hyper::Request<Full<Bytes>>, Option<String>) {
         let ctx = &self.inner.ctx;
         let st = self.inner.state.borrow();
+        let mut uri = ENDPOINT;
         let (method, accept, body, last_event_id) = match call {
             Call::Post { message, .. } => (
                 hyper::Method::POST,
@@ -582,6 +722,15 @@ impl McpClient {
                 Bytes::new(),
                 last_event_id.clone(),
             ),
+            Call::Poll { last_event_id } => {
+                uri = POLL_PATH;
+                (
+                    hyper::Method::GET,
+                    "text/event-stream",
+                    Bytes::new(),
+                    last_event_id.clone(),
+                )
+            }
             Call::Delete => (
                 hyper::Method::DELETE,
                 "application/json, text/event-stream",
@@ -591,7 +740,7 @@ impl McpClient {
         };
         let mut req = hyper::Request::builder()
             .method(method.clone())
-            .uri(ENDPOINT)
+            .uri(uri)
             .header("host", ctx.first_hop.as_str())
             .header("accept", accept);
         if method == hyper::Method::POST {
@@ -620,7 +769,7 @@ impl McpClient {
         let kind = body_kind(&ex.response);
         let mut parser = Parser::new();
         let (_, json) = self
-            .read_body(conn, ex.response.into_body(), kind, &mut parser)
+            .read_body(conn, ex.response.into_body(), kind, &mut parser, None)
             .await;
         if !status.is_success() {
             self.answered(conn, id, format!("http {}", status.as_u16()));
@@ -635,23 +784,83 @@ impl McpClient {
 
     /// Reads a body to its end, recording every chunk and how it ended; SSE events are
     /// delivered as they complete. Returns whether any byte arrived and, for a JSON body
-    /// that completed, its bytes.
+    /// that completed, its bytes. With a `watch` (an SSE connection of a logical stream),
+    /// records the client's warnings: missed keepalives (rule A), a slow first byte
+    /// (rule C) and an early drop (rule B).
     async fn read_body(
         &self,
         conn: ConnId,
         mut body: Incoming,
         kind: BodyKind,
         parser: &mut Parser,
+        watch: Option<&Watch<'_>>,
     ) -> (bool, Option<Vec<u8>>) {
         let mut got = false;
         let mut json = Vec::new();
+        let mut silence = watch.and_then(|_| {
+            self.inner
+                .ctx
+                .keepalive_expected
+                .map(|expected| Silence::new(now(), expected))
+        });
+        // Rule C: due at ConnOpened + 5 s; headers arriving later than that are too late.
+        let mut first_data_due = watch
+            .filter(|w| w.server_first)
+            .map(|w| w.opened + FIRST_DATA_WITHIN)
+            .filter(|due| *due >= now());
         let how = loop {
-            match body.frame().await {
+            let due = match (silence.as_ref().map(|s| s.due), first_data_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let step = tokio::select! {
+                biased;
+                f = body.frame() => Some(f),
+                () = tokio::time::sleep(due.unwrap_or_default().saturating_sub(now())),
+                    if due.is_some() => None,
+            };
+            // A timer is due: a byte or the end arriving at that same instant comes first.
+            let step = match step {
+                Some(f) => Some(f),
+                None => {
+                    tokio::task::yield_now().await;
+                    tokio::select! {
+                        biased;
+                        f = body.frame() => Some(f),
+                        () = std::future::ready(()) => None,
+                    }
+                }
+            };
+            let Some(step) = step else {
+                let stream = watch.map(|w| w.stream).unwrap_or_default();
+                if first_data_due.is_some_and(|d| d <= now()) {
+                    first_data_due = None;
+                    self.warn(
+                        conn,
+                        stream,
+                        ClientWarning::SlowFirstData {
+                            after: FIRST_DATA_WITHIN,
+                        },
+                    );
+                }
+                if let Some(s) = silence.as_mut().filter(|s| s.due <= now()) {
+                    let warning = s.missed(now());
+                    self.warn(conn, stream, warning);
+                }
+                continue;
+            };
+            match step {
                 Some(Ok(frame)) => {
                     let Some(data) = frame.data_ref() else {
                         continue;
                     };
-                    got |= !data.is_empty();
+                    if !data.is_empty() {
+                        got = true;
+                        first_data_due = None;
+                        if let Some(s) = silence.as_mut() {
+                            s.heard(now());
+                        }
+                    }
                     let frames = if kind == BodyKind::Sse {
                         parser.feed(data)
                     } else {
@@ -680,7 +889,27 @@ impl McpClient {
         parser.finish();
         let complete = how == StreamEnd::Complete;
         self.record(Some(conn), EventKind::StreamEnded { how });
+        if let Some(w) = watch {
+            // Rule B: not when a call stream ended normally after its answer.
+            let answered = w
+                .answer
+                .is_some_and(|id| self.inner.state.borrow().answered.contains(&id));
+            let after = now().saturating_sub(w.opened);
+            if after <= DROPPED_EARLY_WITHIN && !(complete && answered) {
+                self.warn(conn, w.stream, ClientWarning::DroppedEarly { after });
+            }
+        }
         (got, (complete && kind == BodyKind::Json).then_some(json))
+    }
+
+    fn warn(&self, conn: ConnId, stream: &str, warning: ClientWarning) {
+        self.record(
+            Some(conn),
+            EventKind::ClientWarned {
+                stream: stream.to_string(),
+                warning,
+            },
+        );
     }
 
     /// Hands one SSE event to the application, unless its id was already delivered in this
@@ -718,6 +947,39 @@ impl McpClient {
     fn answered(&self, conn: ConnId, id: u64, outcome: String) {
         if self.inner.state.borrow_mut().answered.insert(id) {
             self.record(Some(conn), EventKind::RpcAnswered { id, outcome });
+        }
+    }
+}
+
+/// Rule A on one connection: when the next missed-keepalive warning is due.
+struct Silence {
+    expected: Duration,
+    /// The last body byte (or the response headers).
+    since: Duration,
+    due: Duration,
+}
+
+impl Silence {
+    /// Silence starting at `since` (the response headers).
+    fn new(since: Duration, expected: Duration) -> Self {
+        Silence {
+            expected,
+            since,
+            due: since + expected + expected / 2,
+        }
+    }
+
+    /// A body byte arrived at `at`.
+    fn heard(&mut self, at: Duration) {
+        *self = Silence::new(at, self.expected);
+    }
+
+    /// The warning due at `at`; the next one is due an interval later.
+    fn missed(&mut self, at: Duration) -> ClientWarning {
+        self.due += self.expected;
+        ClientWarning::MissedKeepalive {
+            silent: at.saturating_sub(self.since),
+            expected: self.expected,
         }
     }
 }

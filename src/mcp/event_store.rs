@@ -109,6 +109,15 @@ impl EventStore {
     pub fn last_id(&self) -> u64 {
         self.last_id
     }
+
+    /// Every kept event of `stream` with an id above `after`, in order (a poll's answer).
+    pub fn stream_after(&self, stream: &str, after: u64) -> Vec<StoredEvent> {
+        self.events
+            .iter()
+            .filter(|e| e.stream == stream && e.id > after)
+            .cloned()
+            .collect()
+    }
 }
 
 #[cfg(test)]

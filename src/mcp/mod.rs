@@ -9,6 +9,7 @@
 //!  server.rs (McpServer on /mcp) ──▶ jsonrpc.rs (messages) ─ session.rs (Mcp-Session-Id)
 //!                                 └▶ event_store.rs (ids unique per session, replay of
 //!                                    one stream after an id)
+//!  stdio.rs: the `$/keepalive` notification of a stdio channel (library piece only)
 //! ```
 
 pub mod client;
@@ -16,3 +17,4 @@ pub mod event_store;
 pub mod jsonrpc;
 pub mod server;
 pub mod session;
+pub mod stdio;

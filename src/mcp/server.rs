@@ -360,7 +360,11 @@ impl McpServer {
             conn,
             EventKind::RequestReceived {
                 method: req.method().to_string(),
-                path: req.uri().path().to_string(),
+                path: req
+                    .uri()
+                    .path_and_query()
+                    .map_or(req.uri().path(), |p| p.as_str())
+                    .to_string(),
             },
         );
         let (parts, body) = req.into_parts();
@@ -374,6 +378,7 @@ impl McpServer {
         }
         let reply = match parts.method {
             Method::POST => inner.post(&parts, &body, conn),
+            Method::GET if poll::is_poll(&parts) => return inner.poll(&parts, conn),
             Method::GET => inner.get(&parts),
             Method::DELETE => inner.delete(&parts, conn),
             _ => Reply::Plain(Plain {
@@ -1969,5 +1974,243 @@ mod tests {
         assert!(written(&t, 4)
             .iter()
             .all(|(_, f, _)| !matches!(f, Frame::Event { data, .. } if data.is_empty())));
+    }
+}
+
+/// `GET /mcp?poll=1`: long-polling (a middlebox extension, not part of MCP: the fallback of
+/// MP-301g module 3 for clients whose SSE connections keep failing).
+///
+/// ```text
+///  GET /mcp?poll=1 + Mcp-Session-Id [+ Last-Event-ID L]
+///     ──▶ 200 text/event-stream: the session's GET stream's stored events after L (all of
+///         them without L), then the response ends (no priming, no keepalive timer)
+/// ```
+///
+/// Refusals as for `GET /mcp`; `L` that is not a decimal id answers 400. A session that
+/// never opened a GET stream gets one named, so that later notifications are kept for it.
+mod poll {
+    use super::*;
+
+    /// True for a request whose query has `poll=1`.
+    pub(super) fn is_poll(parts: &Parts) -> bool {
+        parts
+            .uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv == "poll=1"))
+    }
+
+    impl Inner {
+        /// Answers a poll on connection `conn`.
+        pub(super) fn poll(&self, parts: &Parts, conn: Option<ConnId>) -> Response<Body> {
+            match self.poll_events(parts) {
+                Ok((key, frames)) => self.poll_response(conn, key, frames),
+                Err(p) => self.plain_response(conn, p),
+            }
+        }
+
+        /// The GET stream polled and the frames answering the poll, or the refusal.
+        fn poll_events(&self, parts: &Parts) -> Result<(StreamKey, Vec<Frame>), Plain> {
+            if !self.revision.has_sessions() {
+                return Err(Plain {
+                    allow: Some(self.allowed()),
+                    ..Plain::error(
+                        405,
+                        jsonrpc::TRANSPORT_ERROR,
+                        "Method not allowed: this revision has no GET stream",
+                    )
+                });
+            }
+            if !accepts(parts, "text/event-stream") {
+                return Err(Plain::error(
+                    406,
+                    jsonrpc::TRANSPORT_ERROR,
+                    "Not Acceptable: the client must accept text/event-stream",
+                ));
+            }
+            let session = self.session_of(parts)?;
+            self.check_version(parts)?;
+            let after = match header(parts, "last-event-id") {
+                None => 0,
+                Some(l) => l
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|_| l.bytes().all(|b| b.is_ascii_digit()))
+                    .ok_or_else(|| {
+                        Plain::error(
+                            400,
+                            jsonrpc::TRANSPORT_ERROR,
+                            format!("Bad Request: event id {l:?} is not a decimal id"),
+                        )
+                    })?,
+            };
+            let mut st = self.state.borrow_mut();
+            let s = st
+                .sessions
+                .get(Some(&session))
+                .map_err(|_| Plain::error(404, jsonrpc::SESSION_NOT_FOUND, "Session not found"))?;
+            let stream = match &s.get_stream {
+                Some(g) => g.clone(),
+                None => s.open_get_stream(),
+            };
+            let frames = s
+                .events
+                .stream_after(&stream, after)
+                .into_iter()
+                .map(|e| Frame::Event {
+                    name: None,
+                    id: Some(e.id.to_string()),
+                    data: e.data,
+                })
+                .collect();
+            Ok(((session, stream), frames))
+        }
+
+        /// `200 text/event-stream` carrying `frames`, then the end of the response.
+        fn poll_response(
+            &self,
+            conn: Option<ConnId>,
+            (session, stream): StreamKey,
+            frames: Vec<Frame>,
+        ) -> Response<Body> {
+            let (tx, body) = Channel::<Bytes>::new(16);
+            let mut b = Response::builder()
+                .status(200)
+                .header("content-type", "text/event-stream")
+                .header("cache-control", "no-cache");
+            if self.cfg.x_accel_buffering_no {
+                b = b.header("x-accel-buffering", "no");
+            }
+            let resp = b
+                .header("mcp-session-id", session.as_str())
+                .body(Either::Right(body))
+                .expect("response head is valid");
+            record_response_started(&self.rec, conn, &resp);
+            let mut out = SseOut::new(tx, self.rec.clone(), conn);
+            out.record(EventKind::StreamAttached {
+                stream,
+                kind: "poll".into(),
+                session,
+            });
+            tokio::task::spawn_local(async move {
+                for frame in frames {
+                    if out.write(frame, None).await.is_err() {
+                        return;
+                    }
+                }
+                out.end();
+            });
+            resp
+        }
+    }
+}
+
+#[cfg(test)]
+mod poll_tests {
+    use super::*;
+    use crate::trace::Trace;
+
+    /// A relay that cuts every response after 2 s: the GET stream (2025-06-18, keepalive
+    /// off, no priming) never gets a byte, so the reference client switches to polling.
+    const CUT_GETS: &str = r#"
+description = "polls"
+protocol = ["2025-06-18"]
+duration = "30s"
+
+[[intermediary]]
+name = "lb"
+max-duration = { after = "2s", action = "fin" }
+
+[server]
+keepalive = "off"
+
+[[server.notification]]
+at = "13s"
+method = "notifications/one"
+
+[[server.notification]]
+at = "21s"
+method = "notifications/two"
+
+[[client.step]]
+at = "0s"
+do = "initialize"
+
+[[client.step]]
+at = "1s"
+do = "open-get-stream"
+"#;
+
+    fn run() -> Trace {
+        let s = crate::scenario::parse("mem.toml", CUT_GETS).expect("valid scenario");
+        let server = crate::target::reference_server::build(&s.server);
+        let out = crate::sim::run(&s, server, crate::target::reference_client::build(), 1);
+        assert_eq!(out.error, None);
+        out.trace
+    }
+
+    /// Server conns that received a poll, with when.
+    fn poll_conns(t: &Trace) -> Vec<(Duration, ConnId)> {
+        t.events
+            .iter()
+            .filter(|e| {
+                e.host == "server"
+                    && matches!(&e.kind, EventKind::RequestReceived { method, path }
+                        if method == "GET" && path == "/mcp?poll=1")
+            })
+            .map(|e| (e.at, e.conn.expect("a conn")))
+            .collect()
+    }
+
+    #[test]
+    fn a_poll_answers_the_get_streams_events_after_last_event_id_then_ends() {
+        let t = run();
+        let polls = poll_conns(&t);
+        assert!(polls.len() >= 9, "polls every 2 s from ~10 s: {polls:?}");
+        let on = |conn: ConnId| {
+            t.events
+                .iter()
+                .filter(move |e| e.host == "server" && e.conn == Some(conn))
+                .map(|e| &e.kind)
+        };
+        let mut written = Vec::new();
+        for (at, conn) in &polls {
+            let kinds: Vec<&EventKind> = on(*conn).collect();
+            assert!(
+                kinds.iter().any(|k| matches!(k, EventKind::ResponseStarted { status: 200, content_type: Some(ct), .. } if ct == "text/event-stream")),
+                "poll at {at:?}: {kinds:?}"
+            );
+            assert!(kinds.iter().any(|k| matches!(k,
+                EventKind::StreamAttached { stream, kind, session } if stream == "g3" && kind == "poll" && session == "s1")));
+            assert!(matches!(kinds.last(), Some(EventKind::ResponseEnded)));
+            assert!(!kinds
+                .iter()
+                .any(|k| matches!(k, EventKind::TimerArmed { .. })));
+            for k in kinds {
+                if let EventKind::FrameWritten {
+                    frame:
+                        Frame::Event {
+                            id: Some(id), data, ..
+                        },
+                    ..
+                } = k
+                {
+                    written.push((*at, id.clone(), data.contains("notifications/one")));
+                }
+            }
+        }
+        // Each notification is written by exactly one poll: the first poll after it.
+        assert_eq!(written.len(), 2, "{written:?}");
+        assert!(written[0].2 && written[0].0 > Duration::from_secs(13));
+        assert!(written[0].0 <= Duration::from_secs(15));
+        assert!(!written[1].2 && written[1].0 > Duration::from_secs(21));
+        let delivered: Vec<&str> = t
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::MessageDelivered { message, .. } => Some(message.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(delivered, ["notifications/one", "notifications/two"]);
     }
 }

@@ -165,12 +165,30 @@ pub struct ServerEvent {
 }
 
 /// The client's timeline.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ClientConfig {
     /// Steps, sorted by time (stable for equal times).
     pub steps: Vec<ClientStep>,
     /// How MCP streams reconnect after a drop.
     pub reconnect: ReconnectPolicy,
+    /// MCP: the keepalive interval the client expects on its SSE connections; it warns
+    /// (`MissedKeepalive`) after 1.5 × this of silence, then after each further interval.
+    /// `None` = no keepalive warnings. Default 30s.
+    #[serde(with = "crate::time::human_opt")]
+    pub keepalive_expected: Option<Duration>,
+}
+
+/// The keepalive interval the MCP client expects when a scenario names none.
+pub const DEFAULT_KEEPALIVE_EXPECTED: Duration = Duration::from_secs(30);
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            steps: Vec::new(),
+            reconnect: ReconnectPolicy::default(),
+            keepalive_expected: Some(DEFAULT_KEEPALIVE_EXPECTED),
+        }
+    }
 }
 
 /// MCP client reconnection: bounded exponential backoff, honouring the server's `retry`.

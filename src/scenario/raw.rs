@@ -337,6 +337,7 @@ pub struct RawServerEvent {
 /// reconnect-initial = "1s"
 /// reconnect-max = "30s"
 /// reconnect-attempts = 5
+/// keepalive-expected = "30s"
 /// ```
 ///
 /// A dropped MCP stream (GET stream, or a tool call's POST stream) is resumed with a `GET`
@@ -365,6 +366,12 @@ pub struct RawClient {
     /// Default 5. Not with `reconnect = false`.
     #[serde(default)]
     pub reconnect_attempts: Option<Spanned<u32>>,
+    /// `keepalive-expected`: the keepalive interval the MCP client expects on its SSE
+    /// connections, a span > 0, or `"off"` (no warnings). After 1.5 × this with no byte the
+    /// client logs a missed-keepalive warning, then again after each further interval.
+    /// Default `"30s"`.
+    #[serde(default)]
+    pub keepalive_expected: Option<Spanned<SpanOrOff>>,
 }
 
 /// `[[client.step]]`: one client action.

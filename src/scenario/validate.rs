@@ -999,7 +999,28 @@ impl Validator<'_> {
             }
             steps.push(ClientStep { at, action });
         }
-        Ok((ClientConfig { steps, reconnect }, ever))
+        let keepalive_expected = match &raw.keepalive_expected {
+            None => Some(DEFAULT_KEEPALIVE_EXPECTED),
+            Some(k) => match k.get_ref() {
+                SpanOrOff::Off => None,
+                SpanOrOff::Span(d) if d.is_zero() => {
+                    return Err(self.err(
+                        k.span(),
+                        "client.keepalive-expected",
+                        "is 0s; expected a span more than 0s, like \"30s\", or \"off\"",
+                    ))
+                }
+                SpanOrOff::Span(d) => Some(*d),
+            },
+        };
+        Ok((
+            ClientConfig {
+                steps,
+                reconnect,
+                keepalive_expected,
+            },
+            ever,
+        ))
     }
 
     /// Rejects the step keys its `do` does not take.

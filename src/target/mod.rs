@@ -224,6 +224,7 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference MCP client that keeps re-sending the Last-Event-ID of its first reconnect, never updating it",
             cites: Some("FIELD-BUGS 14: ~30 s idle proxies, reconnect storms re-sending a stale Last-Event-ID"),
             bug_model: true,
+            scope: Scope::Mcp,
             server: None,
             client: Some(|| {
                 reference_client::build_with(ClientDefects {
@@ -238,6 +239,7 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference MCP client that gives a dropped stream up after 2 failed reconnects, whatever [client.reconnect] attempts says",
             cites: Some("modelcontextprotocol/typescript-sdk#2098"),
             bug_model: true,
+            scope: Scope::Mcp,
             server: None,
             client: Some(|| {
                 reference_client::build_with(ClientDefects {

@@ -70,6 +70,7 @@ impl ClientTarget for ReferenceClient {
                 revision: env.scenario.revision().to_string(),
                 reconnect: env.scenario.client.reconnect.clone(),
                 defects,
+                keepalive_expected: env.scenario.client.keepalive_expected,
             });
             let mut open = OpenStreams::new();
             let timeline = async {

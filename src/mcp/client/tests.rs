@@ -49,10 +49,13 @@ struct FakeConfig {
     get_plans: Vec<Plan>,
     /// Cut the `tools/call` POST stream after this many events.
     call_cut_after: Option<usize>,
-    /// Start every SSE stream with a priming event (`id`, empty data), with this `retry`.
+    /// Start every new SSE stream (not a resumption) with a priming event (`id`, empty
+    /// data), with this `retry`.
     priming: Option<Option<u64>>,
     /// Replay from `Last-Event-ID - overlap` (a server re-sending events already sent).
     replay_overlap: u64,
+    /// Write a `: k` comment on SSE streams after this much time without a write.
+    keepalive: Option<Duration>,
 }
 
 impl Default for FakeConfig {
@@ -64,6 +67,7 @@ impl Default for FakeConfig {
             call_cut_after: None,
             priming: None,
             replay_overlap: 0,
+            keepalive: None,
         }
     }
 }
@@ -72,6 +76,8 @@ impl Default for FakeConfig {
 #[derive(Clone, Debug)]
 struct Seen {
     method: String,
+    /// Path and query.
+    path: String,
     headers: BTreeMap<String, String>,
     body: Option<Value>,
 }
@@ -189,6 +195,7 @@ impl ServerTarget for FakeServer {
 impl FakeServer {
     async fn handle(self, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         let method = req.method().to_string();
+        let path = req.uri().to_string();
         let headers: BTreeMap<String, String> = req
             .headers()
             .iter()
@@ -203,6 +210,7 @@ impl FakeServer {
         let body = serde_json::from_slice::<Value>(&bytes).ok();
         let seen = Seen {
             method,
+            path,
             headers,
             body,
         };
@@ -210,6 +218,7 @@ impl FakeServer {
         let json = [("content-type", "application/json")];
         match seen.method.as_str() {
             "DELETE" => Ok(plain(200, "", &[])),
+            "GET" if seen.path.ends_with("?poll=1") => Ok(self.poll(&seen)),
             "GET" => Ok(self.get(&seen)),
             _ => {
                 let id = seen.body.as_ref().and_then(|b| b.get("id")).cloned();
@@ -276,7 +285,25 @@ impl FakeServer {
             fake.state.borrow_mut().done.insert("p1".into());
             fake.store("p1", result.to_string());
         });
-        self.sse("p1", cursor, self.cfg.call_cut_after, false)
+        self.sse("p1", cursor, self.cfg.call_cut_after, false, true)
+    }
+
+    /// A poll: the GET stream's stored events after `Last-Event-ID` (all without it), then
+    /// the end of the response.
+    fn poll(&self, seen: &Seen) -> Response<Body> {
+        let after = seen
+            .header("last-event-id")
+            .and_then(|l| l.parse::<u64>().ok())
+            .unwrap_or(0);
+        let body: String = self
+            .state
+            .borrow()
+            .log
+            .iter()
+            .filter(|e| e.stream == "g" && e.id > after)
+            .map(|e| format!("id: {}\ndata: {}\n\n", e.id, e.data))
+            .collect();
+        plain(200, &body, &[("content-type", "text/event-stream")])
     }
 
     fn get(&self, seen: &Seen) -> Response<Body> {
@@ -308,7 +335,8 @@ impl FakeServer {
             None => ("g".to_string(), st.last_id),
         };
         drop(st);
-        self.sse(&stream, cursor, cut_after, comment_first)
+        let primed = seen.header("last-event-id").is_none();
+        self.sse(&stream, cursor, cut_after, comment_first, primed)
     }
 
     fn sse(
@@ -317,6 +345,7 @@ impl FakeServer {
         cursor: u64,
         cut_after: Option<usize>,
         comment_first: bool,
+        primed: bool,
     ) -> Response<Body> {
         let (tx, body) = Channel::new(64);
         tokio::task::spawn_local(self.clone().writer(
@@ -325,6 +354,7 @@ impl FakeServer {
             cursor,
             cut_after,
             comment_first,
+            primed,
         ));
         Response::builder()
             .status(200)
@@ -342,8 +372,9 @@ impl FakeServer {
         mut cursor: u64,
         cut_after: Option<usize>,
         comment_first: bool,
+        primed: bool,
     ) {
-        if let Some(retry) = self.cfg.priming {
+        if let Some(retry) = self.cfg.priming.filter(|_| primed) {
             let id = {
                 let mut st = self.state.borrow_mut();
                 let id = st.alloc();
@@ -387,7 +418,20 @@ impl FakeServer {
                     written += 1;
                 }
                 None if self.state.borrow().done.contains(&stream) => return,
-                None => self.news.notified().await,
+                None => match self.cfg.keepalive {
+                    Some(every) => {
+                        tokio::select! {
+                            biased;
+                            () = self.news.notified() => {}
+                            () = tokio::time::sleep(every) => {
+                                if tx.send_data(Bytes::from(": k\n\n")).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    None => self.news.notified().await,
+                },
             }
         }
     }
@@ -629,17 +673,16 @@ fn a_second_drop_without_new_events_resends_the_same_id() {
 
 #[test]
 fn backoff_doubles_up_to_max_then_gives_up() {
-    let mut plans = vec![cut_after(1)];
-    plans.extend(std::iter::repeat_n(Plan::Refuse(503), 10));
+    // A call stream (the polling fallback is for the GET stream only).
     let fake = FakeServer::new(FakeConfig {
-        notify_every: Some(ms(1000)),
-        get_plans: plans,
+        call_cut_after: Some(1),
+        get_plans: vec![Plan::Refuse(503); 10],
         ..FakeConfig::default()
     });
     let mut s = scenario(
         "2025-06-18",
         30_000,
-        vec![(0, ClientAction::Initialize), (500, get_stream("get"))],
+        vec![(0, ClientAction::Initialize), (500, call(25_000, 1000))],
     );
     s.client.reconnect = ReconnectPolicy {
         enabled: true,
@@ -649,7 +692,7 @@ fn backoff_doubles_up_to_max_then_gives_up() {
     };
     let trace = run(&s, &fake);
     assert_eq!(
-        reconnects(&trace, "get"),
+        reconnects(&trace, "call"),
         vec![
             (1, ms(1000), some("1")),
             (2, ms(2000), some("1")),
@@ -663,8 +706,9 @@ fn backoff_doubles_up_to_max_then_gives_up() {
             _ => None,
         })
         .collect();
-    assert_eq!(gave_up, vec![("get".to_string(), 4)]);
-    assert_eq!(get_ids(&fake).len(), 5, "one GET, four reconnections");
+    assert_eq!(gave_up, vec![("call".to_string(), 4)]);
+    assert_eq!(get_ids(&fake).len(), 4, "four reconnections");
+    assert!(switches(&trace).is_empty(), "a call stream never polls");
     // Each reconnection opens its connection when its delay is over.
     let events: Vec<&Event> = client(&trace).collect();
     for (i, e) in events.iter().enumerate() {
@@ -922,3 +966,399 @@ fn backoff_never_exceeds_max_even_after_many_failures() {
 }
 
 mod defects;
+// ── operational behaviours (MP-301g module 3) ────────────────────────────────
+
+/// `(at, stream, warning)` of every `ClientWarned`.
+fn warnings(trace: &Trace) -> Vec<(Duration, String, ClientWarning)> {
+    client(trace)
+        .filter_map(|e| match &e.kind {
+            EventKind::ClientWarned { stream, warning } => {
+                Some((e.at, stream.clone(), warning.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// `(at, stream, failures)` of every `ModeSwitched`.
+fn switches(trace: &Trace) -> Vec<(Duration, String, u32)> {
+    client(trace)
+        .filter_map(|e| match &e.kind {
+            EventKind::ModeSwitched {
+                stream,
+                to: StreamMode::LongPolling,
+                failures,
+            } => Some((e.at, stream.clone(), *failures)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// When the first response head of stream `name` arrived.
+fn first_response_at(trace: &Trace, name: &str) -> Duration {
+    let conn = client(trace)
+        .find_map(|e| match &e.kind {
+            EventKind::ConnOpened { stream, .. } if stream == name => e.conn,
+            _ => None,
+        })
+        .expect("the stream opened a connection");
+    client(trace)
+        .find(|e| e.conn == Some(conn) && matches!(e.kind, EventKind::ResponseReceived { .. }))
+        .expect("a response head")
+        .at
+}
+
+fn missed(silent_s: u64, expected_s: u64) -> ClientWarning {
+    ClientWarning::MissedKeepalive {
+        silent: ms(silent_s * 1000),
+        expected: ms(expected_s * 1000),
+    }
+}
+
+#[test]
+fn a_silent_stream_warns_at_one_and_a_half_intervals_then_every_interval() {
+    let fake = FakeServer::new(FakeConfig::default());
+    let s = scenario(
+        "2025-06-18",
+        120_000,
+        vec![(0, ClientAction::Initialize), (500, get_stream("get"))],
+    );
+    let trace = run(&s, &fake);
+    let head = first_response_at(&trace, "get");
+    let expected: Vec<_> = [45, 75, 105]
+        .into_iter()
+        .map(|silent| {
+            (
+                head + ms(silent * 1000),
+                "get".to_string(),
+                missed(silent, 30),
+            )
+        })
+        .collect();
+    assert_eq!(warnings(&trace), expected);
+}
+
+#[test]
+fn keepalives_within_the_expected_interval_raise_no_warning() {
+    // A keepalive every 44 s stays under 1.5 × 30 s; the stream runs 5 minutes.
+    let fake = FakeServer::new(FakeConfig {
+        keepalive: Some(ms(44_000)),
+        ..FakeConfig::default()
+    });
+    let s = scenario(
+        "2025-06-18",
+        300_000,
+        vec![(0, ClientAction::Initialize), (500, get_stream("get"))],
+    );
+    let trace = run(&s, &fake);
+    let comments = client(&trace)
+        .filter(|e| {
+            matches!(&e.kind, EventKind::Received { frames, .. }
+            if frames.iter().any(|f| matches!(f, Frame::Comment { .. })))
+        })
+        .count();
+    assert!(comments >= 6, "keepalives arrived ({comments})");
+    assert_eq!(warnings(&trace), vec![]);
+}
+
+#[test]
+fn a_silence_after_the_last_byte_is_measured_from_that_byte_and_off_disables_it() {
+    // Notifications every 50 s: each silence passes 45 s once, measured from the last byte.
+    let fake = FakeServer::new(FakeConfig {
+        notify_every: Some(ms(50_000)),
+        ..FakeConfig::default()
+    });
+    let mut s = scenario(
+        "2025-06-18",
+        146_000,
+        vec![(0, ClientAction::Initialize), (500, get_stream("get"))],
+    );
+    let trace = run(&s, &fake);
+    let received: Vec<Duration> = client(&trace)
+        .filter(|e| matches!(e.kind, EventKind::Received { .. }) && e.at > ms(1000))
+        .map(|e| e.at)
+        .collect();
+    assert_eq!(received.len(), 2, "notifications at 50 s and 100 s");
+    let head = first_response_at(&trace, "get");
+    let got: Vec<(Duration, ClientWarning)> = warnings(&trace)
+        .into_iter()
+        .map(|(at, _, w)| (at, w))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (head + ms(45_000), missed(45, 30)),
+            (received[0] + ms(45_000), missed(45, 30)),
+            (received[1] + ms(45_000), missed(45, 30)),
+        ]
+    );
+
+    s.client.keepalive_expected = None;
+    let fake = FakeServer::new(FakeConfig {
+        notify_every: Some(ms(50_000)),
+        ..FakeConfig::default()
+    });
+    assert_eq!(
+        warnings(&run(&s, &fake)),
+        vec![],
+        "keepalive-expected = off"
+    );
+}
+
+#[test]
+fn a_connection_dropped_within_60s_warns_and_a_later_drop_or_a_client_close_does_not() {
+    let fake = FakeServer::new(FakeConfig {
+        notify_every: Some(ms(1000)),
+        get_plans: vec![cut_after(2), cut_after(70)],
+        ..FakeConfig::default()
+    });
+    let s = scenario(
+        "2025-06-18",
+        100_000,
+        vec![
+            (0, ClientAction::Initialize),
+            (500, get_stream("get")),
+            (
+                90_000,
+                ClientAction::CloseStream {
+                    stream: "get".into(),
+                },
+            ),
+        ],
+    );
+    let trace = run(&s, &fake);
+    let opened: Vec<(Duration, ConnId)> = client(&trace)
+        .filter(|e| matches!(e.kind, EventKind::ConnOpened { .. }))
+        .map(|e| (e.at, e.conn.unwrap()))
+        .collect();
+    let ended: Vec<(Duration, ConnId)> = client(&trace)
+        .filter(|e| matches!(e.kind, EventKind::StreamEnded { .. }))
+        .map(|e| (e.at, e.conn.unwrap()))
+        .collect();
+    // Connections: initialize, initialized, GET cut after 2 events, GET cut after 70 s,
+    // GET closed by the client at 90 s.
+    assert_eq!(opened.len(), 5);
+    let first_get = opened[2];
+    let cut = ended.iter().find(|(_, c)| *c == first_get.1).unwrap().0;
+    let got: Vec<(Duration, ConnId, ClientWarning)> = client(&trace)
+        .filter_map(|e| match &e.kind {
+            EventKind::ClientWarned { warning, .. } => {
+                Some((e.at, e.conn.unwrap(), warning.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![(
+            cut,
+            first_get.1,
+            ClientWarning::DroppedEarly {
+                after: cut - first_get.0
+            }
+        )]
+    );
+    assert!(cut - first_get.0 < ms(5000));
+    let second = ended.iter().find(|(_, c)| *c == opened[3].1).unwrap().0;
+    assert!(
+        second - opened[3].0 > ms(60_000),
+        "the second GET lasted over 60 s"
+    );
+}
+
+#[test]
+fn an_answered_call_stream_that_ends_is_no_early_drop_but_an_unanswered_one_is() {
+    let fake = FakeServer::new(FakeConfig {
+        priming: Some(Some(500)),
+        call_cut_after: Some(1),
+        ..FakeConfig::default()
+    });
+    let s = scenario(
+        "2025-11-25",
+        8000,
+        vec![(0, ClientAction::Initialize), (1000, call(4000, 1000))],
+    );
+    let trace = run(&s, &fake);
+    // The POST stream is cut after its first progress: an early drop. The GET resuming it
+    // ends after the result: not one.
+    let got: Vec<ClientWarning> = warnings(&trace).into_iter().map(|(_, _, w)| w).collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(matches!(got[0], ClientWarning::DroppedEarly { .. }));
+    assert_eq!(answers(&trace), vec![(1, "ok".into()), (2, "ok".into())]);
+}
+
+#[test]
+fn no_first_byte_within_5s_warns_only_where_the_server_writes_first() {
+    // A server that does not prime on 2025-11-25 looks like a buffering proxy.
+    let fake = FakeServer::new(FakeConfig::default());
+    let s = scenario(
+        "2025-11-25",
+        20_000,
+        vec![(0, ClientAction::Initialize), (500, get_stream("get"))],
+    );
+    let trace = run(&s, &fake);
+    let opened = client(&trace)
+        .filter(|e| matches!(&e.kind, EventKind::ConnOpened { stream, .. } if stream == "get"))
+        .map(|e| e.at)
+        .next()
+        .unwrap();
+    assert_eq!(
+        warnings(&trace),
+        vec![(
+            opened + ms(5000),
+            "get".to_string(),
+            ClientWarning::SlowFirstData { after: ms(5000) }
+        )]
+    );
+
+    // Primed: the first byte comes at once.
+    let fake = FakeServer::new(FakeConfig {
+        priming: Some(Some(3000)),
+        ..FakeConfig::default()
+    });
+    assert_eq!(warnings(&run(&s, &fake)), vec![]);
+
+    // 2025-06-18 servers do not write first: silence is no sign.
+    let fake = FakeServer::new(FakeConfig::default());
+    let s = scenario(
+        "2025-06-18",
+        20_000,
+        vec![(0, ClientAction::Initialize), (500, get_stream("get"))],
+    );
+    assert_eq!(warnings(&run(&s, &fake)), vec![]);
+}
+
+/// `(at, Last-Event-ID)` of every poll request the client sent.
+fn polls(trace: &Trace) -> Vec<(Duration, Option<String>)> {
+    client(trace)
+        .filter_map(|e| match &e.kind {
+            EventKind::RequestSent {
+                method,
+                path,
+                last_event_id,
+            } if method == "GET" && path == "/mcp?poll=1" => Some((e.at, last_event_id.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn three_failed_sse_attempts_switch_the_get_stream_to_polling_every_2s() {
+    let fake = FakeServer::new(FakeConfig {
+        notify_every: Some(ms(3000)),
+        get_plans: vec![cut_after(0), Plan::Refuse(503), Plan::Refuse(502)],
+        ..FakeConfig::default()
+    });
+    let s = scenario(
+        "2025-06-18",
+        20_000,
+        vec![(0, ClientAction::Initialize), (500, get_stream("get"))],
+    );
+    let trace = run(&s, &fake);
+    let sw = switches(&trace);
+    assert_eq!(sw.len(), 1, "{sw:?}");
+    let (at, stream, failures) = sw[0].clone();
+    assert_eq!((stream.as_str(), failures), ("get", 3));
+    // Two reconnections (after the first and the second failure), then the switch.
+    assert_eq!(reconnects(&trace, "get").len(), 2);
+    assert!(client(&trace).filter(|e| e.at > at).all(|e| !matches!(
+        e.kind,
+        EventKind::Reconnecting { .. } | EventKind::GaveUp { .. }
+    )));
+    // The 503 of the third attempt is the switch's instant; no SSE GET after it.
+    assert_eq!(get_ids(&fake).len(), 3 + polls(&trace).len());
+    let p = polls(&trace);
+    assert!(p[0].0 - at <= ms(1), "first poll at once: {p:?}");
+    for w in p.windows(2) {
+        assert_eq!(w[1].0 - w[0].0, ms(2000), "{p:?}");
+    }
+    assert!(
+        p.last().unwrap().0 > ms(17_000),
+        "polling until the end: {p:?}"
+    );
+    // Each poll carries the last id seen before it; every notification (3 s ... 18 s)
+    // arrives exactly once.
+    let seen: Vec<(Duration, String)> = client(&trace)
+        .filter_map(|e| match &e.kind {
+            EventKind::MessageDelivered {
+                event_id: Some(id), ..
+            } => Some((e.at, id.clone())),
+            _ => None,
+        })
+        .collect();
+    for (at, last) in &p {
+        let before = seen.iter().rev().find(|(t, _)| t < at).map(|(_, id)| id);
+        assert_eq!(last.as_ref(), before, "poll at {at:?}");
+    }
+    assert_eq!(delivered_ids(&trace), ids(&["1", "2", "3", "4", "5", "6"]));
+}
+
+#[test]
+fn two_failures_do_not_switch_and_a_good_connection_resets_the_count() {
+    // fail, fail, good (a byte, then cut), fail, fail, good: never 3 in a row.
+    let fake = FakeServer::new(FakeConfig {
+        notify_every: Some(ms(1000)),
+        get_plans: vec![
+            Plan::Refuse(503),
+            Plan::Refuse(503),
+            cut_after(1),
+            Plan::Refuse(503),
+            cut_after(0),
+        ],
+        ..FakeConfig::default()
+    });
+    let s = scenario(
+        "2025-06-18",
+        40_000,
+        vec![(0, ClientAction::Initialize), (500, get_stream("get"))],
+    );
+    let trace = run(&s, &fake);
+    assert_eq!(switches(&trace), vec![]);
+    assert_eq!(polls(&trace), vec![]);
+    assert_eq!(get_ids(&fake).len(), 6, "six SSE GETs, the last one kept");
+    assert!(!delivered_ids(&trace).is_empty());
+}
+
+#[test]
+fn a_200_that_is_not_an_event_stream_counts_as_a_failed_sse_attempt() {
+    let a = Attempt::Ended {
+        conn: ConnId(1),
+        bytes: true,
+        sse: false,
+    };
+    assert!(a.sse_failed());
+    assert!(!a.failed(), "bytes came through: no backoff failure");
+    let ok = Attempt::Ended {
+        conn: ConnId(1),
+        bytes: true,
+        sse: true,
+    };
+    assert!(!ok.sse_failed());
+    assert!(Attempt::Ended {
+        conn: ConnId(1),
+        bytes: false,
+        sse: true
+    }
+    .sse_failed());
+    assert!(Attempt::NoResponse { conn: ConnId(1) }.sse_failed());
+}
+
+#[test]
+fn a_silent_resumption_is_no_slow_first_data_the_server_does_not_write_first() {
+    // The primed GET gets a byte, then is cut; its resumption (Last-Event-ID 1) is silent.
+    let fake = FakeServer::new(FakeConfig {
+        priming: Some(Some(500)),
+        get_plans: vec![cut_after(0)],
+        ..FakeConfig::default()
+    });
+    let s = scenario(
+        "2025-11-25",
+        20_000,
+        vec![(0, ClientAction::Initialize), (500, get_stream("get"))],
+    );
+    let trace = run(&s, &fake);
+    assert_eq!(get_ids(&fake), vec![None, some("1")]);
+    let got: Vec<ClientWarning> = warnings(&trace).into_iter().map(|(_, _, w)| w).collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(matches!(got[0], ClientWarning::DroppedEarly { .. }));
+}
