@@ -88,11 +88,19 @@ fn gave_up(trace: &Trace) -> Vec<u32> {
 }
 
 #[test]
-fn the_reference_uses_the_policys_attempts_and_the_model_gives_up_after_2() {
+fn the_reference_switches_to_polling_where_the_model_gives_up_after_2() {
     let (s, fake) = refused_forever();
     let trace = run_with(&s, &fake, ClientDefects::default());
-    assert_eq!(gave_up(&trace), vec![5]);
-    assert_eq!(get_ids(&fake).len(), 6, "one GET, five reconnections");
+    // The reference never gives the GET stream up here: its third consecutive failed SSE
+    // connection switches it to long-polling (MP-301g rule D), before the 5-attempt limit.
+    assert_eq!(gave_up(&trace), Vec::<u32>::new());
+    assert_eq!(
+        super::switches(&trace)
+            .iter()
+            .map(|s| s.2)
+            .collect::<Vec<_>>(),
+        vec![3]
+    );
 
     let (s, fake) = refused_forever();
     let two = ClientDefects {
