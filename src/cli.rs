@@ -100,6 +100,10 @@ pub struct RunArgs {
     /// Parallel simulations (default: the number of cores).
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
+    /// Simulation engine: `events` (cost follows events; no faults), `network` (turmoil,
+    /// stepped every tick; every fault), or `auto` (events unless the scenario has faults).
+    #[arg(long, value_enum, default_value_t = crate::sim::runner::Engine::default())]
+    pub engine: crate::sim::runner::Engine,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -348,7 +352,7 @@ fn cmd_run(a: RunArgs) -> ExitCode {
             eprint!("\r[{n}/{total}] {} × {}\x1b[K", r.scenario, r.target);
         }
     };
-    let results = crate::suite::run_all(&scenarios, &targets, a.seed, jobs, &progress);
+    let results = crate::suite::run_all(&scenarios, &targets, a.seed, jobs, a.engine, &progress);
     if tty {
         eprint!("\r\x1b[K");
     }

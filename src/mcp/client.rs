@@ -21,6 +21,7 @@
 //! Revision `2026-07-28` has no session and no resumption: nothing is reconnected.
 
 use crate::scenario::ReconnectPolicy;
+use crate::sim::net;
 use crate::sim::ConnRegistry;
 use crate::sse::{Frame, Parser};
 use crate::trace::{Closer, ConnId, EventKind, Recorder, StreamEnd};
@@ -34,7 +35,6 @@ use std::rc::Rc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use turmoil::net::TcpStream;
 
 /// The MCP endpoint's path.
 pub const ENDPOINT: &str = "/mcp";
@@ -460,7 +460,7 @@ impl McpClient {
     ) -> Result<Exchange, ConnId> {
         let ctx = &self.inner.ctx;
         let conn = ctx.conns.allocate();
-        let tcp = match TcpStream::connect((ctx.first_hop.as_str(), ctx.port)).await {
+        let tcp = match net::connect("client", &ctx.first_hop, ctx.port).await {
             Ok(s) => s,
             Err(e) => {
                 self.record(
