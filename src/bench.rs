@@ -18,7 +18,7 @@
 //! trace.
 
 use crate::scenario::{self, Scenario};
-use crate::sim::runner::EPOCH_SECS;
+use crate::sim::runner::{Engine, EPOCH_SECS};
 use crate::suite;
 use crate::target::{self, TargetInfo};
 use serde::Serialize;
@@ -64,8 +64,10 @@ impl Workload {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Side {
-    /// middlebox running the workload.
+    /// middlebox running the workload on its default engine (`auto`).
     Middlebox,
+    /// middlebox running the workload on the network engine (turmoil, stepped every tick).
+    Network,
     /// Bare turmoil stepping of the same topology for the same virtual time.
     Baseline,
 }
@@ -94,6 +96,8 @@ pub struct Row {
     pub status: &'static str,
     pub note: Option<String>,
     pub middlebox: Option<SideResult>,
+    /// middlebox forced onto the network engine.
+    pub network: Option<SideResult>,
     pub baseline: Option<SideResult>,
     /// Virtual seconds per wall second, middlebox side.
     pub virtual_per_wall: Option<f64>,
@@ -101,6 +105,8 @@ pub struct Row {
     pub baseline_virtual_per_wall: Option<f64>,
     /// middlebox wall time ÷ baseline wall time.
     pub ratio_to_baseline: Option<f64>,
+    /// network-engine wall time ÷ baseline wall time.
+    pub network_ratio_to_baseline: Option<f64>,
 }
 
 /// The scenarios a workload runs, with the targets for each.
@@ -194,9 +200,13 @@ pub fn measure(w: Workload, side: Side, short: bool, jobs: usize) -> Result<Side
     #[allow(clippy::disallowed_methods)] // measures the harness; never reaches a trace
     let start = std::time::Instant::now();
     let unexpected = match side {
-        Side::Middlebox => {
+        Side::Middlebox | Side::Network => {
+            let engine = match side {
+                Side::Network => Engine::Network,
+                _ => Engine::default(),
+            };
             let (scenarios, targets): (Vec<Scenario>, Vec<TargetInfo>) = plan.into_iter().unzip();
-            let results = run_pairs(&scenarios, &targets, jobs);
+            let results = run_pairs(&scenarios, &targets, jobs, engine);
             results.iter().filter(|u| **u).count()
         }
         Side::Baseline => {
@@ -217,9 +227,14 @@ pub fn measure(w: Workload, side: Side, short: bool, jobs: usize) -> Result<Side
 
 /// Runs pair `i` = (scenarios[i], targets[i]) for every i; true where the outcome was
 /// unexpected.
-fn run_pairs(scenarios: &[Scenario], targets: &[TargetInfo], jobs: usize) -> Vec<bool> {
+fn run_pairs(
+    scenarios: &[Scenario],
+    targets: &[TargetInfo],
+    jobs: usize,
+    engine: Engine,
+) -> Vec<bool> {
     parallel(scenarios.len(), jobs, |i| {
-        suite::run_one(&scenarios[i], &targets[i], None).unexpected
+        suite::run_one_on(engine, &scenarios[i], &targets[i], None).unexpected
     })
 }
 
@@ -288,11 +303,19 @@ pub fn row(
     w: Workload,
     short: bool,
     mb: Result<SideResult, String>,
+    net: Result<SideResult, String>,
     base: Result<SideResult, String>,
 ) -> Row {
     let description = describe(w, short);
+    let network_ratio_to_baseline = match (&net, &base) {
+        (Ok(n), Ok(b)) => Some(n.wall_s / b.wall_s.max(1e-9)),
+        _ => None,
+    };
+    let network = net.ok();
     match (mb, base) {
         (Ok(m), Ok(b)) => Row {
+            network,
+            network_ratio_to_baseline,
             workload: w.id(),
             description,
             status: if m.unexpected == 0 { "ok" } else { "failed" },
@@ -312,6 +335,8 @@ pub fn row(
                 .cloned();
             let unavailable = matches!(w, Workload::Node);
             Row {
+                network,
+                network_ratio_to_baseline,
                 workload: w.id(),
                 description,
                 status: if unavailable { "unavailable" } else { "failed" },
@@ -329,25 +354,32 @@ pub fn row(
 /// The human table.
 pub fn render_table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| workload | runs | virtual | middlebox wall | virtual s / wall s | peak RSS | plain stepping wall | its virtual s / wall s | ratio (middlebox ÷ stepping) |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| workload | runs | virtual | middlebox wall | virtual s / wall s | peak RSS | network engine wall | plain stepping wall | its virtual s / wall s | ratio middlebox ÷ stepping | ratio network engine ÷ stepping |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let f1 = |x: Option<f64>, unit: &str| x.map(|v| format!("{v:.1}{unit}")).unwrap_or("—".into());
     for r in rows {
         match (&r.middlebox, &r.baseline) {
             (Some(m), Some(b)) => out.push_str(&format!(
-                "| {} | {} | {} | {:.2} s | {:.0} | {} | {:.2} s | {:.0} | {:.2} |\n",
+                "| {} | {} | {} | {:.3} s | {:.0} | {} | {} | {:.2} s | {:.0} | {:.4} | {} |\n",
                 r.description,
                 m.runs,
                 crate::time::span(Duration::from_secs_f64(m.virtual_s.round())),
                 m.wall_s,
                 r.virtual_per_wall.unwrap_or(0.0),
                 f1(m.peak_rss_mib, " MiB"),
+                r.network
+                    .as_ref()
+                    .map(|n| format!("{:.2} s", n.wall_s))
+                    .unwrap_or("—".into()),
                 b.wall_s,
                 r.baseline_virtual_per_wall.unwrap_or(0.0),
                 r.ratio_to_baseline.unwrap_or(0.0),
+                r.network_ratio_to_baseline
+                    .map(|x| format!("{x:.2}"))
+                    .unwrap_or("—".into()),
             )),
             _ => out.push_str(&format!(
-                "| {} | — | — | {} | — | — | — | — | — |\n",
+                "| {} | — | — | {} | — | — | — | — | — | — | — |\n",
                 r.description,
                 r.note.as_deref().unwrap_or(r.status)
             )),
@@ -393,15 +425,21 @@ mod tests {
             wall_s: 4.0,
             ..m.clone()
         };
-        let r = row(Workload::IdleStream, true, Ok(m), Ok(b));
+        let n = SideResult {
+            wall_s: 8.0,
+            ..m.clone()
+        };
+        let r = row(Workload::IdleStream, true, Ok(m), Ok(n), Ok(b));
         assert_eq!(r.status, "ok");
         assert_eq!(r.ratio_to_baseline, Some(0.5));
+        assert_eq!(r.network_ratio_to_baseline, Some(2.0));
         assert_eq!(r.virtual_per_wall, Some(50.0));
         let t = render_table(&[r]);
-        assert!(t.contains("| 0.50 |"), "{t}");
+        assert!(t.contains("| 0.5000 | 2.00 |"), "{t}");
         let u = row(
             Workload::Node,
             true,
+            Err("no Node target yet".into()),
             Err("no Node target yet".into()),
             Err("no Node target yet".into()),
         );

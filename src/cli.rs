@@ -66,6 +66,9 @@ pub struct BenchArgs {
     /// Parallel simulations for the suite workload (default: the number of cores).
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
+    /// Skip timing middlebox on the network engine (the slow column).
+    #[arg(long)]
+    pub no_network: bool,
     /// Internal: measure one side of one workload in this process and print one JSON line.
     #[arg(long, hide = true, value_enum, requires = "side")]
     pub only: Option<crate::bench::Workload>,
@@ -100,6 +103,10 @@ pub struct RunArgs {
     /// Parallel simulations (default: the number of cores).
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
+    /// Simulation engine: `events` (cost follows events; no faults), `network` (turmoil,
+    /// stepped every tick; every fault), or `auto` (events unless the scenario has faults).
+    #[arg(long, value_enum, default_value_t = crate::sim::runner::Engine::default())]
+    pub engine: crate::sim::runner::Engine,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -154,6 +161,7 @@ fn cmd_bench(a: BenchArgs) -> ExitCode {
         bench::plan(w, a.short)?;
         let side_name = match side {
             bench::Side::Middlebox => "middlebox",
+            bench::Side::Network => "network",
             bench::Side::Baseline => "baseline",
         };
         let mut cmd = std::process::Command::new(&exe);
@@ -181,8 +189,13 @@ fn cmd_bench(a: BenchArgs) -> ExitCode {
             eprintln!("bench: {} …", bench::describe(w, a.short));
         }
         let m = child(w, bench::Side::Middlebox);
+        let n = if a.no_network {
+            Err("skipped (--no-network)".to_string())
+        } else {
+            child(w, bench::Side::Network)
+        };
         let b = child(w, bench::Side::Baseline);
-        let row = bench::row(w, a.short, m, b);
+        let row = bench::row(w, a.short, m, n, b);
         if a.format == BenchFormat::Json {
             println!("{}", serde_json::to_string(&row).expect("serializable"));
         }
@@ -191,7 +204,7 @@ fn cmd_bench(a: BenchArgs) -> ExitCode {
     if a.format == BenchFormat::Text {
         print!("{}", bench::render_table(&rows));
         println!(
-            "\nmachine: {} cores; tick 1 ms; plain stepping = bare turmoil, same hosts, idle software",
+            "\nmachine: {} cores; tick 1 ms; middlebox = default engine (auto: events unless the scenario has faults); network engine = turmoil stepped every tick; plain stepping = bare turmoil, same hosts, idle software",
             default_jobs()
         );
     }
@@ -348,7 +361,7 @@ fn cmd_run(a: RunArgs) -> ExitCode {
             eprint!("\r[{n}/{total}] {} × {}\x1b[K", r.scenario, r.target);
         }
     };
-    let results = crate::suite::run_all(&scenarios, &targets, a.seed, jobs, &progress);
+    let results = crate::suite::run_all(&scenarios, &targets, a.seed, jobs, a.engine, &progress);
     if tty {
         eprint!("\r\x1b[K");
     }

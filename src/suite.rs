@@ -5,7 +5,8 @@
 
 use crate::report::{evaluate, RunResult};
 use crate::scenario::Scenario;
-use crate::sim::{self, RunOutput};
+use crate::sim::runner::Engine;
+use crate::sim::RunOutput;
 use crate::target::TargetInfo;
 use crate::trace::Trace;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,9 +20,32 @@ pub fn seed_for(scenario: &Scenario, seed_override: Option<u64>) -> u64 {
 /// Runs one scenario against one target and evaluates its expectations. A panic inside the
 /// simulation becomes the result's error instead of taking the whole run down.
 pub fn run_one(scenario: &Scenario, target: &TargetInfo, seed_override: Option<u64>) -> RunResult {
+    run_one_on(Engine::default(), scenario, target, seed_override)
+}
+
+/// [`run_one`] on a chosen engine.
+pub fn run_one_on(
+    engine: Engine,
+    scenario: &Scenario,
+    target: &TargetInfo,
+    seed_override: Option<u64>,
+) -> RunResult {
+    if engine.resolve(scenario) == Ok(Engine::Both) {
+        let mut net = run_one_on(Engine::Network, scenario, target, seed_override);
+        let ev = run_one_on(Engine::Events, scenario, target, seed_override);
+        if let Some(d) = first_difference(&net.trace, &ev.trace) {
+            net.unexpected = true;
+            net.error = Some(format!(
+                "the engines disagree (reproduce: {} --engine both): {d}",
+                net.reproduce()
+            ));
+        }
+        return net;
+    }
     let seed = seed_for(scenario, seed_override);
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        sim::run(
+        crate::sim::runner::run_on(
+            engine,
             scenario,
             target.server(&scenario.server),
             target.client(),
@@ -51,6 +75,32 @@ pub fn pairs(scenarios: &[Scenario], targets: &[TargetInfo]) -> Vec<(usize, usiz
         .collect()
 }
 
+/// Where two traces' text renderings first differ, in words; None when byte-identical.
+pub fn first_difference(network: &Trace, events: &Trace) -> Option<String> {
+    let (a, b) = (
+        crate::trace::render_text(network),
+        crate::trace::render_text(events),
+    );
+    if a == b {
+        return None;
+    }
+    let (mut la, mut lb) = (a.lines(), b.lines());
+    let mut n = 0;
+    loop {
+        n += 1;
+        match (la.next(), lb.next()) {
+            (Some(x), Some(y)) if x == y => continue,
+            (x, y) => {
+                return Some(format!(
+                    "trace line {n}: network engine `{}`, event engine `{}`",
+                    x.unwrap_or("(end)"),
+                    y.unwrap_or("(end)")
+                ))
+            }
+        }
+    }
+}
+
 /// Runs every scenario against every target that applies to it (see [`pairs`]) on `jobs`
 /// threads; results in input order (scenario-major). `progress` is called after each run.
 pub fn run_all(
@@ -58,6 +108,7 @@ pub fn run_all(
     targets: &[TargetInfo],
     seed_override: Option<u64>,
     jobs: usize,
+    engine: Engine,
     progress: &(dyn Fn(&RunResult) + Sync),
 ) -> Vec<RunResult> {
     let pairs = pairs(scenarios, targets);
@@ -68,7 +119,7 @@ pub fn run_all(
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&(s, t)) = pairs.get(i) else { break };
-                let r = run_one(&scenarios[s], &targets[t], seed_override);
+                let r = run_one_on(engine, &scenarios[s], &targets[t], seed_override);
                 progress(&r);
                 slots.lock().expect("results")[i] = Some(r);
             });
@@ -133,7 +184,7 @@ check = "stream.survives"
         let s = crate::scenario::parse("mem.toml", SCENARIO).unwrap();
         let scenarios = vec![s.clone(), s];
         let targets: Vec<TargetInfo> = crate::target::all();
-        let r = run_all(&scenarios, &targets, None, 2, &|_| {});
+        let r = run_all(&scenarios, &targets, None, 2, Engine::default(), &|_| {});
         let order: Vec<&str> = r.iter().map(|r| r.target.as_str()).collect();
         let names: Vec<&str> = targets
             .iter()

@@ -31,6 +31,7 @@ pub use defects::ClientDefects;
 
 use super::server::Revision;
 use crate::scenario::ReconnectPolicy;
+use crate::sim::net;
 use crate::sim::{now, ConnRegistry};
 use crate::sse::{Frame, Parser};
 use crate::trace::{ClientWarning, Closer, ConnId, EventKind, Recorder, StreamEnd, StreamMode};
@@ -44,7 +45,6 @@ use std::rc::Rc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use turmoil::net::TcpStream;
 
 /// The MCP endpoint's path.
 pub const ENDPOINT: &str = "/mcp";
@@ -612,7 +612,7 @@ impl McpClient {
     ) -> Result<Exchange, ConnId> {
         let ctx = &self.inner.ctx;
         let conn = ctx.conns.allocate();
-        let tcp = match TcpStream::connect((ctx.first_hop.as_str(), ctx.port)).await {
+        let tcp = match net::connect("client", &ctx.first_hop, ctx.port).await {
             Ok(s) => s,
             Err(e) => {
                 self.record(

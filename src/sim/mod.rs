@@ -13,6 +13,8 @@
 //! ```
 
 pub mod conns;
+pub mod mem;
+pub mod net;
 pub mod relay;
 pub mod relay_host;
 pub mod runner;
@@ -29,7 +31,10 @@ pub const PORT: u16 = 80;
 /// Virtual time since the simulation started, as seen by the host running now; zero outside
 /// a simulation.
 pub fn now() -> Duration {
-    turmoil::sim_elapsed().unwrap_or(Duration::ZERO)
+    match net::events_elapsed() {
+        Some(d) => d,
+        None => turmoil::sim_elapsed().unwrap_or(Duration::ZERO),
+    }
 }
 
 /// What every host of one simulation shares.

@@ -1,6 +1,7 @@
 //! The turmoil host of an intermediary: accepts connections, opens one upstream connection
 //! per downstream one, and runs a [`Relay`] core over each pair.
 
+use super::net::{self, Stream};
 use super::relay::{Action, Relay};
 use super::{now, HostEnv, PORT};
 use crate::intermediary::{IntermediaryConfig, Side};
@@ -9,11 +10,10 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use turmoil::net::{TcpListener, TcpStream};
 
 /// Runs an intermediary host until the simulation ends.
 pub async fn serve(cfg: IntermediaryConfig, next_hop: String, env: HostEnv) -> turmoil::Result {
-    let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
+    let listener = net::bind(&cfg.name, PORT).await?;
     let probe: Vec<_> = cfg.behaviors.iter().map(|b| b.build(0)).collect();
     env.recorder.record(
         &cfg.name,
@@ -54,7 +54,7 @@ fn idx(side: Side) -> usize {
 }
 
 async fn relay_conn(
-    down: TcpStream,
+    down: Stream,
     peer: SocketAddr,
     cfg: IntermediaryConfig,
     next_hop: String,
@@ -70,7 +70,7 @@ async fn relay_conn(
     };
     let conn: Option<ConnId> = env.conns.lookup(peer);
     let record = |kind: EventKind| env.recorder.record(&host, conn, kind);
-    let up = match TcpStream::connect((next_hop.as_str(), PORT)).await {
+    let up = match net::connect(&cfg.name, &next_hop, PORT).await {
         Ok(s) => s,
         Err(e) => {
             record(EventKind::IntermediaryResponded {

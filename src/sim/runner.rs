@@ -4,6 +4,7 @@ use super::{relay_host, ConnRegistry, HostEnv, PORT};
 use crate::scenario::{FaultKind, Scenario};
 use crate::target::{ClientEnv, ClientTarget, ServerEnv, ServerTarget};
 use crate::trace::{EventKind, Recorder, Trace};
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -22,8 +23,178 @@ pub struct RunOutput {
     pub error: Option<String>,
 }
 
-/// Runs `scenario` with `seed`: the server target on host `server`, the client target on
-/// host `client`, the scenario's intermediaries between them.
+/// Which simulation engine runs a scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    /// The event engine where it can run the scenario (no faults), else the network engine.
+    #[default]
+    Auto,
+    /// turmoil: every host and link stepped every tick; supports every fault.
+    Network,
+    /// One paused-clock runtime, hosts as tasks joined by in-memory links
+    /// ([`super::mem`]): cost follows events. No faults.
+    Events,
+    /// Both engines, and their traces must be byte-identical (scenarios with faults: the
+    /// network engine alone). A self-check of the event engine.
+    Both,
+}
+
+impl Engine {
+    /// The engine that actually runs `scenario`, or why the requested one cannot.
+    pub fn resolve(self, scenario: &Scenario) -> Result<Engine, String> {
+        let faults = !scenario.faults.is_empty();
+        match self {
+            Engine::Auto | Engine::Both if faults => Ok(Engine::Network),
+            Engine::Auto => Ok(Engine::Events),
+            Engine::Events if faults => Err(format!(
+                "the events engine cannot apply faults ({} has {}); use --engine network or auto",
+                scenario.path,
+                scenario.faults.len()
+            )),
+            e => Ok(e),
+        }
+    }
+}
+
+/// Runs `scenario` with `seed` on `engine`: the server target on host `server`, the client
+/// target on host `client`, the scenario's intermediaries between them.
+pub fn run_on(
+    engine: Engine,
+    scenario: &Scenario,
+    server: Rc<dyn ServerTarget>,
+    client: Rc<dyn ClientTarget>,
+    seed: u64,
+) -> RunOutput {
+    match engine.resolve(scenario) {
+        Ok(Engine::Events) => run_events(scenario, server, client, seed),
+        Ok(_) => run(scenario, server, client, seed),
+        Err(e) => RunOutput {
+            trace: Trace::default(),
+            error: Some(e),
+        },
+    }
+}
+
+/// The hops after the client, in order, ending with `server`.
+fn hops(scenario: &Scenario) -> Vec<String> {
+    scenario
+        .intermediaries
+        .iter()
+        .map(|i| i.name.clone())
+        .chain(std::iter::once("server".to_string()))
+        .collect()
+}
+
+/// The event engine: every host is a task of one current-thread tokio runtime whose clock
+/// is paused, so it jumps straight to the next timer when every task waits; links are
+/// [`super::mem`] pipes where each segment takes one tick. Deterministic: one thread, FIFO
+/// task order, no real I/O.
+pub fn run_events(
+    scenario: &Scenario,
+    server: Rc<dyn ServerTarget>,
+    client: Rc<dyn ClientTarget>,
+    seed: u64,
+) -> RunOutput {
+    let scenario = Arc::new(scenario.clone());
+    let recorder = Recorder::new();
+    let env = HostEnv {
+        recorder: recorder.clone(),
+        conns: ConnRegistry::default(),
+        seed,
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return RunOutput {
+                trace: Trace::default(),
+                error: Some(format!("cannot build the event engine's runtime: {e}")),
+            }
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    let hops = hops(&scenario);
+    let world = {
+        let _ctx = rt.enter(); // the world's clock is the runtime's paused clock
+        super::mem::World::new(scenario.tick)
+    };
+    let error = super::net::with_events(world, || {
+        local.block_on(&rt, async {
+            let mut hosts = Vec::new();
+            hosts.push((
+                "server".to_string(),
+                tokio::task::spawn_local(server.serve(ServerEnv {
+                    host: env.clone(),
+                    scenario: scenario.clone(),
+                    port: PORT,
+                })),
+            ));
+            // From the server outwards, as the network engine registers them.
+            for (i, cfg) in scenario.intermediaries.iter().enumerate().rev() {
+                hosts.push((
+                    cfg.name.clone(),
+                    tokio::task::spawn_local(relay_host::serve(
+                        cfg.clone(),
+                        hops[i + 1].clone(),
+                        env.clone(),
+                    )),
+                ));
+            }
+            // Let every host bind before the client connects (turmoil starts hosts first too).
+            tokio::task::yield_now().await;
+            let client = client.run(ClientEnv {
+                host: env.clone(),
+                scenario: scenario.clone(),
+                first_hop: hops[0].clone(),
+                route: hops.clone(),
+                port: PORT,
+            });
+            let limit = scenario.duration + GRACE;
+            let error = match tokio::time::timeout(limit, client).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some(format!(
+                    "Ran for duration: {limit:?} without completing (event engine)"
+                )),
+            };
+            let host_error = hosts.iter_mut().find_map(|(name, h)| {
+                if !h.is_finished() {
+                    return None;
+                }
+                match futures_now(h) {
+                    Some(Ok(Err(e))) => Some(format!("host {name} failed: {e}")),
+                    Some(Err(e)) if e.is_panic() => Some(format!("host {name} panicked")),
+                    _ => None,
+                }
+            });
+            for (_, h) in &hosts {
+                h.abort();
+            }
+            error.or(host_error)
+        })
+    });
+    RunOutput {
+        trace: recorder.finish(),
+        error,
+    }
+}
+
+/// The output of a finished task, without waiting.
+fn futures_now<T>(h: &mut tokio::task::JoinHandle<T>) -> Option<Result<T, tokio::task::JoinError>> {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    match std::pin::Pin::new(h).poll(&mut cx) {
+        std::task::Poll::Ready(r) => Some(r),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// Runs `scenario` with `seed` on the network engine (turmoil): the server target on host
+/// `server`, the client target on host `client`, the scenario's intermediaries between them.
 pub fn run(
     scenario: &Scenario,
     server: Rc<dyn ServerTarget>,
@@ -42,17 +213,13 @@ pub fn run(
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
         .tick_duration(scenario.tick)
         .simulation_duration(scenario.duration + GRACE)
-        // Link latency is modelled by the `latency` behavior, not by turmoil's random default.
-        .min_message_latency(Duration::ZERO)
-        .max_message_latency(Duration::ZERO)
+        // Every segment takes exactly one tick on a link, as on the event engine; extra
+        // latency is the `latency` behavior's job, never turmoil's random default.
+        .min_message_latency(scenario.tick)
+        .max_message_latency(scenario.tick)
         .build();
 
-    let hops: Vec<String> = scenario
-        .intermediaries
-        .iter()
-        .map(|i| i.name.clone())
-        .chain(std::iter::once("server".to_string()))
-        .collect();
+    let hops = hops(&scenario);
 
     {
         let env = env.clone();
@@ -66,7 +233,11 @@ pub fn run(
             })
         });
     }
-    for (i, cfg) in scenario.intermediaries.iter().enumerate() {
+    // Hosts are registered from the server outwards: turmoil steps hosts in registration
+    // order, and a connection to a host stepped earlier completes in one tick (to a host
+    // stepped later it would take two), so every hop's connect costs exactly one tick, as on
+    // the event engine.
+    for (i, cfg) in scenario.intermediaries.iter().enumerate().rev() {
         let env = env.clone();
         let cfg = cfg.clone();
         let next = hops[i + 1].clone();

@@ -15,6 +15,7 @@
 use super::{ClientEnv, ClientTarget, HostFuture};
 use crate::mcp::client::{stream_end, ClientContext, ClientDefects, McpClient, Opening};
 use crate::scenario::ClientAction;
+use crate::sim::net;
 use crate::sim::now;
 use crate::sse::Parser;
 use crate::trace::{Closer, EventKind, StreamEnd};
@@ -25,7 +26,6 @@ use std::rc::Rc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use turmoil::net::TcpStream;
 
 /// Builds the reference client.
 pub fn build() -> Rc<dyn ClientTarget> {
@@ -147,7 +147,7 @@ async fn run_stream(
     let rec = env.host.recorder.clone();
     let conn = env.host.conns.allocate();
     let record = |kind| rec.record("client", Some(conn), kind);
-    let tcp = match TcpStream::connect((env.first_hop.as_str(), env.port)).await {
+    let tcp = match net::connect("client", &env.first_hop, env.port).await {
         Ok(s) => s,
         Err(e) => {
             record(EventKind::ConnFailed {

@@ -18,6 +18,7 @@
 use super::{HostFuture, ServerEnv, ServerTarget};
 use crate::mcp::server::McpServer;
 use crate::scenario::{KeepaliveFrame, ServerConfig};
+use crate::sim::net;
 use crate::sim::now;
 use crate::sse::{encode, Frame};
 use crate::trace::{ConnId, EventKind, Recorder};
@@ -30,7 +31,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
-use turmoil::net::TcpListener;
 
 /// The path the MCP endpoint answers on.
 pub const MCP_PATH: &str = "/mcp";
@@ -51,7 +51,7 @@ impl ServerTarget for ReferenceServer {
     fn serve(&self, env: ServerEnv) -> HostFuture {
         let cfg = Rc::new(self.cfg.clone());
         Box::pin(async move {
-            let listener = TcpListener::bind(("0.0.0.0", env.port)).await?;
+            let listener = net::bind("server", env.port).await?;
             let timers = TimerIds::default();
             let mcp = McpServer::start(
                 cfg.clone(),
