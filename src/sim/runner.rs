@@ -167,7 +167,9 @@ pub fn run_events(
                 }
                 match futures_now(h) {
                     Some(Ok(Err(e))) => Some(format!("host {name} failed: {e}")),
-                    Some(Err(e)) if e.is_panic() => Some(format!("host {name} panicked")),
+                    // Re-raised: the caller handles a host's panic as on the network
+                    // engine, where it unwinds out of the simulation step.
+                    Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                     _ => None,
                 }
             });
