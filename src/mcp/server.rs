@@ -22,6 +22,11 @@
 //! (GET and DELETE answer 405, ids count per host, nothing is replayed) and a POST stream
 //! whose connection is gone cancels its tool call.
 //!
+//! A session has one standalone GET stream at a time: a GET without `Last-Event-ID` (or one
+//! resuming that stream) while a connection carries it supersedes that connection: the
+//! server ends the older response (`ResponseEnded`, its keepalive cleared) and attaches the
+//! new one; the reference never answers 409.
+//!
 //! A scheduled notification goes to the current GET stream (the last one opened without
 //! `Last-Event-ID`) of every live session that opened one; a session that never opened a GET
 //! stream has no stream to keep it for. Without `server.event_store`, `Last-Event-ID` is
@@ -51,6 +56,13 @@
 //!   the runtime" when it comes at that instant, and "the server ended the response" right
 //!   after a `ResponseEnded`; a failed write never clears it (it keeps firing, failing, until
 //!   cancelled).
+//! - `get_guard`: instead of superseding, a GET that would take the session's GET stream
+//!   over is refused: `NeverReleased` 400 once the session opened a GET stream,
+//!   `UntilNoticed` 409 while a connection is believed to carry it;
+//! - `post_without_keepalive_2026`: on 2026-07-28 POST streams arm no timer;
+//! - `replay_crosses_sessions`: event ids come from one host-wide store (streams named
+//!   `<session>/<stream>`) and `Last-Event-ID` resolves in it whatever session asks; the
+//!   replay connection is recorded under the requesting session.
 //!
 //! [`Defects`]: crate::scenario::Defects
 
