@@ -2139,7 +2139,8 @@ mod tests {
         assert!(written(&t, 4).contains(&(secs(20), event("3", NOTIFICATION), None)));
         let k3 = kinds(&t, 3);
         assert!(
-            !k3.iter().any(|k| matches!(k, EventKind::WriteFailed { .. })),
+            !k3.iter()
+                .any(|k| matches!(k, EventKind::WriteFailed { .. })),
             "nothing is written to the superseded connection: {k3:?}"
         );
     }
@@ -2197,8 +2198,16 @@ mod tests {
     #[test]
     fn get_guard_until_noticed_answers_409_until_a_write_to_the_old_get_fails() {
         let t = reopen_scenario(Some(GetGuard::UntilNoticed));
-        assert_eq!(status(&t, 4), 409, "6s: the server still believes conn#3 is open");
-        assert_eq!(status(&t, 5), 200, "10s: the failed write at 8s released it");
+        assert_eq!(
+            status(&t, 4),
+            409,
+            "6s: the server still believes conn#3 is open"
+        );
+        assert_eq!(
+            status(&t, 5),
+            200,
+            "10s: the failed write at 8s released it"
+        );
         assert!(kinds(&t, 5)
             .iter()
             .any(|k| matches!(k, EventKind::ReplayStarted { .. })));
@@ -2237,7 +2246,14 @@ mod tests {
         let t = run(&s, |env| {
             Box::pin(async move {
                 let sid = initialize(&env).await;
-                let x = send(&env, "POST", sid.as_deref(), None, Some(call(2, 20_000, None))).await;
+                let x = send(
+                    &env,
+                    "POST",
+                    sid.as_deref(),
+                    None,
+                    Some(call(2, 20_000, None)),
+                )
+                .await;
                 read(&env, x, None).await;
             })
         });

@@ -239,8 +239,12 @@ pub enum ClientAction {
     /// keeps the session id.
     Initialize,
     /// MCP: open the standalone GET SSE stream, named `stream` (default `get`); it is
-    /// resumed with `Last-Event-ID` after a drop.
-    OpenGetStream { stream: String },
+    /// resumed with `Last-Event-ID` after a drop. `last_event_id`: sent with the first
+    /// request already (a guessed id, GHSA-84j6-jc92-77jm); default none.
+    OpenGetStream {
+        stream: String,
+        last_event_id: Option<String>,
+    },
     /// MCP: POST `tools/call` of the built-in `sleep` tool, which runs `duration` and sends a
     /// progress notification every `progress_every`; answered over SSE on a stream named
     /// `stream` (default `call`).
