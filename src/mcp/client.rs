@@ -670,6 +670,8 @@ impl McpClient {
             Call::Get {
                 session: Some(s), ..
             } => Some(s),
+            // A new initialize asks for a new session.
+            Call::Post { method, .. } if method == "initialize" => None,
             _ => st.session.as_ref(),
         };
         let (method, accept, body, last_event_id) = match call {

@@ -972,7 +972,7 @@ fn a_404_on_the_session_re_initialises_and_reopens_the_get_stream_fresh() {
             ("notifications/initialized".into(), s1.clone(), None),
             ("GET".into(), s1.clone(), None),
             ("GET".into(), s1.clone(), some("1")),
-            ("initialize".into(), s1, None),
+            ("initialize".into(), None, None),
             ("notifications/initialized".into(), s2.clone(), None),
             ("GET".into(), s2, None),
         ],
