@@ -26,6 +26,13 @@
 //! A server message reaches the application once per session: an SSE event whose id was
 //! already delivered (a replayed duplicate) is received but not delivered again.
 //! Revision `2026-07-28` has no session and no resumption: nothing is reconnected.
+//!
+//! Sessions: a later `initialize` gives the client a new session for the requests made
+//! afterwards; a stream already open keeps its own session for its reconnections (a stream
+//! of a session the client DELETEd is not reconnected). Delivery dedupes per session. A 404
+//! to a request carrying the client's current session makes the client re-initialise, once
+//! per lost session, after recording the answer as usual; a GET stream that got the 404
+//! reopens without `Last-Event-ID` on the new session, and gives up if that GET 404s too.
 
 pub use defects::ClientDefects;
 
@@ -40,7 +47,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -98,6 +105,12 @@ pub struct ClientContext {
 pub enum Opening {
     /// `GET /mcp`: the standalone stream of server notifications.
     Get,
+    /// The standalone GET stream whose first request already carries `Last-Event-ID`
+    /// (e.g. a guessed id, as in GHSA-84j6-jc92-77jm).
+    GetAfter {
+        /// The `Last-Event-ID` of the first request.
+        last_event_id: String,
+    },
     /// `POST tools/call` answered over SSE; the stream is over once answer `id` arrived.
     Call {
         /// The request id (also the progress token).
@@ -123,12 +136,18 @@ struct Inner {
 struct State {
     /// The last request id used (`initialize` gets 1).
     last_id: u64,
-    /// The session the server assigned, until it is deleted.
+    /// The session the server assigned last, until it is deleted; new requests carry it.
     session: Option<String>,
     /// `initialize` was answered: later requests carry `MCP-Protocol-Version`.
     initialized: bool,
-    /// Event ids already delivered to the application in this session.
-    delivered: BTreeSet<String>,
+    /// `(session, event id)` already delivered to the application.
+    delivered: BTreeSet<(String, String)>,
+    /// The session each connection's request carried.
+    conn_sessions: BTreeMap<ConnId, String>,
+    /// Sessions the client DELETEd: their streams are not reconnected.
+    deleted: BTreeSet<String>,
+    /// Sessions answered 404 for which the client already re-initialised (once each).
+    lost: BTreeSet<String>,
     /// Request ids already answered.
     answered: BTreeSet<u64>,
 }
@@ -142,6 +161,8 @@ enum Call {
     },
     Get {
         last_event_id: Option<String>,
+        /// The stream's own session (`None`: the client's current one).
+        session: Option<String>,
     },
     /// `GET /mcp?poll=1`: what the GET stream stored after `last_event_id` (rule D).
     Poll {
@@ -307,7 +328,6 @@ impl McpClient {
             {
                 let mut st = self.inner.state.borrow_mut();
                 st.session = Some(session.clone());
-                st.delivered.clear();
             }
             self.record(Some(ex.conn), EventKind::SessionEstablished { session });
         }
@@ -344,8 +364,39 @@ impl McpClient {
             message: json!({"jsonrpc": "2.0", "id": id, "method": "ping"}),
         };
         if let Ok(ex) = self.exchange("ping", &call, &Cell::new(None)).await {
+            let lost = self.lost_session(&ex);
             self.read_answer(ex, id).await;
+            if let Some(session) = lost {
+                self.session_lost(&session).await;
+            }
         }
+    }
+
+    /// The session a response says is gone: the one its request carried, on a 404.
+    fn lost_session(&self, ex: &Exchange) -> Option<String> {
+        if ex.response.status().as_u16() != 404 {
+            return None;
+        }
+        self.inner
+            .state
+            .borrow()
+            .conn_sessions
+            .get(&ex.conn)
+            .cloned()
+    }
+
+    /// Rule E: the server answered 404 to a request carrying `session`. When that is the
+    /// client's current session, the client re-initialises, once per lost session. Returns
+    /// the client's session afterwards, when it differs from the lost one.
+    async fn session_lost(&self, session: &str) -> Option<String> {
+        let again = {
+            let mut st = self.inner.state.borrow_mut();
+            st.session.as_deref() == Some(session) && st.lost.insert(session.to_string())
+        };
+        if again {
+            self.initialize().await;
+        }
+        self.session().filter(|s| s != session)
     }
 
     /// DELETEs the session; the client forgets it (its streams are not reconnected).
@@ -365,8 +416,9 @@ impl McpClient {
             .await;
         }
         let mut st = self.inner.state.borrow_mut();
-        st.session = None;
-        st.delivered.clear();
+        if let Some(s) = st.session.take() {
+            st.deleted.insert(s);
+        }
     }
 
     /// The opening of a `tools/call` of the built-in `sleep` tool; takes the next request id.
@@ -417,16 +469,23 @@ impl McpClient {
     /// Connections of one logical stream, reconnecting after drops.
     async fn stream_life(&self, name: &str, opening: Opening, live: &Cell<Option<ConnId>>) {
         let policy = self.inner.ctx.reconnect.clone();
-        let session = self.session();
+        // The stream's own session: its reconnections keep it, whatever later steps do.
+        let mut session = self.session();
         // One parser for the stream's whole life: its last event id and retry persist.
         let mut parser = Parser::new();
         let answer = match &opening {
-            Opening::Get => None,
+            Opening::Get | Opening::GetAfter { .. } => None,
             Opening::Call { id, .. } => Some(*id),
         };
+        let mut reopened = false;
         let mut call = match opening {
             Opening::Get => Call::Get {
                 last_event_id: None,
+                session: session.clone(),
+            },
+            Opening::GetAfter { last_event_id } => Call::Get {
+                last_event_id: Some(last_event_id),
+                session: session.clone(),
             },
             Opening::Call { id, message } => Call::Post {
                 method: "tools/call".into(),
@@ -452,6 +511,45 @@ impl McpClient {
             if answer.is_some_and(|id| self.inner.state.borrow().answered.contains(&id)) {
                 return;
             }
+            let lost = match (&attempt, &session) {
+                (Attempt::Refused { status: 404, .. }, Some(s)) => Some(s.clone()),
+                _ => None,
+            };
+            if let Some(old) = &lost {
+                // Rule E: the GET stream starts afresh on a new session, once; a 404 on the
+                // new session's GET gives it up (no re-initialisation loop).
+                let now_on = if answer.is_none() && reopened {
+                    None
+                } else {
+                    self.session_lost(old).await
+                };
+                if answer.is_none() {
+                    match now_on {
+                        Some(new) if !reopened => {
+                            reopened = true;
+                            failures = 0;
+                            reconnecting = false;
+                            parser = Parser::new();
+                            session = Some(new);
+                            call = Call::Get {
+                                last_event_id: None,
+                                session: session.clone(),
+                            };
+                            continue;
+                        }
+                        _ => {
+                            self.record(
+                                Some(attempt.conn()),
+                                EventKind::GaveUp {
+                                    stream: name.to_string(),
+                                    attempts: failures,
+                                },
+                            );
+                            return;
+                        }
+                    }
+                }
+            }
             match (&call, &attempt) {
                 // A request that never started has nothing to resume.
                 (Call::Post { .. }, Attempt::NoResponse { .. } | Attempt::Refused { .. }) => return,
@@ -459,7 +557,10 @@ impl McpClient {
                 (Call::Get { .. }, Attempt::Refused { status: 405, .. }) if !reconnecting => return,
                 _ => {}
             }
-            if !self.resumable() || !policy.enabled || self.session() != session {
+            let deleted = session
+                .as_ref()
+                .is_some_and(|s| self.inner.state.borrow().deleted.contains(s));
+            if !self.resumable() || !policy.enabled || deleted {
                 return;
             }
             if !attempt.failed() {
@@ -516,7 +617,10 @@ impl McpClient {
                 },
             );
             tokio::time::sleep(after).await;
-            call = Call::Get { last_event_id };
+            call = Call::Get {
+                last_event_id,
+                session: session.clone(),
+            };
             reconnecting = true;
         }
     }
@@ -586,7 +690,8 @@ impl McpClient {
         let resumes = matches!(
             call,
             Call::Get {
-                last_event_id: Some(_)
+                last_event_id: Some(_),
+                ..
             }
         );
         let watch = sse.then_some(Watch {
@@ -654,6 +759,14 @@ impl McpClient {
             let _ = connection.await;
         }));
         let (request, last_event_id) = self.request(call);
+        if let Some(s) = request
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+        {
+            let mut st = self.inner.state.borrow_mut();
+            st.conn_sessions.insert(conn, s.to_string());
+        }
         self.record(
             Some(conn),
             EventKind::RequestSent {
@@ -709,6 +822,14 @@ impl McpClient {
         let ctx = &self.inner.ctx;
         let st = self.inner.state.borrow();
         let mut uri = ENDPOINT;
+        let session = match call {
+            Call::Get {
+                session: Some(s), ..
+            } => Some(s),
+            // A new initialize asks for a new session.
+            Call::Post { method, .. } if method == "initialize" => None,
+            _ => st.session.as_ref(),
+        };
         let (method, accept, body, last_event_id) = match call {
             Call::Post { message, .. } => (
                 hyper::Method::POST,
@@ -716,7 +837,7 @@ impl McpClient {
                 Bytes::from(message.to_string()),
                 None,
             ),
-            Call::Get { last_event_id } => (
+            Call::Get { last_event_id, .. } => (
                 hyper::Method::GET,
                 "text/event-stream",
                 Bytes::new(),
@@ -746,7 +867,7 @@ impl McpClient {
         if method == hyper::Method::POST {
             req = req.header("content-type", "application/json");
         }
-        if let Some(session) = &st.session {
+        if let Some(session) = session {
             req = req.header("mcp-session-id", session.as_str());
         }
         if st.initialized {
@@ -919,7 +1040,9 @@ impl McpClient {
             return;
         }
         if let Some(id) = &event_id {
-            if !self.inner.state.borrow_mut().delivered.insert(id.clone()) {
+            let mut st = self.inner.state.borrow_mut();
+            let session = st.conn_sessions.get(&conn).cloned().unwrap_or_default();
+            if !st.delivered.insert((session, id.clone())) {
                 return; // a replayed duplicate
             }
         }

@@ -22,6 +22,11 @@
 //! (GET and DELETE answer 405, ids count per host, nothing is replayed) and a POST stream
 //! whose connection is gone cancels its tool call.
 //!
+//! A session has one standalone GET stream at a time: a GET without `Last-Event-ID` (or one
+//! resuming that stream) while a connection carries it supersedes that connection: the
+//! server ends the older response (`ResponseEnded`, its keepalive cleared) and attaches the
+//! new one; the reference never answers 409.
+//!
 //! A scheduled notification goes to the current GET stream (the last one opened without
 //! `Last-Event-ID`) of every live session that opened one; a session that never opened a GET
 //! stream has no stream to keep it for. Without `server.event_store`, `Last-Event-ID` is
@@ -51,13 +56,20 @@
 //!   the runtime" when it comes at that instant, and "the server ended the response" right
 //!   after a `ResponseEnded`; a failed write never clears it (it keeps firing, failing, until
 //!   cancelled).
+//! - `get_guard`: instead of superseding, a GET that would take the session's GET stream
+//!   over is refused: `NeverReleased` 400 once the session opened a GET stream,
+//!   `UntilNoticed` 409 while a connection is believed to carry it;
+//! - `post_without_keepalive_2026`: on 2026-07-28 POST streams arm no timer;
+//! - `replay_crosses_sessions`: event ids come from one host-wide store (streams named
+//!   `<session>/<stream>`) and `Last-Event-ID` resolves in it whatever session asks; the
+//!   replay connection is recorded under the requesting session.
 //!
 //! [`Defects`]: crate::scenario::Defects
 
-use super::event_store::EventStore;
+use super::event_store::{EventStore, Replay, ReplayError};
 use super::jsonrpc::{self, Message, RpcError};
 use super::session::SessionStore;
-use crate::scenario::{KeepaliveFrame, ServerConfig};
+use crate::scenario::{GetGuard, KeepaliveFrame, ServerConfig};
 use crate::sim::now;
 use crate::sse::Frame;
 use crate::target::reference_server::{
@@ -158,6 +170,9 @@ struct State {
     streams: BTreeMap<StreamKey, ServerStream>,
     /// `shared_keepalive_timer` defect: the one timer slot of each session.
     slots: BTreeMap<String, Slot>,
+    /// `replay_crosses_sessions` defect: one event store for every session, its streams
+    /// named `<session>/<stream>`.
+    shared_events: Option<EventStore>,
     outlets: u64,
 }
 
@@ -229,7 +244,11 @@ impl State {
 
     /// Issues an id for an event on `key`, keeps it, and sends it if a connection is attached.
     fn emit(&mut self, key: &StreamKey, data: &str) -> Option<u64> {
-        let id = self.store(&key.0)?.append(&key.1, data);
+        self.store(&key.0)?; // the session is live
+        let id = match &mut self.shared_events {
+            Some(shared) if key.0 != NO_SESSION => shared.append(&shared_name(key), data),
+            _ => self.store(&key.0)?.append(&key.1, data),
+        };
         let frame = Frame::Event {
             name: None,
             id: Some(id.to_string()),
@@ -248,6 +267,11 @@ impl State {
             }
         }
     }
+}
+
+/// A stream's name in the store shared by all sessions (`replay_crosses_sessions` defect).
+fn shared_name(key: &StreamKey) -> String {
+    format!("{}/{}", key.0, key.1)
 }
 
 /// A reply before it becomes a response: JSON (or empty) bodies, with status and headers.
@@ -289,6 +313,8 @@ impl Plain {
 /// An SSE reply: which stream the connection carries and how it was attached.
 struct Sse {
     key: StreamKey,
+    /// The session of the request (the stream's own, except when a defect crosses sessions).
+    session: String,
     kind: &'static str,
     serial: u64,
     rx: mpsc::UnboundedReceiver<Outgoing>,
@@ -329,6 +355,7 @@ impl McpServer {
         timers: TimerIds,
     ) -> Self {
         let keep = cfg.event_store;
+        let cfg_shared = cfg.defects.replay_crosses_sessions;
         let inner = Rc::new(Inner {
             cfg,
             revision: Revision::parse(revision).unwrap_or(Revision::V2025_11_25),
@@ -340,6 +367,7 @@ impl McpServer {
                 sessionless_posts: 0,
                 streams: BTreeMap::new(),
                 slots: BTreeMap::new(),
+                shared_events: cfg_shared.then(|| EventStore::new(keep)),
                 outlets: 0,
             }),
         });
@@ -553,6 +581,7 @@ impl Inner {
         let inner = self.clone();
         tokio::task::spawn_local(run_tool(inner, key.clone(), id, call, cancelled));
         Reply::Sse(Sse {
+            session: key.0.clone(),
             key,
             kind: "post",
             serial,
@@ -602,24 +631,46 @@ impl Inner {
         self.check_version(parts)?;
         let mut st = self.state.borrow_mut();
         let last = header(parts, "last-event-id").filter(|_| self.cfg.event_store);
-        if let Some(last) = last {
-            let replay = st
-                .sessions
-                .get(Some(&session))
-                .map_err(|_| Plain::error(404, jsonrpc::SESSION_NOT_FOUND, "Session not found"))?
-                .events
-                .replay_after(last)
-                .map_err(|e| {
-                    Plain::error(400, jsonrpc::TRANSPORT_ERROR, format!("Bad Request: {e}"))
-                })?;
-            let key = (session, replay.stream);
-            if !st.streams.contains_key(&key) {
-                return Err(Plain::error(
-                    400,
-                    jsonrpc::TRANSPORT_ERROR,
-                    "Bad Request: that stream is gone",
-                ));
+        let replay = match last {
+            Some(last) => Some(self.resolve(&mut st, &session, last)?),
+            None => None,
+        };
+        // The session's standalone GET stream, when this GET would take it over: a new
+        // standalone GET, or a resumption of that very stream.
+        let current = st
+            .sessions
+            .get(Some(&session))
+            .ok()
+            .and_then(|s| s.get_stream.clone())
+            .map(|g| (session.clone(), g));
+        let takes_over = current.filter(|c| replay.as_ref().is_none_or(|(k, _)| k == c));
+        if let Some(old) = &takes_over {
+            let attached = st.streams.get(old).is_some_and(|s| s.outlet.is_some());
+            match self.cfg.defects.get_guard {
+                Some(GetGuard::NeverReleased) => {
+                    return Err(Plain::error(
+                        400,
+                        jsonrpc::TRANSPORT_ERROR,
+                        "Bad Request: this session already has a GET stream",
+                    ));
+                }
+                Some(GetGuard::UntilNoticed) if attached => {
+                    return Err(Plain::error(
+                        409,
+                        jsonrpc::TRANSPORT_ERROR,
+                        "Conflict: only one GET stream is allowed per session",
+                    ));
+                }
+                Some(GetGuard::UntilNoticed) => {}
+                // Rule G: the newer GET wins; the older response is ended by the server.
+                None => {
+                    if let Some(o) = st.streams.get_mut(old).and_then(|s| s.outlet.take()) {
+                        let _ = o.tx.send(Outgoing::End);
+                    }
+                }
             }
+        }
+        if let Some((key, replay)) = replay {
             let (serial, rx) = st.attach(&key);
             for e in &replay.events {
                 let frame = Frame::Event {
@@ -634,26 +685,69 @@ impl Inner {
             }
             return Ok(Reply::Sse(Sse {
                 key,
+                session,
                 kind: "replay",
                 serial,
                 rx,
-                replay: Some((last.to_string(), replay.events.len())),
+                replay: Some((last.unwrap_or_default().to_string(), replay.events.len())),
             }));
         }
         let stream = match st.sessions.get(Some(&session)) {
             Ok(s) => s.open_get_stream(),
             Err(_) => unreachable!("the session was looked up just before"),
         };
-        let key = (session, stream);
+        let key = (session.clone(), stream);
         let (serial, rx) = st.open_stream(&key);
         self.prime(&mut st, &key);
         Ok(Reply::Sse(Sse {
             key,
+            session,
             kind: "get",
             serial,
             rx,
             replay: None,
         }))
+    }
+
+    /// The stream `Last-Event-ID: last` resumes and the events to replay: looked up in the
+    /// session's own store (in the host-wide store with the `replay_crosses_sessions`
+    /// defect, whatever session the id belongs to).
+    fn resolve(
+        &self,
+        st: &mut State,
+        session: &str,
+        last: &str,
+    ) -> Result<(StreamKey, Replay), Plain> {
+        let bad = |e: ReplayError| {
+            Plain::error(400, jsonrpc::TRANSPORT_ERROR, format!("Bad Request: {e}"))
+        };
+        let (key, replay) = match &st.shared_events {
+            Some(shared) => {
+                let r = shared.replay_after(last).map_err(bad)?;
+                let (s, g) = r.stream.split_once('/').unwrap_or((session, &r.stream));
+                ((s.to_string(), g.to_string()), r)
+            }
+            None => {
+                let r = st
+                    .sessions
+                    .get(Some(session))
+                    .map_err(|_| {
+                        Plain::error(404, jsonrpc::SESSION_NOT_FOUND, "Session not found")
+                    })?
+                    .events
+                    .replay_after(last)
+                    .map_err(bad)?;
+                ((session.to_string(), r.stream.clone()), r)
+            }
+        };
+        if !st.streams.contains_key(&key) {
+            return Err(Plain::error(
+                400,
+                jsonrpc::TRANSPORT_ERROR,
+                "Bad Request: that stream is gone",
+            ));
+        }
+        Ok((key, replay))
     }
 
     fn delete(&self, parts: &Parts, conn: Option<ConnId>) -> Reply {
@@ -729,7 +823,7 @@ impl Inner {
         if self.cfg.x_accel_buffering_no {
             b = b.header("x-accel-buffering", "no");
         }
-        let session = s.key.0.clone();
+        let session = s.session.clone();
         if session != NO_SESSION {
             b = b.header("mcp-session-id", session.as_str());
         }
@@ -750,7 +844,10 @@ impl Inner {
         }
         let defects = &self.cfg.defects;
         let replay_untimed = s.kind == "replay" && defects.replay_without_keepalive;
-        let timed = !(defects.no_stream_keepalive || replay_untimed);
+        let post_untimed = s.kind == "post"
+            && defects.post_without_keepalive_2026
+            && self.revision == Revision::V2026_07_28;
+        let timed = !(defects.no_stream_keepalive || replay_untimed || post_untimed);
         let started = now();
         let keepalive = self.cfg.keepalive.filter(|_| timed).map(|every| {
             Keepalive::arm(
@@ -1974,6 +2071,252 @@ mod tests {
         assert!(written(&t, 4)
             .iter()
             .all(|(_, f, _)| !matches!(f, Frame::Event { data, .. } if data.is_empty())));
+    }
+
+    /// A GET (conn#3) the client keeps reading until 60s, as a connection cut somewhere
+    /// the server cannot see; a second GET at 10s (conn#4) with `last` as Last-Event-ID.
+    fn second_get(last: Option<&'static str>) -> Script {
+        fn with(env: ClientEnv, last: Option<&'static str>) -> Pin<Box<dyn Future<Output = ()>>> {
+            Box::pin(async move {
+                let sid = initialize(&env).await.expect("a session");
+                until(secs(1)).await;
+                let x = send(&env, "GET", Some(&sid), None, None).await;
+                let first = tokio::task::spawn_local({
+                    let env = env.clone();
+                    async move { read(&env, x, Some(secs(60))).await }
+                });
+                until(secs(10)).await;
+                let x = send(&env, "GET", Some(&sid), last, None).await;
+                read(&env, x, Some(secs(60))).await;
+                let _ = first.await;
+            })
+        }
+        match last {
+            None => |env| with(env, None),
+            Some(_) => |env| with(env, Some("1")),
+        }
+    }
+
+    fn at_of(t: &Trace, conn: u32, kind: &EventKind) -> Option<Duration> {
+        on(t, "server", conn)
+            .into_iter()
+            .find(|e| &e.kind == kind)
+            .map(|e| e.at)
+    }
+
+    #[test]
+    fn a_second_standalone_get_supersedes_the_first() {
+        let mut s = scenario("2025-11-25", "70s");
+        notify_at(&mut s, &[20]);
+        let t = run(&s, second_get(None));
+        assert_eq!(status(&t, 4), 200, "never a 409");
+        let t4 = Some(started_at(&t, 4));
+        assert_eq!(at_of(&t, 3, &EventKind::ResponseEnded), t4);
+        assert_eq!(
+            at_of(&t, 3, &EventKind::TimerCleared { timer: 1 }),
+            t4,
+            "the old response's keepalive ends with it"
+        );
+        assert!(kinds(&t, 4).contains(&EventKind::StreamAttached {
+            stream: "g2".into(),
+            kind: "get".into(),
+            session: "s1".into()
+        }));
+        // The notification at 20s goes to the new GET only.
+        assert!(written(&t, 4).contains(&(secs(20), event("3", NOTIFICATION), None)));
+        assert!(written(&t, 3).iter().all(|(at, _, _)| Some(*at) <= t4));
+    }
+
+    #[test]
+    fn a_resumption_of_the_get_stream_supersedes_its_older_connection() {
+        let mut s = scenario("2025-11-25", "70s");
+        notify_at(&mut s, &[5, 20]);
+        let t = run(&s, second_get(Some("1")));
+        assert_eq!(status(&t, 4), 200);
+        assert!(kinds(&t, 4).contains(&EventKind::ReplayStarted {
+            stream: "g1".into(),
+            after: "1".into(),
+            events: 1
+        }));
+        let t4 = Some(started_at(&t, 4));
+        assert_eq!(at_of(&t, 3, &EventKind::ResponseEnded), t4);
+        assert_eq!(at_of(&t, 3, &EventKind::TimerCleared { timer: 1 }), t4);
+        assert!(written(&t, 4).contains(&(secs(20), event("3", NOTIFICATION), None)));
+        let k3 = kinds(&t, 3);
+        assert!(
+            !k3.iter()
+                .any(|k| matches!(k, EventKind::WriteFailed { .. })),
+            "nothing is written to the superseded connection: {k3:?}"
+        );
+    }
+
+    /// GET (conn#3) closed by the client at 5s; a notification at 8s makes the server
+    /// notice; GETs at 6s (conn#4), 10s (conn#5, Last-Event-ID 1) and 12s (conn#6, none).
+    fn reopen_script(env: ClientEnv) -> Pin<Box<dyn Future<Output = ()>>> {
+        Box::pin(async move {
+            let sid = initialize(&env).await.expect("a session");
+            until(secs(1)).await;
+            let x = send(&env, "GET", Some(&sid), None, None).await;
+            read(&env, x, Some(secs(5))).await;
+            until(secs(6)).await;
+            let x = send(&env, "GET", Some(&sid), None, None).await;
+            read(&env, x, Some(secs(7))).await;
+            until(secs(10)).await;
+            let x = send(&env, "GET", Some(&sid), Some("1"), None).await;
+            read(&env, x, Some(secs(11))).await;
+            until(secs(12)).await;
+            let x = send(&env, "GET", Some(&sid), None, None).await;
+            read(&env, x, Some(secs(13))).await;
+        })
+    }
+
+    fn reopen_scenario(guard: Option<GetGuard>) -> Trace {
+        let mut s = scenario("2025-11-25", "20s");
+        notify_at(&mut s, &[8]);
+        s.server.defects.get_guard = guard;
+        run(&s, reopen_script)
+    }
+
+    #[test]
+    fn the_reference_lets_every_reopened_get_through() {
+        let t = reopen_scenario(None);
+        assert_eq!([4, 5, 6].map(|c| status(&t, c)), [200; 3]);
+    }
+
+    #[test]
+    fn get_guard_never_released_refuses_every_later_get_with_400() {
+        let t = reopen_scenario(Some(GetGuard::NeverReleased));
+        assert_eq!(status(&t, 3), 200);
+        assert_eq!(
+            [4, 5, 6].map(|c| status(&t, c)),
+            [400; 3],
+            "even after the server noticed the first GET was gone"
+        );
+        assert!(
+            t.events.iter().any(|e| e.conn == Some(ConnId(3))
+                && e.at == secs(8)
+                && matches!(e.kind, EventKind::WriteFailed { .. })),
+            "the server noticed at 8s"
+        );
+    }
+
+    #[test]
+    fn get_guard_until_noticed_answers_409_until_a_write_to_the_old_get_fails() {
+        let t = reopen_scenario(Some(GetGuard::UntilNoticed));
+        assert_eq!(
+            status(&t, 4),
+            409,
+            "6s: the server still believes conn#3 is open"
+        );
+        assert_eq!(
+            status(&t, 5),
+            200,
+            "10s: the failed write at 8s released it"
+        );
+        assert!(kinds(&t, 5)
+            .iter()
+            .any(|k| matches!(k, EventKind::ReplayStarted { .. })));
+        assert_eq!(
+            status(&t, 6),
+            409,
+            "12s: conn#5's stream is believed open again (its keepalive has not failed yet)"
+        );
+    }
+
+    fn long_call_2026(defect: bool) -> Trace {
+        let mut s = scenario("2026-07-28", "60s");
+        s.server.defects.post_without_keepalive_2026 = defect;
+        run(&s, |env| {
+            Box::pin(async move {
+                initialize(&env).await; // conn#1, #2
+                let x = send(&env, "POST", None, None, Some(call(2, 40_000, None))).await;
+                read(&env, x, None).await; // conn#3
+            })
+        })
+    }
+
+    #[test]
+    fn post_without_keepalive_2026_defect_leaves_the_call_silent() {
+        let fixed = long_call_2026(false);
+        assert_eq!(keepalive_times(&fixed, 3).len(), 2, "15s and 30s");
+        let t = long_call_2026(true);
+        assert!(!kinds(&t, 3)
+            .iter()
+            .any(|k| matches!(k, EventKind::TimerArmed { .. })));
+        assert!(keepalive_times(&t, 3).is_empty());
+        assert!(received_events(&t, 3)[0].1.contains("slept 40000 ms"));
+        // Other revisions keep their POST keepalive.
+        let mut s = scenario("2025-11-25", "30s");
+        s.server.defects.post_without_keepalive_2026 = true;
+        let t = run(&s, |env| {
+            Box::pin(async move {
+                let sid = initialize(&env).await;
+                let x = send(
+                    &env,
+                    "POST",
+                    sid.as_deref(),
+                    None,
+                    Some(call(2, 20_000, None)),
+                )
+                .await;
+                read(&env, x, None).await;
+            })
+        });
+        assert_eq!(keepalive_times(&t, 3).len(), 1);
+    }
+
+    /// Session s1 reads its GET (conn#3, ids 1..); session s2 (conn#4, #5) sends a GET with
+    /// a guessed `Last-Event-ID: 2` at 12s (conn#6).
+    fn guessed_id(defect: bool) -> Trace {
+        let mut s = scenario("2025-11-25", "40s");
+        notify_at(&mut s, &[5, 10, 20]);
+        s.server.defects.replay_crosses_sessions = defect;
+        run(&s, |env| {
+            Box::pin(async move {
+                let s1 = initialize(&env).await.expect("s1");
+                let x = send(&env, "GET", Some(&s1), None, None).await;
+                let first = tokio::task::spawn_local({
+                    let env = env.clone();
+                    async move { read(&env, x, Some(secs(30))).await }
+                });
+                until(secs(11)).await;
+                let s2 = initialize(&env).await.expect("s2");
+                until(secs(12)).await;
+                let x = send(&env, "GET", Some(&s2), Some("2"), None).await;
+                read(&env, x, Some(secs(30))).await;
+                let _ = first.await;
+            })
+        })
+    }
+
+    #[test]
+    fn the_reference_refuses_an_id_of_another_session() {
+        let t = guessed_id(false);
+        assert_eq!(status(&t, 6), 400);
+        let got: Vec<String> = received_events(&t, 3).into_iter().map(|e| e.0).collect();
+        assert_eq!(got, ["1", "2", "3", "4"], "s1 keeps its stream");
+    }
+
+    #[test]
+    fn replay_crosses_sessions_defect_replays_and_takes_another_sessions_stream() {
+        let t = guessed_id(true);
+        assert_eq!(status(&t, 6), 200);
+        let k = kinds(&t, 6);
+        assert!(k.contains(&EventKind::StreamAttached {
+            stream: "g1".into(),
+            kind: "replay".into(),
+            session: "s2".into()
+        }));
+        assert!(k.contains(&EventKind::ReplayStarted {
+            stream: "g1".into(),
+            after: "2".into(),
+            events: 1
+        }));
+        let got: Vec<String> = received_events(&t, 6).into_iter().map(|e| e.0).collect();
+        assert_eq!(got, ["3", "4"], "s1's notification of 10s, then of 20s");
+        assert!(received_events(&t, 6)[0].1.contains("list_changed"));
+        let got: Vec<String> = received_events(&t, 3).into_iter().map(|e| e.0).collect();
+        assert_eq!(got, ["1", "2", "3"], "s1 lost its notification of 20s");
     }
 }
 

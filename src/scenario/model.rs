@@ -122,6 +122,33 @@ pub struct Defects {
     /// `ctx.waitUntil` after the fetch handler returned; work due at exactly that instant
     /// still runs. `None` (default): never cancelled (cloudflare/agents#1583).
     pub background_cancel_after: Option<Duration>,
+    /// A one-GET-per-session guard instead of the reference's supersede: a GET on a session
+    /// whose standalone GET stream exists (a new one, or a resumption of it) is refused while
+    /// the guard holds. `None` (default): the reference supersedes the older GET (spec rule
+    /// G). See [`GetGuard`] for the two released-when variants
+    /// (modelcontextprotocol/csharp-sdk#1239, render-oss/render-mcp-server#26).
+    pub get_guard: Option<GetGuard>,
+    /// On revision 2026-07-28, POST SSE streams arm no keepalive timer (GET and replay
+    /// streams, and every other revision, unchanged). Default false
+    /// (python-sdk PR #3001 review; FIELD-BUGS 13).
+    pub post_without_keepalive_2026: bool,
+    /// `Last-Event-ID` is looked up in one event store shared by every session of the host
+    /// (event ids from one host-wide counter), without checking that the id's stream belongs
+    /// to the requesting session: a guessed id replays, and then attaches, another session's
+    /// stream. Default false (GHSA-84j6-jc92-77jm; FIELD-BUGS 15).
+    pub replay_crosses_sessions: bool,
+}
+
+/// When a server's one-GET-per-session guard lets a new GET through (`Defects::get_guard`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GetGuard {
+    /// Released only when the session ends: once a session opened its GET stream, every
+    /// later GET on it is answered 400, for ever (modelcontextprotocol/csharp-sdk#1239).
+    NeverReleased,
+    /// Held while the server believes the session's GET stream has a connection: a new GET
+    /// is answered 409 until the server notices the old one is dead (its first failed write
+    /// to it, or the stream ending from the server's view) (render-oss/render-mcp-server#26).
+    UntilNoticed,
 }
 
 /// A JSON-RPC notification the MCP server sends at a scheduled time.
@@ -235,8 +262,12 @@ pub enum ClientAction {
     /// keeps the session id.
     Initialize,
     /// MCP: open the standalone GET SSE stream, named `stream` (default `get`); it is
-    /// resumed with `Last-Event-ID` after a drop.
-    OpenGetStream { stream: String },
+    /// resumed with `Last-Event-ID` after a drop. `last_event_id`: sent with the first
+    /// request already (a guessed id, GHSA-84j6-jc92-77jm); default none.
+    OpenGetStream {
+        stream: String,
+        last_event_id: Option<String>,
+    },
     /// MCP: POST `tools/call` of the built-in `sleep` tool, which runs `duration` and sends a
     /// progress notification every `progress_every`; answered over SSE on a stream named
     /// `stream` (default `call`).

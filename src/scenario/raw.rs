@@ -408,7 +408,7 @@ pub struct RawClient {
 /// | `open-stream` | `stream` (default `"main"`), `path` |
 /// | `close-stream` | `stream` (default `"main"`) |
 /// | `initialize` | none |
-/// | `open-get-stream` | `stream` (default `"get"`) |
+/// | `open-get-stream` | `stream` (default `"get"`), `last-event-id` |
 /// | `call-tool` | `stream` (default `"call"`), `tool-duration` (required), `progress-every` |
 /// | `ping` | none |
 /// | `delete-session` | none |
@@ -447,6 +447,11 @@ pub struct RawStep {
     /// span > 0; `call-tool` only. Optional; default no progress notifications.
     #[serde(default)]
     pub progress_every: Option<Spanned<HumanSpan>>,
+    /// `last-event-id`: a `Last-Event-ID` the stream's first request already carries (e.g.
+    /// a guessed id, GHSA-84j6-jc92-77jm), one line of visible ASCII; `open-get-stream`
+    /// only. Optional; default none (a fresh GET stream).
+    #[serde(default)]
+    pub last_event_id: Option<Spanned<String>>,
 }
 
 /// `[[fault]]`: one scheduled fault.

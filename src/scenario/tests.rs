@@ -458,7 +458,8 @@ fn mcp_resume_takes_every_mcp_key() {
             (
                 1,
                 ClientAction::OpenGetStream {
-                    stream: "get".into()
+                    stream: "get".into(),
+                    last_event_id: None,
                 }
             ),
             (2, call("long-call", 300, Some(30))),
@@ -663,6 +664,35 @@ fn a_tool_call_holds_its_stream_name_until_the_tool_is_done() {
 }
 
 #[test]
+fn open_get_stream_takes_a_last_event_id() {
+    let s = parse_text(&format!(
+        "{HEAD}{}{}",
+        init(),
+        step("1s", "open-get-stream", "last-event-id = \"7\"\n")
+    ))
+    .expect("valid");
+    assert_eq!(
+        s.client.steps[1].action,
+        ClientAction::OpenGetStream {
+            stream: "get".into(),
+            last_event_id: Some("7".into()),
+        }
+    );
+    for bad in ["", "a b", "é"] {
+        let e = err(&format!(
+            "{HEAD}{}{}",
+            init(),
+            step(
+                "1s",
+                "open-get-stream",
+                &format!("last-event-id = \"{bad}\"\n")
+            )
+        ));
+        assert_eq!(e.key_path, "client.step[1].last-event-id", "{e}");
+    }
+}
+
+#[test]
 fn step_keys_must_fit_the_step() {
     let cases = [
         ("ping", "stream = \"x\"\n", "stream"),
@@ -674,6 +704,7 @@ fn step_keys_must_fit_the_step() {
             "progress-every = \"1s\"\n",
             "progress-every",
         ),
+        ("call-tool", "last-event-id = \"3\"\n", "last-event-id"),
     ];
     for (what, extra, key) in cases {
         let e = err(&format!("{HEAD}{}{}", init(), step("1s", what, extra)));

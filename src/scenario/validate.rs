@@ -967,6 +967,10 @@ impl Validator<'_> {
                 }
                 StepName::OpenGetStream => ClientAction::OpenGetStream {
                     stream: stream.clone(),
+                    last_event_id: match &step.last_event_id {
+                        Some(l) => Some(self.last_event_id(l, &format!("{base}.last-event-id"))?),
+                        None => None,
+                    },
                 },
                 StepName::CallTool => {
                     let Some(d) = &step.tool_duration else {
@@ -1034,7 +1038,7 @@ impl Validator<'_> {
                 | StepName::OpenGetStream
                 | StepName::CallTool
         );
-        let keys: [(&str, Option<Range<usize>>, bool, &str); 4] = [
+        let keys: [(&str, Option<Range<usize>>, bool, &str); 5] = [
             (
                 "stream",
                 step.stream.as_ref().map(|v| v.span()),
@@ -1059,6 +1063,12 @@ impl Validator<'_> {
                 name == StepName::CallTool,
                 "do = \"call-tool\"",
             ),
+            (
+                "last-event-id",
+                step.last_event_id.as_ref().map(|v| v.span()),
+                name == StepName::OpenGetStream,
+                "do = \"open-get-stream\"",
+            ),
         ];
         for (key, at, taken, applies) in keys {
             if let (Some(at), false) = (at, taken) {
@@ -1070,6 +1080,19 @@ impl Validator<'_> {
             }
         }
         Ok(())
+    }
+
+    /// An `open-get-stream` step's `last-event-id`: a header value of visible ASCII.
+    fn last_event_id(&self, v: &Spanned<String>, path: &str) -> Result<String> {
+        let s = v.get_ref();
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(self.err(
+                v.span(),
+                path,
+                format!("invalid last-event-id {s:?}; expected a non-empty id of visible ASCII characters without spaces, like \"3\""),
+            ));
+        }
+        Ok(s.clone())
     }
 
     /// The request path of an `open-stream` step; default `/sse`.

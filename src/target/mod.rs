@@ -248,6 +248,62 @@ pub fn all() -> Vec<TargetInfo> {
                 })
             }),
         },
+        TargetInfo {
+            name: "bug/get-guard-never-released",
+            role: Role::Server,
+            summary: "the reference server with a one-GET-per-session guard released only when the session ends: every GET after the first on a session gets 400, for ever",
+            cites: Some("modelcontextprotocol/csharp-sdk#1239"),
+            bug_model: true,
+            scope: Scope::Mcp,
+            server: Some(|cfg| {
+                let mut cfg = cfg.clone();
+                cfg.defects.get_guard = Some(crate::scenario::GetGuard::NeverReleased);
+                reference_server::build(&cfg)
+            }),
+            client: None,
+        },
+        TargetInfo {
+            name: "bug/get-409-until-noticed",
+            role: Role::Server,
+            summary: "the reference server answering a second GET on a session with 409 while it still believes the first GET is open (until a write to it fails or its stream ends)",
+            cites: Some("render-oss/render-mcp-server#26"),
+            bug_model: true,
+            scope: Scope::Mcp,
+            server: Some(|cfg| {
+                let mut cfg = cfg.clone();
+                cfg.defects.get_guard = Some(crate::scenario::GetGuard::UntilNoticed);
+                reference_server::build(&cfg)
+            }),
+            client: None,
+        },
+        TargetInfo {
+            name: "bug/2026-post-without-keepalive",
+            role: Role::Server,
+            summary: "the reference server whose 2026-07-28 POST SSE streams arm no keepalive (other revisions unchanged)",
+            cites: Some("modelcontextprotocol/python-sdk PR #3001 review (FIELD-BUGS 13)"),
+            bug_model: true,
+            scope: Scope::Mcp,
+            server: Some(|cfg| {
+                let mut cfg = cfg.clone();
+                cfg.defects.post_without_keepalive_2026 = true;
+                reference_server::build(&cfg)
+            }),
+            client: None,
+        },
+        TargetInfo {
+            name: "bug/replay-crosses-sessions",
+            role: Role::Server,
+            summary: "the reference server looking Last-Event-ID up in one event store shared by all sessions, without checking the session: a guessed id replays another session's stream",
+            cites: Some("GHSA-84j6-jc92-77jm (FIELD-BUGS 15)"),
+            bug_model: true,
+            scope: Scope::Mcp,
+            server: Some(|cfg| {
+                let mut cfg = cfg.clone();
+                cfg.defects.replay_crosses_sessions = true;
+                reference_server::build(&cfg)
+            }),
+            client: None,
+        },
     ]
 }
 

@@ -92,12 +92,19 @@ impl ClientTarget for ReferenceClient {
                             close(&mut open, &stream, "close-stream step").await;
                         }
                         ClientAction::Initialize => mcp.initialize().await,
-                        ClientAction::OpenGetStream { stream } => {
+                        ClientAction::OpenGetStream {
+                            stream,
+                            last_event_id,
+                        } => {
                             close(&mut open, &stream, "reopened by the timeline").await;
+                            let opening = match last_event_id {
+                                Some(last_event_id) => Opening::GetAfter { last_event_id },
+                                None => Opening::Get,
+                            };
                             let (tx, rx) = oneshot::channel();
                             let task = tokio::task::spawn_local(mcp.clone().run_stream(
                                 stream.clone(),
-                                Opening::Get,
+                                opening,
                                 rx,
                             ));
                             open.insert(stream, (tx, task));

@@ -109,6 +109,8 @@ struct FakeState {
     /// Streams whose last event was stored (the call's result).
     done: BTreeSet<String>,
     gets: usize,
+    /// `initialize` requests answered: the n-th gets session `s<n>`.
+    inits: usize,
 }
 
 impl FakeState {
@@ -228,9 +230,14 @@ impl FakeServer {
                             tokio::task::spawn_local(self.clone().notifier(every));
                         }
                         let answer = json!({"jsonrpc": "2.0", "id": id, "result": {}}).to_string();
+                        let sid = {
+                            let mut st = self.state.borrow_mut();
+                            st.inits += 1;
+                            format!("s{}", st.inits)
+                        };
                         let mut h = vec![json[0]];
                         if self.cfg.sessions {
-                            h.push(("mcp-session-id", "s1"));
+                            h.push(("mcp-session-id", sid.as_str()));
                         }
                         Ok(plain(200, &answer, &h))
                     }
@@ -465,6 +472,7 @@ fn scenario(revision: &str, duration_ms: u64, steps: Vec<(u64, ClientAction)>) -
 fn get_stream(name: &str) -> ClientAction {
     ClientAction::OpenGetStream {
         stream: name.into(),
+        last_event_id: None,
     }
 }
 
@@ -1361,4 +1369,135 @@ fn a_silent_resumption_is_no_slow_first_data_the_server_does_not_write_first() {
     let got: Vec<ClientWarning> = warnings(&trace).into_iter().map(|(_, _, w)| w).collect();
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(matches!(got[0], ClientWarning::DroppedEarly { .. }));
+}
+
+/// `(method or rpc, session header, Last-Event-ID)` of every request the server saw.
+fn requests(fake: &FakeServer) -> Vec<(String, Option<String>, Option<String>)> {
+    fake.seen()
+        .iter()
+        .map(|s| {
+            (
+                s.rpc().unwrap_or(&s.method).to_string(),
+                s.header("mcp-session-id").map(str::to_string),
+                s.header("last-event-id").map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+fn gave_up(trace: &Trace) -> Vec<Duration> {
+    client(trace)
+        .filter(|e| matches!(e.kind, EventKind::GaveUp { .. }))
+        .map(|e| e.at)
+        .collect()
+}
+
+#[test]
+fn a_404_on_the_session_re_initialises_and_reopens_the_get_stream_fresh() {
+    let fake = FakeServer::new(FakeConfig {
+        notify_every: Some(ms(1000)),
+        get_plans: vec![cut_after(1), Plan::Refuse(404)],
+        ..FakeConfig::default()
+    });
+    let s = scenario(
+        "2025-06-18",
+        5000,
+        vec![(0, ClientAction::Initialize), (500, get_stream("get"))],
+    );
+    let trace = run(&s, &fake);
+    let s1 = some("s1");
+    let s2 = some("s2");
+    assert_eq!(
+        requests(&fake),
+        vec![
+            ("initialize".into(), None, None),
+            ("notifications/initialized".into(), s1.clone(), None),
+            ("GET".into(), s1.clone(), None),
+            ("GET".into(), s1.clone(), some("1")),
+            ("initialize".into(), None, None),
+            ("notifications/initialized".into(), s2.clone(), None),
+            ("GET".into(), s2, None),
+        ],
+        "after the 404: a new session, then its GET without Last-Event-ID"
+    );
+    assert!(gave_up(&trace).is_empty());
+    // The new session's events are delivered although their ids repeat the old ones'.
+    assert!(delivered_ids(&trace).iter().filter(|i| *i == "1").count() >= 1);
+}
+
+#[test]
+fn a_404_on_the_new_sessions_get_gives_the_stream_up_without_a_loop() {
+    let fake = FakeServer::new(FakeConfig {
+        notify_every: Some(ms(1000)),
+        get_plans: vec![cut_after(1), Plan::Refuse(404), Plan::Refuse(404)],
+        ..FakeConfig::default()
+    });
+    let s = scenario(
+        "2025-06-18",
+        20_000,
+        vec![(0, ClientAction::Initialize), (500, get_stream("get"))],
+    );
+    let trace = run(&s, &fake);
+    let reqs = requests(&fake);
+    let inits = reqs.iter().filter(|r| r.0 == "initialize").count();
+    assert_eq!(inits, 2, "one re-initialisation: {reqs:?}");
+    assert_eq!(reqs.iter().filter(|r| r.0 == "GET").count(), 3, "{reqs:?}");
+    assert_eq!(gave_up(&trace).len(), 1);
+}
+
+#[test]
+fn a_stream_keeps_its_session_after_a_later_initialize() {
+    let fake = FakeServer::new(FakeConfig {
+        notify_every: Some(ms(1000)),
+        get_plans: vec![cut_after(1)],
+        ..FakeConfig::default()
+    });
+    let s = scenario(
+        "2025-06-18",
+        4000,
+        vec![
+            (0, ClientAction::Initialize),
+            (100, get_stream("get")),
+            (200, ClientAction::Initialize),
+            (300, ClientAction::Ping),
+        ],
+    );
+    run(&s, &fake);
+    let reqs = requests(&fake);
+    let gets: Vec<_> = reqs.iter().filter(|r| r.0 == "GET").cloned().collect();
+    assert_eq!(
+        gets,
+        vec![
+            ("GET".into(), some("s1"), None),
+            ("GET".into(), some("s1"), some("1")),
+        ],
+        "the reconnection stays on s1"
+    );
+    assert!(
+        reqs.contains(&("ping".into(), some("s2"), None)),
+        "{reqs:?}"
+    );
+}
+
+#[test]
+fn open_get_stream_with_a_last_event_id_sends_it_first() {
+    let fake = FakeServer::new(FakeConfig::default());
+    let s = scenario(
+        "2025-06-18",
+        3000,
+        vec![
+            (0, ClientAction::Initialize),
+            (
+                100,
+                ClientAction::OpenGetStream {
+                    stream: "get".into(),
+                    last_event_id: Some("42".into()),
+                },
+            ),
+        ],
+    );
+    run(&s, &fake);
+    let ids = get_ids(&fake);
+    assert_eq!(ids[0], some("42"), "the guessed id first: {ids:?}");
+    assert_eq!(ids[1], None, "refused (400): a fresh GET after that");
 }
