@@ -363,6 +363,21 @@ pub(crate) fn explain(trace: &Trace, host: &str, behavior: &str, reason: &str) -
     }
 }
 
+/// A list of labels for a message: all of them up to five, else the first three, how many
+/// more, and the last.
+pub(crate) fn summarise(labels: Vec<String>) -> String {
+    if labels.len() > 5 {
+        format!(
+            "{}, … {} more …, {}",
+            labels[..3].join(", "),
+            labels.len() - 4,
+            labels[labels.len() - 1]
+        )
+    } else {
+        labels.join(", ")
+    }
+}
+
 /// A request path of the MCP client's long-polling fallback (`/mcp?poll=1`).
 pub(crate) fn is_poll_path(path: &str) -> bool {
     path.split_once('?')

@@ -5,7 +5,7 @@
 //! that name: it fails. With neither seen (the server sent no keepalive) there is nothing to
 //! judge: unobservable.
 
-use super::client_stream::{outcome, select};
+use super::client_stream::{outcome, select, summarise};
 use super::{CheckOutcome, Verdict};
 use crate::sse::Frame;
 use crate::time::stamp;
@@ -65,11 +65,14 @@ pub fn evaluate(stream: Option<&str>, trace: &Trace, end: Duration) -> CheckOutc
             return outcome(ID, Verdict::Fail, Some(at), msg);
         }
     }
-    let labels = streams
-        .iter()
-        .map(|s| s.label())
-        .collect::<Vec<_>>()
-        .join(", ");
+    // Polls (`?poll=1`) are short answers, never keepalive carriers: not listed.
+    let labels = summarise(
+        streams
+            .iter()
+            .filter(|s| !s.is_poll())
+            .map(|s| s.label())
+            .collect(),
+    );
     match last_comment {
         Some(at) => outcome(
             ID,

@@ -239,11 +239,13 @@ fn aftermath(
     if tries.is_empty() {
         parts.push("no reconnect".to_string());
     } else {
+        // A client polling every 2 s makes dozens of tries: name the first three and the
+        // last, which say what happened, and count the rest.
+        let shown = super::client_stream::summarise(tries.clone());
         parts.push(format!(
-            "{} reconnect{} ({})",
+            "{} reconnect{} ({shown})",
             tries.len(),
             if tries.len() == 1 { "" } else { "s" },
-            tries.join(", ")
         ));
     }
     parts.extend(gave_up);
@@ -318,6 +320,28 @@ mod tests {
         assert!(
             o.message.ends_with(
                 "1 reconnect (conn#3 (stream get) at 00:00:41.000 answered 409); it was receiving again only at 00:02:10.003 (conn#4 (stream get)), 1m 30s 3ms after the drop"
+            ),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn many_refused_tries_are_summarised_by_the_first_three_and_the_last() {
+        let mut b = dropped_get();
+        for i in 0..8u32 {
+            let t = 41 * S + u64::from(i) * 2 * S;
+            b = b
+                .open(t, 3 + i, "get")
+                .request_with(t, 3 + i, "GET", Some("1"))
+                .response_typed(t + 3, 3 + i, 400, "application/json")
+                .ended(t + 4, 3 + i, StreamEnd::Complete);
+        }
+        let o = evaluate(None, WITHIN, &b.build(), END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert!(
+            o.message.ends_with(
+                "8 reconnects (conn#3 (stream get) at 00:00:41.000 answered 400, conn#4 (stream get) at 00:00:43.000 answered 400, conn#5 (stream get) at 00:00:45.000 answered 400, … 4 more …, conn#10 (stream get) at 00:00:55.000 answered 400)"
             ),
             "{}",
             o.message

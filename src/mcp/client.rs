@@ -724,7 +724,7 @@ impl McpClient {
                     Some(conn),
                     EventKind::ConnFailed {
                         stream: stream.to_string(),
-                        error: e.to_string(),
+                        error: crate::sim::net::describe_error(&e),
                     },
                 );
                 return Err(conn);

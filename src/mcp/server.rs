@@ -609,6 +609,25 @@ impl Inner {
         }
     }
 
+    /// The bug models' one-GET-per-session guard: the refusal of a GET (SSE or poll) that
+    /// would take over the session's GET stream, `attached` when that stream has a live
+    /// connection as far as the server knows. None for the reference.
+    fn guard_refusal(&self, attached: bool) -> Option<Plain> {
+        match self.cfg.defects.get_guard {
+            Some(GetGuard::NeverReleased) => Some(Plain::error(
+                400,
+                jsonrpc::TRANSPORT_ERROR,
+                "Bad Request: this session already has a GET stream",
+            )),
+            Some(GetGuard::UntilNoticed) if attached => Some(Plain::error(
+                409,
+                jsonrpc::TRANSPORT_ERROR,
+                "Conflict: only one GET stream is allowed per session",
+            )),
+            _ => None,
+        }
+    }
+
     fn get_stream(&self, parts: &Parts) -> Result<Reply, Plain> {
         if !self.revision.has_sessions() {
             return Err(Plain {
@@ -646,22 +665,11 @@ impl Inner {
         let takes_over = current.filter(|c| replay.as_ref().is_none_or(|(k, _)| k == c));
         if let Some(old) = &takes_over {
             let attached = st.streams.get(old).is_some_and(|s| s.outlet.is_some());
+            if let Some(refusal) = self.guard_refusal(attached) {
+                return Err(refusal);
+            }
             match self.cfg.defects.get_guard {
-                Some(GetGuard::NeverReleased) => {
-                    return Err(Plain::error(
-                        400,
-                        jsonrpc::TRANSPORT_ERROR,
-                        "Bad Request: this session already has a GET stream",
-                    ));
-                }
-                Some(GetGuard::UntilNoticed) if attached => {
-                    return Err(Plain::error(
-                        409,
-                        jsonrpc::TRANSPORT_ERROR,
-                        "Conflict: only one GET stream is allowed per session",
-                    ));
-                }
-                Some(GetGuard::UntilNoticed) => {}
+                Some(_) => {}
                 // Rule G: the newer GET wins; the older response is ended by the server.
                 None => {
                     if let Some(o) = st.streams.get_mut(old).and_then(|s| s.outlet.take()) {
@@ -2391,10 +2399,22 @@ mod poll {
                 .sessions
                 .get(Some(&session))
                 .map_err(|_| Plain::error(404, jsonrpc::SESSION_NOT_FOUND, "Session not found"))?;
+            let existed = s.get_stream.is_some();
             let stream = match &s.get_stream {
                 Some(g) => g.clone(),
                 None => s.open_get_stream(),
             };
+            // A poll is a GET on the session: a bug model's GET guard refuses it as well
+            // (a real server with such a guard knows nothing of `?poll=1`).
+            let key = (session.clone(), stream.clone());
+            let attached = st.streams.get(&key).is_some_and(|x| x.outlet.is_some());
+            if let Some(refusal) = self.guard_refusal(attached).filter(|_| existed) {
+                return Err(refusal);
+            }
+            let s = st
+                .sessions
+                .get(Some(&session))
+                .map_err(|_| Plain::error(404, jsonrpc::SESSION_NOT_FOUND, "Session not found"))?;
             let frames = s
                 .events
                 .stream_after(&stream, after)

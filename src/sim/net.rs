@@ -179,3 +179,18 @@ delegate_read!(Stream);
 delegate_write!(Stream);
 delegate_read!(ReadHalf);
 delegate_write!(WriteHalf);
+
+/// A socket error in words fit for a trace: its kind only (turmoil's messages can carry a
+/// socket address, and addresses never reach a trace).
+pub fn describe_error(e: &io::Error) -> String {
+    e.kind().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn errors_are_described_without_addresses() {
+        let e = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "192.168.0.2:80");
+        assert_eq!(super::describe_error(&e), "connection refused");
+    }
+}

@@ -159,7 +159,7 @@ async fn run_stream(
         Err(e) => {
             record(EventKind::ConnFailed {
                 stream,
-                error: e.to_string(),
+                error: crate::sim::net::describe_error(&e),
             });
             return;
         }
