@@ -76,7 +76,10 @@ async fn relay_conn(
             record(EventKind::IntermediaryResponded {
                 status: 502,
                 behavior: "upstream-connect".into(),
-                reason: format!("could not connect to {next_hop}: {}", net::describe_error(&e)),
+                reason: format!(
+                    "could not connect to {next_hop}: {}",
+                    net::describe_error(&e)
+                ),
             });
             let _ = dw.write_all(&super::relay::error_response(502)).await;
             return;
