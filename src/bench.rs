@@ -211,7 +211,7 @@ pub fn measure(w: Workload, side: Side, short: bool, jobs: usize) -> Result<Side
         }
         Side::Baseline => {
             let scenarios: Vec<Scenario> = plan.into_iter().map(|(s, _)| s).collect();
-            parallel(scenarios.len(), jobs, |i| plain_stepping(&scenarios[i]));
+            suite::parallel(scenarios.len(), jobs, |i| plain_stepping(&scenarios[i]));
             0
         }
     };
@@ -233,34 +233,9 @@ fn run_pairs(
     jobs: usize,
     engine: Engine,
 ) -> Vec<bool> {
-    parallel(scenarios.len(), jobs, |i| {
+    suite::parallel(scenarios.len(), jobs, |i| {
         suite::run_one_on(engine, &scenarios[i], &targets[i], None).unexpected
     })
-}
-
-/// Runs `f(0..n)` on `jobs` threads; results in index order.
-fn parallel<T: Send>(n: usize, jobs: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: std::sync::Mutex<Vec<Option<T>>> =
-        std::sync::Mutex::new((0..n).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1).min(n.max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                if i >= n {
-                    break;
-                }
-                let r = f(i);
-                slots.lock().expect("slots")[i] = Some(r);
-            });
-        }
-    });
-    slots
-        .into_inner()
-        .expect("slots")
-        .into_iter()
-        .map(|r| r.expect("every index ran"))
-        .collect()
 }
 
 /// Bare turmoil stepping of `scenario`'s topology (client, its intermediaries, server) with

@@ -112,15 +112,27 @@ pub fn run_all(
     progress: &(dyn Fn(&RunResult) + Sync),
 ) -> Vec<RunResult> {
     let pairs = pairs(scenarios, targets);
+    parallel(pairs.len(), jobs, |i| {
+        let (s, t) = pairs[i];
+        let r = run_one_on(engine, &scenarios[s], &targets[t], seed_override);
+        progress(&r);
+        r
+    })
+}
+
+/// Runs `f(0)`, …, `f(n - 1)` on `jobs` threads; the results in index order, whatever the
+/// scheduling.
+pub fn parallel<T: Send>(n: usize, jobs: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     let next = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<RunResult>>> = Mutex::new(vec![None; pairs.len()]);
+    let slots: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
     std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1).min(pairs.len().max(1)) {
+        for _ in 0..jobs.max(1).min(n.max(1)) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(&(s, t)) = pairs.get(i) else { break };
-                let r = run_one_on(engine, &scenarios[s], &targets[t], seed_override);
-                progress(&r);
+                if i >= n {
+                    break;
+                }
+                let r = f(i);
                 slots.lock().expect("results")[i] = Some(r);
             });
         }
@@ -129,7 +141,7 @@ pub fn run_all(
         .into_inner()
         .expect("results")
         .into_iter()
-        .map(|r| r.expect("every pair ran"))
+        .map(|r| r.expect("every index ran"))
         .collect()
 }
 

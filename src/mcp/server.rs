@@ -628,7 +628,9 @@ impl Inner {
         }
     }
 
-    fn get_stream(&self, parts: &Parts) -> Result<Reply, Plain> {
+    /// What every GET (stream or poll) must satisfy: a revision with a GET stream, an
+    /// `Accept` that takes SSE, a live session and the right protocol version. The session.
+    fn get_preconditions(&self, parts: &Parts) -> Result<String, Plain> {
         if !self.revision.has_sessions() {
             return Err(Plain {
                 allow: Some(self.allowed()),
@@ -648,6 +650,11 @@ impl Inner {
         }
         let session = self.session_of(parts)?;
         self.check_version(parts)?;
+        Ok(session)
+    }
+
+    fn get_stream(&self, parts: &Parts) -> Result<Reply, Plain> {
+        let session = self.get_preconditions(parts)?;
         let mut st = self.state.borrow_mut();
         let last = header(parts, "last-event-id").filter(|_| self.cfg.event_store);
         let replay = match last {
@@ -2361,25 +2368,7 @@ mod poll {
 
         /// The GET stream polled and the frames answering the poll, or the refusal.
         fn poll_events(&self, parts: &Parts) -> Result<(StreamKey, Vec<Frame>), Plain> {
-            if !self.revision.has_sessions() {
-                return Err(Plain {
-                    allow: Some(self.allowed()),
-                    ..Plain::error(
-                        405,
-                        jsonrpc::TRANSPORT_ERROR,
-                        "Method not allowed: this revision has no GET stream",
-                    )
-                });
-            }
-            if !accepts(parts, "text/event-stream") {
-                return Err(Plain::error(
-                    406,
-                    jsonrpc::TRANSPORT_ERROR,
-                    "Not Acceptable: the client must accept text/event-stream",
-                ));
-            }
-            let session = self.session_of(parts)?;
-            self.check_version(parts)?;
+            let session = self.get_preconditions(parts)?;
             let after = match header(parts, "last-event-id") {
                 None => 0,
                 Some(l) => l

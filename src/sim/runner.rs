@@ -86,6 +86,17 @@ fn hops(scenario: &Scenario) -> Vec<String> {
         .collect()
 }
 
+/// The trace recorder and what every host of one run shares.
+fn host_env(seed: u64) -> (Recorder, HostEnv) {
+    let recorder = Recorder::new();
+    let env = HostEnv {
+        recorder: recorder.clone(),
+        conns: ConnRegistry::default(),
+        seed,
+    };
+    (recorder, env)
+}
+
 /// The event engine: every host is a task of one current-thread tokio runtime whose clock
 /// is paused, so it jumps straight to the next timer when every task waits; links are
 /// [`super::mem`] pipes where each segment takes one tick. Deterministic: one thread, FIFO
@@ -97,12 +108,7 @@ pub fn run_events(
     seed: u64,
 ) -> RunOutput {
     let scenario = Arc::new(scenario.clone());
-    let recorder = Recorder::new();
-    let env = HostEnv {
-        recorder: recorder.clone(),
-        conns: ConnRegistry::default(),
-        seed,
-    };
+    let (recorder, env) = host_env(seed);
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -204,12 +210,7 @@ pub fn run(
     seed: u64,
 ) -> RunOutput {
     let scenario = Arc::new(scenario.clone());
-    let recorder = Recorder::new();
-    let env = HostEnv {
-        recorder: recorder.clone(),
-        conns: ConnRegistry::default(),
-        seed,
-    };
+    let (recorder, env) = host_env(seed);
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
