@@ -38,15 +38,19 @@ pub enum Workload {
     Suite,
     /// (d) A 30-virtual-minute scenario against a Node target (needs the Node adapter).
     Node,
+    /// (e) Scale: 10,000 concurrent streams for 10 virtual minutes, for peak memory (goal:
+    /// within 1 GiB) (short mode: 1,000 streams, 1 minute).
+    Scale,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 5] = [
         Workload::IdleStream,
         Workload::ManyStreams,
         Workload::Suite,
         Workload::Node,
+        Workload::Scale,
     ];
 
     /// Stable id used in output.
@@ -56,6 +60,7 @@ impl Workload {
             Workload::ManyStreams => "many-streams",
             Workload::Suite => "suite",
             Workload::Node => "node",
+            Workload::Scale => "scale",
         }
     }
 }
@@ -137,10 +142,16 @@ gap-max = "20s"
             let s = scenario::parse("bench/idle-stream.toml", &text).map_err(|e| e.to_string())?;
             Ok(vec![(s, reference())])
         }
-        Workload::ManyStreams => {
-            let (n, duration) = if short { (100, "5m") } else { (1000, "1h") };
+        Workload::ManyStreams | Workload::Scale => {
+            let (n, duration) = match (w, short) {
+                (Workload::ManyStreams, true) => (100, "5m"),
+                (Workload::ManyStreams, false) => (1000, "1h"),
+                (_, true) => (1000, "1m"),
+                (_, false) => (10_000, "10m"),
+            };
             let mut text = format!(
-                "description = \"bench (b): {n} concurrent SSE streams, 15 s keepalive, one intermediary\"\nduration = \"{duration}\"\n[[intermediary]]\npreset = \"ingress-nginx\"\n[server]\nkeepalive = \"15s\"\n"
+                "description = \"bench {}: {n} concurrent SSE streams, 15 s keepalive, one intermediary\"\nduration = \"{duration}\"\n[[intermediary]]\npreset = \"ingress-nginx\"\n[server]\nkeepalive = \"15s\"\n",
+                w.id()
             );
             for i in 0..n {
                 // Spread the opens over the first second so the streams do not tick in step.
@@ -150,7 +161,8 @@ gap-max = "20s"
                 ));
             }
             text.push_str("[[expect]]\ncheck = \"stream.survives\"\n");
-            let s = scenario::parse("bench/many-streams.toml", &text).map_err(|e| e.to_string())?;
+            let s = scenario::parse(&format!("bench/{}.toml", w.id()), &text)
+                .map_err(|e| e.to_string())?;
             Ok(vec![(s, reference())])
         }
         Workload::Suite => {
@@ -189,6 +201,8 @@ pub fn describe(w: Workload, short: bool) -> String {
         (Workload::Suite, false) => "(c) full default suite".into(),
         (Workload::Suite, true) => "(c) keepalive/ scenarios × default targets (short)".into(),
         (Workload::Node, _) => "(d) 30 min against a Node target".into(),
+        (Workload::Scale, false) => "(e) 10,000 concurrent streams, 10 min".into(),
+        (Workload::Scale, true) => "(e) 1,000 concurrent streams, 1 min (short)".into(),
     }
 }
 
@@ -375,6 +389,9 @@ mod tests {
         assert_eq!(a[0].0.intermediaries.len(), 2);
         let b = plan(Workload::ManyStreams, true).unwrap();
         assert_eq!(b[0].0.client.steps.len(), 100);
+        let scale = plan(Workload::Scale, false).unwrap();
+        assert_eq!(scale[0].0.client.steps.len(), 10_000);
+        assert_eq!(scale[0].0.duration, Duration::from_secs(600));
         let full = plan(Workload::ManyStreams, false).unwrap();
         assert_eq!(full[0].0.client.steps.len(), 1000);
         assert_eq!(full[0].0.duration, Duration::from_secs(3600));
