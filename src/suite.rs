@@ -23,6 +23,70 @@ pub fn run_one(scenario: &Scenario, target: &TargetInfo, seed_override: Option<u
     run_one_on(Engine::default(), scenario, target, seed_override)
 }
 
+/// Runs one scenario against any server (for instance a
+/// [`crate::target::service::ServiceTarget`] wrapping your own hyper or tower service) with
+/// the reference client, and evaluates the scenario's expectations. `name` is the target name
+/// the scenario's `[expect-fail."NAME"]` tables and the report use.
+///
+/// ```
+/// use middlebox::target::service::ServiceTarget;
+/// # use bytes::Bytes;
+/// # use http_body_util::Full;
+/// # use std::convert::Infallible;
+/// // A server that answers every request with one short SSE event, then ends the response.
+/// let server = ServiceTarget::new(|| {
+///     hyper::service::service_fn(|_req| async {
+///         Ok::<_, Infallible>(
+///             hyper::Response::builder()
+///                 .header("content-type", "text/event-stream")
+///                 .body(Full::new(Bytes::from_static(b"data: hello\n\n")))
+///                 .unwrap(),
+///         )
+///     })
+/// });
+/// let scenario = middlebox::scenario::parse(
+///     "doc.toml",
+///     "description = \"one stream\"\nduration = \"1m\"\n\
+///      [[client.step]]\nat = \"1s\"\ndo = \"open-stream\"\n\
+///      [[expect]]\ncheck = \"stream.survives\"\n",
+/// )
+/// .unwrap();
+/// let result = middlebox::suite::run_server(&scenario, "my-sse-server", server, None);
+/// // The response ended after one event: the stream did not survive the minute.
+/// assert!(result.unexpected);
+/// assert_eq!(result.checks[0].id, "stream.survives");
+/// ```
+pub fn run_server(
+    scenario: &Scenario,
+    name: &str,
+    server: std::rc::Rc<dyn crate::target::ServerTarget>,
+    seed_override: Option<u64>,
+) -> RunResult {
+    let seed = seed_for(scenario, seed_override);
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::sim::runner::run_on(
+            Engine::default(),
+            scenario,
+            server,
+            crate::target::reference_client::build(),
+            seed,
+        )
+    }))
+    .unwrap_or_else(|p| RunOutput {
+        trace: Trace::default(),
+        error: Some(format!("the simulation panicked: {}", panic_message(&*p))),
+    });
+    evaluate(scenario, name, seed, out)
+}
+
+/// The text of a panic payload.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
 /// [`run_one`] on a chosen engine.
 pub fn run_one_on(
     engine: Engine,
@@ -52,16 +116,9 @@ pub fn run_one_on(
             seed,
         )
     }))
-    .unwrap_or_else(|p| {
-        let msg = p
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown panic".into());
-        RunOutput {
-            trace: Trace::default(),
-            error: Some(format!("the simulation panicked: {msg}")),
-        }
+    .unwrap_or_else(|p| RunOutput {
+        trace: Trace::default(),
+        error: Some(format!("the simulation panicked: {}", panic_message(&*p))),
     });
     evaluate(scenario, target.name, seed, out)
 }

@@ -13,6 +13,7 @@
 
 pub mod reference_client;
 pub mod reference_server;
+pub mod service;
 
 use crate::mcp::client::ClientDefects;
 use crate::scenario::{Scenario, ServerConfig};

@@ -1,0 +1,273 @@
+//! Any Rust HTTP service as the server target, in-process and on virtual time.
+//!
+//! ```text
+//!  make() ──▶ S: hyper Service (or a tower Service, through `ServiceTarget::tower`)
+//!    one per connection, served by hyper's HTTP/1 server on the simulation's sockets
+//!    request  ──▶ RequestReceived
+//!    response ──▶ ResponseStarted ─▶ body chunks ─▶ SSE parser ─▶ FrameWritten per frame
+//!                                   └─ end ─▶ ResponseEnded
+//! ```
+//!
+//! The service runs inside the simulation's runtime, so its tokio timers (keepalive
+//! intervals, sleeps) follow virtual time. What it does not report (keepalive timers it arms
+//! and clears) leaves the checks that need it `unobservable`.
+
+use super::{HostFuture, ServerEnv, ServerTarget};
+use crate::sim::net;
+use crate::sse::Parser;
+use crate::trace::{ConnId, EventKind, Recorder};
+use bytes::Buf;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::service::Service;
+use hyper::{Request, Response};
+use std::error::Error as StdError;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// A server target made from a function that builds the service, once per connection.
+pub struct ServiceTarget<F> {
+    make: Rc<F>,
+}
+
+impl<F> ServiceTarget<F> {
+    /// A target serving a hyper [`Service`] built by `make` for every connection.
+    pub fn new(make: F) -> Rc<Self> {
+        Rc::new(Self {
+            make: Rc::new(make),
+        })
+    }
+}
+
+/// Builds a target from a `tower::Service` maker (axum's `Router`, rmcp's
+/// `StreamableHttpService`, ...).
+pub fn tower<F, T>(
+    make: F,
+) -> Rc<ServiceTarget<impl Fn() -> hyper_util::service::TowerToHyperService<T> + 'static>>
+where
+    F: Fn() -> T + 'static,
+{
+    ServiceTarget::new(move || hyper_util::service::TowerToHyperService::new(make()))
+}
+
+impl<F, S, B> ServerTarget for ServiceTarget<F>
+where
+    F: Fn() -> S + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + 'static,
+    S::Future: 'static,
+    S::Error: Into<BoxError>,
+    B: Body + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    fn serve(&self, env: ServerEnv) -> HostFuture {
+        Box::pin(serve_with(env, self.make.clone()))
+    }
+}
+
+async fn serve_with<F, S, B>(env: ServerEnv, make: Rc<F>) -> turmoil::Result
+where
+    F: Fn() -> S + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + 'static,
+    S::Future: 'static,
+    S::Error: Into<BoxError>,
+    B: Body + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let listener = net::bind("server", env.port).await?;
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let conn = env.host.conns.lookup(peer);
+        let svc = Recording {
+            inner: make(),
+            rec: env.host.recorder.clone(),
+            conn,
+        };
+        tokio::task::spawn_local(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+/// Wraps a service to record what the server does into the trace.
+struct Recording<S> {
+    inner: S,
+    rec: Recorder,
+    conn: Option<ConnId>,
+}
+
+impl<S, B> Service<Request<Incoming>> for Recording<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>>,
+    S::Future: 'static,
+    B: Body,
+{
+    type Response = Response<RecordedBody<B>>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>>>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        self.rec.record(
+            "server",
+            self.conn,
+            EventKind::RequestReceived {
+                method: req.method().to_string(),
+                path: req.uri().path().to_string(),
+            },
+        );
+        let (rec, conn) = (self.rec.clone(), self.conn);
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let resp = fut.await?;
+            super::reference_server::record_response_started(&rec, conn, &resp);
+            Ok(resp.map(|body| RecordedBody {
+                inner: Box::pin(body),
+                parser: Parser::new(),
+                rec,
+                conn,
+                ended: false,
+            }))
+        })
+    }
+}
+
+/// A response body that records every SSE frame written and the end of the response.
+pub struct RecordedBody<B> {
+    inner: Pin<Box<B>>,
+    parser: Parser,
+    rec: Recorder,
+    conn: Option<ConnId>,
+    ended: bool,
+}
+
+impl<B: Body> Body for RecordedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        let polled = this.inner.as_mut().poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    // The first contiguous chunk: the whole of it for `Bytes` bodies (axum,
+                    // hyper, http-body-util); a segmented buffer would be seen in part.
+                    let bytes = data.chunk();
+                    for f in this.parser.feed(bytes) {
+                        this.rec.record(
+                            "server",
+                            this.conn,
+                            EventKind::FrameWritten {
+                                frame: f,
+                                timer: None,
+                            },
+                        );
+                    }
+                }
+            }
+            Poll::Ready(None) if !this.ended => {
+                this.ended = true;
+                this.rec
+                    .record("server", this.conn, EventKind::ResponseEnded);
+            }
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Verdict;
+    use bytes::Bytes;
+    use http_body_util::channel::Channel;
+    use std::convert::Infallible;
+    use std::time::Duration;
+
+    /// A hand-written SSE server: one event, then a `: ping` comment every `keepalive`.
+    fn sse_server(keepalive: Option<Duration>) -> Rc<dyn ServerTarget> {
+        ServiceTarget::new(move || {
+            hyper::service::service_fn(move |_req| async move {
+                let (mut tx, body) = Channel::<Bytes, Infallible>::new(8);
+                tokio::task::spawn_local(async move {
+                    let _ = tx.send_data(Bytes::from_static(b"data: hello\n\n")).await;
+                    let Some(every) = keepalive else {
+                        std::future::pending::<()>().await;
+                        return;
+                    };
+                    loop {
+                        tokio::time::sleep(every).await;
+                        if tx
+                            .send_data(Bytes::from_static(b": ping\n\n"))
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                });
+                Ok::<_, Infallible>(
+                    Response::builder()
+                        .header("content-type", "text/event-stream")
+                        .header("x-accel-buffering", "no")
+                        .body(body)
+                        .expect("valid head"),
+                )
+            })
+        })
+    }
+
+    fn verdict(r: &crate::report::RunResult, id: &str) -> Verdict {
+        r.checks
+            .iter()
+            .find(|c| c.id == id)
+            .unwrap_or_else(|| panic!("{id} checked"))
+            .verdict
+    }
+
+    #[test]
+    fn a_service_with_keepalive_survives_nginx_and_without_it_is_cut_at_60s() {
+        let s = crate::scenario::load(std::path::Path::new("scenarios/keepalive/nginx-30m.toml"))
+            .expect("scenario loads");
+        let ok =
+            crate::suite::run_server(&s, "svc", sse_server(Some(Duration::from_secs(15))), None);
+        assert!(!ok.unexpected, "{:?}", ok.checks);
+        assert_eq!(verdict(&ok, "keepalive.format"), Verdict::Pass);
+        // The server side is seen through the recording wrapper.
+        let written = ok
+            .trace
+            .events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::FrameWritten { .. }))
+            .count();
+        assert_eq!(
+            written,
+            1 + 119,
+            "one event and a ping every 15 s for 29m59s"
+        );
+
+        let silent = crate::suite::run_server(&s, "svc", sse_server(None), None);
+        assert!(silent.unexpected);
+        assert_eq!(verdict(&silent, "stream.survives"), Verdict::Fail);
+        let msg = &silent.checks[0].message;
+        assert!(msg.contains("nginx (idle-timeout 60s"), "{msg}");
+    }
+}
