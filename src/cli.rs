@@ -270,8 +270,13 @@ fn check_targets(s: &Scenario) -> Result<(), String> {
             }
             Some(t) if !t.applies_to(s) => {
                 return Err(format!(
-                    "error: {}: expect-fail.\"{name}\": this target only runs on scenarios whose client speaks MCP, and this one has no MCP step\n  hint: remove the table, or add an MCP step (initialize, open-get-stream, ...)",
-                    s.path
+                    "error: {}: expect-fail.\"{name}\": this target does not run on this scenario ({})\n  hint: remove the table",
+                    s.path,
+                    if s.uses_mcp() {
+                        "it has no MCP endpoint and the scenario speaks MCP"
+                    } else {
+                        "it only runs on scenarios whose client speaks MCP, and this one has no MCP step"
+                    }
                 ));
             }
             Some(_) => {}
@@ -353,7 +358,7 @@ fn cmd_run(a: RunArgs) -> ExitCode {
     let skipped = scenarios.len() * targets.len() - total;
     if skipped > 0 && !a.targets.is_empty() {
         eprintln!(
-            "note: {skipped} scenario × target pairs not run: those targets' defects live in the MCP layer and those scenarios have no MCP step"
+            "note: {skipped} scenario × target pairs not run: those targets only run on MCP scenarios, or only on plain SSE ones (see `middlebox targets`)"
         );
     }
     let done = std::sync::atomic::AtomicUsize::new(0);
@@ -400,6 +405,7 @@ fn cmd_targets() -> ExitCode {
         let scope = match t.scope {
             target::Scope::Any => "",
             target::Scope::Mcp => " [runs on MCP scenarios only]",
+            target::Scope::Plain => " [runs on plain SSE scenarios only]",
         };
         println!("{:<w$}  {:<6}  {}{default}{scope}", t.name, role, t.summary);
         if let Some(c) = t.cites {

@@ -11,6 +11,7 @@
 //! later kinds (MCP reference, bug models, external processes, tower services) implement the
 //! same two traits. Every target records what it does into the trace through its env.
 
+pub mod axum_sse;
 pub mod reference_client;
 pub mod reference_server;
 pub mod service;
@@ -83,6 +84,8 @@ pub enum Scope {
     /// defect lives in the MCP layer, so on plain SSE scenarios it would run the reference's
     /// exact code and trace. Such pairs are not run (they would only cost time).
     Mcp,
+    /// Only plain SSE scenarios: the target has no MCP endpoint.
+    Plain,
 }
 
 /// A named target in the registry.
@@ -109,6 +112,7 @@ impl TargetInfo {
         match self.scope {
             Scope::Any => true,
             Scope::Mcp => scenario.uses_mcp(),
+            Scope::Plain => !scenario.uses_mcp(),
         }
     }
 
@@ -305,6 +309,16 @@ pub fn all() -> Vec<TargetInfo> {
             }),
             client: None,
         },
+        TargetInfo {
+            name: "axum-sse",
+            role: Role::Server,
+            summary: "an axum 0.8 app streaming the scenario's events with Sse + KeepAlive (axum's own keepalive, frame `:\\n\\n`), in-process through tower",
+            cites: None,
+            bug_model: false,
+            scope: Scope::Plain,
+            server: Some(axum_sse::build),
+            client: None,
+        },
     ]
 }
 
@@ -313,11 +327,8 @@ pub fn get(name: &str) -> Option<TargetInfo> {
     all().into_iter().find(|t| t.name == name)
 }
 
-/// The targets `middlebox run` uses when none is named: the reference and every bug model.
+/// The targets `middlebox run` uses when none is named: every built-in one (the reference,
+/// every bug model, the in-process implementations), each on the scenarios it applies to.
 pub fn default_names() -> Vec<&'static str> {
-    all()
-        .into_iter()
-        .filter(|t| t.name == "reference" || t.bug_model)
-        .map(|t| t.name)
-        .collect()
+    all().into_iter().map(|t| t.name).collect()
 }

@@ -81,14 +81,18 @@ where
     let listener = net::bind("server", env.port).await?;
     loop {
         let (stream, peer) = listener.accept().await?;
-        let conn = env.host.conns.lookup(peer);
         let svc = Recording {
             inner: make(),
             rec: env.host.recorder.clone(),
-            conn,
+            conns: env.host.conns.clone(),
+            peer,
         };
         tokio::task::spawn_local(async move {
+            // One request per connection, as the reference server: the harness's clients
+            // never reuse a connection, and the relays see a response end when its
+            // connection closes (they do not parse chunked framing).
             let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(false)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                 .await;
         });
@@ -99,7 +103,10 @@ where
 struct Recording<S> {
     inner: S,
     rec: Recorder,
-    conn: Option<ConnId>,
+    /// Looked up per request, not at accept: on the network engine the relay registers its
+    /// upstream connection only once its connect has returned, after the server accepted.
+    conns: crate::sim::ConnRegistry,
+    peer: std::net::SocketAddr,
 }
 
 impl<S, B> Service<Request<Incoming>> for Recording<S>
@@ -113,15 +120,16 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>>>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let conn = self.conns.lookup(self.peer);
         self.rec.record(
             "server",
-            self.conn,
+            conn,
             EventKind::RequestReceived {
                 method: req.method().to_string(),
                 path: req.uri().path().to_string(),
             },
         );
-        let (rec, conn) = (self.rec.clone(), self.conn);
+        let rec = self.rec.clone();
         let fut = self.inner.call(req);
         Box::pin(async move {
             let resp = fut.await?;

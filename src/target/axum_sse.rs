@@ -1,0 +1,74 @@
+//! `axum-sse`: an axum 0.8 app streaming Server-Sent Events with `Sse` + `KeepAlive`, run
+//! in-process through [`super::service::tower`]: a second in-process target and a worked
+//! example of plugging a tower service in.
+//!
+//! ```text
+//!  GET <any path> ──(server.first-byte-delay)──▶ Sse(stream of the scenario's [[server.event]]s at their times)
+//!                      .keep_alive(KeepAlive::new().interval(server.keepalive))   (axum's own)
+//!                      + `X-Accel-Buffering: no` when `server.x-accel-buffering-no`
+//! ```
+//!
+//! Plain SSE only (no MCP endpoint): it runs on scenarios without MCP steps. axum's keepalive
+//! frame is its default, an empty comment (`:\n\n`).
+
+use super::service;
+use super::ServerTarget;
+use crate::scenario::ServerConfig;
+use crate::sim::now;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use futures_util::StreamExt;
+use std::convert::Infallible;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Builds the axum target for a scenario's `[server]` settings.
+pub fn build(cfg: &ServerConfig) -> Rc<dyn ServerTarget> {
+    let cfg = Arc::new(cfg.clone());
+    service::tower(move || app(cfg.clone()))
+}
+
+/// The axum app: every path answers with the SSE stream.
+pub fn app(cfg: Arc<ServerConfig>) -> Router {
+    Router::new().fallback(move || stream(cfg.clone()))
+}
+
+async fn stream(cfg: Arc<ServerConfig>) -> Response {
+    if !cfg.first_byte_delay.is_zero() {
+        tokio::time::sleep(cfg.first_byte_delay).await;
+    }
+    let events = futures_util::stream::unfold(cfg.events.clone().into_iter(), |mut due| async {
+        let e = due.next()?;
+        tokio::time::sleep(e.at.saturating_sub(now())).await;
+        let mut ev = Event::default().data(e.data);
+        if let Some(name) = e.event {
+            ev = ev.event(name);
+        }
+        if let Some(id) = e.id {
+            ev = ev.id(id);
+        }
+        Some((Ok::<_, Infallible>(ev), due))
+    })
+    // The stream stays open after the last scheduled event.
+    .chain(futures_util::stream::pending());
+    let end_after = cfg.end_after;
+    let events = events.take_until(async move {
+        match end_after {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    });
+    let sse = Sse::new(events);
+    let resp = match cfg.keepalive {
+        Some(every) => sse
+            .keep_alive(KeepAlive::new().interval(every))
+            .into_response(),
+        None => sse.into_response(),
+    };
+    if cfg.x_accel_buffering_no {
+        ([("x-accel-buffering", "no")], resp).into_response()
+    } else {
+        resp
+    }
+}
