@@ -257,9 +257,10 @@ check = "stream.survives"
         let order: Vec<&str> = r.iter().map(|r| r.target.as_str()).collect();
         let names: Vec<&str> = targets
             .iter()
-            .filter(|t| t.scope == crate::target::Scope::Any)
+            .filter(|t| t.applies_to(&scenarios[0]))
             .map(|t| t.name)
             .collect();
+        assert!(names.len() < targets.len(), "MCP-scoped targets are left out");
         assert!(names.len() >= 2, "{names:?}");
         assert_eq!(order, [names.clone(), names].concat());
         assert!(!r[0].unexpected, "{:?}", r[0].checks);
@@ -285,6 +286,15 @@ check = "stream.survives"
             p.contains(&(0, 0)) && p.contains(&(1, 0)),
             "the reference runs on both"
         );
-        assert_eq!(p.iter().filter(|(s, _)| *s == 1).count(), targets.len());
+        let plain_only = targets
+            .iter()
+            .position(|t| t.scope == crate::target::Scope::Plain)
+            .expect("a plain-SSE-only target");
+        assert!(p.contains(&(0, plain_only)) && !p.contains(&(1, plain_only)), "{p:?}");
+        assert_eq!(
+            p.iter().filter(|(s, _)| *s == 1).count(),
+            targets.len() - 1,
+            "every target but the plain-only one runs on the MCP scenario"
+        );
     }
 }
