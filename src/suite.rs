@@ -260,7 +260,10 @@ check = "stream.survives"
             .filter(|t| t.applies_to(&scenarios[0]))
             .map(|t| t.name)
             .collect();
-        assert!(names.len() < targets.len(), "MCP-scoped targets are left out");
+        assert!(
+            names.len() < targets.len(),
+            "MCP-scoped targets are left out"
+        );
         assert!(names.len() >= 2, "{names:?}");
         assert_eq!(order, [names.clone(), names].concat());
         assert!(!r[0].unexpected, "{:?}", r[0].checks);
@@ -290,7 +293,10 @@ check = "stream.survives"
             .iter()
             .position(|t| t.scope == crate::target::Scope::Plain)
             .expect("a plain-SSE-only target");
-        assert!(p.contains(&(0, plain_only)) && !p.contains(&(1, plain_only)), "{p:?}");
+        assert!(
+            p.contains(&(0, plain_only)) && !p.contains(&(1, plain_only)),
+            "{p:?}"
+        );
         assert_eq!(
             p.iter().filter(|(s, _)| *s == 1).count(),
             targets.len() - 1,

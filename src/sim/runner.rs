@@ -160,12 +160,17 @@ pub fn run_events(
                 port: PORT,
             });
             let limit = scenario.duration + GRACE;
-            let error = match tokio::time::timeout(limit, client).await {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(_) => Some(format!(
-                    "Ran for duration: {limit:?} without completing (event engine)"
-                )),
+            let run = tokio::time::timeout(limit, client);
+            let error = tokio::select! {
+                biased;
+                diagnosis = recorder.stalled() => Some(diagnosis),
+                r = run => match r {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some(format!(
+                        "Ran for duration: {limit:?} without completing (event engine)"
+                    )),
+                },
             };
             let host_error = hosts.iter_mut().find_map(|(name, h)| {
                 if !h.is_finished() {

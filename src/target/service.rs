@@ -278,4 +278,40 @@ mod tests {
         let msg = &silent.checks[0].message;
         assert!(msg.contains("nginx (idle-timeout 60s"), "{msg}");
     }
+
+    /// A keepalive whose deadline comes from the real clock is always already due under
+    /// virtual time (as rmcp's through `sse-stream`): modelled here as a zero sleep.
+    #[test]
+    fn a_keepalive_that_never_lets_virtual_time_advance_is_stopped_and_diagnosed() {
+        let flooding = ServiceTarget::new(|| {
+            hyper::service::service_fn(|_req| async {
+                let (mut tx, body) = Channel::<Bytes, Infallible>::new(8);
+                tokio::task::spawn_local(async move {
+                    loop {
+                        tokio::time::sleep(Duration::ZERO).await;
+                        if tx.send_data(Bytes::from_static(b":\n\n")).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                Ok::<_, Infallible>(
+                    Response::builder()
+                        .header("content-type", "text/event-stream")
+                        .body(body)
+                        .expect("valid head"),
+                )
+            })
+        });
+        let s = crate::scenario::load(std::path::Path::new("scenarios/keepalive/nginx-30m.toml"))
+            .expect("scenario loads");
+        let r = crate::suite::run_server(&s, "flood", flooding, None);
+        assert!(r.unexpected);
+        let e = r.error.expect("the run is stopped with a diagnosis");
+        assert!(
+            e.starts_with("virtual time stood still at 00:00:01.004"),
+            "{e}"
+        );
+        assert!(e.contains("read the real clock"), "{e}");
+        assert!(r.trace.events.len() as u64 <= crate::trace::STALL_LIMIT + 20);
+    }
 }

@@ -347,7 +347,23 @@ impl Trace {
 #[derive(Clone, Default)]
 pub struct Recorder {
     inner: Arc<Mutex<Vec<Event>>>,
+    stall: Arc<Mutex<Stall>>,
 }
+
+/// Events recorded at one virtual instant: a target whose timers read the real clock can
+/// write without end while virtual time stands still. Past [`STALL_LIMIT`] the recorder
+/// keeps no more events and reports the stall (the event engine stops the run with it).
+#[derive(Default)]
+struct Stall {
+    at: Duration,
+    count: u64,
+    /// The diagnosis, once tripped.
+    tripped: Option<String>,
+    waker: Option<std::task::Waker>,
+}
+
+/// Events at one virtual instant beyond which a run counts as stalled.
+pub const STALL_LIMIT: u64 = 200_000;
 
 impl Recorder {
     pub fn new() -> Self {
@@ -356,6 +372,37 @@ impl Recorder {
 
     /// Records an event at virtual time `at`.
     pub fn record_at(&self, at: Duration, host: &str, conn: Option<ConnId>, kind: EventKind) {
+        {
+            let mut st = self.stall.lock().expect("stall lock");
+            if st.tripped.is_some() {
+                return;
+            }
+            if st.at == at {
+                st.count += 1;
+            } else {
+                st.at = at;
+                st.count = 1;
+            }
+            if st.count > STALL_LIMIT {
+                st.tripped = Some(format!(
+                    "virtual time stood still at {}: {STALL_LIMIT} events were recorded at that \
+                     instant, the last by {host} ({}). A target whose timers read the real clock \
+                     (std::time::Instant or SystemTime) instead of tokio's keeps firing without \
+                     virtual time advancing; the run was stopped",
+                    crate::time::stamp(at),
+                    render::describe(&Event {
+                        at,
+                        host: host.to_string(),
+                        conn,
+                        kind,
+                    })
+                ));
+                if let Some(w) = st.waker.take() {
+                    w.wake();
+                }
+                return;
+            }
+        }
         self.inner.lock().expect("trace lock").push(Event {
             at,
             host: host.to_string(),
@@ -367,6 +414,20 @@ impl Recorder {
     /// Records an event now (the simulation's virtual clock; zero outside a simulation).
     pub fn record(&self, host: &str, conn: Option<ConnId>, kind: EventKind) {
         self.record_at(crate::sim::now(), host, conn, kind);
+    }
+
+    /// Resolves with the diagnosis when the run has stalled (see [`STALL_LIMIT`]).
+    pub fn stalled(&self) -> impl std::future::Future<Output = String> + '_ {
+        std::future::poll_fn(move |cx| {
+            let mut st = self.stall.lock().expect("stall lock");
+            match &st.tripped {
+                Some(d) => std::task::Poll::Ready(d.clone()),
+                None => {
+                    st.waker = Some(cx.waker().clone());
+                    std::task::Poll::Pending
+                }
+            }
+        })
     }
 
     /// Takes the recorded trace.
