@@ -19,7 +19,9 @@
 //! revisions whose server writes first). When a byte or the end arrives at exactly the
 //! instant a sign would become true, a warning is allowed but not required.
 
-use super::client_stream::{client_streams, has_mcp_client, outcome, ClientStream, SERVER};
+use super::client_stream::{
+    client_streams, earliest_failure, has_mcp_client, outcome, ClientStream, SERVER,
+};
 use super::{CheckOutcome, Verdict};
 use crate::sse::Frame;
 use crate::time::{span, stamp};
@@ -146,8 +148,8 @@ pub fn evaluate(tick: Duration, trace: &Trace, end: Duration) -> CheckOutcome {
             ),
         ));
     }
-    if let Some((at, msg)) = failures.into_iter().min_by_key(|(at, _)| *at) {
-        return outcome(ID, Verdict::Fail, Some(at), msg);
+    if let Some(failed) = earliest_failure(ID, failures) {
+        return failed;
     }
     let warned = matched.iter().filter(|m| **m).count();
     if warned == 0 {

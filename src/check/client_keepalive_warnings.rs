@@ -15,7 +15,9 @@
 //! required. A warning matches a due instant when it comes within tick + 1 ms after it, on
 //! the same connection, with `silent` within the same slack and the check's `expected`.
 
-use super::client_stream::{client_streams, has_mcp_client, outcome, ClientStream, SERVER};
+use super::client_stream::{
+    client_streams, earliest_failure, has_mcp_client, outcome, ClientStream, SERVER,
+};
 use super::{CheckOutcome, Verdict};
 use crate::time::{span, stamp};
 use crate::trace::{ClientWarning, ConnId, EventKind, Trace};
@@ -183,8 +185,8 @@ pub fn evaluate(expected: Duration, tick: Duration, trace: &Trace, end: Duration
             ),
         ));
     }
-    if let Some((at, msg)) = failures.into_iter().min_by_key(|(at, _)| *at) {
-        return outcome(ID, Verdict::Fail, Some(at), msg);
+    if let Some(failed) = earliest_failure(ID, failures) {
+        return failed;
     }
     let warned = matched.iter().filter(|m| **m).count();
     if warned == 0 {

@@ -398,6 +398,17 @@ pub(crate) fn has_mcp_client(trace: &Trace) -> bool {
     })
 }
 
+/// The earliest of `failures` (time, message) as a failing outcome of check `id`.
+pub(crate) fn earliest_failure(
+    id: &str,
+    failures: Vec<(Duration, String)>,
+) -> Option<CheckOutcome> {
+    failures
+        .into_iter()
+        .min_by_key(|(at, _)| *at)
+        .map(|(at, msg)| outcome(id, Verdict::Fail, Some(at), msg))
+}
+
 /// An outcome of check `id`.
 pub(crate) fn outcome(
     id: &str,

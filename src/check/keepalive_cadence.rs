@@ -31,10 +31,31 @@ pub fn evaluate(
     }
 }
 
+/// `keepalive.cadence` for check `id` over the client connections `selected` keeps;
+/// unobservable, saying `none`, when it keeps none. Shared by `keepalive.on-post` and
+/// `keepalive.on-replay`.
+pub(super) fn evaluate_selected(
+    id: &str,
+    gap_max: Duration,
+    trace: &Trace,
+    end: Duration,
+    selected: impl Fn(&ClientStream<'_>) -> bool,
+    none: &str,
+) -> CheckOutcome {
+    let streams: Vec<_> = super::client_stream::client_streams(trace, end)
+        .into_iter()
+        .filter(|s| selected(s))
+        .collect();
+    if streams.is_empty() {
+        return super::client_stream::outcome(id, Verdict::Unobservable, None, none);
+    }
+    evaluate_streams(id, &streams, gap_max, trace)
+}
+
 /// The cadence verdict of check `id` over `streams` (at least one): the first stream whose
 /// largest gap exceeds `gap_max` fails, naming the limits it crossed; otherwise the widest
-/// gap seen passes. Shared by `keepalive.on-post` and `keepalive.on-replay`.
-pub(super) fn evaluate_streams(
+/// gap seen passes.
+fn evaluate_streams(
     id: &str,
     streams: &[ClientStream<'_>],
     gap_max: Duration,

@@ -3,12 +3,11 @@
 //! result to the first idle proxy.
 //!
 //! ```text
-//!   client conns ──POST + text/event-stream──▶ keepalive_cadence::evaluate_streams(gap_max)
+//!   client conns ──POST + text/event-stream──▶ keepalive_cadence::evaluate_selected(gap_max)
 //! ```
 
-use super::client_stream::{client_streams, outcome};
-use super::keepalive_cadence::evaluate_streams;
-use super::{CheckOutcome, Verdict};
+use super::keepalive_cadence::evaluate_selected;
+use super::CheckOutcome;
 use crate::trace::Trace;
 use std::time::Duration;
 
@@ -18,25 +17,21 @@ pub const ID: &str = "keepalive.on-post";
 /// Evaluates `keepalive.on-post`: the largest gap on every POST answered with SSE is at most
 /// `gap_max`; unobservable when no POST was answered with SSE.
 pub fn evaluate(gap_max: Duration, trace: &Trace, end: Duration) -> CheckOutcome {
-    let streams: Vec<_> = client_streams(trace, end)
-        .into_iter()
-        .filter(|s| s.request_head().is_some_and(|(m, _)| m == "POST") && s.is_event_stream())
-        .collect();
-    if streams.is_empty() {
-        return outcome(
-            ID,
-            Verdict::Unobservable,
-            None,
-            "the client sent no POST answered with an event stream; nothing to check",
-        );
-    }
-    evaluate_streams(ID, &streams, gap_max, trace)
+    evaluate_selected(
+        ID,
+        gap_max,
+        trace,
+        end,
+        |s| s.request_head().is_some_and(|(m, _)| m == "POST") && s.is_event_stream(),
+        "the client sent no POST answered with an event stream; nothing to check",
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::check::testing::TraceBuilder;
+    use crate::check::Verdict;
     use crate::trace::StreamEnd;
 
     const END: Duration = Duration::from_secs(600);

@@ -3,12 +3,11 @@
 //! replay path gets the stream dropped again at the next idle timeout.
 //!
 //! ```text
-//!   client conns ──RequestSent.last_event_id set──▶ keepalive_cadence::evaluate_streams(gap_max)
+//!   client conns ──RequestSent.last_event_id set──▶ keepalive_cadence::evaluate_selected(gap_max)
 //! ```
 
-use super::client_stream::{client_streams, outcome};
-use super::keepalive_cadence::evaluate_streams;
-use super::{CheckOutcome, Verdict};
+use super::keepalive_cadence::evaluate_selected;
+use super::CheckOutcome;
 use crate::trace::Trace;
 use std::time::Duration;
 
@@ -18,25 +17,21 @@ pub const ID: &str = "keepalive.on-replay";
 /// Evaluates `keepalive.on-replay`: the largest gap on every connection requested with
 /// `Last-Event-ID` is at most `gap_max`; unobservable when the client never resumed.
 pub fn evaluate(gap_max: Duration, trace: &Trace, end: Duration) -> CheckOutcome {
-    let streams: Vec<_> = client_streams(trace, end)
-        .into_iter()
-        .filter(|s| s.request_head().is_some_and(|(_, l)| l.is_some()))
-        .collect();
-    if streams.is_empty() {
-        return outcome(
-            ID,
-            Verdict::Unobservable,
-            None,
-            "the client sent no request with Last-Event-ID; nothing to check",
-        );
-    }
-    evaluate_streams(ID, &streams, gap_max, trace)
+    evaluate_selected(
+        ID,
+        gap_max,
+        trace,
+        end,
+        |s| s.request_head().is_some_and(|(_, l)| l.is_some()),
+        "the client sent no request with Last-Event-ID; nothing to check",
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::check::testing::TraceBuilder;
+    use crate::check::Verdict;
     use crate::trace::StreamEnd;
 
     const END: Duration = Duration::from_secs(300);
