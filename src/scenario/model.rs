@@ -72,6 +72,10 @@ pub struct ServerConfig {
     /// Keepalive interval per stream; `None` = off. Default 15s.
     #[serde(with = "crate::time::human_opt")]
     pub keepalive: Option<Duration>,
+    /// True when the scenario file sets `keepalive`: real implementations keep their own
+    /// default keepalive otherwise.
+    #[serde(skip)]
+    pub keepalive_set: bool,
     /// Default: comment `" keepalive"`.
     pub keepalive_frame: KeepaliveFrame,
     /// Send `X-Accel-Buffering: no` with SSE responses. Default true.
@@ -164,6 +168,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             keepalive: Some(Duration::from_secs(15)),
+            keepalive_set: false,
             keepalive_frame: KeepaliveFrame::Comment {
                 text: " keepalive".into(),
             },

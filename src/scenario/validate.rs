@@ -834,6 +834,7 @@ impl Validator<'_> {
         };
         Ok(ServerConfig {
             keepalive,
+            keepalive_set: raw.keepalive.is_some(),
             keepalive_frame,
             x_accel_buffering_no: raw
                 .x_accel_buffering_no

@@ -12,6 +12,7 @@
 //! same two traits. Every target records what it does into the trace through its env.
 
 pub mod axum_sse;
+pub mod process;
 pub mod reference_client;
 pub mod reference_server;
 pub mod service;
@@ -317,6 +318,46 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: false,
             scope: Scope::Plain,
             server: Some(axum_sse::build),
+            client: None,
+        },
+        TargetInfo {
+            name: "ts-sdk-server@1.32.2",
+            role: Role::Server,
+            summary: "the TypeScript SDK's StreamableHTTPServerTransport (@modelcontextprotocol/sdk 1.32.2, keepAliveMs default 15 s) in Node, on virtual time through harness/node",
+            cites: None,
+            bug_model: false,
+            scope: Scope::Mcp,
+            server: Some(|cfg| process::build(cfg, "ts-sdk-server@1.32.2")),
+            client: None,
+        },
+        TargetInfo {
+            name: "ts-sdk-server@1.29.0",
+            role: Role::Server,
+            summary: "the TypeScript SDK's StreamableHTTPServerTransport (@modelcontextprotocol/sdk 1.29.0, before keepAliveMs) in Node, on virtual time through harness/node",
+            cites: None,
+            bug_model: false,
+            scope: Scope::Mcp,
+            server: Some(|cfg| process::build(cfg, "ts-sdk-server@1.29.0")),
+            client: None,
+        },
+        TargetInfo {
+            name: "ts-server@2.4.0",
+            role: Role::Server,
+            summary: "the TypeScript SDK 2.x server (@modelcontextprotocol/server 2.4.0 over @modelcontextprotocol/node) in Node, on virtual time through harness/node",
+            cites: None,
+            bug_model: false,
+            scope: Scope::Mcp,
+            server: Some(|cfg| process::build(cfg, "ts-server@2.4.0")),
+            client: None,
+        },
+        TargetInfo {
+            name: "python-sdk-server@2.3.0",
+            role: Role::Server,
+            summary: "the Python SDK's Streamable HTTP server (mcp 2.3.0, sse-starlette pings every 15 s) on a virtual-time asyncio loop through harness/python",
+            cites: None,
+            bug_model: false,
+            scope: Scope::Mcp,
+            server: Some(|cfg| process::build(cfg, "python-sdk-server@2.3.0")),
             client: None,
         },
     ]

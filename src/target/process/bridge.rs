@@ -1,0 +1,420 @@
+//! The bridge: the simulated server host's side of an adapter process.
+//!
+//! ```text
+//!   simulated network                      bridge (host "server")                 adapter process
+//!  ─────────────────────                  ─────────────────────────              ────────────────
+//!  accept ─────────────────────────────▶ loopback connect (one per connection) ─▶ implementation
+//!  bytes from the client ──────────────▶ write to the loopback socket ─────────▶
+//!                                        sync{to_ms: now, sent} ──── control ──▶ reads them, steps
+//!                                        ◀── state{written, timers, fired} ────  timers to now,
+//!  bytes to the client ◀── read exactly the new `written` bytes ◀───────────────  flushes
+//!  virtual sleep until state.next_ms ──▶ sync again (a keepalive due)
+//! ```
+//!
+//! The adapter is synced only when something is due: bytes arrived for it, or its next timer
+//! deadline came, so the cost follows events, not virtual duration. Every exchange with the
+//! process is blocking I/O on the simulation's own thread: virtual time cannot move while the
+//! process works, and the order of everything recorded is the order of the simulation.
+//!
+//! What is recorded (host `server`): `RequestReceived` when a request head has passed,
+//! `ResponseStarted`, `FrameWritten` (a comment written while one of the connection's timers
+//! fired carries that timer), `ResponseEnded` (the body's framing ended), `TimerArmed` /
+//! `TimerCleared` for repeating timers the adapter attributes to a connection (one-shot
+//! timers, like a session's idle timeout, are not stream timers), and `WriteFailed` when a
+//! connection's timer fires after its socket closed (a leaked timer). Kernel port numbers
+//! never reach the trace: connections are kept in accept order.
+
+use super::child::Child;
+use super::protocol::{Command, ConnState, McpSetup, Notification, Options, Sent, State, Timer};
+use super::wire::{Observed, RequestHead, ResponseReader};
+use crate::sim::net;
+use crate::sim::now;
+use crate::sse::{Frame, Parser};
+use crate::target::ServerEnv;
+use crate::trace::{ConnId, EventKind};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// Real time an adapter may take to start (load its runtime and the implementation).
+const START_LIMIT: Duration = Duration::from_secs(60);
+/// Real time an adapter may take to answer a sync.
+const SYNC_LIMIT: Duration = Duration::from_secs(20);
+/// Real time the harness waits for bytes the adapter said it had flushed.
+const READ_LIMIT: Duration = Duration::from_secs(10);
+
+/// How to start one implementation's adapter.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Working directory of the process.
+    pub dir: PathBuf,
+    /// `impl` and `version` of the start command.
+    pub implementation: String,
+    pub version: String,
+    pub options: Options,
+}
+
+/// One simulated connection bridged to one loopback connection.
+struct Link {
+    sock: TcpStream,
+    /// The loopback connection's local port: how the adapter names it.
+    port: u16,
+    peer: SocketAddr,
+    conn: Option<ConnId>,
+    out: net::WriteHalf,
+    sent: u64,
+    eof: bool,
+    /// What the adapter was last told.
+    synced: (u64, bool),
+    /// Bytes read back so far.
+    seen: u64,
+    request: RequestHead,
+    response: ResponseReader,
+    frames: Parser,
+    /// The adapter's socket closed (or its write side ended): nothing more comes back.
+    finished: bool,
+}
+
+struct Bridge {
+    env: ServerEnv,
+    child: Child,
+    links: Vec<Link>,
+    by_port: BTreeMap<u16, usize>,
+    /// Live timers by id, as last reported.
+    timers: BTreeMap<u32, Timer>,
+    next_ms: Option<u64>,
+}
+
+/// Runs the server host: starts the adapter, then bridges until the host is stopped (the
+/// adapter is killed when this future is dropped).
+pub async fn serve(env: ServerEnv, launch: std::rc::Rc<Launch>) -> turmoil::Result {
+    let mut child = Child::spawn(&launch.program, &launch.args, &launch.dir)?;
+    let scenario = env.scenario.clone();
+    let start = Command::Start {
+        v: super::protocol::VERSION,
+        implementation: launch.implementation.clone(),
+        version: launch.version.clone(),
+        seed: env.host.seed,
+        epoch_ms: crate::sim::runner::EPOCH_SECS * 1000 + now().as_millis() as u64,
+        options: launch.options.clone(),
+        mcp: McpSetup {
+            revision: scenario.revision().to_string(),
+            retry_ms: scenario.server.retry.map(|d| d.as_millis() as u64),
+            notifications: scenario
+                .server
+                .notifications
+                .iter()
+                .map(|n| Notification {
+                    at_ms: n.at.as_millis() as u64,
+                    method: n.method.clone(),
+                    params: serde_json::json!({}),
+                })
+                .collect(),
+        },
+    };
+    let state = child.request(&start, START_LIMIT)?;
+    let port = state
+        .port
+        .ok_or_else(|| child.failure("answered start without a port"))?;
+    let listener = net::bind("server", env.port).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Option<Vec<u8>>)>();
+    let mut b = Bridge {
+        env,
+        child,
+        links: Vec::new(),
+        by_port: BTreeMap::new(),
+        timers: BTreeMap::new(),
+        next_ms: None,
+    };
+    b.apply(state).await?;
+    loop {
+        let wake = b
+            .next_ms
+            .map(|ms| Duration::from_millis(ms).saturating_sub(now()));
+        tokio::select! {
+            biased;
+            m = rx.recv() => {
+                let Some((i, data)) = m else { return Ok(()) };
+                b.received(i, data)?;
+                while let Ok((i, data)) = rx.try_recv() {
+                    b.received(i, data)?;
+                }
+                b.sync().await?;
+            }
+            a = listener.accept() => {
+                let (stream, peer) = a?;
+                b.accept(stream, peer, port, &tx)?;
+            }
+            () = sleep_opt(wake) => b.sync().await?,
+        }
+    }
+}
+
+async fn sleep_opt(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Bridge {
+    fn record(&self, i: usize, kind: EventKind) {
+        let conn = self.conn_of(i);
+        self.env.host.recorder.record("server", conn, kind);
+    }
+
+    fn conn_of(&self, i: usize) -> Option<ConnId> {
+        let l = &self.links[i];
+        l.conn.or_else(|| self.env.host.conns.lookup(l.peer))
+    }
+
+    fn accept(
+        &mut self,
+        stream: net::Stream,
+        peer: SocketAddr,
+        port: u16,
+        tx: &mpsc::UnboundedSender<(usize, Option<Vec<u8>>)>,
+    ) -> Result<(), String> {
+        let sock = TcpStream::connect(("127.0.0.1", port))
+            .map_err(|e| self.child.failure(&format!("refused a loopback connection: {e}")))?;
+        let _ = sock.set_nodelay(true);
+        sock.set_read_timeout(Some(READ_LIMIT))
+            .map_err(|e| e.to_string())?;
+        let local = sock.local_addr().map_err(|e| e.to_string())?.port();
+        let (mut r, out) = stream.into_split();
+        let i = self.links.len();
+        self.by_port.insert(local, i);
+        let conn = self.env.host.conns.lookup(peer);
+        self.links.push(Link {
+            sock,
+            port: local,
+            peer,
+            conn,
+            out,
+            sent: 0,
+            eof: false,
+            synced: (0, false),
+            seen: 0,
+            request: RequestHead::default(),
+            response: ResponseReader::default(),
+            frames: Parser::new(),
+            finished: false,
+        });
+        let tx = tx.clone();
+        tokio::task::spawn_local(async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                match r.read(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        let _ = tx.send((i, None));
+                        return;
+                    }
+                    Ok(n) => {
+                        if tx.send((i, Some(buf[..n].to_vec()))).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Bytes (or the end) from the simulated client of link `i`, passed on to the adapter.
+    fn received(&mut self, i: usize, data: Option<Vec<u8>>) -> Result<(), String> {
+        let link = &mut self.links[i];
+        match data {
+            Some(bytes) => {
+                if link.finished {
+                    return Ok(());
+                }
+                if link.sock.write_all(&bytes).is_err() {
+                    // The adapter closed this connection; the next sync reports it.
+                    return Ok(());
+                }
+                link.sent += bytes.len() as u64;
+                if let Some((method, path)) = link.request.feed(&bytes) {
+                    self.record(i, EventKind::RequestReceived { method, path });
+                }
+            }
+            None => {
+                if !link.eof {
+                    link.eof = true;
+                    let _ = link.sock.shutdown(Shutdown::Write);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets the adapter catch up with the simulation: what was sent, and its clock to now.
+    async fn sync(&mut self) -> Result<(), String> {
+        let mut sent = Vec::new();
+        for l in &mut self.links {
+            if (l.sent, l.eof) != l.synced && !l.finished {
+                l.synced = (l.sent, l.eof);
+                sent.push(Sent {
+                    conn: l.port,
+                    bytes: l.sent,
+                    eof: l.eof,
+                });
+            }
+        }
+        let to_ms = now().as_millis() as u64;
+        let state = self
+            .child
+            .request(&Command::Sync { to_ms, sent }, SYNC_LIMIT)?;
+        self.apply(state).await
+    }
+
+    /// Records and forwards what a state reply says happened.
+    async fn apply(&mut self, state: State) -> Result<(), String> {
+        // Which of its timers fired on each connection (the last one), and timers of
+        // connections whose socket had already closed.
+        let mut fired_on: BTreeMap<u16, u32> = BTreeMap::new();
+        let mut leaked: Vec<(usize, u32)> = Vec::new();
+        for f in &state.fired {
+            let conn = state
+                .timers
+                .iter()
+                .chain(self.timers.values())
+                .find(|t| t.id == f.id && t.repeat)
+                .and_then(|t| t.conn);
+            if let Some(port) = conn {
+                fired_on.insert(port, f.id);
+                if let Some(&i) = self.by_port.get(&port) {
+                    if self.links[i].finished {
+                        leaked.push((i, f.id));
+                    }
+                }
+            }
+        }
+        let reported: BTreeMap<u16, ConnState> =
+            state.conns.iter().map(|c| (c.conn, *c)).collect();
+        for i in 0..self.links.len() {
+            let port = self.links[i].port;
+            let Some(cs) = reported.get(&port) else {
+                continue;
+            };
+            self.forward(i, cs, fired_on.get(&port).copied()).await?;
+        }
+        // Timers: armed ones new since the last reply, cleared ones gone from it.
+        // Only repeating timers count as stream timers: one-shot timers created while a
+        // request was handled (session idle timeouts, a tool's sleep) are not keepalives.
+        let live: BTreeMap<u32, Timer> = state
+            .timers
+            .iter()
+            .filter(|t| t.repeat)
+            .map(|t| (t.id, *t))
+            .collect();
+        for t in live.values() {
+            if self.timers.contains_key(&t.id) {
+                continue;
+            }
+            if let Some(&i) = t.conn.and_then(|p| self.by_port.get(&p)) {
+                self.record(
+                    i,
+                    EventKind::TimerArmed {
+                        timer: t.id,
+                        every: Duration::from_millis(t.delay_ms),
+                    },
+                );
+            }
+        }
+        for (i, id) in leaked {
+            self.record(
+                i,
+                EventKind::WriteFailed {
+                    timer: Some(id),
+                    error: "the connection's timer fired after its socket closed".into(),
+                },
+            );
+        }
+        for t in self.timers.values() {
+            if live.contains_key(&t.id) {
+                continue;
+            }
+            if let Some(&i) = t.conn.and_then(|p| self.by_port.get(&p)) {
+                self.record(i, EventKind::TimerCleared { timer: t.id });
+            }
+        }
+        self.timers = live;
+        self.next_ms = state.next_ms;
+        Ok(())
+    }
+
+    /// Reads link `i`'s new bytes from the adapter, records them and sends them on.
+    async fn forward(&mut self, i: usize, cs: &ConnState, timer: Option<u32>) -> Result<(), String> {
+        let new = cs.written.saturating_sub(self.links[i].seen);
+        let mut bytes = vec![0u8; new as usize];
+        if new > 0 {
+            if let Err(e) = self.links[i].sock.read_exact(&mut bytes) {
+                return Err(self.child.failure(&format!(
+                    "reported {} bytes written on a connection but only part arrived ({e})",
+                    cs.written
+                )));
+            }
+            self.links[i].seen = cs.written;
+        }
+        let observed = self.links[i].response.feed(&bytes);
+        let mut observed = observed;
+        if cs.closed || cs.ended {
+            observed.extend(self.links[i].response.closed());
+        }
+        // One request per connection, as every server target here: a response whose framing
+        // ended closes its connection (the relays see a response end only when its
+        // connection closes; they do not parse chunked framing).
+        let complete = observed.contains(&Observed::Ended);
+        for o in observed {
+            match o {
+                Observed::Started {
+                    status,
+                    content_type,
+                    headers,
+                } => self.record(
+                    i,
+                    EventKind::ResponseStarted {
+                        status,
+                        content_type,
+                        headers,
+                    },
+                ),
+                Observed::Body(body) => {
+                    let frames = self.links[i].frames.feed(&body);
+                    for frame in frames {
+                        let timer = match frame {
+                            Frame::Comment { .. } => timer,
+                            _ => None,
+                        };
+                        self.record(i, EventKind::FrameWritten { frame, timer });
+                    }
+                }
+                Observed::Ended => self.record(i, EventKind::ResponseEnded),
+                Observed::Garbled(why) => {
+                    return Err(self.child.failure(&format!(
+                        "wrote a response the harness cannot follow: {why}"
+                    )))
+                }
+            }
+        }
+        let link = &mut self.links[i];
+        if !bytes.is_empty() {
+            // The client may be gone already; the simulation records that on its side.
+            let _ = link.out.write_all(&bytes).await;
+        }
+        if (cs.closed || cs.ended || complete) && !link.finished {
+            link.finished = true;
+            let _ = link.out.shutdown().await;
+            if complete {
+                let _ = link.sock.shutdown(Shutdown::Both);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,201 @@
+//! One adapter process: spawned with its control channel on stdin/stdout, its stderr kept as
+//! a tail for failure messages, killed and reaped when dropped (after a run, a failure, a
+//! panic), so no run leaves a process behind.
+//!
+//! ```text
+//!  Child::spawn ──▶ program args (stdin, stdout piped; stderr → tail thread)
+//!  request(cmd) ──▶ one JSON line ──▶ stdin
+//!               ◀── one JSON line ◀── stdout (reader thread), or an error after `limit`
+//!  drop         ──▶ kill, wait
+//! ```
+//!
+//! Reading happens on two small threads so a silent or hung adapter turns into an error
+//! after a real-time limit (a watchdog) instead of blocking the simulation for ever. Real
+//! time only bounds how long the harness waits; it never reaches a trace.
+
+use super::protocol::{Command, State};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{ChildStdin, Command as Process, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Lines of stderr kept for failure messages.
+const TAIL_LINES: usize = 30;
+
+/// A running adapter.
+pub struct Child {
+    process: std::process::Child,
+    stdin: ChildStdin,
+    replies: mpsc::Receiver<std::io::Result<String>>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    /// The command line, for messages.
+    what: String,
+}
+
+impl Child {
+    /// Starts `program args...` in `dir`.
+    pub fn spawn(program: &Path, args: &[String], dir: &Path) -> Result<Self, String> {
+        let what = std::iter::once(program.display().to_string())
+            .chain(args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut process = Process::new(program)
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("could not start `{what}`: {e}"))?;
+        let stdin = process.stdin.take().expect("piped stdin");
+        let stdout = process.stdout.take().expect("piped stdout");
+        let stderr = process.stderr.take().expect("piped stderr");
+        let (tx, replies) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let keep = tail.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                let mut t = keep.lock().expect("stderr tail");
+                if t.len() == TAIL_LINES {
+                    t.pop_front();
+                }
+                t.push_back(line);
+            }
+        });
+        Ok(Self {
+            process,
+            stdin,
+            replies,
+            tail,
+            what,
+        })
+    }
+
+    /// Sends `cmd` and waits up to `limit` (real time) for its reply.
+    pub fn request(&mut self, cmd: &Command, limit: Duration) -> Result<State, String> {
+        let line = serde_json::to_string(cmd).expect("commands serialise");
+        if let Err(e) = writeln!(self.stdin, "{line}").and_then(|()| self.stdin.flush()) {
+            return Err(self.failure(&format!("could not send a command: {e}")));
+        }
+        match self.replies.recv_timeout(limit) {
+            Ok(Ok(reply)) => {
+                let state: State = serde_json::from_str(&reply).map_err(|e| {
+                    self.failure(&format!("sent a reply that is not protocol JSON ({e}): {reply}"))
+                })?;
+                if state.ok {
+                    Ok(state)
+                } else {
+                    let why = state.error.unwrap_or_else(|| "no reason given".into());
+                    Err(self.failure(&format!("refused `{}`: {why}", op(cmd))))
+                }
+            }
+            Ok(Err(e)) => Err(self.failure(&format!("control channel failed: {e}"))),
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(self.failure(&format!(
+                "did not answer `{}` within {} s of real time (hung, or a wait that never completes)",
+                op(cmd),
+                limit.as_secs()
+            ))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = self.process.wait().map(|s| s.to_string());
+                Err(self.failure(&format!(
+                    "exited ({}) before answering `{}`",
+                    status.unwrap_or_else(|e| e.to_string()),
+                    op(cmd)
+                )))
+            }
+        }
+    }
+
+    /// A failure message: what happened, the command line, the stderr tail.
+    pub fn failure(&self, what: &str) -> String {
+        // Give the stderr thread a moment to collect the last lines of a dying process.
+        std::thread::sleep(Duration::from_millis(50));
+        let tail = self.tail.lock().expect("stderr tail");
+        let mut msg = format!("adapter `{}` {what}", self.what);
+        if tail.is_empty() {
+            msg.push_str("; its stderr was empty");
+        } else {
+            msg.push_str("; the last lines of its stderr:");
+            for l in tail.iter() {
+                msg.push_str("\n    ");
+                msg.push_str(l);
+            }
+        }
+        msg
+    }
+}
+
+fn op(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::Start { .. } => "start",
+        Command::Sync { .. } => "sync",
+        Command::Shutdown => "shutdown",
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Child {
+        Child::spawn(
+            Path::new("/bin/sh"),
+            &["-c".to_string(), script.to_string()],
+            Path::new("."),
+        )
+        .expect("sh starts")
+    }
+
+    #[test]
+    fn a_reply_line_is_parsed_and_an_error_reply_carries_the_reason_and_the_stderr_tail() {
+        let mut c = sh(r#"read l; echo '{"ok":true,"now_ms":5,"port":4000}'; read l; echo boom >&2; echo '{"ok":false,"error":"unknown impl x"}'; read l"#);
+        let s = c.request(&Command::Shutdown, Duration::from_secs(5)).unwrap();
+        assert_eq!((s.now_ms, s.port), (5, Some(4000)));
+        let e = c.request(&Command::Shutdown, Duration::from_secs(5)).unwrap_err();
+        assert!(e.contains("refused `shutdown`: unknown impl x"), "{e}");
+        assert!(e.contains("\n    boom"), "{e}");
+    }
+
+    #[test]
+    fn a_silent_adapter_is_a_timeout_and_a_dead_one_says_it_exited() {
+        let mut c = sh("read l; sleep 30");
+        let e = c.request(&Command::Shutdown, Duration::from_millis(300)).unwrap_err();
+        assert!(e.contains("did not answer `shutdown` within 0 s"), "{e}");
+        let mut d = sh("echo 'cannot find module' >&2; exit 3");
+        let e = d.request(&Command::Shutdown, Duration::from_secs(5)).unwrap_err();
+        assert!(
+            e.contains("exited (exit status: 3)") || e.contains("could not send"),
+            "{e}"
+        );
+        assert!(e.contains("cannot find module"), "{e}");
+    }
+
+    #[test]
+    fn dropping_the_child_kills_and_reaps_it() {
+        let c = sh("sleep 30");
+        let pid = c.process.id();
+        drop(c);
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} still exists"
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! Real implementations in other languages, as server targets on virtual time.
+//!
+//! ```text
+//!  target "ts-sdk-server@1.32.2" ──▶ Implementation (runtime, impl, version)
+//!        │ build(cfg)                     options: keepalive, event store (from [server])
+//!        ▼
+//!  ProcessTarget::serve ──▶ bridge::serve: spawns the adapter (child.rs), speaks the
+//!                           clock-control protocol (protocol.rs) and bridges bytes between
+//!                           the simulated network and the adapter's loopback socket,
+//!                           reading them as HTTP (wire.rs) to record what the server did
+//! ```
+//!
+//! Adapters live in `harness/node/` and `harness/python/` and are installed by
+//! `harness/setup`. A target whose adapter is not installed fails its runs with the command
+//! that installs it.
+
+pub mod bridge;
+pub mod child;
+pub mod protocol;
+pub mod wire;
+
+use super::{HostFuture, ServerEnv, ServerTarget};
+use crate::scenario::ServerConfig;
+use bridge::Launch;
+use protocol::Options;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+/// The language runtime an adapter runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    Node,
+    Python,
+}
+
+/// A real implementation a target runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Implementation {
+    /// The target name: `impl@version`.
+    pub target: &'static str,
+    /// `impl` in the protocol's start command.
+    pub name: &'static str,
+    pub version: &'static str,
+    pub runtime: Runtime,
+}
+
+/// Every implementation with an adapter, in the order `middlebox targets` lists them.
+pub const IMPLEMENTATIONS: &[Implementation] = &[
+    Implementation {
+        target: "ts-sdk-server@1.32.2",
+        name: "ts-sdk-server",
+        version: "1.32.2",
+        runtime: Runtime::Node,
+    },
+    Implementation {
+        target: "ts-sdk-server@1.29.0",
+        name: "ts-sdk-server",
+        version: "1.29.0",
+        runtime: Runtime::Node,
+    },
+    Implementation {
+        target: "ts-server@2.4.0",
+        name: "ts-server",
+        version: "2.4.0",
+        runtime: Runtime::Node,
+    },
+    Implementation {
+        target: "python-sdk-server@2.3.0",
+        name: "python-sdk-server",
+        version: "2.3.0",
+        runtime: Runtime::Python,
+    },
+];
+
+/// The folder holding the adapters: `$MIDDLEBOX_HARNESS_DIR`, else this checkout's
+/// `harness/`.
+pub fn harness_dir() -> PathBuf {
+    match std::env::var_os("MIDDLEBOX_HARNESS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/harness")),
+    }
+}
+
+/// The implementation options a scenario's `[server]` settings give: `keepalive` only when
+/// the file sets it (else the implementation keeps its own default), `event-store` as set.
+pub fn options(cfg: &ServerConfig) -> Options {
+    Options {
+        keepalive_ms: cfg
+            .keepalive_set
+            .then(|| cfg.keepalive.map_or(0, |d| d.as_millis() as u64)),
+        event_store: cfg.event_store,
+    }
+}
+
+/// How to start `imp`'s adapter, or why it cannot start (not installed).
+pub fn launch(imp: &Implementation, cfg: &ServerConfig) -> Result<Launch, String> {
+    let dir = harness_dir();
+    let setup = "run `harness/setup` (it installs the Node and Python adapters' dependencies)";
+    let (program, script) = match imp.runtime {
+        Runtime::Node => {
+            if !dir.join("node/node_modules").is_dir() {
+                return Err(format!(
+                    "{}: the Node adapter is not installed ({} has no node_modules); {setup}",
+                    imp.target,
+                    dir.join("node").display()
+                ));
+            }
+            (PathBuf::from("node"), dir.join("node/server.mjs"))
+        }
+        Runtime::Python => {
+            let python = dir.join("python/.venv/bin/python");
+            if !python.is_file() {
+                return Err(format!(
+                    "{}: the Python adapter is not installed ({} is missing); {setup}",
+                    imp.target,
+                    python.display()
+                ));
+            }
+            (python, dir.join("python/server.py"))
+        }
+    };
+    Ok(Launch {
+        program,
+        args: vec![script.display().to_string()],
+        dir,
+        implementation: imp.name.to_string(),
+        version: imp.version.to_string(),
+        options: options(cfg),
+    })
+}
+
+/// A server target running a real implementation through its adapter.
+pub struct ProcessTarget {
+    launch: Result<Rc<Launch>, String>,
+}
+
+impl ServerTarget for ProcessTarget {
+    fn serve(&self, env: ServerEnv) -> HostFuture {
+        match &self.launch {
+            Ok(l) => Box::pin(bridge::serve(env, l.clone())),
+            Err(e) => {
+                let e = e.clone();
+                Box::pin(async move { Err(e.into()) })
+            }
+        }
+    }
+}
+
+/// Builds the target named `target` (one of [`IMPLEMENTATIONS`]) for a scenario's `[server]`.
+pub fn build(cfg: &ServerConfig, target: &str) -> Rc<dyn ServerTarget> {
+    let imp = IMPLEMENTATIONS
+        .iter()
+        .find(|i| i.target == target)
+        .expect("a registered implementation");
+    Rc::new(ProcessTarget {
+        launch: launch(imp, cfg).map(Rc::new),
+    })
+}

@@ -1,0 +1,186 @@
+//! The clock-control protocol, version 1: the messages between the harness and an adapter.
+//!
+//! ```text
+//!  harness ── stdin: one command per line ──▶ adapter (clock shim + implementation)
+//!          ◀─ stdout: one reply per command ─┘  (its own stdout moved to stderr)
+//!  start  → State + port        the adapter binds 127.0.0.1:0 and builds the implementation
+//!  sync   → State               bytes the harness sent are read, timers stepped deadline by
+//!                               deadline up to `to_ms`, every write flushed to the kernel
+//!  shutdown → {"ok":true}
+//! ```
+//!
+//! Times are integer milliseconds of virtual time since the simulation start. A connection is
+//! named by the harness's local port (the socket's remote port as the adapter sees it). The
+//! README's "Clock-control protocol" section is the user-facing description.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version the harness speaks.
+pub const VERSION: u32 = 1;
+
+/// A command to the adapter.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Command {
+    /// Build the implementation and listen; sent once, first.
+    Start {
+        v: u32,
+        #[serde(rename = "impl")]
+        implementation: String,
+        version: String,
+        seed: u64,
+        /// The wall clock the implementation sees at virtual time zero (ms since the Unix
+        /// epoch).
+        epoch_ms: u64,
+        options: Options,
+        mcp: McpSetup,
+    },
+    /// Let the adapter read what was sent, then advance its clock to `to_ms`.
+    Sync { to_ms: u64, sent: Vec<Sent> },
+    /// Close everything and exit.
+    Shutdown,
+}
+
+/// Implementation options (`null` = the implementation's default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Options {
+    /// Keepalive interval in ms; `0` disables it; `None` keeps the implementation's default.
+    pub keepalive_ms: Option<u64>,
+    /// Give the transport an event store (resumability with `Last-Event-ID`).
+    pub event_store: bool,
+}
+
+/// What the MCP server does on its own.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct McpSetup {
+    pub revision: String,
+    pub retry_ms: Option<u64>,
+    pub notifications: Vec<Notification>,
+}
+
+/// A notification sent to every live session's GET stream at `at_ms`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notification {
+    pub at_ms: u64,
+    pub method: String,
+    pub params: serde_json::Value,
+}
+
+/// Bytes the harness has written to one connection so far (cumulative).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Sent {
+    pub conn: u16,
+    pub bytes: u64,
+    /// The harness has shut its write side down.
+    pub eof: bool,
+}
+
+/// The adapter's reply to `start` and `sync`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct State {
+    pub ok: bool,
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The listening port (reply to `start` only).
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub now_ms: u64,
+    /// The earliest live timer's deadline.
+    #[serde(default)]
+    pub next_ms: Option<u64>,
+    #[serde(default)]
+    pub conns: Vec<ConnState>,
+    #[serde(default)]
+    pub timers: Vec<Timer>,
+    #[serde(default)]
+    pub fired: Vec<Fired>,
+}
+
+/// One connection as the adapter sees it (cumulative counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct ConnState {
+    pub conn: u16,
+    #[serde(default)]
+    pub read: u64,
+    /// Bytes handed to the kernel.
+    pub written: u64,
+    /// The adapter ended its write side, everything flushed.
+    #[serde(default)]
+    pub ended: bool,
+    /// The socket is closed.
+    #[serde(default)]
+    pub closed: bool,
+}
+
+/// A live virtual timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Timer {
+    pub id: u32,
+    /// The connection whose request created it, if any.
+    pub conn: Option<u16>,
+    pub delay_ms: u64,
+    #[serde(default)]
+    pub repeat: bool,
+}
+
+/// A timer that fired during a sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Fired {
+    pub id: u32,
+    pub at_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_one_json_object_with_an_op() {
+        let c = Command::Sync {
+            to_ms: 15000,
+            sent: vec![Sent {
+                conn: 51234,
+                bytes: 812,
+                eof: false,
+            }],
+        };
+        assert_eq!(
+            serde_json::to_string(&c).unwrap(),
+            r#"{"op":"sync","to_ms":15000,"sent":[{"conn":51234,"bytes":812,"eof":false}]}"#
+        );
+        let s = serde_json::to_string(&Command::Start {
+            v: VERSION,
+            implementation: "ts-sdk-server".into(),
+            version: "1.32.2".into(),
+            seed: 7,
+            epoch_ms: 0,
+            options: Options {
+                keepalive_ms: None,
+                event_store: true,
+            },
+            mcp: McpSetup::default(),
+        })
+        .unwrap();
+        assert!(s.starts_with(r#"{"op":"start","v":1,"impl":"ts-sdk-server""#), "{s}");
+        assert!(s.contains(r#""keepalive_ms":null"#), "{s}");
+    }
+
+    #[test]
+    fn a_state_reply_parses_with_every_optional_part_missing_or_present() {
+        let s: State = serde_json::from_str(
+            r#"{"ok":true,"now_ms":30000,"next_ms":45000,
+                "conns":[{"conn":51234,"read":812,"written":1290,"ended":false,"closed":false}],
+                "timers":[{"id":3,"conn":51234,"delay_ms":15000,"repeat":true}],
+                "fired":[{"id":3,"at_ms":15000},{"id":3,"at_ms":30000}]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.next_ms, Some(45000));
+        assert_eq!(s.conns[0].written, 1290);
+        assert_eq!(s.timers[0].conn, Some(51234));
+        assert_eq!(s.fired.len(), 2);
+        let e: State = serde_json::from_str(r#"{"ok":false,"error":"unknown impl"}"#).unwrap();
+        assert!(!e.ok);
+        assert_eq!(e.error.as_deref(), Some("unknown impl"));
+    }
+}

@@ -1,0 +1,340 @@
+//! What crosses the bridge, read as HTTP/1.1: request heads going to the implementation, and
+//! the response coming back (head, body through its framing, end).
+//!
+//! ```text
+//!  bytes to the adapter   ──▶ RequestHead::feed   ──▶ (method, path) once the head is complete
+//!  bytes from the adapter ──▶ ResponseReader::feed ──▶ Started{status, headers}
+//!                                                     Body(decoded bytes)   (chunked / length / close)
+//!                                                     Ended                 (last chunk, length reached)
+//! ```
+//!
+//! Heads are parsed with `httparse`, chunk sizes with `httparse::parse_chunk_size`; only the
+//! state machine around them (which part of the message comes next) is written here.
+
+/// Heads longer than this are not HTTP the harness will follow.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// Collects a request head as its bytes pass.
+#[derive(Default)]
+pub struct RequestHead {
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl RequestHead {
+    /// Feeds bytes sent to the implementation; returns `(method, path)` once, when the head is
+    /// complete (the path without its query).
+    pub fn feed(&mut self, bytes: &[u8]) -> Option<(String, String)> {
+        if self.done {
+            return None;
+        }
+        self.buf.extend_from_slice(bytes);
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&self.buf) {
+            Ok(httparse::Status::Complete(_)) => {
+                self.done = true;
+                let method = req.method.unwrap_or("").to_string();
+                let path = req.path.unwrap_or("");
+                let path = path.split('?').next().unwrap_or("").to_string();
+                self.buf = Vec::new();
+                Some((method, path))
+            }
+            Ok(httparse::Status::Partial) if self.buf.len() < MAX_HEAD => None,
+            _ => {
+                self.done = true;
+                self.buf = Vec::new();
+                None
+            }
+        }
+    }
+}
+
+/// One thing the response did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Observed {
+    /// The head: status, `content-type`, every header (names lower-cased, in order).
+    Started {
+        status: u16,
+        content_type: Option<String>,
+        headers: Vec<(String, String)>,
+    },
+    /// Body bytes, framing removed.
+    Body(Vec<u8>),
+    /// The body ended by its framing (last chunk, or `content-length` reached).
+    Ended,
+    /// The bytes are not an HTTP/1.1 response the harness can follow.
+    Garbled(String),
+}
+
+enum Part {
+    Head(Vec<u8>),
+    /// Chunked: reading a chunk-size line (bytes so far).
+    ChunkSize(Vec<u8>),
+    /// Chunked: this many data bytes of the current chunk left.
+    ChunkData(u64),
+    /// Chunked: the CRLF after a chunk's data (bytes of it still to skip).
+    ChunkEnd(u8),
+    /// Chunked: trailer section after the last chunk (bytes so far).
+    Trailer(Vec<u8>),
+    /// `content-length`: bytes left.
+    Length(u64),
+    /// Until the connection closes.
+    UntilClose,
+    Done,
+}
+
+/// Follows one HTTP/1.1 response as its bytes pass.
+pub struct ResponseReader {
+    part: Part,
+}
+
+impl Default for ResponseReader {
+    fn default() -> Self {
+        Self {
+            part: Part::Head(Vec::new()),
+        }
+    }
+}
+
+impl ResponseReader {
+    /// Feeds response bytes in order; returns what they did.
+    pub fn feed(&mut self, mut bytes: &[u8]) -> Vec<Observed> {
+        let mut out = Vec::new();
+        let mut body = Vec::new();
+        while !bytes.is_empty() {
+            match &mut self.part {
+                Part::Head(buf) => {
+                    buf.extend_from_slice(bytes);
+                    bytes = &[];
+                    let buf = std::mem::take(buf);
+                    let mut headers = [httparse::EMPTY_HEADER; 64];
+                    let mut resp = httparse::Response::new(&mut headers);
+                    match resp.parse(&buf) {
+                        Ok(httparse::Status::Complete(n)) => {
+                            let status = resp.code.unwrap_or(0);
+                            let headers: Vec<(String, String)> = resp
+                                .headers
+                                .iter()
+                                .map(|h| {
+                                    (
+                                        h.name.to_ascii_lowercase(),
+                                        String::from_utf8_lossy(h.value).into_owned(),
+                                    )
+                                })
+                                .collect();
+                            let find = |name: &str| {
+                                headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+                            };
+                            let chunked = find("transfer-encoding")
+                                .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+                            let length = find("content-length").and_then(|v| v.trim().parse().ok());
+                            // 1xx, 204 and 304 have no body.
+                            let bodiless = status < 200 || status == 204 || status == 304;
+                            self.part = if bodiless {
+                                Part::Done
+                            } else if chunked {
+                                Part::ChunkSize(Vec::new())
+                            } else if let Some(n) = length {
+                                Part::Length(n)
+                            } else {
+                                Part::UntilClose
+                            };
+                            out.push(Observed::Started {
+                                status,
+                                content_type: find("content-type"),
+                                headers,
+                            });
+                            if matches!(self.part, Part::Done) || matches!(self.part, Part::Length(0))
+                            {
+                                self.part = Part::Done;
+                                out.push(Observed::Ended);
+                            }
+                            out.extend(self.feed(&buf[n..]));
+                            return out;
+                        }
+                        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {
+                            self.part = Part::Head(buf);
+                        }
+                        Ok(httparse::Status::Partial) => {
+                            self.part = Part::Done;
+                            out.push(Observed::Garbled(format!(
+                                "response head longer than {MAX_HEAD} bytes"
+                            )));
+                        }
+                        Err(e) => {
+                            self.part = Part::Done;
+                            out.push(Observed::Garbled(format!("response head: {e}")));
+                        }
+                    }
+                }
+                Part::ChunkSize(line) => {
+                    let Some(nl) = bytes.iter().position(|&b| b == b'\n') else {
+                        line.extend_from_slice(bytes);
+                        bytes = &[];
+                        continue;
+                    };
+                    line.extend_from_slice(&bytes[..=nl]);
+                    bytes = &bytes[nl + 1..];
+                    match httparse::parse_chunk_size(line) {
+                        Ok(httparse::Status::Complete((_, 0))) => {
+                            self.part = Part::Trailer(Vec::new());
+                        }
+                        Ok(httparse::Status::Complete((_, n))) => self.part = Part::ChunkData(n),
+                        _ => {
+                            self.part = Part::Done;
+                            out.push(Observed::Garbled("bad chunk size line".into()));
+                        }
+                    }
+                }
+                Part::ChunkData(left) => {
+                    let n = (*left).min(bytes.len() as u64) as usize;
+                    body.extend_from_slice(&bytes[..n]);
+                    bytes = &bytes[n..];
+                    *left -= n as u64;
+                    if *left == 0 {
+                        self.part = Part::ChunkEnd(2);
+                    }
+                }
+                Part::ChunkEnd(left) => {
+                    // CRLF (a bare LF is tolerated, as by hyper).
+                    if bytes[0] == b'\n' {
+                        self.part = Part::ChunkSize(Vec::new());
+                    } else {
+                        *left = left.saturating_sub(1);
+                    }
+                    bytes = &bytes[1..];
+                }
+                Part::Trailer(buf) => {
+                    buf.extend_from_slice(bytes);
+                    bytes = &[];
+                    // Ends at an empty line: right away (`\r\n`) or after trailer fields.
+                    if buf.starts_with(b"\r\n") || buf.starts_with(b"\n") || buf.ends_with(b"\n\r\n")
+                    {
+                        if !body.is_empty() {
+                            out.push(Observed::Body(std::mem::take(&mut body)));
+                        }
+                        self.part = Part::Done;
+                        out.push(Observed::Ended);
+                    }
+                }
+                Part::Length(left) => {
+                    let n = (*left).min(bytes.len() as u64) as usize;
+                    body.extend_from_slice(&bytes[..n]);
+                    bytes = &bytes[n..];
+                    *left -= n as u64;
+                    if *left == 0 {
+                        out.push(Observed::Body(std::mem::take(&mut body)));
+                        self.part = Part::Done;
+                        out.push(Observed::Ended);
+                    }
+                }
+                Part::UntilClose => {
+                    body.extend_from_slice(bytes);
+                    bytes = &[];
+                }
+                Part::Done => bytes = &[],
+            }
+        }
+        if !body.is_empty() {
+            out.push(Observed::Body(body));
+        }
+        out
+    }
+
+    /// The connection closed: a body delimited by the close ends here.
+    pub fn closed(&mut self) -> Option<Observed> {
+        match self.part {
+            Part::UntilClose => {
+                self.part = Part::Done;
+                Some(Observed::Ended)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_of(obs: &[Observed]) -> Vec<u8> {
+        obs.iter()
+            .filter_map(|o| match o {
+                Observed::Body(b) => Some(b.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    const SSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nMcp-Session-Id: s1\r\nTransfer-Encoding: chunked\r\n\r\n\
+        d\r\n: keepalive\n\n\r\n\
+        15\r\nid: 1\ndata: {\"a\":1}\n\n\r\n\
+        0\r\n\r\n";
+
+    #[test]
+    fn a_chunked_sse_response_yields_its_head_its_body_without_framing_and_its_end() {
+        let obs = ResponseReader::default().feed(SSE);
+        assert_eq!(
+            obs[0],
+            Observed::Started {
+                status: 200,
+                content_type: Some("text/event-stream".into()),
+                headers: vec![
+                    ("content-type".into(), "text/event-stream".into()),
+                    ("mcp-session-id".into(), "s1".into()),
+                    ("transfer-encoding".into(), "chunked".into()),
+                ],
+            }
+        );
+        assert_eq!(body_of(&obs), b": keepalive\n\nid: 1\ndata: {\"a\":1}\n\n");
+        assert_eq!(obs.last(), Some(&Observed::Ended));
+    }
+
+    #[test]
+    fn any_split_of_the_bytes_gives_the_same_body_and_one_end() {
+        for cut in 1..SSE.len() {
+            let mut r = ResponseReader::default();
+            let mut obs = r.feed(&SSE[..cut]);
+            obs.extend(r.feed(&SSE[cut..]));
+            assert_eq!(body_of(&obs), b": keepalive\n\nid: 1\ndata: {\"a\":1}\n\n", "cut {cut}");
+            let ends = obs.iter().filter(|o| **o == Observed::Ended).count();
+            let starts = obs
+                .iter()
+                .filter(|o| matches!(o, Observed::Started { .. }))
+                .count();
+            assert_eq!((starts, ends), (1, 1), "cut {cut}: {obs:?}");
+        }
+    }
+
+    #[test]
+    fn content_length_bodies_end_when_complete_and_202_without_a_body_ends_at_once() {
+        let mut r = ResponseReader::default();
+        let obs = r.feed(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n{}");
+        assert_eq!(obs.last(), Some(&Observed::Body(b"{}".to_vec())));
+        assert_eq!(r.feed(b"\r\n"), vec![Observed::Body(b"\r\n".to_vec()), Observed::Ended]);
+        let obs = ResponseReader::default().feed(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n");
+        assert_eq!(obs.last(), Some(&Observed::Ended));
+        let mut r = ResponseReader::default();
+        r.feed(b"HTTP/1.1 200 OK\r\n\r\ndata: x\n\n");
+        assert_eq!(r.closed(), Some(Observed::Ended));
+    }
+
+    #[test]
+    fn garbage_is_reported_not_followed() {
+        let obs = ResponseReader::default().feed(b"SSH-2.0-OpenSSH\r\n\r\n");
+        assert!(matches!(obs[0], Observed::Garbled(_)), "{obs:?}");
+    }
+
+    #[test]
+    fn request_heads_give_method_and_path_once() {
+        let mut h = RequestHead::default();
+        assert_eq!(h.feed(b"GET /mcp?poll=1 HTTP/1.1\r\nHost: server\r\n"), None);
+        assert_eq!(
+            h.feed(b"\r\n"),
+            Some(("GET".to_string(), "/mcp".to_string()))
+        );
+        assert_eq!(h.feed(b"more body"), None);
+    }
+}
