@@ -226,7 +226,10 @@ class AdapterTest(unittest.TestCase):
 
         c.close(get)
         rep = c.sync(60000)
-        self.assertEqual([t for t in rep["timers"] if t["conn"] == get], [], rep["timers"])
+        self.assertEqual([t for t in rep["timers"] if t["id"] == tid], [], rep["timers"])
+        # What the GET's handling left behind: the SDK re-arms the session's idle timeout
+        # (30 min) once its last request in flight ends.
+        self.assertEqual([t["delay_ms"] for t in rep["timers"] if t["conn"] == get], [1800000])
         self.assertTrue(c.conn_state(rep, get)["closed"])
         rep = c.sync(90000)
         self.assertEqual(rep["fired"], [])
