@@ -7,6 +7,11 @@ Speaks the clock protocol (CLOCK-PROTOCOL.md, v1) as JSON lines on stdin/stdout.
 import os
 import sys
 
+# Set iteration order must not vary between runs: re-exec once with a fixed hash seed
+# (stdin/stdout are inherited unchanged, so the harness sees nothing).
+if os.environ.get("PYTHONHASHSEED") != "0":
+    os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, "PYTHONHASHSEED": "0"})
+
 # 1. stdout belongs to the protocol: keep the real one for replies, send every other
 #    write to fd 1 (print, libraries) to stderr.
 _REPLY_FD = os.dup(1)

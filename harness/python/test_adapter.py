@@ -368,6 +368,29 @@ class AdapterTest(unittest.TestCase):
         self.assertFalse(rep["ok"])
         self.assertIn("below", rep["error"])
 
+    def test_sdk_edge_behaviour(self):
+        """What the real SDK/uvicorn do at the edges (documented in README.md, not changed)."""
+        c = self.child
+        c.start()
+        sid, _, _ = initialize(c)
+        unknown = c.request("GET", sid=sid, headers=["Last-Event-ID: 99"])
+        rep = c.sync(0)
+        self.assertTrue(c.got[unknown].startswith(b"HTTP/1.1 200 "))
+        self.assertTrue(c.got[unknown].endswith(b"\r\n\r\n0\r\n\r\n"), c.got[unknown])
+        self.assertTrue(c.conn_state(rep, unknown)["ended"])
+        no_session = c.request("GET")
+        bad_session = c.request("GET", sid="s9")
+        c.sync(0)
+        self.assertTrue(c.got[no_session].startswith(b"HTTP/1.1 400 "))
+        self.assertTrue(c.got[bad_session].startswith(b"HTTP/1.1 404 "))
+        # A client half-close (eof) makes uvicorn close the connection before answering.
+        half = c.request("GET", sid=sid)
+        c.socks[half].shutdown(socket.SHUT_WR)
+        c.sent[half][1] = True
+        rep = c.sync(0)
+        self.assertEqual(c.conn_state(rep, half)["written"], 0)
+        self.assertTrue(c.conn_state(rep, half)["closed"])
+
     def test_exits_on_stdin_eof(self):
         c = self.child
         c.start()

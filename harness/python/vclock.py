@@ -253,6 +253,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._fired.append({"id": rec.id, "at_ms": _ms(rec.when)})
         if rec.task is not None and not rec.task.done():
             self._last_fired[rec.task] = rec
+        rec.task = None  # no strong reference from the weak-keyed map's values to its keys
 
     def _timer_handle_cancelled(self, handle):
         rec = self._timers.pop(handle, None)
