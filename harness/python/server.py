@@ -1,0 +1,305 @@
+"""middlebox adapter: the Python `mcp` SDK's Streamable HTTP server on virtual time.
+
+Spawned by the harness as `harness/python/.venv/bin/python harness/python/server.py`.
+Speaks the clock protocol (CLOCK-PROTOCOL.md, v1) as JSON lines on stdin/stdout.
+"""
+
+import os
+import sys
+
+# Set iteration order must not vary between runs: re-exec once with a fixed hash seed
+# (stdin/stdout are inherited unchanged, so the harness sees nothing).
+if os.environ.get("PYTHONHASHSEED") != "0":
+    os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, "PYTHONHASHSEED": "0"})
+
+# 1. stdout belongs to the protocol: keep the real one for replies, send every other
+#    write to fd 1 (print, libraries) to stderr.
+_REPLY_FD = os.dup(1)
+os.dup2(2, 1)
+sys.stdout = sys.stderr
+
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import socket  # noqa: E402
+import traceback  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vclock  # noqa: E402
+
+IMPL = "python-sdk-server"
+VERSION = "2.3.0"
+KNOWN_OPTIONS = ("keepalive_ms", "event_store")
+
+LOOP = vclock.VirtualTimeLoop()
+asyncio.set_event_loop(LOOP)
+# Clocks and randomness are virtual before the SDK is imported (`from time import time`).
+vclock.install(LOOP, epoch_ms=0, seed=0)
+
+logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def reply(obj):
+    data = (json.dumps(obj, separators=(",", ":")) + "\n").encode()
+    while data:
+        n = os.write(_REPLY_FD, data)
+        data = data[n:]
+
+
+# ---- the SDK, patched at run time where the harness needs determinism ------------------
+class SessionEventStore:
+    """Deterministic in-memory event store for one session: ids "1", "2", ... per session."""
+
+    def __init__(self, session_id):
+        self.session_id = session_id
+        self.events = []  # (event_id, stream_id, message or None)
+        self.counter = 0
+
+    async def store_event(self, stream_id, message):
+        self.counter += 1
+        eid = str(self.counter)
+        self.events.append((eid, stream_id, message))
+        return eid
+
+    async def replay_events_after(self, last_event_id, send_callback):
+        from mcp.server.streamable_http import EventMessage
+
+        index = next((i for i, e in enumerate(self.events) if e[0] == last_event_id), None)
+        if index is None:
+            return None
+        stream_id = self.events[index][1]
+        for eid, sid, message in self.events[index + 1 :]:
+            if sid == stream_id and message is not None:
+                await send_callback(EventMessage(message, eid))
+        return stream_id
+
+
+class Adapter:
+    def __init__(self):
+        self.started = False
+        self.sessions = {}  # session id -> mcp Connection (the SDK's standalone outbound)
+        self.manager = None
+        self.listener = None
+
+    def patch_sdk(self):
+        import sse_starlette.sse as sse
+        import mcp.server.streamable_http_manager as shm
+        from mcp.server.connection import Connection
+
+        # sse-starlette's ping comment carries datetime.now(timezone.utc): virtual.
+        sse.datetime = vclock.VirtualDatetime
+
+        # sse-starlette's shutdown watcher polls every 0.5 s (a timer forever): replace it by
+        # one that waits for an event nobody sets (shutdown here exits the process).
+        never = asyncio.Event()
+
+        async def _no_poll_shutdown_watcher():
+            await never.wait()
+
+        sse._shutdown_watcher = _no_poll_shutdown_watcher
+
+        # Session ids s1, s2, ... (the manager takes uuid4().hex).
+        counter = [0]
+
+        class _SessionId:
+            def __init__(self):
+                counter[0] += 1
+                self.hex = f"s{counter[0]}"
+
+        shm.uuid4 = _SessionId
+
+        # One deterministic event store per session (ids count per session).
+        orig_admit = shm.StreamableHTTPSessionManager._admit_session
+
+        def _admit_session(mgr, requestor):
+            transport = orig_admit(mgr, requestor)
+            if transport is not None and mgr.event_store is not None:
+                transport._event_store = SessionEventStore(transport.mcp_session_id)
+            return transport
+
+        shm.StreamableHTTPSessionManager._admit_session = _admit_session
+
+        # Remember each session's Connection: its outbound is the SDK's standalone channel.
+        orig_for_loop = Connection.for_loop.__func__
+        sessions = self.sessions
+
+        def for_loop(cls, outbound, *, session_id=None, protocol_version_hint=None):
+            conn = orig_for_loop(cls, outbound, session_id=session_id, protocol_version_hint=protocol_version_hint)
+            if session_id is not None:
+                sessions[session_id] = conn
+            return conn
+
+        Connection.for_loop = classmethod(for_loop)
+
+    async def start(self, cmd):
+        if self.started:
+            raise vclock.ProtocolError("start: sent twice")
+        if cmd.get("v") != 1:
+            raise vclock.ProtocolError(f"start: protocol version {cmd.get('v')!r} unsupported (this adapter speaks v1)")
+        if cmd.get("impl") != IMPL or cmd.get("version") != VERSION:
+            raise vclock.ProtocolError(
+                f"start: unknown impl/version {cmd.get('impl')!r} {cmd.get('version')!r}; this adapter runs {IMPL} {VERSION}"
+            )
+        from importlib.metadata import version as dist_version
+
+        installed = dist_version("mcp")
+        if installed != VERSION:
+            raise vclock.ProtocolError(
+                f"start: mcp {installed} is installed, {VERSION} expected (hint: pip install -r harness/python/requirements.txt)"
+            )
+        options = cmd.get("options") or {}
+        for key in options:
+            if key not in KNOWN_OPTIONS:
+                raise vclock.ProtocolError(f"start: unknown option {key!r} (known: {', '.join(KNOWN_OPTIONS)})")
+        mcp_cfg = cmd.get("mcp") or {}
+        LOOP.epoch_ms = int(cmd.get("epoch_ms", 0))
+        vclock.install(LOOP, epoch_ms=LOOP.epoch_ms, seed=cmd.get("seed", 0))
+
+        self.patch_sdk()
+        import uvicorn
+        from sse_starlette.sse import EventSourceResponse
+        from mcp.server.mcpserver import Context, MCPServer
+        from mcp.server.transport_security import TransportSecuritySettings
+
+        keepalive_ms = options.get("keepalive_ms")
+        if keepalive_ms is not None:
+            if not isinstance(keepalive_ms, int) or isinstance(keepalive_ms, bool) or keepalive_ms < 0:
+                raise vclock.ProtocolError(f"start: keepalive_ms must be a non-negative integer or null, got {keepalive_ms!r}")
+            # sse-starlette: 0 disables pings (no ping task at all).
+            EventSourceResponse.DEFAULT_PING_INTERVAL = keepalive_ms / 1000 if keepalive_ms % 1000 else keepalive_ms // 1000
+
+        server = MCPServer(name="middlebox-python", version=VERSION, log_level="WARNING")
+
+        @server.tool(name="sleep", description="Sleep for duration_ms, reporting progress every progress_every_ms.",
+                     structured_output=False)
+        async def sleep_tool(duration_ms: int, ctx: Context, progress_every_ms: int | None = None) -> str:
+            import anyio
+
+            elapsed = 0
+            if progress_every_ms:
+                while elapsed + progress_every_ms < duration_ms:
+                    await anyio.sleep(progress_every_ms / 1000)
+                    elapsed += progress_every_ms
+                    await ctx.report_progress(elapsed, duration_ms)
+            if duration_ms > elapsed:
+                await anyio.sleep((duration_ms - elapsed) / 1000)
+            return f"slept {duration_ms} ms"
+
+        retry_ms = mcp_cfg.get("retry_ms")
+        starlette_app = server.streamable_http_app(
+            event_store=SessionEventStore("manager") if options.get("event_store") else None,
+            retry_interval=retry_ms,
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        self.manager = server.session_manager
+
+        async def app(scope, receive, send):
+            if scope.get("type") == "http" and scope.get("client"):
+                vclock.CONN.set(scope["client"][1])
+            await starlette_app(scope, receive, send)
+
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            http="h11",
+            ws="none",
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+            date_header=False,
+            proxy_headers=False,
+            timeout_keep_alive=24 * 3600,
+        )
+        config.load()
+        self.uvicorn = uvicorn.Server(config)
+        self.uvicorn.lifespan = config.lifespan_class(config)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        sock.setblocking(False)
+        self.listener = sock
+        await self.uvicorn.startup(sockets=[sock])
+        # uvicorn's main loop (a 0.1 s tick forever) is skipped; one tick sets its default
+        # headers (no Date header).
+        await self.uvicorn.on_tick(0)
+
+        for n in mcp_cfg.get("notifications") or []:
+            at_ms = n["at_ms"]
+            LOOP.call_at(at_ms / 1000, self._fire_notification, n["method"], n.get("params"))
+
+        self.started = True
+        await LOOP.run_until_quiet()
+        state = LOOP.state()
+        state["port"] = sock.getsockname()[1]
+        return state
+
+    def _fire_notification(self, method, params):
+        LOOP.create_task(self._notify_all(method, params))
+
+    async def _notify_all(self, method, params):
+        live = list(self.manager._server_instances) if self.manager is not None else []
+        for session_id in live:
+            conn = self.sessions.get(session_id)
+            if conn is not None:
+                await conn.notify(method, params)
+
+
+async def main():
+    adapter = Adapter()
+    lines = asyncio.Queue()
+    buf = bytearray()
+
+    def on_stdin():
+        try:
+            chunk = os.read(0, 65536)
+        except BlockingIOError:
+            return
+        if not chunk:
+            # The channel closed: exit at once, no orphans.
+            os._exit(0)
+        buf.extend(chunk)
+        while b"\n" in buf:
+            i = buf.index(b"\n")
+            line = bytes(buf[:i])
+            del buf[: i + 1]
+            if line.strip():
+                lines.put_nowait(line)
+
+    os.set_blocking(0, False)
+    LOOP.add_reader(0, on_stdin)
+
+    while True:
+        line = await lines.get()
+        try:
+            cmd = json.loads(line)
+            op = cmd.get("op")
+            if not adapter.started and op != "start":
+                raise vclock.ProtocolError(f"expected 'start' as the first command, got {op!r}")
+            if op == "start":
+                out = await adapter.start(cmd)
+            elif op == "sync":
+                await LOOP.sync(cmd.get("to_ms"), cmd.get("sent"))
+                out = LOOP.state()
+            elif op == "shutdown":
+                reply({"ok": True})
+                LOOP.abort_all()
+                if adapter.listener is not None:
+                    adapter.listener.close()
+                sys.stderr.flush()
+                os._exit(0)
+            else:
+                raise vclock.ProtocolError(f"unknown op {op!r} (known: start, sync, shutdown)")
+        except vclock.ProtocolError as e:
+            out = {"ok": False, "error": str(e)}
+        except Exception as e:  # noqa: BLE001
+            traceback.print_exc(file=sys.stderr)
+            out = {"ok": False, "error": f"{type(e).__name__}: {e} (adapter bug? see stderr)"}
+        reply(out)
+
+
+if __name__ == "__main__":
+    try:
+        LOOP.run_until_complete(main())
+    except KeyboardInterrupt:
+        pass
