@@ -14,9 +14,10 @@
 //! Connections judged: those of an MCP client answered 2xx `text/event-stream` (GET streams,
 //! their resumptions, POST answers), except long-polling requests (`?poll=1`), which end by
 //! design. Sign B excludes a connection that ended complete after the client received its
-//! JSON-RPC answer on it (a finished tool call). Sign C applies only to connections whose first
-//! frame the server wrote was a priming event (an id, empty data) within 5 s of the open (the
-//! revisions whose server writes first). When a byte or the end arrives at exactly the
+//! JSON-RPC answer on it (a finished tool call). Sign C applies only to POST connections (the
+//! spec's priming SHOULD is for SSE streams answering a POST; real SDKs do not prime GET
+//! streams) whose first frame the server wrote was a priming event (an id, empty data) within
+//! 5 s of the open (the revisions whose server writes first). When a byte or the end arrives at exactly the
 //! instant a sign would become true, a warning is allowed but not required.
 
 use super::client_stream::{
@@ -226,6 +227,12 @@ fn dropped_early(s: &ClientStream<'_>, trace: &Trace, end: Duration) -> Option<S
 /// Sign C: a primed connection with no body byte 5 s after its open, still open then.
 fn slow_first_data(s: &ClientStream<'_>, trace: &Trace, end: Duration) -> Option<Sign> {
     let conn = s.conn?;
+    // The priming SHOULD is written for SSE streams a server initiates in answer to a POST
+    // (2025-11-25 transports, "Sending Messages to the Server", item 6); the TypeScript and
+    // Python SDKs do not prime GET streams, so the client cannot expect it there.
+    if s.request_head().map(|(m, _)| m) != Some("POST") {
+        return None;
+    }
     let at = s.opened_at + FIRST_DATA_MAX;
     let primed = trace.conn(conn).find_map(|e| match &e.kind {
         EventKind::FrameWritten { frame, .. } if e.host == SERVER => Some((e.at, frame)),
@@ -299,12 +306,32 @@ mod tests {
             .event_id(byte_at, 2, "1", "")
     }
 
+    /// The same with a tool call's POST stream (conn 2, stream `call`): the kind of stream
+    /// the priming SHOULD is written for.
+    fn call(byte_at: u64) -> TraceBuilder {
+        TraceBuilder::new()
+            .post(1, "initialize", 0, "application/json")
+            .session(3, 1, "s1")
+            .ended(4, 1, StreamEnd::Complete)
+            .post(2, "call", S, "text/event-stream")
+            .written(S + 2, 2, "1", "")
+            .event_id(byte_at, 2, "1", "")
+    }
+
+    #[test]
+    fn a_primed_get_that_stays_silent_is_no_sign() {
+        // Sign C is for POST answers: a GET's silence says nothing (the SDKs do not prime GET).
+        let t = get(20 * S).client_closed(300 * S, 2).build();
+        let o = evaluate(TICK, &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    }
+
     #[test]
     fn both_signs_warned_in_time_pass() {
-        let t = get(20 * S)
-            .warned(6 * S, 2, "get", slow())
+        let t = call(20 * S)
+            .warned(6 * S, 2, "call", slow())
             .ended(31 * S, 2, StreamEnd::Truncated)
-            .warned(31 * S + 1, 2, "get", dropped(30 * S))
+            .warned(31 * S + 1, 2, "call", dropped(30 * S))
             .build();
         let o = evaluate(TICK, &t, END);
         assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
@@ -346,12 +373,12 @@ mod tests {
 
     #[test]
     fn a_missing_slow_first_data_warning_fails() {
-        let t = get(20 * S).client_closed(300 * S, 2).build();
+        let t = call(20 * S).client_closed(300 * S, 2).build();
         let o = evaluate(TICK, &t, END);
         assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
         assert_eq!(
             o.message,
-            "conn#2 (stream get) had no body byte at 00:00:06.000, 5s after it opened (the server wrote its priming event at 00:00:01.002; first byte at 00:00:20.000), but the client recorded no SlowFirstData{after 5s} warning on it by 00:00:06.002"
+            "conn#2 (stream call) had no body byte at 00:00:06.000, 5s after it opened (the server wrote its priming event at 00:00:01.002; first byte at 00:00:20.000), but the client recorded no SlowFirstData{after 5s} warning on it by 00:00:06.002"
         );
     }
 

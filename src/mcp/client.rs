@@ -17,7 +17,7 @@
 //!  every SSE connection of a stream (not a poll) ──▶ ClientWarned (MP-301g module 3):
 //!     1.5 × keepalive-expected without a byte, then each further interval ─▶ MissedKeepalive
 //!     ended within 60 s, not by the client, not a call's stream after its result ─▶ DroppedEarly
-//!     2025-11-25, a new stream (primed), no byte 5 s after opening ─▶ SlowFirstData
+//!     2025-11-25, a POST's new SSE stream (primed), no byte 5 s after opening ─▶ SlowFirstData
 //! ```
 //!
 //! Every request opens its own connection (HTTP/1.1, one request each) and records the
@@ -687,18 +687,14 @@ impl McpClient {
             }
         }
         let sse = status == 200 && kind == BodyKind::Sse;
-        let resumes = matches!(
-            call,
-            Call::Get {
-                last_event_id: Some(_),
-                ..
-            }
-        );
         let watch = sse.then_some(Watch {
             stream: name,
             opened: ex.opened,
             answer,
-            server_first: self.server_writes_first() && !resumes,
+            // Priming is a SHOULD for SSE streams answering a POST (2025-11-25 transports,
+            // "Sending Messages to the Server", item 6); GET streams are not primed by the
+            // TypeScript or Python SDKs, so silence there says nothing of buffering.
+            server_first: self.server_writes_first() && matches!(call, Call::Post { .. }),
         });
         let (bytes, _) = self
             .read_body(conn, ex.response.into_body(), kind, parser, watch.as_ref())

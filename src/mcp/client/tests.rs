@@ -1197,16 +1197,17 @@ fn an_answered_call_stream_that_ends_is_no_early_drop_but_an_unanswered_one_is()
 
 #[test]
 fn no_first_byte_within_5s_warns_only_where_the_server_writes_first() {
-    // A server that does not prime on 2025-11-25 looks like a buffering proxy.
+    // A server that does not prime a POST's SSE stream on 2025-11-25 looks like a buffering
+    // proxy: the tool call's first progress comes 10 s after the open.
     let fake = FakeServer::new(FakeConfig::default());
     let s = scenario(
         "2025-11-25",
         20_000,
-        vec![(0, ClientAction::Initialize), (500, get_stream("get"))],
+        vec![(0, ClientAction::Initialize), (500, call(15_000, 10_000))],
     );
     let trace = run(&s, &fake);
     let opened = client(&trace)
-        .filter(|e| matches!(&e.kind, EventKind::ConnOpened { stream, .. } if stream == "get"))
+        .filter(|e| matches!(&e.kind, EventKind::ConnOpened { stream, .. } if stream == "call"))
         .map(|e| e.at)
         .next()
         .unwrap();
@@ -1214,7 +1215,7 @@ fn no_first_byte_within_5s_warns_only_where_the_server_writes_first() {
         warnings(&trace),
         vec![(
             opened + ms(5000),
-            "get".to_string(),
+            "call".to_string(),
             ClientWarning::SlowFirstData { after: ms(5000) }
         )]
     );
@@ -1226,12 +1227,21 @@ fn no_first_byte_within_5s_warns_only_where_the_server_writes_first() {
     });
     assert_eq!(warnings(&run(&s, &fake)), vec![]);
 
-    // 2025-06-18 servers do not write first: silence is no sign.
+    // GET streams are not primed by the SDKs (the spec's SHOULD is for POST answers): a
+    // silent GET start is no sign, whatever the revision.
     let fake = FakeServer::new(FakeConfig::default());
+    let get = scenario(
+        "2025-11-25",
+        20_000,
+        vec![(0, ClientAction::Initialize), (500, get_stream("get"))],
+    );
+    assert_eq!(warnings(&run(&get, &fake)), vec![]);
+
+    // 2025-06-18 servers do not write first: silence is no sign.
     let s = scenario(
         "2025-06-18",
         20_000,
-        vec![(0, ClientAction::Initialize), (500, get_stream("get"))],
+        vec![(0, ClientAction::Initialize), (500, call(15_000, 10_000))],
     );
     assert_eq!(warnings(&run(&s, &fake)), vec![]);
 }

@@ -181,8 +181,10 @@ impl Bridge {
         port: u16,
         tx: &mpsc::UnboundedSender<(usize, Option<Vec<u8>>)>,
     ) -> Result<(), String> {
-        let sock = TcpStream::connect(("127.0.0.1", port))
-            .map_err(|e| self.child.failure(&format!("refused a loopback connection: {e}")))?;
+        let sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| {
+            self.child
+                .failure(&format!("refused a loopback connection: {e}"))
+        })?;
         let _ = sock.set_nodelay(true);
         sock.set_read_timeout(Some(READ_LIMIT))
             .map_err(|e| e.to_string())?;
@@ -295,8 +297,7 @@ impl Bridge {
                 }
             }
         }
-        let reported: BTreeMap<u16, ConnState> =
-            state.conns.iter().map(|c| (c.conn, *c)).collect();
+        let reported: BTreeMap<u16, ConnState> = state.conns.iter().map(|c| (c.conn, *c)).collect();
         for i in 0..self.links.len() {
             let port = self.links[i].port;
             let Some(cs) = reported.get(&port) else {
@@ -350,7 +351,12 @@ impl Bridge {
     }
 
     /// Reads link `i`'s new bytes from the adapter, records them and sends them on.
-    async fn forward(&mut self, i: usize, cs: &ConnState, timer: Option<u32>) -> Result<(), String> {
+    async fn forward(
+        &mut self,
+        i: usize,
+        cs: &ConnState,
+        timer: Option<u32>,
+    ) -> Result<(), String> {
         let new = cs.written.saturating_sub(self.links[i].seen);
         let mut bytes = vec![0u8; new as usize];
         if new > 0 {

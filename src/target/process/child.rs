@@ -166,10 +166,16 @@ mod tests {
 
     #[test]
     fn a_reply_line_is_parsed_and_an_error_reply_carries_the_reason_and_the_stderr_tail() {
-        let mut c = sh(r#"read l; echo '{"ok":true,"now_ms":5,"port":4000}'; read l; echo boom >&2; echo '{"ok":false,"error":"unknown impl x"}'; read l"#);
-        let s = c.request(&Command::Shutdown, Duration::from_secs(5)).unwrap();
+        let mut c = sh(
+            r#"read l; echo '{"ok":true,"now_ms":5,"port":4000}'; read l; echo boom >&2; echo '{"ok":false,"error":"unknown impl x"}'; read l"#,
+        );
+        let s = c
+            .request(&Command::Shutdown, Duration::from_secs(5))
+            .unwrap();
         assert_eq!((s.now_ms, s.port), (5, Some(4000)));
-        let e = c.request(&Command::Shutdown, Duration::from_secs(5)).unwrap_err();
+        let e = c
+            .request(&Command::Shutdown, Duration::from_secs(5))
+            .unwrap_err();
         assert!(e.contains("refused `shutdown`: unknown impl x"), "{e}");
         assert!(e.contains("\n    boom"), "{e}");
     }
@@ -177,10 +183,14 @@ mod tests {
     #[test]
     fn a_silent_adapter_is_a_timeout_and_a_dead_one_says_it_exited() {
         let mut c = sh("read l; sleep 30");
-        let e = c.request(&Command::Shutdown, Duration::from_millis(300)).unwrap_err();
+        let e = c
+            .request(&Command::Shutdown, Duration::from_millis(300))
+            .unwrap_err();
         assert!(e.contains("did not answer `shutdown` within 0 s"), "{e}");
         let mut d = sh("echo 'cannot find module' >&2; exit 3");
-        let e = d.request(&Command::Shutdown, Duration::from_secs(5)).unwrap_err();
+        let e = d
+            .request(&Command::Shutdown, Duration::from_secs(5))
+            .unwrap_err();
         assert!(
             e.contains("exited (exit status: 3)") || e.contains("could not send"),
             "{e}"

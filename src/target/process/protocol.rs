@@ -162,7 +162,10 @@ mod tests {
             mcp: McpSetup::default(),
         })
         .unwrap();
-        assert!(s.starts_with(r#"{"op":"start","v":1,"impl":"ts-sdk-server""#), "{s}");
+        assert!(
+            s.starts_with(r#"{"op":"start","v":1,"impl":"ts-sdk-server""#),
+            "{s}"
+        );
         assert!(s.contains(r#""keepalive_ms":null"#), "{s}");
     }
 

@@ -124,7 +124,10 @@ impl ResponseReader {
                                 })
                                 .collect();
                             let find = |name: &str| {
-                                headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+                                headers
+                                    .iter()
+                                    .find(|(k, _)| k == name)
+                                    .map(|(_, v)| v.clone())
                             };
                             let chunked = find("transfer-encoding")
                                 .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
@@ -145,7 +148,8 @@ impl ResponseReader {
                                 content_type: find("content-type"),
                                 headers,
                             });
-                            if matches!(self.part, Part::Done) || matches!(self.part, Part::Length(0))
+                            if matches!(self.part, Part::Done)
+                                || matches!(self.part, Part::Length(0))
                             {
                                 self.part = Part::Done;
                                 out.push(Observed::Ended);
@@ -209,7 +213,9 @@ impl ResponseReader {
                     buf.extend_from_slice(bytes);
                     bytes = &[];
                     // Ends at an empty line: right away (`\r\n`) or after trailer fields.
-                    if buf.starts_with(b"\r\n") || buf.starts_with(b"\n") || buf.ends_with(b"\n\r\n")
+                    if buf.starts_with(b"\r\n")
+                        || buf.starts_with(b"\n")
+                        || buf.ends_with(b"\n\r\n")
                     {
                         if !body.is_empty() {
                             out.push(Observed::Body(std::mem::take(&mut body)));
@@ -298,7 +304,11 @@ mod tests {
             let mut r = ResponseReader::default();
             let mut obs = r.feed(&SSE[..cut]);
             obs.extend(r.feed(&SSE[cut..]));
-            assert_eq!(body_of(&obs), b": keepalive\n\nid: 1\ndata: {\"a\":1}\n\n", "cut {cut}");
+            assert_eq!(
+                body_of(&obs),
+                b": keepalive\n\nid: 1\ndata: {\"a\":1}\n\n",
+                "cut {cut}"
+            );
             let ends = obs.iter().filter(|o| **o == Observed::Ended).count();
             let starts = obs
                 .iter()
@@ -313,8 +323,12 @@ mod tests {
         let mut r = ResponseReader::default();
         let obs = r.feed(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n{}");
         assert_eq!(obs.last(), Some(&Observed::Body(b"{}".to_vec())));
-        assert_eq!(r.feed(b"\r\n"), vec![Observed::Body(b"\r\n".to_vec()), Observed::Ended]);
-        let obs = ResponseReader::default().feed(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n");
+        assert_eq!(
+            r.feed(b"\r\n"),
+            vec![Observed::Body(b"\r\n".to_vec()), Observed::Ended]
+        );
+        let obs =
+            ResponseReader::default().feed(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n");
         assert_eq!(obs.last(), Some(&Observed::Ended));
         let mut r = ResponseReader::default();
         r.feed(b"HTTP/1.1 200 OK\r\n\r\ndata: x\n\n");
@@ -330,7 +344,10 @@ mod tests {
     #[test]
     fn request_heads_give_method_and_path_once() {
         let mut h = RequestHead::default();
-        assert_eq!(h.feed(b"GET /mcp?poll=1 HTTP/1.1\r\nHost: server\r\n"), None);
+        assert_eq!(
+            h.feed(b"GET /mcp?poll=1 HTTP/1.1\r\nHost: server\r\n"),
+            None
+        );
         assert_eq!(
             h.feed(b"\r\n"),
             Some(("GET".to_string(), "/mcp".to_string()))
