@@ -24,8 +24,8 @@ export function startCommand(impl, version, options = {}, mcp = {}) {
 }
 
 export class Child {
-    constructor() {
-        this.proc = spawn(process.execPath, [SERVER], { stdio: ['pipe', 'pipe', 'pipe'] });
+    constructor(env = {}) {
+        this.proc = spawn(process.execPath, [SERVER], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
         this.lines = []; // every stdout line, verbatim
         this.stderr = '';
         this.waiters = [];
