@@ -324,7 +324,7 @@ async function doSync(cmd) {
         while (earliestDeadline() === d) {
             if (process.env.SHIM_DEBUG) log('next at', d - state.epochMs, 'now', clock.now - state.epochMs);
             clock.next();
-            if (process.env.SHIM_DEBUG) log('fired; earliest now', earliestDeadline() - state.epochMs);
+            if (process.env.SHIM_DEBUG) log('fired; earliest now', String(earliestDeadline() === null ? null : earliestDeadline() - state.epochMs));
             await turn();
         }
         await runUntilQuiet(`sync (after the timers at ${d - state.epochMs} ms)`);
