@@ -61,10 +61,13 @@ pub(super) fn server_writes(trace: &Trace) -> Vec<Write<'_>> {
 pub(super) struct Attachment<'t> {
     pub session: Option<&'t str>,
     pub stream: Option<&'t str>,
+    /// `session` came from `StreamAttached`.
+    attached: bool,
 }
 
-/// The server's attachments by connection: the session from `StreamAttached`, the stream from
-/// `ReplayStarted` (the stream replayed) or else `StreamAttached`.
+/// The server's attachments by connection: the session from `StreamAttached` (else from
+/// `RpcReceived` or `SessionCreated` on it), the stream from `ReplayStarted` (the stream
+/// replayed) or else `StreamAttached`.
 pub(super) fn attachments(trace: &Trace) -> BTreeMap<ConnId, Attachment<'_>> {
     let mut out: BTreeMap<ConnId, Attachment<'_>> = BTreeMap::new();
     for e in trace.events.iter().filter(|e| e.host == SERVER) {
@@ -74,11 +77,25 @@ pub(super) fn attachments(trace: &Trace) -> BTreeMap<ConnId, Attachment<'_>> {
                 stream, session, ..
             } => {
                 let a = out.entry(c).or_default();
-                a.session.get_or_insert(session);
+                // What the server says the stream belongs to wins over the request's header.
+                if !a.attached {
+                    a.session = Some(session);
+                    a.attached = true;
+                }
                 a.stream.get_or_insert(stream);
             }
             EventKind::ReplayStarted { stream, .. } => {
                 out.entry(c).or_default().stream = Some(stream);
+            }
+            // Servers that do not say which stream a connection carries (real
+            // implementations behind an adapter) still say its session: the one the request
+            // named, or the one its answer created.
+            EventKind::RpcReceived {
+                session: Some(session),
+                ..
+            }
+            | EventKind::SessionCreated { session } => {
+                out.entry(c).or_default().session.get_or_insert(session);
             }
             _ => {}
         }

@@ -328,6 +328,9 @@ impl McpClient {
             {
                 let mut st = self.inner.state.borrow_mut();
                 st.session = Some(session.clone());
+                // The answer on this connection belongs to the new session (servers that
+                // answer initialize as SSE number its events in the new session).
+                st.conn_sessions.insert(ex.conn, session.clone());
             }
             self.record(Some(ex.conn), EventKind::SessionEstablished { session });
         }

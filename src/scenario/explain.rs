@@ -78,6 +78,9 @@ pub fn explain(s: &Scenario) -> String {
     }
     for (t, checks) in &s.expect_fail {
         let _ = writeln!(o, "  {t} is expected to fail: {}", checks.join(", "));
+        if let Some(r) = s.expect_fail_reasons.get(t) {
+            let _ = writeln!(o, "    because {r}");
+        }
     }
     let _ = writeln!(
         o,

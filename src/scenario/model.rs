@@ -35,6 +35,8 @@ pub struct Scenario {
     pub expects: Vec<CheckSpec>,
     /// Known failures, by target name: which checks that target is expected to fail.
     pub expect_fail: BTreeMap<String, Vec<String>>,
+    /// Why a target fails, when its `[expect-fail]` table says (`reason`).
+    pub expect_fail_reasons: BTreeMap<String, String>,
 }
 
 /// The MCP revision a run speaks when a scenario lists none.

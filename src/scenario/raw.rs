@@ -566,6 +566,8 @@ pub struct RawExpect {
 pub struct RawExpectFail {
     /// `checks`: ids of checks listed in this file's `[[expect]]` tables. Required.
     pub checks: Vec<Spanned<String>>,
+    /// `reason`: why the target fails them, with the trace's evidence (one line). Optional.
+    pub reason: Option<Spanned<String>>,
 }
 
 /// A span of time written as a human string: `"60s"`, `"1m 30s"`, `"250ms"`, `"0s"`.

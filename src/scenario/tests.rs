@@ -170,7 +170,15 @@ fn idle_nginx_takes_the_preset_and_every_key() {
     assert_eq!(nginx.name, "nginx");
     assert_eq!(nginx.preset.as_deref(), Some("nginx"));
     assert_eq!(nginx.behaviors, test_presets()[0].behaviors);
-    assert_eq!(s.server, ServerConfig::default());
+    // The file sets the default keepalive explicitly: the same settings, marked as set.
+    assert!(s.server.keepalive_set);
+    assert_eq!(
+        s.server,
+        ServerConfig {
+            keepalive_set: true,
+            ..ServerConfig::default()
+        }
+    );
     assert_eq!(
         s.client.steps,
         vec![ClientStep {

@@ -165,6 +165,13 @@ impl Validator<'_> {
         hosts.extend(intermediaries.iter().map(|i| i.name.as_str()));
         let faults = self.faults(raw.fault, &hosts)?;
         let expects = self.expects(raw.expect, &streams, &intermediaries, tick)?;
+        let mut expect_fail_reasons = BTreeMap::new();
+        for (target, table) in &raw.expect_fail {
+            if let Some(r) = &table.get_ref().reason {
+                let path = format!("expect-fail.{}.reason", key_segment(target));
+                expect_fail_reasons.insert(target.clone(), self.one_line(r, &path, false)?);
+            }
+        }
         let expect_fail = self.expect_fail(raw.expect_fail, &expects)?;
         Ok(Scenario {
             path: self.file.to_string(),
@@ -180,6 +187,7 @@ impl Validator<'_> {
             faults,
             expects,
             expect_fail,
+            expect_fail_reasons,
         })
     }
 

@@ -17,7 +17,8 @@
 //! process works, and the order of everything recorded is the order of the simulation.
 //!
 //! What is recorded (host `server`): `RequestReceived` when a request head has passed,
-//! `ResponseStarted`, `FrameWritten` (a comment written while one of the connection's timers
+//! `RpcReceived` when its JSON-RPC body has (with the request's session), `ResponseStarted`
+//! (and `SessionCreated` for a session id a response names first), `FrameWritten` (a comment written while one of the connection's timers
 //! fired carries that timer), `ResponseEnded` (the body's framing ended), `TimerArmed` /
 //! `TimerCleared` for repeating timers the adapter attributes to a connection (one-shot
 //! timers, like a session's idle timeout, are not stream timers), and `WriteFailed` when a
@@ -26,7 +27,7 @@
 
 use super::child::Child;
 use super::protocol::{Command, ConnState, McpSetup, Notification, Options, Sent, State, Timer};
-use super::wire::{Observed, RequestHead, ResponseReader};
+use super::wire::{Observed, RequestHead, RequestSeen, ResponseReader};
 use crate::sim::net;
 use crate::sim::now;
 use crate::sse::{Frame, Parser};
@@ -70,11 +71,17 @@ struct Link {
     out: net::WriteHalf,
     sent: u64,
     eof: bool,
+    /// Bytes from the client not yet written to the adapter (written at the next sync).
+    pending: Vec<u8>,
+    /// The client's end, not yet passed on.
+    pending_eof: bool,
     /// What the adapter was last told.
     synced: (u64, bool),
     /// Bytes read back so far.
     seen: u64,
     request: RequestHead,
+    /// The request's `Mcp-Session-Id`.
+    session: Option<String>,
     response: ResponseReader,
     frames: Parser,
     /// The adapter's socket closed (or its write side ended): nothing more comes back.
@@ -89,6 +96,10 @@ struct Bridge {
     /// Live timers by id, as last reported.
     timers: BTreeMap<u32, Timer>,
     next_ms: Option<u64>,
+    /// The adapter's clock, as of its last reply.
+    clock_ms: u64,
+    /// Session ids seen in responses (a new one: `SessionCreated`).
+    sessions: std::collections::BTreeSet<String>,
 }
 
 /// Runs the server host: starts the adapter, then bridges until the host is stopped (the
@@ -131,6 +142,8 @@ pub async fn serve(env: ServerEnv, launch: std::rc::Rc<Launch>) -> turmoil::Resu
         by_port: BTreeMap::new(),
         timers: BTreeMap::new(),
         next_ms: None,
+        clock_ms: 0,
+        sessions: std::collections::BTreeSet::new(),
     };
     b.apply(state).await?;
     loop {
@@ -201,9 +214,12 @@ impl Bridge {
             out,
             sent: 0,
             eof: false,
+            pending: Vec::new(),
+            pending_eof: false,
             synced: (0, false),
             seen: 0,
             request: RequestHead::default(),
+            session: None,
             response: ResponseReader::default(),
             frames: Parser::new(),
             finished: false,
@@ -228,35 +244,40 @@ impl Bridge {
         Ok(())
     }
 
-    /// Bytes (or the end) from the simulated client of link `i`, passed on to the adapter.
+    /// Bytes (or the end) from the simulated client of link `i`, held for the next sync.
     fn received(&mut self, i: usize, data: Option<Vec<u8>>) -> Result<(), String> {
         let link = &mut self.links[i];
         match data {
-            Some(bytes) => {
-                if link.finished {
-                    return Ok(());
-                }
-                if link.sock.write_all(&bytes).is_err() {
-                    // The adapter closed this connection; the next sync reports it.
-                    return Ok(());
-                }
-                link.sent += bytes.len() as u64;
-                if let Some((method, path)) = link.request.feed(&bytes) {
-                    self.record(i, EventKind::RequestReceived { method, path });
-                }
-            }
-            None => {
-                if !link.eof {
-                    link.eof = true;
-                    let _ = link.sock.shutdown(Shutdown::Write);
-                }
-            }
+            Some(bytes) if !link.finished => link.pending.extend_from_slice(&bytes),
+            Some(_) => {}
+            None => link.pending_eof = true,
         }
         Ok(())
     }
 
-    /// Lets the adapter catch up with the simulation: what was sent, and its clock to now.
+    /// Lets the adapter catch up with the simulation: its clock to now, then what was sent.
     async fn sync(&mut self) -> Result<(), String> {
+        let to_ms = now().as_millis() as u64;
+        let pending = self
+            .links
+            .iter()
+            .any(|l| !l.pending.is_empty() || (l.pending_eof && !l.eof));
+        // The adapter handles bytes at its clock's current time, and reads them as soon as
+        // they reach its socket: bring its clock to now (firing what was due) before writing
+        // them, so a request arriving now is handled at now.
+        if pending && self.clock_ms < to_ms {
+            let state = self.child.request(
+                &Command::Sync {
+                    to_ms,
+                    sent: Vec::new(),
+                },
+                SYNC_LIMIT,
+            )?;
+            self.apply(state).await?;
+        }
+        for i in 0..self.links.len() {
+            self.pass_on(i);
+        }
         let mut sent = Vec::new();
         for l in &mut self.links {
             if (l.sent, l.eof) != l.synced && !l.finished {
@@ -268,11 +289,45 @@ impl Bridge {
                 });
             }
         }
-        let to_ms = now().as_millis() as u64;
         let state = self
             .child
             .request(&Command::Sync { to_ms, sent }, SYNC_LIMIT)?;
         self.apply(state).await
+    }
+
+    /// Writes link `i`'s held bytes (and end) to the adapter's socket, recording the request.
+    fn pass_on(&mut self, i: usize) {
+        let link = &mut self.links[i];
+        let bytes = std::mem::take(&mut link.pending);
+        if !bytes.is_empty() && !link.finished {
+            if link.sock.write_all(&bytes).is_err() {
+                // The adapter closed this connection; the sync reports it.
+                return;
+            }
+            link.sent += bytes.len() as u64;
+            for seen in link.request.feed(&bytes) {
+                match seen {
+                    RequestSeen::Head {
+                        method,
+                        path,
+                        session,
+                    } => {
+                        self.links[i].session = session;
+                        self.record(i, EventKind::RequestReceived { method, path });
+                    }
+                    RequestSeen::Body(body) => {
+                        if let Some(kind) = rpc_received(&body, &self.links[i].session) {
+                            self.record(i, kind);
+                        }
+                    }
+                }
+            }
+        }
+        let link = &mut self.links[i];
+        if link.pending_eof && !link.eof {
+            link.eof = true;
+            let _ = link.sock.shutdown(Shutdown::Write);
+        }
     }
 
     /// Records and forwards what a state reply says happened.
@@ -347,6 +402,7 @@ impl Bridge {
         }
         self.timers = live;
         self.next_ms = state.next_ms;
+        self.clock_ms = state.now_ms;
         Ok(())
     }
 
@@ -383,14 +439,24 @@ impl Bridge {
                     status,
                     content_type,
                     headers,
-                } => self.record(
-                    i,
-                    EventKind::ResponseStarted {
-                        status,
-                        content_type,
-                        headers,
-                    },
-                ),
+                } => {
+                    let created = headers
+                        .iter()
+                        .find(|(k, _)| k == "mcp-session-id")
+                        .map(|(_, v)| v.clone())
+                        .filter(|s| self.sessions.insert(s.clone()));
+                    self.record(
+                        i,
+                        EventKind::ResponseStarted {
+                            status,
+                            content_type,
+                            headers,
+                        },
+                    );
+                    if let Some(session) = created {
+                        self.record(i, EventKind::SessionCreated { session });
+                    }
+                }
                 Observed::Body(body) => {
                     let frames = self.links[i].frames.feed(&body);
                     for frame in frames {
@@ -423,4 +489,22 @@ impl Bridge {
         }
         Ok(())
     }
+}
+
+/// `RpcReceived` for a JSON-RPC message (or the first of a batch) in a request body.
+fn rpc_received(body: &[u8], session: &Option<String>) -> Option<EventKind> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let msg = match &v {
+        serde_json::Value::Array(a) => a.first()?,
+        m => m,
+    };
+    Some(EventKind::RpcReceived {
+        method: msg
+            .get("method")
+            .and_then(|m| m.as_str())
+            .unwrap_or("(response)")
+            .to_string(),
+        id: msg.get("id").and_then(|i| i.as_u64()),
+        session: session.clone(),
+    })
 }

@@ -9,7 +9,8 @@
 //!  drop         ──▶ kill, wait
 //! ```
 //!
-//! Reading happens on two small threads so a silent or hung adapter turns into an error
+//! `MIDDLEBOX_PROTOCOL_LOG=1` prints every command and reply on stderr (for debugging an
+//! adapter). Reading happens on two small threads so a silent or hung adapter turns into an error
 //! after a real-time limit (a watchdog) instead of blocking the simulation for ever. Real
 //! time only bounds how long the harness waits; it never reaches a trace.
 
@@ -85,11 +86,18 @@ impl Child {
     /// Sends `cmd` and waits up to `limit` (real time) for its reply.
     pub fn request(&mut self, cmd: &Command, limit: Duration) -> Result<State, String> {
         let line = serde_json::to_string(cmd).expect("commands serialise");
+        let log = std::env::var_os("MIDDLEBOX_PROTOCOL_LOG").is_some();
+        if log {
+            eprintln!("→ {line}");
+        }
         if let Err(e) = writeln!(self.stdin, "{line}").and_then(|()| self.stdin.flush()) {
             return Err(self.failure(&format!("could not send a command: {e}")));
         }
         match self.replies.recv_timeout(limit) {
             Ok(Ok(reply)) => {
+                if log {
+                    eprintln!("← {reply}");
+                }
                 let state: State = serde_json::from_str(&reply).map_err(|e| {
                     self.failure(&format!("sent a reply that is not protocol JSON ({e}): {reply}"))
                 })?;

@@ -14,39 +14,76 @@
 /// Heads longer than this are not HTTP the harness will follow.
 const MAX_HEAD: usize = 64 * 1024;
 
-/// Collects a request head as its bytes pass.
+/// What a request did as its bytes passed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RequestSeen {
+    /// The head is complete: method, path (without its query), `mcp-session-id`.
+    Head {
+        method: String,
+        path: String,
+        session: Option<String>,
+    },
+    /// The body (by `content-length`) is complete.
+    Body(Vec<u8>),
+}
+
+/// Follows a request (head, then a `content-length` body) as its bytes pass.
 #[derive(Default)]
 pub struct RequestHead {
     buf: Vec<u8>,
+    /// Body bytes still expected once the head is done; `None` while reading the head.
+    body_left: Option<usize>,
     done: bool,
 }
 
 impl RequestHead {
-    /// Feeds bytes sent to the implementation; returns `(method, path)` once, when the head is
-    /// complete (the path without its query).
-    pub fn feed(&mut self, bytes: &[u8]) -> Option<(String, String)> {
+    /// Feeds bytes sent to the implementation; returns what completed with them.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<RequestSeen> {
+        let mut out = Vec::new();
         if self.done {
-            return None;
+            return out;
         }
         self.buf.extend_from_slice(bytes);
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&self.buf) {
-            Ok(httparse::Status::Complete(_)) => {
-                self.done = true;
-                let method = req.method.unwrap_or("").to_string();
-                let path = req.path.unwrap_or("");
-                let path = path.split('?').next().unwrap_or("").to_string();
-                self.buf = Vec::new();
-                Some((method, path))
-            }
-            Ok(httparse::Status::Partial) if self.buf.len() < MAX_HEAD => None,
-            _ => {
-                self.done = true;
-                self.buf = Vec::new();
-                None
+        if self.body_left.is_none() {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(&self.buf) {
+                Ok(httparse::Status::Complete(n)) => {
+                    let find = |name: &str| {
+                        req.headers
+                            .iter()
+                            .find(|h| h.name.eq_ignore_ascii_case(name))
+                            .map(|h| String::from_utf8_lossy(h.value).trim().to_string())
+                    };
+                    let length = find("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let path = req.path.unwrap_or("");
+                    out.push(RequestSeen::Head {
+                        method: req.method.unwrap_or("").to_string(),
+                        path: path.split('?').next().unwrap_or("").to_string(),
+                        session: find("mcp-session-id"),
+                    });
+                    self.buf.drain(..n);
+                    self.body_left = Some(length);
+                }
+                Ok(httparse::Status::Partial) if self.buf.len() < MAX_HEAD => return out,
+                _ => {
+                    self.done = true;
+                    self.buf = Vec::new();
+                    return out;
+                }
             }
         }
+        if let Some(left) = self.body_left {
+            if self.buf.len() >= left {
+                self.done = true;
+                if left > 0 {
+                    let body = self.buf[..left].to_vec();
+                    out.push(RequestSeen::Body(body));
+                }
+                self.buf = Vec::new();
+            }
+        }
+        out
     }
 }
 
@@ -342,16 +379,22 @@ mod tests {
     }
 
     #[test]
-    fn request_heads_give_method_and_path_once() {
+    fn requests_give_their_head_once_then_their_body() {
         let mut h = RequestHead::default();
+        assert_eq!(h.feed(b"GET /mcp?poll=1 HTTP/1.1\r\nHost: server\r\n"), vec![]);
         assert_eq!(
-            h.feed(b"GET /mcp?poll=1 HTTP/1.1\r\nHost: server\r\n"),
-            None
+            h.feed(b"Mcp-Session-Id: s1\r\n\r\n"),
+            vec![RequestSeen::Head {
+                method: "GET".into(),
+                path: "/mcp".into(),
+                session: Some("s1".into())
+            }]
         );
-        assert_eq!(
-            h.feed(b"\r\n"),
-            Some(("GET".to_string(), "/mcp".to_string()))
-        );
-        assert_eq!(h.feed(b"more body"), None);
+        assert_eq!(h.feed(b"more"), vec![]);
+        let mut p = RequestHead::default();
+        let seen = p.feed(b"POST /mcp HTTP/1.1\r\ncontent-length: 7\r\n\r\n{\"a\"");
+        assert_eq!(seen.len(), 1);
+        assert_eq!(p.feed(b":1}"), vec![RequestSeen::Body(b"{\"a\":1}".to_vec())]);
+        assert_eq!(p.feed(b"x"), vec![]);
     }
 }
