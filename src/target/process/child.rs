@@ -39,7 +39,9 @@ pub struct Child {
 impl Child {
     /// Starts `program args...` in `dir`.
     pub fn spawn(program: &Path, args: &[String], dir: &Path) -> Result<Self, String> {
-        let what = std::iter::once(program.display().to_string())
+        // Messages name the program relative to `dir` (never a checkout's absolute path).
+        let shown = program.strip_prefix(dir).unwrap_or(program);
+        let what = std::iter::once(shown.display().to_string())
             .chain(args.iter().cloned())
             .collect::<Vec<_>>()
             .join(" ");

@@ -42,6 +42,9 @@ pub struct Implementation {
     pub name: &'static str,
     pub version: &'static str,
     pub runtime: Runtime,
+    /// Whether the implementation has a keepalive setting (1.29.0 has none: a scenario's
+    /// `keepalive` does not apply to it).
+    pub keepalive_option: bool,
 }
 
 /// Every implementation with an adapter, in the order `middlebox targets` lists them.
@@ -51,24 +54,28 @@ pub const IMPLEMENTATIONS: &[Implementation] = &[
         name: "ts-sdk-server",
         version: "1.32.2",
         runtime: Runtime::Node,
+        keepalive_option: true,
     },
     Implementation {
         target: "ts-sdk-server@1.29.0",
         name: "ts-sdk-server",
         version: "1.29.0",
         runtime: Runtime::Node,
+        keepalive_option: false,
     },
     Implementation {
         target: "ts-server@2.4.0",
         name: "ts-server",
         version: "2.4.0",
         runtime: Runtime::Node,
+        keepalive_option: true,
     },
     Implementation {
         target: "python-sdk-server@2.3.0",
         name: "python-sdk-server",
         version: "2.3.0",
         runtime: Runtime::Python,
+        keepalive_option: true,
     },
 ];
 
@@ -81,12 +88,12 @@ pub fn harness_dir() -> PathBuf {
     }
 }
 
-/// The implementation options a scenario's `[server]` settings give: `keepalive` only when
-/// the file sets it (else the implementation keeps its own default), `event-store` as set.
-pub fn options(cfg: &ServerConfig) -> Options {
+/// The implementation options a scenario's `[server]` settings give `imp`: `keepalive` only
+/// when the file sets it and the implementation has the setting (else it keeps its own
+/// behaviour), `event-store` as set.
+pub fn options(imp: &Implementation, cfg: &ServerConfig) -> Options {
     Options {
-        keepalive_ms: cfg
-            .keepalive_set
+        keepalive_ms: (cfg.keepalive_set && imp.keepalive_option)
             .then(|| cfg.keepalive.map_or(0, |d| d.as_millis() as u64)),
         event_store: cfg.event_store,
     }
@@ -105,7 +112,7 @@ pub fn launch(imp: &Implementation, cfg: &ServerConfig) -> Result<Launch, String
                     dir.join("node").display()
                 ));
             }
-            (PathBuf::from("node"), dir.join("node/server.mjs"))
+            (PathBuf::from("node"), "node/server.mjs")
         }
         Runtime::Python => {
             let python = dir.join("python/.venv/bin/python");
@@ -116,16 +123,18 @@ pub fn launch(imp: &Implementation, cfg: &ServerConfig) -> Result<Launch, String
                     python.display()
                 ));
             }
-            (python, dir.join("python/server.py"))
+            (python, "python/server.py")
         }
     };
+    // Run from the harness folder with a relative script path: messages name
+    // `node/server.mjs`, never a checkout's absolute path.
     Ok(Launch {
         program,
-        args: vec![script.display().to_string()],
+        args: vec![script.to_string()],
         dir,
         implementation: imp.name.to_string(),
         version: imp.version.to_string(),
-        options: options(cfg),
+        options: options(imp, cfg),
     })
 }
 

@@ -55,7 +55,9 @@ impl RequestHead {
                             .find(|h| h.name.eq_ignore_ascii_case(name))
                             .map(|h| String::from_utf8_lossy(h.value).trim().to_string())
                     };
-                    let length = find("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let length = find("content-length")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
                     let path = req.path.unwrap_or("");
                     out.push(RequestSeen::Head {
                         method: req.method.unwrap_or("").to_string(),
@@ -381,7 +383,10 @@ mod tests {
     #[test]
     fn requests_give_their_head_once_then_their_body() {
         let mut h = RequestHead::default();
-        assert_eq!(h.feed(b"GET /mcp?poll=1 HTTP/1.1\r\nHost: server\r\n"), vec![]);
+        assert_eq!(
+            h.feed(b"GET /mcp?poll=1 HTTP/1.1\r\nHost: server\r\n"),
+            vec![]
+        );
         assert_eq!(
             h.feed(b"Mcp-Session-Id: s1\r\n\r\n"),
             vec![RequestSeen::Head {
@@ -394,7 +399,10 @@ mod tests {
         let mut p = RequestHead::default();
         let seen = p.feed(b"POST /mcp HTTP/1.1\r\ncontent-length: 7\r\n\r\n{\"a\"");
         assert_eq!(seen.len(), 1);
-        assert_eq!(p.feed(b":1}"), vec![RequestSeen::Body(b"{\"a\":1}".to_vec())]);
+        assert_eq!(
+            p.feed(b":1}"),
+            vec![RequestSeen::Body(b"{\"a\":1}".to_vec())]
+        );
         assert_eq!(p.feed(b"x"), vec![]);
     }
 }

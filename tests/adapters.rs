@@ -1,0 +1,182 @@
+//! The SDK targets (Node and Python adapters) under virtual time, end to end: the
+//! acceptance of the process targets. Needs `harness/setup` (CI runs it first).
+//!
+//! ```text
+//!  scenario (MCP GET stream behind a preset, 30 virtual minutes)
+//!     × ts-sdk-server@1.32.2 / ts-server@2.4.0 / ts-sdk-server@1.29.0 / python-sdk-server@2.3.0
+//!     ──▶ verdicts as the implementation's keepalive says, timers seen through the shim,
+//!         byte-identical traces run after run
+//! ```
+
+use middlebox::check::Verdict;
+use middlebox::report::RunResult;
+use middlebox::{scenario, suite, target};
+
+fn run(text: &str, name: &str) -> RunResult {
+    let s = scenario::parse("adapters.toml", text).expect("scenario parses");
+    let t = target::get(name).expect("target exists");
+    let r = suite::run_one(&s, &t, None);
+    if let Some(e) = &r.error {
+        assert!(
+            !e.contains("is not installed"),
+            "{e}\n(run `harness/setup` before these tests)"
+        );
+    }
+    r
+}
+
+fn verdict(r: &RunResult, id: &str) -> (Verdict, String) {
+    let c = r
+        .checks
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("{id} checked"));
+    (c.verdict, c.message.clone())
+}
+
+/// An MCP session's GET stream behind `preset` for 30 virtual minutes.
+fn get_stream(preset: &str, keepalive: Option<&str>) -> String {
+    let server = keepalive
+        .map(|k| format!("[server]\nkeepalive = \"{k}\"\n"))
+        .unwrap_or_default();
+    format!(
+        r#"description = "GET stream behind {preset}"
+protocol = ["2025-11-25"]
+duration = "30m"
+
+[[intermediary]]
+preset = "{preset}"
+
+{server}
+[[client.step]]
+at = "0s"
+do = "initialize"
+
+[[client.step]]
+at = "1s"
+do = "open-get-stream"
+
+[[expect]]
+check = "stream.survives"
+stream = "get"
+
+[[expect]]
+check = "keepalive.cadence"
+stream = "get"
+gap-max = "20s"
+
+[[expect]]
+check = "keepalive.format"
+
+[[expect]]
+check = "timers.cleared"
+"#
+    )
+}
+
+/// (preset, the idle limit its closing message names)
+const PRESETS: [(&str, &str); 3] = [
+    ("nginx", "idle-timeout 60s"),
+    ("envoy", "idle-timeout 5m"),
+    ("cloudflare", "idle-timeout 120s"),
+];
+
+#[test]
+fn typescript_servers_with_defaults_survive_30_minutes_behind_nginx_envoy_and_cloudflare() {
+    for target in ["ts-sdk-server@1.32.2", "ts-server@2.4.0"] {
+        for (preset, _) in PRESETS {
+            let r = run(&get_stream(preset, None), target);
+            assert!(r.error.is_none(), "{target} × {preset}: {:?}", r.error);
+            for id in ["stream.survives", "keepalive.cadence", "keepalive.format"] {
+                let (v, m) = verdict(&r, id);
+                assert_eq!(v, Verdict::Pass, "{target} × {preset}: {id}: {m}");
+            }
+            // The shim's timer list is seen: one keepalive timer, every 15 s (the default).
+            let (v, m) = verdict(&r, "timers.cleared");
+            assert_eq!(v, Verdict::Pass, "{target} × {preset}: {m}");
+            assert!(
+                m.contains("of 1 keepalive timer"),
+                "{target} × {preset}: {m}"
+            );
+        }
+    }
+}
+
+#[test]
+fn without_keepalive_they_are_cut_at_the_presets_limit_as_is_1_29_0() {
+    let cases = [
+        ("ts-sdk-server@1.32.2", Some("off")),
+        ("ts-server@2.4.0", Some("off")),
+        ("ts-sdk-server@1.29.0", None),
+    ];
+    for (target, keepalive) in cases {
+        for (preset, limit) in PRESETS {
+            let r = run(&get_stream(preset, keepalive), target);
+            let (v, m) = verdict(&r, "stream.survives");
+            assert_eq!(v, Verdict::Fail, "{target} × {preset}: {m}");
+            assert!(
+                m.contains(&format!("by {preset} ({limit}")),
+                "{target} × {preset}: cut for another reason: {m}"
+            );
+        }
+    }
+}
+
+#[test]
+fn timers_verdicts_are_real_for_the_node_targets() {
+    // Two concurrent streams; closing the GET must clear its timer and leave the call's.
+    let text = std::fs::read_to_string("scenarios/cleanup/close-first-stream.toml").unwrap();
+    for target in ["ts-sdk-server@1.32.2", "ts-server@2.4.0"] {
+        let r = run(&text, target);
+        for id in ["timers.cleared", "timers.independent"] {
+            let (v, m) = verdict(&r, id);
+            assert_eq!(v, Verdict::Pass, "{target}: {id}: {m}");
+        }
+        let (_, m) = verdict(&r, "timers.cleared");
+        assert!(m.contains("of 2 keepalive timers"), "{target}: {m}");
+    }
+}
+
+#[test]
+fn python_sdk_pings_every_15s_in_a_valid_format() {
+    let r = run(&get_stream("nginx", None), "python-sdk-server@2.3.0");
+    for id in ["stream.survives", "keepalive.cadence", "keepalive.format"] {
+        let (v, m) = verdict(&r, id);
+        assert_eq!(v, Verdict::Pass, "{id}: {m}");
+    }
+    let pings: Vec<_> = r
+        .trace
+        .events
+        .iter()
+        .filter(|e| e.host == "server")
+        .filter_map(|e| match &e.kind {
+            middlebox::trace::EventKind::FrameWritten {
+                frame: middlebox::sse::Frame::Comment { text },
+                ..
+            } => Some((e.at, text.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(pings.len() >= 119, "{} pings", pings.len());
+    for w in pings.windows(2) {
+        assert_eq!(w[1].0 - w[0].0, std::time::Duration::from_secs(15));
+    }
+    // sse-starlette's ping carries a datetime: the virtual clock's, so bytes are the same
+    // every run.
+    assert!(
+        pings[0].1.starts_with(" ping - 2026-01-01 00:00:16"),
+        "{:?}",
+        pings[0]
+    );
+}
+
+#[test]
+fn a_node_target_gives_byte_identical_traces_over_five_runs() {
+    let text = std::fs::read_to_string("scenarios/cleanup/close-first-stream.toml").unwrap();
+    let first = middlebox::trace::render_text(&run(&text, "ts-sdk-server@1.32.2").trace);
+    for i in 1..5 {
+        let again = middlebox::trace::render_text(&run(&text, "ts-sdk-server@1.32.2").trace);
+        assert!(again == first, "run {i} differs from run 0");
+    }
+    assert!(first.lines().count() > 50, "a real trace");
+}
