@@ -186,7 +186,20 @@ gap-max = "20s"
                 .collect())
         }
         Workload::Node => {
-            Err("no Node target yet: it arrives with the Node adapter (issue 4)".into())
+            // The same 30 virtual minutes in the short mode: the point is the wall time of
+            // one such scenario against the real SDK.
+            let name = "ts-sdk-server@1.32.2";
+            let t = target::get(name).expect("the Node target is registered");
+            crate::target::process::launch(
+                crate::target::process::IMPLEMENTATIONS
+                    .iter()
+                    .find(|i| i.target == name)
+                    .expect("registered"),
+                &crate::scenario::ServerConfig::default(),
+            )?;
+            let text = "description = \"bench node: an MCP GET stream behind nginx for 30 minutes, the SDK's own 15 s keepalive\"\nprotocol = [\"2025-11-25\"]\nduration = \"30m\"\n[[intermediary]]\npreset = \"nginx\"\n[[client.step]]\nat = \"0s\"\ndo = \"initialize\"\n[[client.step]]\nat = \"1s\"\ndo = \"open-get-stream\"\n[[expect]]\ncheck = \"stream.survives\"\nstream = \"get\"\n";
+            let s = scenario::parse("bench/node.toml", text).map_err(|e| e.to_string())?;
+            Ok(vec![(s, t)])
         }
     }
 }
@@ -397,9 +410,15 @@ mod tests {
         let full = plan(Workload::ManyStreams, false).unwrap();
         assert_eq!(full[0].0.client.steps.len(), 1000);
         assert_eq!(full[0].0.duration, Duration::from_secs(3600));
+        // Against the real TypeScript SDK when the Node adapter is installed; otherwise
+        // the plan says how to install it.
         match plan(Workload::Node, true) {
-            Err(e) => assert!(e.contains("Node adapter"), "{e}"),
-            Ok(p) => panic!("a Node plan without a Node target: {} runs", p.len()),
+            Err(e) => assert!(e.contains("harness/setup"), "{e}"),
+            Ok(p) => {
+                assert_eq!(p.len(), 1);
+                assert_eq!(p[0].1.name, "ts-sdk-server@1.32.2");
+                assert_eq!(p[0].0.duration, Duration::from_secs(1800));
+            }
         }
     }
 

@@ -128,6 +128,7 @@ pub async fn serve(env: ServerEnv, launch: std::rc::Rc<Launch>) -> turmoil::Resu
                 })
                 .collect(),
         },
+        client: None,
     };
     let state = child.request(&start, START_LIMIT)?;
     let port = state
@@ -352,7 +353,8 @@ impl Bridge {
                 }
             }
         }
-        let reported: BTreeMap<u16, ConnState> = state.conns.iter().map(|c| (c.conn, *c)).collect();
+        let reported: BTreeMap<u16, ConnState> =
+            state.conns.iter().map(|c| (c.conn, c.clone())).collect();
         for i in 0..self.links.len() {
             let port = self.links[i].port;
             let Some(cs) = reported.get(&port) else {

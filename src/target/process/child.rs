@@ -150,6 +150,7 @@ fn op(cmd: &Command) -> &'static str {
     match cmd {
         Command::Start { .. } => "start",
         Command::Sync { .. } => "sync",
+        Command::Act { .. } => "act",
         Command::Shutdown => "shutdown",
     }
 }

@@ -16,10 +16,11 @@
 
 pub mod bridge;
 pub mod child;
+pub mod client_bridge;
 pub mod protocol;
 pub mod wire;
 
-use super::{HostFuture, ServerEnv, ServerTarget};
+use super::{ClientEnv, ClientTarget, HostFuture, ServerEnv, ServerTarget};
 use crate::scenario::ServerConfig;
 use bridge::Launch;
 use protocol::Options;
@@ -45,6 +46,8 @@ pub struct Implementation {
     /// Whether the implementation has a keepalive setting (1.29.0 has none: a scenario's
     /// `keepalive` does not apply to it).
     pub keepalive_option: bool,
+    /// A client implementation (its adapter plays the client role).
+    pub client: bool,
 }
 
 /// Every implementation with an adapter, in the order `middlebox targets` lists them.
@@ -55,6 +58,7 @@ pub const IMPLEMENTATIONS: &[Implementation] = &[
         version: "1.32.2",
         runtime: Runtime::Node,
         keepalive_option: true,
+        client: false,
     },
     Implementation {
         target: "ts-sdk-server@1.29.0",
@@ -62,6 +66,7 @@ pub const IMPLEMENTATIONS: &[Implementation] = &[
         version: "1.29.0",
         runtime: Runtime::Node,
         keepalive_option: false,
+        client: false,
     },
     Implementation {
         target: "ts-server@2.4.0",
@@ -69,6 +74,7 @@ pub const IMPLEMENTATIONS: &[Implementation] = &[
         version: "2.4.0",
         runtime: Runtime::Node,
         keepalive_option: true,
+        client: false,
     },
     Implementation {
         target: "python-sdk-server@2.3.0",
@@ -76,6 +82,15 @@ pub const IMPLEMENTATIONS: &[Implementation] = &[
         version: "2.3.0",
         runtime: Runtime::Python,
         keepalive_option: true,
+        client: false,
+    },
+    Implementation {
+        target: "ts-sdk-client@1.32.2",
+        name: "ts-sdk-client",
+        version: "1.32.2",
+        runtime: Runtime::Node,
+        keepalive_option: false,
+        client: true,
     },
 ];
 
@@ -112,7 +127,12 @@ pub fn launch(imp: &Implementation, cfg: &ServerConfig) -> Result<Launch, String
                     dir.join("node").display()
                 ));
             }
-            (PathBuf::from("node"), "node/server.mjs")
+            let script = if imp.client {
+                "node/client.mjs"
+            } else {
+                "node/server.mjs"
+            };
+            (PathBuf::from("node"), script)
         }
         Runtime::Python => {
             let python = dir.join("python/.venv/bin/python");
@@ -155,13 +175,40 @@ impl ServerTarget for ProcessTarget {
     }
 }
 
-/// Builds the target named `target` (one of [`IMPLEMENTATIONS`]) for a scenario's `[server]`.
-pub fn build(cfg: &ServerConfig, target: &str) -> Rc<dyn ServerTarget> {
-    let imp = IMPLEMENTATIONS
+fn implementation(target: &str) -> &'static Implementation {
+    IMPLEMENTATIONS
         .iter()
         .find(|i| i.target == target)
-        .expect("a registered implementation");
+        .expect("a registered implementation")
+}
+
+/// Builds the target named `target` (one of [`IMPLEMENTATIONS`]) for a scenario's `[server]`.
+pub fn build(cfg: &ServerConfig, target: &str) -> Rc<dyn ServerTarget> {
     Rc::new(ProcessTarget {
-        launch: launch(imp, cfg).map(Rc::new),
+        launch: launch(implementation(target), cfg).map(Rc::new),
+    })
+}
+
+/// A client target running a real client implementation through its adapter.
+pub struct ProcessClient {
+    launch: Result<Rc<Launch>, String>,
+}
+
+impl ClientTarget for ProcessClient {
+    fn run(&self, env: ClientEnv) -> HostFuture {
+        match &self.launch {
+            Ok(l) => Box::pin(client_bridge::run(env, l.clone())),
+            Err(e) => {
+                let e = e.clone();
+                Box::pin(async move { Err(e.into()) })
+            }
+        }
+    }
+}
+
+/// Builds the client target named `target` (a client one of [`IMPLEMENTATIONS`]).
+pub fn build_client(target: &str) -> Rc<dyn ClientTarget> {
+    Rc::new(ProcessClient {
+        launch: launch(implementation(target), &ServerConfig::default()).map(Rc::new),
     })
 }

@@ -34,7 +34,12 @@ pub enum Command {
         epoch_ms: u64,
         options: Options,
         mcp: McpSetup,
+        /// Client adapters only: where to connect and how to reconnect.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client: Option<ClientSetup>,
     },
+    /// Client adapters only: start a timeline action now (`{"do": ...}`).
+    Act { action: serde_json::Value },
     /// Let the adapter read what was sent, then advance its clock to `to_ms`.
     Sync { to_ms: u64, sent: Vec<Sent> },
     /// Close everything and exit.
@@ -56,6 +61,23 @@ pub struct McpSetup {
     pub revision: String,
     pub retry_ms: Option<u64>,
     pub notifications: Vec<Notification>,
+}
+
+/// What a client adapter needs: the harness's listener, the reconnection policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientSetup {
+    pub url: String,
+    pub reconnect: Reconnect,
+}
+
+/// The scenario's `[client.reconnect]` policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reconnect {
+    pub enabled: bool,
+    pub initial_ms: u64,
+    pub max_ms: u64,
+    pub growth: f64,
+    pub attempts: u32,
 }
 
 /// A notification sent to every live session's GET stream at `at_ms`.
@@ -95,10 +117,50 @@ pub struct State {
     pub timers: Vec<Timer>,
     #[serde(default)]
     pub fired: Vec<Fired>,
+    /// Client adapters: what reached the application since the previous reply.
+    #[serde(default)]
+    pub app: Vec<AppEvent>,
+}
+
+/// Something a client adapter's application saw.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum AppEvent {
+    /// The session id the client now uses.
+    Session { session: String },
+    /// A server message reached the application.
+    Delivered {
+        #[serde(default)]
+        stream: Option<String>,
+        #[serde(default)]
+        event_id: Option<String>,
+        message: String,
+    },
+    /// A request's result (`ok`, or `error: ...`).
+    Answered { id: u64, outcome: String },
+    /// The transport will reopen a dropped stream.
+    Reconnecting {
+        stream: String,
+        attempt: u32,
+        after_ms: u64,
+        #[serde(default)]
+        last_event_id: Option<String>,
+    },
+    /// The transport gave a stream up.
+    GaveUp { stream: String, attempts: u32 },
+    /// The transport reported an error.
+    Error {
+        #[serde(default)]
+        stream: Option<String>,
+        message: String,
+    },
+    /// Anything else an adapter reports (kept, not recorded).
+    #[serde(other)]
+    Other,
 }
 
 /// One connection as the adapter sees it (cumulative counts).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ConnState {
     pub conn: u16,
     #[serde(default)]
@@ -111,6 +173,9 @@ pub struct ConnState {
     /// The socket is closed.
     #[serde(default)]
     pub closed: bool,
+    /// Client adapters: the logical stream the connection belongs to.
+    #[serde(default)]
+    pub stream: Option<String>,
 }
 
 /// A live virtual timer.
@@ -160,6 +225,7 @@ mod tests {
                 event_store: true,
             },
             mcp: McpSetup::default(),
+            client: None,
         })
         .unwrap();
         assert!(
@@ -167,6 +233,12 @@ mod tests {
             "{s}"
         );
         assert!(s.contains(r#""keepalive_ms":null"#), "{s}");
+        assert!(!s.contains("client"), "no client part for servers: {s}");
+        let a = serde_json::to_string(&Command::Act {
+            action: serde_json::json!({"do": "initialize"}),
+        })
+        .unwrap();
+        assert_eq!(a, r#"{"op":"act","action":{"do":"initialize"}}"#);
     }
 
     #[test]
@@ -182,6 +254,22 @@ mod tests {
         assert_eq!(s.conns[0].written, 1290);
         assert_eq!(s.timers[0].conn, Some(51234));
         assert_eq!(s.fired.len(), 2);
+        let c: State = serde_json::from_str(
+            r#"{"ok":true,"conns":[{"conn":5,"written":10,"stream":"get"}],
+                "app":[{"kind":"session","session":"s1"},
+                       {"kind":"delivered","stream":"get","event_id":"3","message":"notifications/x"},
+                       {"kind":"answered","id":2,"outcome":"ok"},
+                       {"kind":"something-new","x":1}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.conns[0].stream.as_deref(), Some("get"));
+        assert_eq!(
+            c.app[0],
+            AppEvent::Session {
+                session: "s1".into()
+            }
+        );
+        assert_eq!(c.app[3], AppEvent::Other);
         let e: State = serde_json::from_str(r#"{"ok":false,"error":"unknown impl"}"#).unwrap();
         assert!(!e.ok);
         assert_eq!(e.error.as_deref(), Some("unknown impl"));
