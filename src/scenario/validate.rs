@@ -73,6 +73,7 @@ const CHECK_PARAMS: &[(&str, &[(&str, bool)])] = &[
     ("client.detects-buffering", &[]),
     ("client.polling-fallback", &[]),
     ("client.keepalive-warnings", &[("expected", false)]),
+    ("determinism.wall-clock", &[]),
 ];
 
 /// Default `tolerance` of `stream.closed`.
@@ -1509,6 +1510,7 @@ impl Validator<'_> {
                 },
                 "client.detects-buffering" => CheckSpec::ClientDetectsBuffering { tick },
                 "client.polling-fallback" => CheckSpec::ClientPollingFallback,
+                "determinism.wall-clock" => CheckSpec::DeterminismWallClock,
                 "client.keepalive-warnings" => CheckSpec::ClientKeepaliveWarnings {
                     expected: match &e.expected {
                         Some(x) => self.positive(x, &format!("{base}.expected"))?,
