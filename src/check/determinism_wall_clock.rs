@@ -163,13 +163,18 @@ mod tests {
         assert_eq!(o.verdict, Verdict::Fail);
         assert_eq!(o.at, Some(Duration::from_millis(15_001)));
         assert!(
-            o.message
-                .starts_with("server wrote 40 comment frames on conn#1 at the one virtual instant 00:00:15.001"),
+            o.message.starts_with(
+                "server wrote 40 comment frames on conn#1 at the one virtual instant 00:00:15.001"
+            ),
             "{}",
             o.message
         );
         assert!(o.message.contains("std::time::Instant"), "{}", o.message);
-        assert!(o.message.contains("KeepAliveStream::reset"), "{}", o.message);
+        assert!(
+            o.message.contains("KeepAliveStream::reset"),
+            "{}",
+            o.message
+        );
     }
 
     #[test]
@@ -202,7 +207,8 @@ mod tests {
         let o = evaluate(&b.build(), Duration::from_secs(60));
         assert_eq!(o.verdict, Verdict::Fail);
         assert!(
-            o.message.contains("within the virtual second 00:00:15.000–00:00:16.000"),
+            o.message
+                .contains("within the virtual second 00:00:15.000–00:00:16.000"),
             "{}",
             o.message
         );
