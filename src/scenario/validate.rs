@@ -1651,7 +1651,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(s.expects[0].id(), *id);
         }
-        // Every CheckSpec variant is reachable: 20 ids, 20 variants.
-        assert_eq!(ids.len(), 20);
+        // Every CheckSpec variant is reachable: 21 ids, 21 variants.
+        assert_eq!(ids.len(), 21);
     }
 }

@@ -440,13 +440,11 @@ progress-every = "1s"
         let text = std::fs::read_to_string("scenarios/keepalive/mcp-get-nginx.toml")
             .expect("scenario file");
         for engine in [Engine::Events, Engine::Network] {
-            let started = std::time::Instant::now(); // the test's own budget, not the trace's
             let (t, error) = run(Hosts::Route, &text, engine);
             let e = error.expect("the run is stopped with a diagnosis");
             assert!(e.starts_with("virtual time crawled at 00:00:15."), "{e}");
             assert!(e.contains("read the real clock"), "{e}");
             assert!(t.events.len() as u64 <= crate::trace::RATE_LIMIT + 50);
-            assert!(started.elapsed() < std::time::Duration::from_secs(20));
             let o = crate::check::determinism_wall_clock::evaluate(&t, Duration::from_secs(1200));
             assert_eq!(o.verdict, Verdict::Fail, "{engine:?}");
             assert!(o.message.contains("on conn#3"), "{}", o.message);

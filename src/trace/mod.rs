@@ -400,7 +400,9 @@ impl Recorder {
                 st.second = second;
                 st.second_count = 1;
             }
-            if st.count <= STALL_LIMIT && st.second_count > RATE_LIMIT {
+            // A burst (nearly) all at one instant is reported as standing still (below).
+            let one_instant = st.count * 10 >= st.second_count * 9;
+            if !one_instant && st.second_count > RATE_LIMIT {
                 st.tripped = Some(format!(
                     "virtual time crawled at {}: {RATE_LIMIT} events were recorded within the \
                      virtual second {}–{}, the last by {host} ({}). A target whose timers read \
@@ -421,13 +423,14 @@ impl Recorder {
                 }
                 return;
             }
-            if st.count > STALL_LIMIT {
+            if st.count > STALL_LIMIT || (one_instant && st.second_count > RATE_LIMIT) {
                 st.tripped = Some(format!(
-                    "virtual time stood still at {}: {STALL_LIMIT} events were recorded at that \
+                    "virtual time stood still at {}: {} events were recorded at that \
                      instant, the last by {host} ({}). A target whose timers read the real clock \
                      (std::time::Instant or SystemTime) instead of tokio's keeps firing without \
                      virtual time advancing; the run was stopped",
                     crate::time::stamp(at),
+                    st.count,
                     render::describe(&Event {
                         at,
                         host: host.to_string(),
