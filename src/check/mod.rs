@@ -17,6 +17,7 @@ pub mod client_reconnect_backoff;
 pub mod client_resumes;
 mod client_stream;
 pub mod delivery_exactly_once;
+pub mod determinism_wall_clock;
 pub mod event_id_unique;
 pub mod first_event_delay;
 pub mod keepalive_cadence;
@@ -223,6 +224,11 @@ pub enum CheckSpec {
         #[serde(skip)]
         tick: Duration,
     },
+    /// `determinism.wall-clock`: no host writes comment frames in a burst at one virtual
+    /// instant, and no virtual second holds a stall-sized burst of events: signs of a target
+    /// reading the real clock. Run on every scenario (reported when it fails, or when listed).
+    #[serde(rename = "determinism.wall-clock")]
+    DeterminismWallClock,
 }
 
 /// Every check id, with a one-line description, in a stable order.
@@ -307,6 +313,10 @@ pub const CHECK_IDS: &[(&str, &str)] = &[
         "client.keepalive-warnings",
         "the client warns of every missed keepalive (1.5 × expected silence, then each expected)",
     ),
+    (
+        "determinism.wall-clock",
+        "no burst of comment frames at one virtual instant, no stall-sized burst: nothing reads the real clock",
+    ),
 ];
 
 impl CheckSpec {
@@ -333,6 +343,7 @@ impl CheckSpec {
             CheckSpec::ClientDetectsBuffering { .. } => "client.detects-buffering",
             CheckSpec::ClientPollingFallback => "client.polling-fallback",
             CheckSpec::ClientKeepaliveWarnings { .. } => "client.keepalive-warnings",
+            CheckSpec::DeterminismWallClock => determinism_wall_clock::ID,
         }
     }
 
@@ -391,6 +402,7 @@ impl CheckSpec {
             CheckSpec::ClientKeepaliveWarnings { expected, tick } => {
                 client_keepalive_warnings::evaluate(*expected, *tick, trace, end)
             }
+            CheckSpec::DeterminismWallClock => determinism_wall_clock::evaluate(trace, end),
         }
     }
 }

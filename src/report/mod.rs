@@ -17,7 +17,7 @@ mod text;
 pub use junit::render_junit;
 pub use text::{render_failure, render_text};
 
-use crate::check::Verdict;
+use crate::check::{CheckSpec, Verdict};
 use crate::scenario::Scenario;
 use crate::sim::RunOutput;
 use crate::trace::Trace;
@@ -90,18 +90,29 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
         .get(target)
         .map(Vec::as_slice)
         .unwrap_or(&[]);
+    // `determinism.wall-clock` runs on every scenario; unless the file lists it, it is
+    // reported only when it fails (a pass would add a line to every report and snapshot).
+    let implicit = (!scenario
+        .expects
+        .iter()
+        .any(|e| matches!(e, CheckSpec::DeterminismWallClock)))
+    .then_some(CheckSpec::DeterminismWallClock);
     let checks: Vec<CheckResult> = scenario
         .expects
         .iter()
-        .map(|spec| {
+        .chain(implicit.iter())
+        .filter_map(|spec| {
             let o = spec.evaluate(&out.trace, scenario.duration);
-            CheckResult {
+            if implicit.as_ref() == Some(spec) && o.verdict != Verdict::Fail {
+                return None;
+            }
+            Some(CheckResult {
                 expected_fail: known.iter().any(|k| k == spec.id()),
                 id: o.id,
                 verdict: o.verdict,
                 at: o.at.map(crate::time::stamp),
                 message: o.message,
-            }
+            })
         })
         .collect();
     let failed = out.error.is_some() || checks.iter().any(|c| c.verdict == Verdict::Fail);

@@ -288,6 +288,11 @@ pub fn run(
                 FaultKind::Bounce { host } => sim.bounce(host.as_str()),
             }
         }
+        // The same stall guard as the event engine's: a target flooding on the real clock
+        // would otherwise step (and record) until memory runs out.
+        if let Some(diagnosis) = recorder.stall() {
+            break Some(diagnosis);
+        }
         match sim.step() {
             Ok(true) => break None,
             Ok(false) => {}

@@ -350,13 +350,18 @@ pub struct Recorder {
     stall: Arc<Mutex<Stall>>,
 }
 
-/// Events recorded at one virtual instant: a target whose timers read the real clock can
-/// write without end while virtual time stands still. Past [`STALL_LIMIT`] the recorder
-/// keeps no more events and reports the stall (the event engine stops the run with it).
+/// Events recorded at one virtual instant, and within one virtual second: a target whose
+/// timers read the real clock can write without end while virtual time stands still (or
+/// crawls, one link tick at a time, as the links' windows fill and drain). Past
+/// [`STALL_LIMIT`] events at one instant, or [`RATE_LIMIT`] within one virtual second, the
+/// recorder keeps no more events and reports the stall (both engines stop the run with it).
 #[derive(Default)]
 struct Stall {
     at: Duration,
     count: u64,
+    /// The whole virtual second `second_count` counts events of.
+    second: u64,
+    second_count: u64,
     /// The diagnosis, once tripped.
     tripped: Option<String>,
     waker: Option<std::task::Waker>,
@@ -364,6 +369,11 @@ struct Stall {
 
 /// Events at one virtual instant beyond which a run counts as stalled.
 pub const STALL_LIMIT: u64 = 200_000;
+
+/// Events within one whole virtual second beyond which a run counts as stalled. The busiest
+/// scenario × target pair recorded 38 events in one virtual second; a keepalive flood
+/// records tens of thousands.
+pub const RATE_LIMIT: u64 = 50_000;
 
 impl Recorder {
     pub fn new() -> Self {
@@ -383,13 +393,44 @@ impl Recorder {
                 st.at = at;
                 st.count = 1;
             }
-            if st.count > STALL_LIMIT {
+            let second = at.as_secs();
+            if st.second == second {
+                st.second_count += 1;
+            } else {
+                st.second = second;
+                st.second_count = 1;
+            }
+            // A burst (nearly) all at one instant is reported as standing still (below).
+            let one_instant = st.count * 10 >= st.second_count * 9;
+            if !one_instant && st.second_count > RATE_LIMIT {
                 st.tripped = Some(format!(
-                    "virtual time stood still at {}: {STALL_LIMIT} events were recorded at that \
+                    "virtual time crawled at {}: {RATE_LIMIT} events were recorded within the \
+                     virtual second {}–{}, the last by {host} ({}). A target whose timers read \
+                     the real clock (std::time::Instant or SystemTime) instead of tokio's keeps \
+                     firing while virtual time only advances tick by tick; the run was stopped",
+                    crate::time::stamp(at),
+                    crate::time::stamp(Duration::from_secs(second)),
+                    crate::time::stamp(Duration::from_secs(second + 1)),
+                    render::describe(&Event {
+                        at,
+                        host: host.to_string(),
+                        conn,
+                        kind,
+                    })
+                ));
+                if let Some(w) = st.waker.take() {
+                    w.wake();
+                }
+                return;
+            }
+            if st.count > STALL_LIMIT || (one_instant && st.second_count > RATE_LIMIT) {
+                st.tripped = Some(format!(
+                    "virtual time stood still at {}: {} events were recorded at that \
                      instant, the last by {host} ({}). A target whose timers read the real clock \
                      (std::time::Instant or SystemTime) instead of tokio's keeps firing without \
                      virtual time advancing; the run was stopped",
                     crate::time::stamp(at),
+                    st.count,
                     render::describe(&Event {
                         at,
                         host: host.to_string(),
@@ -414,6 +455,11 @@ impl Recorder {
     /// Records an event now (the simulation's virtual clock; zero outside a simulation).
     pub fn record(&self, host: &str, conn: Option<ConnId>, kind: EventKind) {
         self.record_at(crate::sim::now(), host, conn, kind);
+    }
+
+    /// The diagnosis if the run has stalled (see [`STALL_LIMIT`], [`RATE_LIMIT`]).
+    pub fn stall(&self) -> Option<String> {
+        self.stall.lock().expect("stall lock").tripped.clone()
     }
 
     /// Resolves with the diagnosis when the run has stalled (see [`STALL_LIMIT`]).

@@ -1,0 +1,216 @@
+//! `determinism.wall-clock`: a safety check on every host. Under virtual time a keepalive
+//! timer fires at most once per interval, so a connection never carries a burst of SSE
+//! comments at one virtual instant, and no run records thousands of events within one
+//! virtual second. Either one means a target read the real clock.
+//!
+//! ```text
+//!   FrameWritten{comment} per (host, conn, instant) > BURST_MAX ─▶ fail: instant, conn, count
+//!   events within one virtual second ≥ trace::RATE_LIMIT       ─▶ fail: the stall-sized burst
+//!   otherwise                                                   ─▶ pass
+//! ```
+//!
+//! Run on every scenario whether or not it lists it (see [`crate::report::evaluate`]); the
+//! likely cause it names: a timer computing its deadline from `std::time::Instant` or
+//! `SystemTime` (an empty comment `:` is the default keepalive frame of sse-stream's
+//! `KeepAlive`, whose `reset` sets the deadline to `std::time::Instant::now() + interval`;
+//! rmcp's Streamable HTTP server uses it).
+
+use super::client_stream::outcome;
+use super::{CheckOutcome, Verdict};
+use crate::sse::Frame;
+use crate::time::stamp;
+use crate::trace::{ConnId, EventKind, Trace, RATE_LIMIT};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The check id.
+pub const ID: &str = "determinism.wall-clock";
+
+/// Comment frames one host may write on one connection at one virtual instant. The reference
+/// server writes at most one per timer; two timers of a session sharing a connection (a bug
+/// model) write two.
+pub const BURST_MAX: usize = 8;
+
+/// Why a keepalive floods, in words, from the frame it floods with.
+fn likely_cause(text: &str) -> String {
+    let general = "a timer computing its deadline from the real clock (std::time::Instant or \
+                   SystemTime) instead of tokio's: under virtual time that deadline is soon in \
+                   the past, so the timer fires again at once";
+    if text.is_empty() {
+        format!(
+            "{general}. The frame is the empty comment `:`, the default keepalive of \
+             sse-stream's KeepAlive (used by rmcp's StreamableHttpService), whose \
+             KeepAliveStream::reset sets the deadline to std::time::Instant::now() + interval"
+        )
+    } else {
+        general.to_string()
+    }
+}
+
+/// Evaluates the check over a trace.
+pub fn evaluate(trace: &Trace, _end: Duration) -> CheckOutcome {
+    // The first (host, conn, instant) with more comment frames than BURST_MAX.
+    let mut bursts: BTreeMap<(&str, Option<ConnId>, Duration), (usize, &str)> = BTreeMap::new();
+    let mut first: Option<(Duration, &str, Option<ConnId>)> = None;
+    for e in &trace.events {
+        if let EventKind::FrameWritten {
+            frame: Frame::Comment { text },
+            ..
+        } = &e.kind
+        {
+            let n = bursts
+                .entry((e.host.as_str(), e.conn, e.at))
+                .or_insert((0, text.as_str()));
+            n.0 += 1;
+            if n.0 == BURST_MAX + 1 && first.is_none() {
+                first = Some((e.at, e.host.as_str(), e.conn));
+            }
+        }
+    }
+    if let Some((at, host, conn)) = first {
+        let (count, text) = bursts[&(host, conn, at)];
+        let on = conn.map_or("a connection".to_string(), |c| c.to_string());
+        return outcome(
+            ID,
+            Verdict::Fail,
+            Some(at),
+            format!(
+                "{host} wrote {count} comment frames on {on} at the one virtual instant {} \
+                 (a virtual-time keepalive writes at most one per timer); likely cause: {}",
+                stamp(at),
+                likely_cause(text)
+            ),
+        );
+    }
+    // A stall-sized burst: as many events within one virtual second as the recorder's guard
+    // allows.
+    let mut per_second: BTreeMap<u64, u64> = BTreeMap::new();
+    for e in &trace.events {
+        let n = per_second.entry(e.at.as_secs()).or_insert(0);
+        *n += 1;
+        if *n == RATE_LIMIT {
+            return outcome(
+                ID,
+                Verdict::Fail,
+                Some(e.at),
+                format!(
+                    "{RATE_LIMIT} events were recorded within the virtual second {}–{}, the \
+                     last by {}; likely cause: {}",
+                    stamp(Duration::from_secs(e.at.as_secs())),
+                    stamp(Duration::from_secs(e.at.as_secs() + 1)),
+                    e.host,
+                    likely_cause("-")
+                ),
+            );
+        }
+    }
+    let busiest = per_second.values().copied().max().unwrap_or(0);
+    outcome(
+        ID,
+        Verdict::Pass,
+        trace.events.last().map(|e| e.at),
+        format!(
+            "no connection carried more than {BURST_MAX} comment frames at one virtual instant, \
+             and at most {busiest} events were recorded within one virtual second"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::testing::TraceBuilder;
+
+    fn flood(n: usize, text: &str) -> Trace {
+        let mut b = TraceBuilder::new().stream(1, "get", 1_000);
+        for _ in 0..n {
+            b = b.push(
+                15_001,
+                "server",
+                Some(1),
+                EventKind::FrameWritten {
+                    frame: Frame::Comment { text: text.into() },
+                    timer: None,
+                },
+            );
+        }
+        b.build()
+    }
+
+    #[test]
+    fn keepalives_at_their_cadence_pass() {
+        let mut b = TraceBuilder::new().stream(1, "get", 1_000);
+        for k in 1..=10 {
+            b = b.keepalive_written(1_000 + 15_000 * k, 1, 1);
+        }
+        let o = evaluate(&b.build(), Duration::from_secs(300));
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    }
+
+    #[test]
+    fn two_timers_on_one_connection_at_one_instant_pass() {
+        let t = TraceBuilder::new()
+            .stream(1, "get", 1_000)
+            .keepalive_written(16_000, 1, 1)
+            .keepalive_written(16_000, 1, 2)
+            .build();
+        assert_eq!(evaluate(&t, Duration::from_secs(60)).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn a_burst_of_empty_comments_fails_naming_instant_conn_count_and_sse_stream() {
+        let o = evaluate(&flood(40, ""), Duration::from_secs(60));
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert_eq!(o.at, Some(Duration::from_millis(15_001)));
+        assert!(
+            o.message.starts_with(
+                "server wrote 40 comment frames on conn#1 at the one virtual instant 00:00:15.001"
+            ),
+            "{}",
+            o.message
+        );
+        assert!(o.message.contains("std::time::Instant"), "{}", o.message);
+        assert!(
+            o.message.contains("KeepAliveStream::reset"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn a_burst_of_other_comments_names_the_real_clock_but_not_sse_stream() {
+        let o = evaluate(&flood(BURST_MAX + 1, " ping"), Duration::from_secs(60));
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert!(o.message.contains("SystemTime"), "{}", o.message);
+        assert!(!o.message.contains("sse-stream"), "{}", o.message);
+        // At the bound, still a pass.
+        let ok = evaluate(&flood(BURST_MAX, " ping"), Duration::from_secs(60));
+        assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.message);
+    }
+
+    #[test]
+    fn a_stall_sized_burst_spread_over_ticks_fails() {
+        // One event per connection and millisecond: no instant has a burst, but the second
+        // holds RATE_LIMIT events.
+        let mut b = TraceBuilder::new();
+        for i in 0..RATE_LIMIT {
+            b = b.push(
+                15_000 + (i % 1_000),
+                "client",
+                Some(1 + (i / 1_000) as u32),
+                EventKind::Received {
+                    bytes: 3,
+                    frames: vec![],
+                },
+            );
+        }
+        let o = evaluate(&b.build(), Duration::from_secs(60));
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert!(
+            o.message
+                .contains("within the virtual second 00:00:15.000–00:00:16.000"),
+            "{}",
+            o.message
+        );
+    }
+}
