@@ -73,8 +73,8 @@ pub fn run_server(
         )
     }))
     .unwrap_or_else(|p| RunOutput {
-        trace: Trace::default(),
         error: Some(format!("the simulation panicked: {}", panic_message(&*p))),
+        ..RunOutput::default()
     });
     evaluate(scenario, name, seed, out)
 }
@@ -117,8 +117,8 @@ pub fn run_one_on(
         )
     }))
     .unwrap_or_else(|p| RunOutput {
-        trace: Trace::default(),
         error: Some(format!("the simulation panicked: {}", panic_message(&*p))),
+        ..RunOutput::default()
     });
     evaluate(scenario, target.name, seed, out)
 }

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //!   FrameWritten{comment} per (host, conn, instant) > BURST_MAX ─▶ fail: instant, conn, count
-//!   events within one virtual second ≥ trace::RATE_LIMIT       ─▶ fail: the stall-sized burst
+//!   events of one conn within one virtual second ≥ RATE_LIMIT  ─▶ fail: the stall-sized burst
 //!   otherwise                                                   ─▶ pass
 //! ```
 //!
@@ -82,11 +82,11 @@ pub fn evaluate(trace: &Trace, _end: Duration) -> CheckOutcome {
             ),
         );
     }
-    // A stall-sized burst: as many events within one virtual second as the recorder's guard
-    // allows.
-    let mut per_second: BTreeMap<u64, u64> = BTreeMap::new();
+    // A stall-sized burst: as many events of one connection within one virtual second as the
+    // recorder's guard allows.
+    let mut per_second: BTreeMap<(u64, Option<ConnId>), u64> = BTreeMap::new();
     for e in &trace.events {
-        let n = per_second.entry(e.at.as_secs()).or_insert(0);
+        let n = per_second.entry((e.at.as_secs(), e.conn)).or_insert(0);
         *n += 1;
         if *n == RATE_LIMIT {
             return outcome(
@@ -94,8 +94,10 @@ pub fn evaluate(trace: &Trace, _end: Duration) -> CheckOutcome {
                 Verdict::Fail,
                 Some(e.at),
                 format!(
-                    "{RATE_LIMIT} events were recorded within the virtual second {}–{}, the \
-                     last by {}; likely cause: {}",
+                    "{RATE_LIMIT} events of {} were recorded within the virtual second {}–{}, \
+                     the last by {}; likely cause: {}",
+                    e.conn
+                        .map_or("no connection".to_string(), |c| c.to_string()),
                     stamp(Duration::from_secs(e.at.as_secs())),
                     stamp(Duration::from_secs(e.at.as_secs() + 1)),
                     e.host,
@@ -111,7 +113,8 @@ pub fn evaluate(trace: &Trace, _end: Duration) -> CheckOutcome {
         trace.events.last().map(|e| e.at),
         format!(
             "no connection carried more than {BURST_MAX} comment frames at one virtual instant, \
-             and at most {busiest} events were recorded within one virtual second"
+             and at most {busiest} events of one connection were recorded within one virtual \
+             second"
         ),
     )
 }
@@ -189,28 +192,35 @@ mod tests {
     }
 
     #[test]
-    fn a_stall_sized_burst_spread_over_ticks_fails() {
-        // One event per connection and millisecond: no instant has a burst, but the second
-        // holds RATE_LIMIT events.
-        let mut b = TraceBuilder::new();
-        for i in 0..RATE_LIMIT {
-            b = b.push(
-                15_000 + (i % 1_000),
-                "client",
-                Some(1 + (i / 1_000) as u32),
-                EventKind::Received {
-                    bytes: 3,
-                    frames: vec![],
-                },
-            );
-        }
-        let o = evaluate(&b.build(), Duration::from_secs(60));
+    fn a_stall_sized_burst_of_one_connection_spread_over_ticks_fails_but_many_streams_do_not() {
+        // RATE_LIMIT events within one second, 50 per millisecond: no comment burst at one
+        // instant, but one connection's second holds a flood.
+        let burst = |conns: u64| {
+            let mut b = TraceBuilder::new();
+            for i in 0..RATE_LIMIT {
+                b = b.push(
+                    15_000 + (i % 1_000),
+                    "client",
+                    Some(1 + (i % conns) as u32),
+                    EventKind::Received {
+                        bytes: 3,
+                        frames: vec![],
+                    },
+                );
+            }
+            evaluate(&b.build(), Duration::from_secs(60))
+        };
+        let o = burst(1);
         assert_eq!(o.verdict, Verdict::Fail);
         assert!(
-            o.message
-                .contains("within the virtual second 00:00:15.000–00:00:16.000"),
+            o.message.contains(
+                "of conn#1 were recorded within the virtual second 00:00:15.000–00:00:16.000"
+            ),
             "{}",
             o.message
         );
+        // The same events spread over 50 connections (streams opening together): no flood.
+        let ok = burst(50);
+        assert_eq!(ok.verdict, Verdict::Pass, "{}", ok.message);
     }
 }

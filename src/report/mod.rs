@@ -97,12 +97,14 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
         .iter()
         .any(|e| matches!(e, CheckSpec::DeterminismWallClock)))
     .then_some(CheckSpec::DeterminismWallClock);
+    // A run the stall guard stopped is judged up to the stop: what happened until then.
+    let end = out.stopped_at.unwrap_or(scenario.duration);
     let checks: Vec<CheckResult> = scenario
         .expects
         .iter()
         .chain(implicit.iter())
         .filter_map(|spec| {
-            let o = spec.evaluate(&out.trace, scenario.duration);
+            let o = spec.evaluate(&out.trace, end);
             if implicit.as_ref() == Some(spec) && o.verdict != Verdict::Fail {
                 return None;
             }
@@ -116,7 +118,16 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
         })
         .collect();
     let failed = out.error.is_some() || checks.iter().any(|c| c.verdict == Verdict::Fail);
-    let unexpected = out.error.is_some() || checks.iter().any(|c| !c.as_expected());
+    // The stall guard's stop is the failure `determinism.wall-clock` names: where the file
+    // expects that failure of this target, the stop is expected too (any other error is not).
+    let stop_expected = out.stopped_at.is_some()
+        && checks.iter().any(|c| {
+            c.id == crate::check::determinism_wall_clock::ID
+                && c.verdict == Verdict::Fail
+                && c.expected_fail
+        });
+    let unexpected =
+        (out.error.is_some() && !stop_expected) || checks.iter().any(|c| !c.as_expected());
     RunResult {
         scenario: scenario.path.clone(),
         target: target.to_string(),
@@ -302,8 +313,60 @@ checks = ["stream.survives"]
         let out = RunOutput {
             trace: trace(story),
             error: error.map(Into::into),
+            stopped_at: None,
         };
         evaluate(&scenario(), target, 42, out)
+    }
+
+    /// The keepalive story, then a flood of `:` comments at 00:01:15 on which the stall guard
+    /// stopped the run; `expected`: the file declares the target's wall-clock failure.
+    fn stopped(expected: bool) -> RunResult {
+        let mut t = trace(Story::Keepalives);
+        t.events.retain(|e| e.at <= Duration::from_secs(75));
+        for _ in 0..50 {
+            t.events.push(event(
+                75_000,
+                "server",
+                EventKind::FrameWritten {
+                    frame: crate::sse::Frame::Comment {
+                        text: String::new(),
+                    },
+                    timer: None,
+                },
+            ));
+        }
+        let text = if expected {
+            format!(
+                "{SCENARIO}\n[expect-fail.\"flooder\"]\nchecks = [\"determinism.wall-clock\"]\n"
+            )
+        } else {
+            SCENARIO.to_string()
+        };
+        let s = crate::scenario::parse("scenarios/mem.toml", &text).expect("parses");
+        let out = RunOutput {
+            trace: t,
+            error: Some("virtual time stood still at 00:01:15.000: ...".into()),
+            stopped_at: Some(Duration::from_secs(75)),
+        };
+        evaluate(&s, "flooder", 42, out)
+    }
+
+    #[test]
+    fn a_run_the_stall_guard_stopped_is_judged_up_to_the_stop_and_expected_only_when_declared() {
+        let r = stopped(true);
+        assert_eq!(verdict(&r, "determinism.wall-clock"), Verdict::Fail);
+        // Judged up to 00:01:15: the stream was open and keepalives came until then.
+        assert_eq!(
+            verdict(&r, "stream.survives"),
+            Verdict::Pass,
+            "{:?}",
+            r.checks
+        );
+        assert_eq!(r.verdict, ResultVerdict::Fail);
+        assert!(!r.unexpected, "{:?}", r.checks);
+        assert!(r.error.is_some(), "the stop stays on record");
+        // Undeclared, the same stop is unexpected.
+        assert!(stopped(false).unexpected);
     }
 
     fn verdict(r: &RunResult, id: &str) -> Verdict {

@@ -16,11 +16,14 @@ pub const EPOCH_SECS: u64 = 1_767_225_600;
 const GRACE: Duration = Duration::from_secs(60);
 
 /// The result of one run.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct RunOutput {
     pub trace: Trace,
     /// A host failed or the run did not finish: the simulation's own error.
     pub error: Option<String>,
+    /// When the stall guard stopped the run (a target flooding on the real clock); checks
+    /// then judge the trace up to that instant only.
+    pub stopped_at: Option<Duration>,
 }
 
 /// Which simulation engine runs a scenario.
@@ -70,8 +73,8 @@ pub fn run_on(
         Ok(Engine::Events) => run_events(scenario, server, client, seed),
         Ok(_) => run(scenario, server, client, seed),
         Err(e) => RunOutput {
-            trace: Trace::default(),
             error: Some(e),
+            ..RunOutput::default()
         },
     }
 }
@@ -117,8 +120,8 @@ pub fn run_events(
         Ok(rt) => rt,
         Err(e) => {
             return RunOutput {
-                trace: Trace::default(),
                 error: Some(format!("cannot build the event engine's runtime: {e}")),
+                ..RunOutput::default()
             }
         }
     };
@@ -191,6 +194,7 @@ pub fn run_events(
         })
     });
     RunOutput {
+        stopped_at: recorder.stopped_at(),
         trace: recorder.finish(),
         error,
     }
@@ -303,6 +307,7 @@ pub fn run(
         tracing::warn!(scenario = %scenario.path, seed, error = %e, "simulation failed");
     }
     RunOutput {
+        stopped_at: recorder.stopped_at(),
         trace: recorder.finish(),
         error,
     }

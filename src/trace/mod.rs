@@ -361,7 +361,12 @@ struct Stall {
     count: u64,
     /// The whole virtual second `second_count` counts events of.
     second: u64,
+    /// Events of that second, by connection (a flood is one connection's).
+    per_conn: std::collections::BTreeMap<Option<ConnId>, u64>,
+    /// The count of the connection of the event being recorded.
     second_count: u64,
+    /// When the run was stopped.
+    stopped_at: Option<Duration>,
     /// The diagnosis, once tripped.
     tripped: Option<String>,
     waker: Option<std::task::Waker>,
@@ -370,9 +375,10 @@ struct Stall {
 /// Events at one virtual instant beyond which a run counts as stalled.
 pub const STALL_LIMIT: u64 = 200_000;
 
-/// Events within one whole virtual second beyond which a run counts as stalled. The busiest
-/// scenario × target pair recorded 38 events in one virtual second; a keepalive flood
-/// records tens of thousands.
+/// Events of one connection within one whole virtual second beyond which a run counts as
+/// stalled. The busiest scenario × target pair recorded 38 events in one virtual second; a
+/// keepalive flood records tens of thousands on its connection (counting per connection keeps
+/// 10,000 legitimate streams opening in the same second far below it).
 pub const RATE_LIMIT: u64 = 50_000;
 
 impl Recorder {
@@ -394,12 +400,13 @@ impl Recorder {
                 st.count = 1;
             }
             let second = at.as_secs();
-            if st.second == second {
-                st.second_count += 1;
-            } else {
+            if st.second != second {
                 st.second = second;
-                st.second_count = 1;
+                st.per_conn.clear();
             }
+            let n = st.per_conn.entry(conn).or_insert(0);
+            *n += 1;
+            st.second_count = *n;
             // A burst (nearly) all at one instant is reported as standing still (below).
             let one_instant = st.count * 10 >= st.second_count * 9;
             if !one_instant && st.second_count > RATE_LIMIT {
@@ -418,6 +425,7 @@ impl Recorder {
                         kind,
                     })
                 ));
+                st.stopped_at = Some(at);
                 if let Some(w) = st.waker.take() {
                     w.wake();
                 }
@@ -438,6 +446,7 @@ impl Recorder {
                         kind,
                     })
                 ));
+                st.stopped_at = Some(at);
                 if let Some(w) = st.waker.take() {
                     w.wake();
                 }
@@ -455,6 +464,11 @@ impl Recorder {
     /// Records an event now (the simulation's virtual clock; zero outside a simulation).
     pub fn record(&self, host: &str, conn: Option<ConnId>, kind: EventKind) {
         self.record_at(crate::sim::now(), host, conn, kind);
+    }
+
+    /// When the stall guard stopped the run (see [`STALL_LIMIT`], [`RATE_LIMIT`]).
+    pub fn stopped_at(&self) -> Option<Duration> {
+        self.stall.lock().expect("stall lock").stopped_at
     }
 
     /// The diagnosis if the run has stalled (see [`STALL_LIMIT`], [`RATE_LIMIT`]).
@@ -481,5 +495,38 @@ impl Recorder {
         Trace {
             events: std::mem::take(&mut *self.inner.lock().expect("trace lock")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn received() -> EventKind {
+        EventKind::Received {
+            bytes: 3,
+            frames: vec![],
+        }
+    }
+
+    #[test]
+    fn the_rate_guard_counts_per_connection_and_records_when_it_stopped() {
+        // 100,000 events in one virtual second over 10 connections: streams, not a flood.
+        let r = Recorder::new();
+        for i in 0..100_000u64 {
+            let at = Duration::from_millis(15_000 + i % 1_000);
+            r.record_at(at, "client", Some(ConnId((i % 10) as u32)), received());
+        }
+        assert_eq!(r.stall(), None);
+        assert_eq!(r.stopped_at(), None);
+        // One connection past RATE_LIMIT within one second, spread over ticks: stopped.
+        let f = Recorder::new();
+        for i in 0..=RATE_LIMIT {
+            let at = Duration::from_millis(15_000 + i % 1_000);
+            f.record_at(at, "server", Some(ConnId(3)), received());
+        }
+        let d = f.stall().expect("stopped");
+        assert!(d.starts_with("virtual time crawled at 00:00:15."), "{d}");
+        assert!(f.stopped_at().is_some_and(|t| t.as_secs() == 15));
     }
 }
