@@ -68,12 +68,18 @@ function makeFetch(Agent) {
         };
         const req = { meta, abort: () => ctl.abort(new Error('closed by the client (close-stream)')) };
         latest.set(stream, req);
+        let used = false;
         // A fresh dispatcher per request: its one socket carries this request only and is
         // closed when the response ends (pipelining 0 = no keep-alive, `connection: close`).
         const agent = new Agent({
             pipelining: 0,
             maxRequestsPerClient: 1,
             connect(opts, cb) {
+                // After an aborted response undici 6.24.1 opens one more, idle connection for
+                // the dispatcher (Node's global fetch does the same); refuse it: one request,
+                // one connection.
+                if (used) return cb(new Error('middlebox: one request per connection (idle reconnect refused)'));
+                used = true;
                 const socket = net.connect({ host: opts.hostname, port: Number(opts.port) || 80 });
                 socket.setNoDelay(true); // as undici's own connector: no Nagle delay on small writes
                 let done = false;

@@ -279,6 +279,7 @@ export class Bridge {
         this.byServerConn = new Map();
         this.accepted = new Map(); // client port -> accepted socket, not yet paired
         this.app = []; // every app event with the virtual time of the reply that carried it
+        this.clientReplies = []; // every parsed client reply, in order
         this.nextMs = { server: null, client: null };
         this.pendingS = new Set(); // pairs with something to report to the server
         this.pendingC = new Set();
@@ -358,6 +359,7 @@ export class Bridge {
     async onClientReply(r) {
         let moved = 0;
         this.nextMs.client = r.next_ms;
+        this.clientReplies.push(r);
         for (const ev of r.app ?? []) this.app.push({ at: r.now_ms, ...ev });
         for (const e of r.conns) {
             const p = await this.pairFor(e.conn);
