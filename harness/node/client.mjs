@@ -260,9 +260,18 @@ const ACTIONS = {
                 latest.set(name, req);
             }
         };
-        if (!connected && connectPromise && lastId === undefined) {
-            // the SDK opens the standalone GET itself right after `initialized`: name it
+        const open = () =>
+            quietly(
+                streamStorage.run({ stream: name }, () =>
+                    // the transport's own GET opening (a resumption when an id is given)
+                    lastId !== undefined ? transport.resumeStream(lastId) : transport._startOrAuthSse({ resumptionToken: undefined }),
+                ),
+            );
+        if (!connected && connectPromise) {
+            // initialize still under way: the SDK opens the standalone GET itself right after
+            // `initialized`, which this names; a given id is sent on a GET of its own after that
             getName = name;
+            if (lastId !== undefined) connectPromise.then(open, () => {});
             return;
         }
         if (getOpened && lastId === undefined) {
@@ -270,11 +279,7 @@ const ACTIONS = {
             return;
         }
         getName = name;
-        // the transport's own GET opening (a resumption when an id is given)
-        const p = streamStorage.run({ stream: name }, () =>
-            lastId !== undefined ? transport.resumeStream(lastId) : transport._startOrAuthSse({ resumptionToken: undefined }),
-        );
-        quietly(p);
+        open();
     },
     'call-tool'(a) {
         const name = a.stream ?? 'call';

@@ -256,3 +256,48 @@ test('two runs of the scripted scenario: identical replies (both children) and i
     assert.ok(a.bytes.some(([, , , , t]) => t.includes('last-event-id: 3')));
     for (const [, , , , t] of a.bytes) assert.doesNotMatch(t, /^date:/im);
 });
+
+describe('undici on virtual time', () => {
+    test("without server keepalive, undici's bodyTimeout (300 s, 499 ms fast-timer ticks) cuts the idle GET at 300398 and the SDK reconnects", async () => {
+        const b = await newBridge({ server: { event_store: true, keepalive_ms: 0 }, mcp: { retry_ms: 3000, notifications: [] } });
+        await b.act({ do: 'initialize' });
+        await b.advance(310000);
+        assert.deepEqual(
+            b.app.filter((e) => e.at > 0),
+            [
+                { at: 300398, kind: 'error', stream: 'get', message: 'SSE stream disconnected: TypeError: terminated' },
+                { at: 300398, kind: 'reconnecting', stream: 'get', attempt: 1, after_ms: 3000, last_event_id: null },
+            ],
+        );
+        const gets = b.pairsOf('get');
+        assert.equal(gets.length, 2);
+        assert.ok(gets[0].cClosed, 'the client closed the timed-out GET');
+        await b.shutdown();
+    });
+
+    test('30 virtual minutes of an open GET stream with a 15 s keepalive, through the bridge', async (t) => {
+        const b = await newBridge({ mcp: { retry_ms: 3000, notifications: [] } });
+        await b.act({ do: 'initialize' });
+        const n0 = b.client.lines.length;
+        const t0 = performance.now();
+        await b.advance(30 * 60 * 1000);
+        const wall = performance.now() - t0;
+        const syncs = b.client.lines.length - n0;
+        const get = b.pairsOf('get')[0];
+        const toClient = b.log.filter(([, side, , ord]) => side === 'server' && ord === get.ord).map(([at, , , , text]) => [at, text]);
+        const keepalives = toClient.filter(([, text]) => text === 'd\r\n: keepalive\n\n\r\n').map(([at]) => at);
+        assert.equal(keepalives.length, 120);
+        assert.deepEqual(keepalives.slice(0, 2), [15000, 30000]);
+        assert.deepEqual(
+            b.app.filter((e) => e.at > 0),
+            [],
+            'nothing reaches the application; the GET never drops',
+        );
+        t.diagnostic(
+            `30 virtual minutes, ${syncs} client syncs (undici's 499 ms tick sets next_ms) and as many server syncs, ` +
+                `in ${wall.toFixed(0)} ms of wall time (${((wall / syncs) * 1000).toFixed(0)} µs per client+server sync pair)`,
+        );
+        assert.ok(wall < 10000, `took ${wall.toFixed(0)} ms`);
+        await b.shutdown();
+    });
+});
