@@ -187,22 +187,44 @@ function earliestDeadline() {
 /** Tracks every connection an implementation server accepts. */
 export function trackServer(server) {
     state.servers.add(server);
-    server.on('connection', (socket) => {
-        const conn = socket.remotePort;
-        const rec = { conn, socket, sawEnd: false, finished: false, closed: false, reportedClosed: false, read: 0, written: 0 };
-        state.conns.set(conn, rec);
-        socket.on('end', () => {
-            rec.sawEnd = true;
-        });
-        socket.on('finish', () => {
-            rec.finished = true;
-        });
-        socket.on('close', () => {
-            rec.read = socket.bytesRead;
-            rec.written = socket.bytesWritten;
-            rec.closed = true;
-        });
+    server.on('connection', (socket) => addConn(socket.remotePort, socket));
+}
+
+/**
+ * Tracks a connection the implementation opened as a client (call it once the socket is
+ * connected): its conn is the socket's LOCAL port, the harness listener's remote port.
+ * `extra` (e.g. { stream, method, path }) is reported with the connection, read at each reply.
+ */
+export function trackClientSocket(socket, extra) {
+    return addConn(socket.localPort, socket, extra);
+}
+
+function addConn(conn, socket, extra) {
+    const rec = { conn, socket, extra, sawEnd: false, finished: false, closed: false, reportedClosed: false, read: 0, written: 0 };
+    state.conns.set(conn, rec);
+    socket.on('end', () => {
+        rec.sawEnd = true;
     });
+    socket.on('finish', () => {
+        rec.finished = true;
+    });
+    socket.on('close', () => {
+        rec.read = socket.bytesRead;
+        rec.written = socket.bytesWritten;
+        rec.closed = true;
+    });
+    return rec;
+}
+
+/** Extra "not quiet" conditions (e.g. a client request still connecting): fn() -> truthy = busy. */
+const busyChecks = [];
+export function addBusyCheck(fn) {
+    busyChecks.push(fn);
+}
+/** Extra activity: fn() -> a value whose change between turns means "not quiet". */
+const activityKeys = [];
+export function addActivityKey(fn) {
+    activityKeys.push(fn);
 }
 
 const bytesRead = (r) => (r.closed ? r.read : r.socket.bytesRead);
@@ -225,9 +247,11 @@ function signature() {
         if (!r.closed) pending += r.socket.writableLength;
         ended += (r.sawEnd ? 1 : 0) + (r.finished ? 2 : 0) + (r.closed ? 4 : 0);
     }
+    let key = `${state.conns.size}/${read}/${written}/${ended}/${state.zeroRuns}/${state.fired.length}`;
+    for (const k of activityKeys) key += `/${k()}`;
     return {
-        key: `${state.conns.size}/${read}/${written}/${ended}/${state.zeroRuns}/${state.fired.length}`,
-        busy: pending > 0 || state.zeroPending.size > 0,
+        key,
+        busy: pending > 0 || state.zeroPending.size > 0 || busyChecks.some((f) => f()),
     };
 }
 
@@ -286,6 +310,7 @@ function stateReply(extra = {}) {
         if (r.reportedClosed) continue;
         conns.push({
             conn: r.conn,
+            ...(r.extra ?? {}),
             read: bytesRead(r),
             written: bytesWritten(r),
             ended: r.finished,
@@ -302,8 +327,12 @@ function stateReply(extra = {}) {
         conns,
         timers: liveTimers().map((t) => ({ id: t.id, conn: t.conn, delay_ms: t.delay_ms, repeat: t.repeat })),
         fired: state.fired.slice(),
+        ...(hooks.extraState?.() ?? {}),
     };
 }
+
+/** Hooks of the role-specific adapter (client role: `extraState` adds `app`). */
+const hooks = {};
 
 // ---- commands ------------------------------------------------------------------------------
 async function doSync(cmd) {
@@ -339,7 +368,8 @@ async function doSync(cmd) {
  * Runs the JSON-lines command loop on stdin/stdout. `onStart(cmd)` installs the clock (via
  * installClock), builds the implementation and resolves to { port }.
  */
-export function runCommandLoop({ onStart, onShutdown }) {
+export function runCommandLoop({ onStart, onShutdown, onAct, extraState }) {
+    hooks.extraState = extraState;
     process.on('uncaughtException', (err) => {
         log('uncaught exception:', err?.stack ?? String(err));
         state.fatal = new Error(`the implementation threw an uncaught exception: ${err?.message ?? err} (stack on stderr)`);
@@ -374,13 +404,20 @@ export function runCommandLoop({ onStart, onShutdown }) {
                 case 'sync':
                     if (!started) throw new Error('sync before start');
                     return reply(await doSync(cmd));
+                case 'act':
+                    if (!onAct) break;
+                    if (!started) throw new Error('act before start');
+                    state.fired = [];
+                    await onAct(cmd.action);
+                    // runs until quiet; quiet includes the flush (nothing unflushed on any socket)
+                    await runUntilQuiet(`act ${JSON.stringify(cmd.action?.do)}`);
+                    return reply(stateReply());
                 case 'shutdown':
                     reply({ ok: true });
                     await shutdown(onShutdown, 0);
                     return;
-                default:
-                    throw new Error(`unknown op ${JSON.stringify(cmd.op)} (expected start, sync or shutdown)`);
             }
+            throw new Error(`unknown op ${JSON.stringify(cmd.op)} (expected start, sync${onAct ? ', act' : ''} or shutdown)`);
         } catch (e) {
             log('command failed:', e?.stack ?? String(e));
             return reply({ ok: false, error: String(e?.message ?? e) });

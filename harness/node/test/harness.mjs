@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const SERVER = path.join(here, '..', 'server.mjs');
+export const CLIENT = path.join(here, '..', 'client.mjs');
 export const REVISION = '2025-11-25';
 
 export function startCommand(impl, version, options = {}, mcp = {}) {
@@ -24,8 +25,8 @@ export function startCommand(impl, version, options = {}, mcp = {}) {
 }
 
 export class Child {
-    constructor(env = {}) {
-        this.proc = spawn(process.execPath, [SERVER], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    constructor(env = {}, script = SERVER) {
+        this.proc = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
         this.lines = []; // every stdout line, verbatim
         this.stderr = '';
         this.waiters = [];
@@ -133,9 +134,9 @@ export class Child {
 }
 
 export class Conn {
-    constructor(socket) {
+    constructor(socket, id = socket.localPort) {
         this.socket = socket;
-        this.id = socket.localPort;
+        this.id = id;
         this.written = 0;
         this.eof = false;
         this.buf = Buffer.alloc(0);
@@ -163,6 +164,11 @@ export class Conn {
 
     /** Reads until `total` bytes have been received in all; returns the new bytes as a string. */
     async readTo(total) {
+        return (await this.readBytesTo(total)).toString('utf8');
+    }
+
+    /** Like readTo, as a Buffer. */
+    async readBytesTo(total) {
         const n = total - this.consumed;
         if (n < 0) throw new Error(`child reports ${total} bytes written on ${this.id} but ${this.consumed} were already read`);
         const deadline = Date.now() + 3000;
@@ -175,7 +181,7 @@ export class Conn {
         }
         this.onData = null;
         if (this.buf.length > n) throw new Error(`conn ${this.id}: ${this.buf.length} bytes arrived, the child reported ${n}`);
-        const out = this.buf.toString('utf8');
+        const out = this.buf;
         this.buf = Buffer.alloc(0);
         this.consumed = total;
         return out;
@@ -239,4 +245,216 @@ export async function openSessionWithGet(child, { at = 0 } = {}) {
     const get = await child.request('GET', { headers: { 'Mcp-Session-Id': sid } });
     await child.sync(at);
     return { sid, init: r, initialized: nr, get, getResponse: parseResponse(get.lastChunk) };
+}
+
+// ---- client role: a JS stand-in for the Rust bridge ---------------------------------------------
+export const CLIENT_IMPL = ['ts-sdk-client', '1.32.2'];
+
+export function clientStartCommand(url, reconnect = {}) {
+    return {
+        op: 'start',
+        v: 1,
+        impl: CLIENT_IMPL[0],
+        version: CLIENT_IMPL[1],
+        seed: 42,
+        epoch_ms: 1767225600000,
+        options: {},
+        mcp: { revision: REVISION, retry_ms: null, notifications: [] },
+        client: { url, reconnect: { initial_ms: 1000, max_ms: 30000, growth: 2.0, attempts: 5, ...reconnect } },
+    };
+}
+
+/**
+ * Plays the network between client.mjs and server.mjs: a loopback listener the client connects
+ * to, one connection to the server per client connection, bytes forwarded in the exact counts
+ * the children report, both clocks kept at the same virtual time (server synced first at each
+ * instant, then the client, repeated until nothing moves).
+ */
+export class Bridge {
+    constructor({ serverEnv = {}, clientEnv = {} } = {}) {
+        this.server = new Child(serverEnv, SERVER);
+        this.client = new Child(clientEnv, CLIENT);
+        this.now = 0;
+        this.pairs = new Map(); // client conn (the client's local port) -> pair
+        this.byServerConn = new Map();
+        this.accepted = new Map(); // client port -> accepted socket, not yet paired
+        this.app = []; // every app event with the virtual time of the reply that carried it
+        this.clientReplies = []; // every parsed client reply, in order
+        this.nextMs = { server: null, client: null };
+        this.pendingS = new Set(); // pairs with something to report to the server
+        this.pendingC = new Set();
+        this.log = []; // [time, side, direction, conn ordinal, text] of everything forwarded
+        this.listener = net.createServer((s) => {
+            s.pause();
+            this.accepted.set(s.remotePort, s);
+        });
+    }
+
+    async start({ server = {}, mcp = {}, reconnect = {} } = {}) {
+        await new Promise((r) => this.listener.listen(0, '127.0.0.1', r));
+        this.port = this.listener.address().port;
+        const rs = await this.server.start('ts-sdk-server', '1.32.2', server, mcp);
+        this.nextMs.server = rs.next_ms;
+        const rc = await this.client.cmd(clientStartCommand(`http://127.0.0.1:${this.port}/mcp`, reconnect));
+        if (!rc.ok) throw new Error(`client start failed: ${rc.error}\n${this.client.stderr.slice(-2000)}`);
+        await this.onClientReply(rc);
+        return rc;
+    }
+
+    /** One client action at the current time, then everything it causes at this instant. */
+    async act(action) {
+        const r = await this.client.cmd({ op: 'act', action });
+        if (!r.ok) throw new Error(`act ${action.do} failed: ${r.error}\n${this.client.stderr.slice(-2000)}`);
+        await this.onClientReply(r);
+        await this.settle(this.now);
+        return r;
+    }
+
+    /** Advances both clocks to `to`, deadline by deadline of either child. */
+    async advance(to) {
+        await this.settle(this.now);
+        for (;;) {
+            const ds = [this.nextMs.server, this.nextMs.client].filter((d) => d !== null && d !== undefined);
+            const d = ds.length ? Math.min(...ds) : null;
+            if (d === null || d > to) break;
+            this.now = d;
+            await this.settle(d);
+        }
+        this.now = to;
+        await this.settle(to);
+    }
+
+    /** Syncs server then client at `t` until no bytes or ends move between them. */
+    async settle(t) {
+        for (let round = 0; round < 100; round++) {
+            await this.syncServer(t);
+            await this.syncClient(t);
+            if (!this.pendingS.size && !this.pendingC.size) return;
+        }
+        throw new Error(`bridge: bytes kept moving at ${t} ms for 100 rounds`);
+    }
+
+    async pairFor(port) {
+        let p = this.pairs.get(port);
+        if (p) return p;
+        const deadline = Date.now() + 3000;
+        while (!this.accepted.has(port)) {
+            if (Date.now() > deadline) throw new Error(`bridge: the client reports conn ${port}, never accepted`);
+            await new Promise((r) => setTimeout(r, 2));
+        }
+        const cs = this.accepted.get(port);
+        this.accepted.delete(port);
+        const ss = net.connect(this.server.port, '127.0.0.1');
+        await new Promise((resolve, reject) => {
+            ss.once('connect', resolve);
+            ss.once('error', reject);
+        });
+        p = { c: new Conn(cs, port), s: new Conn(ss), cClosed: false, sClosed: false, cut: false, ord: this.pairs.size + 1 };
+        cs.resume();
+        this.pairs.set(port, p);
+        this.byServerConn.set(p.s.id, p);
+        return p;
+    }
+
+    async onClientReply(r) {
+        let moved = 0;
+        this.nextMs.client = r.next_ms;
+        this.clientReplies.push(r);
+        for (const ev of r.app ?? []) this.app.push({ at: r.now_ms, ...ev });
+        for (const e of r.conns) {
+            const p = await this.pairFor(e.conn);
+            p.meta = { stream: e.stream, method: e.method, path: e.path };
+            if (p.cut) {
+                p.c.consumed = e.written;
+            } else {
+                const bytes = await p.c.readBytesTo(e.written);
+                if (bytes.length && !p.sClosed) {
+                    p.s.write(bytes);
+                    this.log.push([r.now_ms, 'client', 'out', p.ord, bytes.toString('utf8')]);
+                    this.pendingS.add(p);
+                    moved++;
+                }
+            }
+            if ((e.ended || e.closed) && !p.s.eof && !p.sClosed) {
+                p.s.socket.end();
+                p.s.eof = true;
+                this.pendingS.add(p);
+                moved++;
+            }
+            if (e.closed) p.cClosed = true;
+        }
+        return moved;
+    }
+
+    async syncClient(t) {
+        const sent = [...this.pendingC].filter((p) => !p.cClosed).map((p) => ({ conn: p.c.id, bytes: p.c.written, eof: p.c.eof }));
+        this.pendingC.clear();
+        const r = await this.client.cmd({ op: 'sync', to_ms: t, sent });
+        if (!r.ok) throw new Error(`client sync ${t} failed: ${r.error}\n${this.client.stderr.slice(-3000)}`);
+        return this.onClientReply(r);
+    }
+
+    async syncServer(t) {
+        const sent = [...this.pendingS].filter((p) => !p.sClosed).map((p) => ({ conn: p.s.id, bytes: p.s.written, eof: p.s.eof }));
+        this.pendingS.clear();
+        const r = await this.server.cmd({ op: 'sync', to_ms: t, sent });
+        if (!r.ok) throw new Error(`server sync ${t} failed: ${r.error}\n${this.server.stderr.slice(-3000)}`);
+        this.nextMs.server = r.next_ms;
+        this.lastServer = r;
+        let moved = 0;
+        for (const e of r.conns) {
+            const p = this.byServerConn.get(e.conn);
+            if (!p) continue;
+            if (p.cut) {
+                p.s.consumed = e.written;
+            } else {
+                const bytes = await p.s.readBytesTo(e.written);
+                if (bytes.length && !p.cClosed) {
+                    p.c.socket.write(bytes);
+                    p.c.written += bytes.length;
+                    this.log.push([t, 'server', 'in', p.ord, bytes.toString('utf8')]);
+                    this.pendingC.add(p);
+                    moved++;
+                }
+            }
+            if ((e.ended || e.closed) && !p.c.eof && !p.cClosed) {
+                p.c.socket.end();
+                p.c.eof = true;
+                this.pendingC.add(p);
+                moved++;
+            }
+            if (e.closed) p.sClosed = true;
+        }
+        return moved;
+    }
+
+    /** The server side of a pair goes away: the bridge destroys its server connection and ends the client's. */
+    cut(pair) {
+        pair.cut = true;
+        pair.s.socket.destroy();
+        pair.sClosed = true;
+        pair.c.socket.end();
+        pair.c.eof = true;
+        this.pendingC.add(pair);
+    }
+
+    pairsOf(stream) {
+        return [...this.pairs.values()].filter((p) => p.meta?.stream === stream);
+    }
+
+    async shutdown() {
+        await this.client.shutdown();
+        await this.server.shutdown();
+        this.listener.close();
+        for (const p of this.pairs.values()) {
+            p.c.socket.destroy();
+            p.s.socket.destroy();
+        }
+    }
+
+    kill() {
+        this.client.kill();
+        this.server.kill();
+        this.listener.close();
+    }
 }
