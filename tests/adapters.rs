@@ -180,3 +180,32 @@ fn a_node_target_gives_byte_identical_traces_over_five_runs() {
     }
     assert!(first.lines().count() > 50, "a real trace");
 }
+
+#[test]
+fn the_typescript_client_runs_the_client_suite_against_the_reference_server() {
+    let files = scenario::discover(&[std::path::PathBuf::from("scenarios/client")]).unwrap();
+    assert!(files.len() >= 4);
+    let t = target::get("ts-sdk-client@1.32.2").expect("target exists");
+    for f in files {
+        let s = scenario::load(&f).unwrap();
+        let r = suite::run_one(&s, &t, None);
+        // Every outcome is what the file declares for the SDK client (its missing MP-301g
+        // behaviours are declared with their reasons).
+        assert!(!r.unexpected, "{}: {:?} {:?}", s.path, r.error, r.checks);
+        // The real SDK did the talking: its initialize has id 0 (the reference client's is 1),
+        // and its answer reached the application.
+        let kinds: Vec<_> = r.trace.events.iter().map(|e| &e.kind).collect();
+        assert!(
+            kinds.iter().any(|k| matches!(k, middlebox::trace::EventKind::RpcSent { method, id: Some(0) } if method == "initialize")),
+            "{}",
+            s.path
+        );
+        assert!(
+            kinds
+                .iter()
+                .any(|k| matches!(k, middlebox::trace::EventKind::SessionEstablished { .. })),
+            "{}",
+            s.path
+        );
+    }
+}

@@ -371,6 +371,16 @@ pub fn all() -> Vec<TargetInfo> {
             server: Some(rmcp::build),
             client: None,
         },
+        TargetInfo {
+            name: "ts-sdk-client@1.32.2",
+            role: Role::Client,
+            summary: "the TypeScript SDK's StreamableHTTPClientTransport (@modelcontextprotocol/sdk 1.32.2) in Node, on virtual time through harness/node, against the reference server",
+            cites: None,
+            bug_model: false,
+            scope: Scope::Mcp,
+            server: None,
+            client: Some(|| process::build_client("ts-sdk-client@1.32.2")),
+        },
     ]
 }
 

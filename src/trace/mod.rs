@@ -152,6 +152,9 @@ pub enum EventKind {
     },
     /// MCP client: the stream is given up after `attempts` failed reconnections.
     GaveUp { stream: String, attempts: u32 },
+    /// A client implementation could not take a timeline step (`step`: its `do`), saying why;
+    /// the run goes on without it.
+    StepRefused { step: String, reason: String },
     /// MCP client: the client logged an operational warning about a stream (MP-301g
     /// module 3: missed keepalives, suspected buffering by an intermediary).
     ClientWarned {

@@ -113,6 +113,9 @@ pub fn describe(e: &Event) -> String {
                 .map(|l| format!(", Last-Event-ID={l:?}"))
                 .unwrap_or_default()
         ),
+        EventKind::StepRefused { step, reason } => {
+            format!("step {step} refused by the client implementation: {reason}")
+        }
         EventKind::GaveUp { stream, attempts } => {
             format!("stream={stream} given up after {attempts} failed reconnections")
         }

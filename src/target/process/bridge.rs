@@ -113,7 +113,7 @@ pub async fn serve(env: ServerEnv, launch: std::rc::Rc<Launch>) -> turmoil::Resu
         version: launch.version.clone(),
         seed: env.host.seed,
         epoch_ms: crate::sim::runner::EPOCH_SECS * 1000 + now().as_millis() as u64,
-        options: launch.options.clone(),
+        options: serde_json::to_value(&launch.options).expect("options serialise"),
         mcp: McpSetup {
             revision: scenario.revision().to_string(),
             retry_ms: scenario.server.retry.map(|d| d.as_millis() as u64),

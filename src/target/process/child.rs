@@ -85,8 +85,31 @@ impl Child {
         })
     }
 
-    /// Sends `cmd` and waits up to `limit` (real time) for its reply.
+    /// Sends `cmd` and waits up to `limit` (real time) for its reply; a refusal
+    /// (`"ok": false`) is an error naming the adapter's reason.
     pub fn request(&mut self, cmd: &Command, limit: Duration) -> Result<State, String> {
+        let state = self.exchange(cmd, limit)?;
+        if state.ok {
+            Ok(state)
+        } else {
+            let why = state.error.unwrap_or_else(|| "no reason given".into());
+            Err(self.failure(&format!("refused `{}`: {why}", op(cmd))))
+        }
+    }
+
+    /// Sends an `act` command: `Ok(Err(reason))` when the adapter refused the step (the
+    /// process is fine and goes on), `Err` when the exchange itself failed.
+    pub fn act(&mut self, cmd: &Command, limit: Duration) -> Result<Result<State, String>, String> {
+        let state = self.exchange(cmd, limit)?;
+        Ok(if state.ok {
+            Ok(state)
+        } else {
+            Err(state.error.unwrap_or_else(|| "no reason given".into()))
+        })
+    }
+
+    /// One command, one reply line, parsed (whatever its `ok`).
+    fn exchange(&mut self, cmd: &Command, limit: Duration) -> Result<State, String> {
         let line = serde_json::to_string(cmd).expect("commands serialise");
         let log = std::env::var_os("MIDDLEBOX_PROTOCOL_LOG").is_some();
         if log {
@@ -100,15 +123,9 @@ impl Child {
                 if log {
                     eprintln!("← {reply}");
                 }
-                let state: State = serde_json::from_str(&reply).map_err(|e| {
+                serde_json::from_str(&reply).map_err(|e| {
                     self.failure(&format!("sent a reply that is not protocol JSON ({e}): {reply}"))
-                })?;
-                if state.ok {
-                    Ok(state)
-                } else {
-                    let why = state.error.unwrap_or_else(|| "no reason given".into());
-                    Err(self.failure(&format!("refused `{}`: {why}", op(cmd))))
-                }
+                })
             }
             Ok(Err(e)) => Err(self.failure(&format!("control channel failed: {e}"))),
             Err(mpsc::RecvTimeoutError::Timeout) => Err(self.failure(&format!(

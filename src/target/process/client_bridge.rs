@@ -83,6 +83,8 @@ struct ClientBridge {
     next_ms: Option<u64>,
     clock_ms: u64,
     tx: mpsc::UnboundedSender<(usize, Option<Vec<u8>>)>,
+    /// The connection each JSON-RPC request id was sent on (its answer is recorded there).
+    request_conns: BTreeMap<u64, ConnId>,
 }
 
 /// Runs the client host: starts the adapter, plays the scenario's steps through it, bridges
@@ -100,7 +102,7 @@ pub async fn run(env: ClientEnv, launch: std::rc::Rc<Launch>) -> turmoil::Result
         version: launch.version.clone(),
         seed: env.host.seed,
         epoch_ms: crate::sim::runner::EPOCH_SECS * 1000 + now().as_millis() as u64,
-        options: launch.options.clone(),
+        options: serde_json::json!({}),
         mcp: McpSetup {
             revision: scenario.revision().to_string(),
             retry_ms: None,
@@ -129,6 +131,7 @@ pub async fn run(env: ClientEnv, launch: std::rc::Rc<Launch>) -> turmoil::Result
         next_ms: None,
         clock_ms: 0,
         tx,
+        request_conns: BTreeMap::new(),
     };
     b.apply(state).await?;
     let steps = scenario.client.steps.clone();
@@ -153,8 +156,17 @@ pub async fn run(env: ClientEnv, launch: std::rc::Rc<Launch>) -> turmoil::Result
                 let action = action_json(&steps[next_step].action);
                 next_step += 1;
                 b.catch_up().await?;
-                let state = b.child.request(&Command::Act { action }, SYNC_LIMIT)?;
-                b.apply(state).await?;
+                let step = action["do"].as_str().unwrap_or("?").to_string();
+                match b.child.act(&Command::Act { action }, SYNC_LIMIT)? {
+                    Ok(state) => b.apply(state).await?,
+                    // The implementation cannot take this step (e.g. a second initialize on
+                    // one SDK client): recorded, and the run goes on.
+                    Err(reason) => b.env.host.recorder.record(
+                        "client",
+                        None,
+                        EventKind::StepRefused { step, reason },
+                    ),
+                }
             }
             () = sleep_opt(timer_in) => b.sync().await?,
             () = tokio::time::sleep(end.saturating_sub(now())) => break,
@@ -535,6 +547,9 @@ impl ClientBridge {
                 }
                 RequestSeen::Body(body) => {
                     if let Some((method, id)) = rpc_sent(&body) {
+                        if let Some(id) = id {
+                            self.request_conns.insert(id, conn);
+                        }
                         self.record(conn, EventKind::RpcSent { method, id });
                     }
                 }
@@ -592,7 +607,10 @@ impl ClientBridge {
                 on(stream.as_deref()),
                 EventKind::MessageDelivered { event_id, message },
             ),
-            AppEvent::Answered { id, outcome } => (None, EventKind::RpcAnswered { id, outcome }),
+            AppEvent::Answered { id, outcome } => (
+                self.request_conns.get(&id).copied(),
+                EventKind::RpcAnswered { id, outcome },
+            ),
             AppEvent::Reconnecting {
                 stream,
                 attempt,

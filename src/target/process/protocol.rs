@@ -32,7 +32,8 @@ pub enum Command {
         /// The wall clock the implementation sees at virtual time zero (ms since the Unix
         /// epoch).
         epoch_ms: u64,
-        options: Options,
+        /// Implementation options: [`Options`] for servers, `{}` for clients.
+        options: serde_json::Value,
         mcp: McpSetup,
         /// Client adapters only: where to connect and how to reconnect.
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -220,10 +221,11 @@ mod tests {
             version: "1.32.2".into(),
             seed: 7,
             epoch_ms: 0,
-            options: Options {
+            options: serde_json::to_value(Options {
                 keepalive_ms: None,
                 event_store: true,
-            },
+            })
+            .unwrap(),
             mcp: McpSetup::default(),
             client: None,
         })
