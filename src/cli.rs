@@ -88,7 +88,8 @@ pub struct RunArgs {
     /// Scenario files or directories (searched for *.toml).
     #[arg(default_value = "scenarios")]
     pub paths: Vec<PathBuf>,
-    /// Target to run (repeatable). Default: the reference and every bug model.
+    /// Target to run (repeatable). Default: every built-in target but rmcp (its traces are
+    /// not reproducible; see `middlebox targets`).
     #[arg(long = "target", short = 't', value_name = "NAME")]
     pub targets: Vec<String>,
     /// Seed for every scenario (overrides the files' `seed`).
