@@ -104,10 +104,25 @@ pub struct RunArgs {
     /// Parallel simulations (default: the number of cores).
     #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
+    /// Server keepalive for every scenario (a span like `15s`, or `off`): overrides the
+    /// files' `[server] keepalive`, for the reference server and real implementations alike.
+    #[arg(long, value_name = "SPAN|off")]
+    pub keepalive: Option<String>,
+    /// Give the server an event store (resumability) or not: overrides the files'
+    /// `[server] event-store`.
+    #[arg(long, value_name = "on|off")]
+    pub event_store: Option<OnOff>,
     /// Simulation engine: `events` (cost follows events; no faults), `network` (turmoil,
     /// stepped every tick; every fault), or `auto` (events unless the scenario has faults).
     #[arg(long, value_enum, default_value_t = crate::sim::runner::Engine::default())]
     pub engine: crate::sim::runner::Engine,
+}
+
+/// A switch on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -286,6 +301,43 @@ fn check_targets(s: &Scenario) -> Result<(), String> {
     Ok(())
 }
 
+/// `--keepalive` and `--event-store`: every scenario's `[server]` settings, overridden.
+fn apply_server_options(
+    scenarios: &mut [crate::scenario::Scenario],
+    keepalive: Option<&str>,
+    event_store: Option<OnOff>,
+) -> Result<(), String> {
+    let keepalive = match keepalive {
+        None => None,
+        Some(k) if k.trim() == "off" => Some(None),
+        Some(k) => {
+            let d = crate::time::parse_span(k)
+                .map_err(|e| format!("--keepalive {k:?}: {e}; expected a span like 15s, or off"))?;
+            if d.is_zero() {
+                return Err(format!(
+                    "--keepalive {k:?} is 0s; expected a span more than 0s, or off"
+                ));
+            }
+            Some(Some(d))
+        }
+    };
+    for s in scenarios {
+        if let Some(k) = keepalive {
+            s.server.keepalive = k;
+            s.server.keepalive_set = true;
+            let shown = k.map_or_else(|| "off".to_string(), crate::time::span);
+            s.cli_options.extend(["--keepalive".to_string(), shown]);
+        }
+        if let Some(e) = event_store {
+            s.server.event_store = e == OnOff::On;
+            let shown = if e == OnOff::On { "on" } else { "off" };
+            s.cli_options
+                .extend(["--event-store".to_string(), shown.to_string()]);
+        }
+    }
+    Ok(())
+}
+
 fn resolve_targets(names: &[String]) -> Result<Vec<TargetInfo>, String> {
     let names: Vec<String> = if names.is_empty() {
         target::default_names()
@@ -301,7 +353,8 @@ fn resolve_targets(names: &[String]) -> Result<Vec<TargetInfo>, String> {
             Some(t) if !out.iter().any(|o| o.name == t.name) => out.push(t),
             Some(_) => {}
             None => {
-                let known: Vec<_> = target::all().iter().map(|t| t.name).collect();
+                let mut known: Vec<_> = target::all().iter().map(|t| t.name).collect();
+                known.push("exec:CMD");
                 return Err(format!(
                     "unknown target {n:?}; expected one of: {}\n  hint: `middlebox targets` lists them",
                     known.join(", ")
@@ -348,9 +401,12 @@ fn cmd_run(a: RunArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => return usage_error(&e),
     };
-    let Some(scenarios) = load_all(&a.paths) else {
+    let Some(mut scenarios) = load_all(&a.paths) else {
         return ExitCode::from(2);
     };
+    if let Err(e) = apply_server_options(&mut scenarios, a.keepalive.as_deref(), a.event_store) {
+        return usage_error(&e);
+    }
     if scenarios.is_empty() {
         return usage_error("no scenario files found (expected *.toml under the given paths)");
     }

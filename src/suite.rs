@@ -94,6 +94,12 @@ pub fn run_one_on(
     target: &TargetInfo,
     seed_override: Option<u64>,
 ) -> RunResult {
+    // A process on real time can only run paced to the wall clock.
+    let engine = if target.realtime {
+        Engine::Realtime
+    } else {
+        engine
+    };
     if engine.resolve(scenario) == Ok(Engine::Both) {
         let mut net = run_one_on(Engine::Network, scenario, target, seed_override);
         let ev = run_one_on(Engine::Events, scenario, target, seed_override);
@@ -223,7 +229,10 @@ mod tests {
             cites: None,
             bug_model: false,
             scope: crate::target::Scope::Any,
-            server: Some(|_| Rc::new(Panicking)),
+            realtime: false,
+            server: Some(std::sync::Arc::new(|_: &crate::scenario::ServerConfig| {
+                Rc::new(Panicking) as Rc<dyn ServerTarget>
+            })),
             client: None,
         }
     }

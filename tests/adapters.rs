@@ -209,3 +209,80 @@ fn the_typescript_client_runs_the_client_suite_against_the_reference_server() {
         );
     }
 }
+
+/// `exec:CMD` on real time: a stdlib Python SSE server behind a 3 s idle timeout, 8 s long.
+fn exec(keepalive: &str) -> RunResult {
+    let s = scenario::load(std::path::Path::new("tests/fixtures/exec/idle-3s.toml")).unwrap();
+    let name = format!("exec:KEEPALIVE={keepalive} python3 tests/fixtures/exec/sse_server.py");
+    let t = target::get(&name).expect("exec targets resolve");
+    assert!(t.realtime);
+    suite::run_one(&s, &t, None)
+}
+
+#[test]
+fn an_exec_target_runs_a_real_server_on_real_time_through_the_intermediaries() {
+    let ok = exec("1");
+    assert!(ok.error.is_none(), "{:?}", ok.error);
+    let (v, m) = verdict(&ok, "stream.survives");
+    assert_eq!(v, Verdict::Pass, "{m}");
+    let (v, m) = verdict(&ok, "keepalive.cadence");
+    assert_eq!(v, Verdict::Pass, "{m}");
+    // The server side is read off the bytes: the event, then a comment about every second.
+    let comments = ok
+        .trace
+        .events
+        .iter()
+        .filter(|e| {
+            e.host == "server"
+                && matches!(
+                    &e.kind,
+                    middlebox::trace::EventKind::FrameWritten {
+                        frame: middlebox::sse::Frame::Comment { .. },
+                        ..
+                    }
+                )
+        })
+        .count();
+    assert!(
+        (5..=8).contains(&comments),
+        "{comments} keepalives in 7.5 s"
+    );
+
+    let silent = exec("0");
+    let (v, m) = verdict(&silent, "stream.survives");
+    assert_eq!(v, Verdict::Fail, "{m}");
+    assert!(m.contains("by proxy (idle-timeout 3s"), "{m}");
+}
+
+#[test]
+fn exec_targets_are_named_on_the_command_line() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_middlebox"))
+        .args([
+            "run",
+            "tests/fixtures/exec/idle-3s.toml",
+            "--target",
+            "exec:KEEPALIVE=1 python3 tests/fixtures/exec/sse_server.py",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("1 runs: 1 pass"), "{text}");
+    // A command that never listens fails clearly, naming PORT.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_middlebox"))
+        .args([
+            "run",
+            "tests/fixtures/exec/idle-3s.toml",
+            "--target",
+            "exec:echo not a server; exit 3",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("PORT"), "{text}");
+}

@@ -268,3 +268,36 @@ fn both_engines_give_byte_identical_traces_and_a_disagreement_is_reported() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).contains("the events engine cannot apply faults"));
 }
+
+#[test]
+fn server_options_on_the_command_line_override_the_files_and_are_repeated_to_reproduce() {
+    // The reference passes nginx-30m with the file's 15 s keepalive; switched off here, nginx
+    // cuts it, and the reproduce line carries the option.
+    let out = middlebox(&["run", NGINX, "--target", "reference", "--keepalive", "off"]);
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out.stdout);
+    assert!(
+        t.contains("reproduce: middlebox run scenarios/keepalive/nginx-30m.toml --target reference --seed 1 --keepalive off"),
+        "{t}"
+    );
+    assert!(t.contains("by nginx (idle-timeout 60s"), "{t}");
+    // 90 s is above nginx's limit too; 20 s is not.
+    assert_eq!(
+        middlebox(&["run", NGINX, "--target", "reference", "--keepalive", "90s"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        middlebox(&["run", NGINX, "--target", "reference", "--keepalive", "20s"])
+            .status
+            .code(),
+        Some(0)
+    );
+    // Bad values are usage errors.
+    let bad = middlebox(&["run", NGINX, "--keepalive", "0s"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("expected a span more than 0s"));
+    let bad = middlebox(&["run", NGINX, "--event-store", "maybe"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -156,7 +156,9 @@ mod tests {
         assert!(xml.contains("simulation error: bell  rang"), "{xml}");
         assert!(
             xml.contains(
-                "message=\"unexpected outcome; reproduce: middlebox run a&lt;b&gt;&amp;c&quot;d&apos;e.toml --target reference --seed 42\""
+                // The path is shell-quoted in the reproduce line (it holds < > & " '), then
+                // escaped for XML.
+                "message=\"unexpected outcome; reproduce: middlebox run &apos;a&lt;b&gt;&amp;c&quot;d&apos;\\&apos;&apos;e.toml&apos; --target reference --seed 42\""
             ),
             "{xml}"
         );

@@ -71,15 +71,37 @@ pub struct RunResult {
     pub checks: Vec<CheckResult>,
     #[serde(skip)]
     pub trace: Trace,
+    /// Command-line options the run was made with (repeated by [`RunResult::reproduce`]).
+    #[serde(skip)]
+    pub options: Vec<String>,
 }
 
 impl RunResult {
     /// The exact command that reproduces this result.
     pub fn reproduce(&self) -> String {
-        format!(
+        let mut cmd = format!(
             "middlebox run {} --target {} --seed {}",
-            self.scenario, self.target, self.seed
-        )
+            shell_word(&self.scenario),
+            shell_word(&self.target),
+            self.seed
+        );
+        for o in &self.options {
+            cmd.push(' ');
+            cmd.push_str(&shell_word(o));
+        }
+        cmd
+    }
+}
+
+/// `w` as one shell word: as is when it is plain, else single-quoted.
+fn shell_word(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@=+,".contains(c));
+    if plain {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
     }
 }
 
@@ -142,6 +164,7 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
         error: out.error,
         checks,
         trace: out.trace,
+        options: scenario.cli_options.clone(),
     }
 }
 
@@ -349,6 +372,18 @@ checks = ["stream.survives"]
             stopped_at: Some(Duration::from_secs(75)),
         };
         evaluate(&s, "flooder", 42, out)
+    }
+
+    #[test]
+    fn reproduce_lines_quote_what_the_shell_would_split() {
+        let mut r = run("reference", Story::CutByNginx, None);
+        r.target = "exec:KEEPALIVE=0 python3 srv.py".into();
+        r.options = vec!["--keepalive".into(), "1m 30s".into()];
+        assert_eq!(
+            r.reproduce(),
+            "middlebox run scenarios/mem.toml --target 'exec:KEEPALIVE=0 python3 srv.py' --seed 42 --keepalive '1m 30s'"
+        );
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
     }
 
     #[test]

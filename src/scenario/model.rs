@@ -37,6 +37,10 @@ pub struct Scenario {
     pub expect_fail: BTreeMap<String, Vec<String>>,
     /// Why a target fails, when its `[expect-fail]` table says (`reason`).
     pub expect_fail_reasons: BTreeMap<String, String>,
+    /// Command-line options that changed this scenario's settings (`--keepalive off`), so a
+    /// failure's reproduce line repeats them.
+    #[serde(skip)]
+    pub cli_options: Vec<String>,
 }
 
 /// The MCP revision a run speaks when a scenario lists none.

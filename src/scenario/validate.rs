@@ -189,6 +189,7 @@ impl Validator<'_> {
             expects,
             expect_fail,
             expect_fail_reasons,
+            cli_options: Vec::new(),
         })
     }
 

@@ -41,6 +41,10 @@ pub enum Engine {
     /// Both engines, and their traces must be byte-identical (scenarios with faults: the
     /// network engine alone). A self-check of the event engine.
     Both,
+    /// The event engine paced to the wall clock, for servers on real time (`exec:` targets):
+    /// a scenario takes its duration in real time, and timestamps are real, so its traces are
+    /// deterministic in structure only. No faults.
+    Realtime,
 }
 
 impl Engine {
@@ -50,6 +54,11 @@ impl Engine {
         match self {
             Engine::Auto | Engine::Both if faults => Ok(Engine::Network),
             Engine::Auto => Ok(Engine::Events),
+            Engine::Realtime if faults => Err(format!(
+                "a real-time run cannot apply faults ({} has {})",
+                scenario.path,
+                scenario.faults.len()
+            )),
             Engine::Events if faults => Err(format!(
                 "the events engine cannot apply faults ({} has {}); use --engine network or auto",
                 scenario.path,
@@ -71,6 +80,7 @@ pub fn run_on(
 ) -> RunOutput {
     match engine.resolve(scenario) {
         Ok(Engine::Events) => run_events(scenario, server, client, seed),
+        Ok(Engine::Realtime) => run_events_paced(scenario, server, client, seed, true),
         Ok(_) => run(scenario, server, client, seed),
         Err(e) => RunOutput {
             error: Some(e),
@@ -110,13 +120,26 @@ pub fn run_events(
     client: Rc<dyn ClientTarget>,
     seed: u64,
 ) -> RunOutput {
+    run_events_paced(scenario, server, client, seed, false)
+}
+
+/// The event engine with its clock paused (`realtime` false: virtual time) or running on
+/// the wall clock with real I/O enabled (`realtime`: for servers on real time).
+fn run_events_paced(
+    scenario: &Scenario,
+    server: Rc<dyn ServerTarget>,
+    client: Rc<dyn ClientTarget>,
+    seed: u64,
+    realtime: bool,
+) -> RunOutput {
     let scenario = Arc::new(scenario.clone());
     let (recorder, env) = host_env(seed);
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_time().start_paused(!realtime);
+    if realtime {
+        builder.enable_io();
+    }
+    let rt = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {
             return RunOutput {

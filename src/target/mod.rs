@@ -61,7 +61,14 @@ pub trait ClientTarget {
 }
 
 /// Builds a target's server for a scenario's `[server]` settings.
-pub type ServerFactory = fn(&ServerConfig) -> Rc<dyn ServerTarget>;
+pub type ServerFactory = Arc<dyn Fn(&ServerConfig) -> Rc<dyn ServerTarget> + Send + Sync>;
+
+/// A [`ServerFactory`] from a function or closure.
+fn server(
+    f: impl Fn(&ServerConfig) -> Rc<dyn ServerTarget> + Send + Sync + 'static,
+) -> Option<ServerFactory> {
+    Some(Arc::new(f))
+}
 
 /// Builds a target's client.
 pub type ClientFactory = fn() -> Rc<dyn ClientTarget>;
@@ -104,6 +111,8 @@ pub struct TargetInfo {
     pub bug_model: bool,
     /// Which scenarios it runs on.
     pub scope: Scope,
+    /// A process on real time (`exec:`): its runs are paced to the wall clock.
+    pub realtime: bool,
     pub(crate) server: Option<ServerFactory>,
     pub(crate) client: Option<ClientFactory>,
 }
@@ -121,7 +130,7 @@ impl TargetInfo {
     /// The server to run for this target on a scenario: its own when it has the server role,
     /// else the reference server.
     pub fn server(&self, cfg: &ServerConfig) -> Rc<dyn ServerTarget> {
-        match self.server {
+        match &self.server {
             Some(f) => f(cfg),
             None => reference_server::build(cfg),
         }
@@ -145,8 +154,9 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "built-in SSE server (per-stream keepalive timer, scheduled events) and client",
             cites: None,
             bug_model: false,
+            realtime: false,
             scope: Scope::Any,
-            server: Some(reference_server::build),
+            server: server(reference_server::build),
             client: Some(reference_client::build),
         },
         TargetInfo {
@@ -155,8 +165,9 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference server with its keepalive removed: the stream is silent between events",
             cites: Some("modelcontextprotocol/typescript-sdk#28, #876"),
             bug_model: true,
+            realtime: false,
             scope: Scope::Any,
-            server: Some(|cfg| {
+            server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.keepalive = None;
                 reference_server::build(&cfg)
@@ -169,8 +180,9 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference server whose Last-Event-ID replay connections arm no keepalive timer",
             cites: Some("modelcontextprotocol/typescript-sdk PR #1726, review round 1"),
             bug_model: true,
+            realtime: false,
             scope: Scope::Mcp,
-            server: Some(|cfg| {
+            server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.replay_without_keepalive = true;
                 reference_server::build(&cfg)
@@ -183,8 +195,9 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference server with one keepalive timer slot per MCP session: a new stream overwrites it, closing any stream clears whatever is in it",
             cites: Some("modelcontextprotocol/typescript-sdk PR #1726, later review rounds"),
             bug_model: true,
+            realtime: false,
             scope: Scope::Mcp,
-            server: Some(|cfg| {
+            server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.shared_keepalive_timer = true;
                 reference_server::build(&cfg)
@@ -197,9 +210,10 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference server with keepalive = 90s: cadence above nginx's 60 s limit, fine behind Cloudflare's 100–120 s",
             cites: Some("FIELD-BUGS 5: keepalive cadence above the intermediary's limit"),
             bug_model: true,
+            realtime: false,
             scope: Scope::Any,
             // Slows a keepalive the scenario has; a scenario with keepalive off stays off.
-            server: Some(|cfg| {
+            server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 if cfg.keepalive.is_some() {
                     cfg.keepalive = Some(std::time::Duration::from_secs(90));
@@ -214,9 +228,10 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference server as cloudflare/agents 0.12.4 on Workers: GET and POST streams arm no keepalive; a transport keepalive writes the named event `ping` every 30 s and is cancelled by the runtime 30 s after the response started (outside ctx.waitUntil)",
             cites: Some("cloudflare/agents#1583"),
             bug_model: true,
+            realtime: false,
             scope: Scope::Mcp,
             // A fixed implementation: the scenario's keepalive setting does not change it.
-            server: Some(|cfg| {
+            server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.no_stream_keepalive = true;
                 cfg.defects.transport_keepalive = Some(std::time::Duration::from_secs(30));
@@ -231,6 +246,7 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference MCP client that keeps re-sending the Last-Event-ID of its first reconnect, never updating it",
             cites: Some("FIELD-BUGS 14: ~30 s idle proxies, reconnect storms re-sending a stale Last-Event-ID"),
             bug_model: true,
+            realtime: false,
             scope: Scope::Mcp,
             server: None,
             client: Some(|| {
@@ -246,6 +262,7 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference MCP client that gives a dropped stream up after 2 failed reconnects, whatever [client.reconnect] attempts says",
             cites: Some("modelcontextprotocol/typescript-sdk#2098"),
             bug_model: true,
+            realtime: false,
             scope: Scope::Mcp,
             server: None,
             client: Some(|| {
@@ -261,8 +278,9 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference server with a one-GET-per-session guard released only when the session ends: every GET after the first on a session gets 400, for ever",
             cites: Some("modelcontextprotocol/csharp-sdk#1239"),
             bug_model: true,
+            realtime: false,
             scope: Scope::Mcp,
-            server: Some(|cfg| {
+            server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.get_guard = Some(crate::scenario::GetGuard::NeverReleased);
                 reference_server::build(&cfg)
@@ -275,8 +293,9 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference server answering a second GET on a session with 409 while it still believes the first GET is open (until a write to it fails or its stream ends)",
             cites: Some("render-oss/render-mcp-server#26"),
             bug_model: true,
+            realtime: false,
             scope: Scope::Mcp,
-            server: Some(|cfg| {
+            server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.get_guard = Some(crate::scenario::GetGuard::UntilNoticed);
                 reference_server::build(&cfg)
@@ -289,8 +308,9 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference server whose 2026-07-28 POST SSE streams arm no keepalive (other revisions unchanged)",
             cites: Some("modelcontextprotocol/python-sdk PR #3001 review (FIELD-BUGS 13)"),
             bug_model: true,
+            realtime: false,
             scope: Scope::Mcp,
-            server: Some(|cfg| {
+            server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.post_without_keepalive_2026 = true;
                 reference_server::build(&cfg)
@@ -303,8 +323,9 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the reference server looking Last-Event-ID up in one event store shared by all sessions, without checking the session: a guessed id replays another session's stream",
             cites: Some("GHSA-84j6-jc92-77jm (FIELD-BUGS 15)"),
             bug_model: true,
+            realtime: false,
             scope: Scope::Mcp,
-            server: Some(|cfg| {
+            server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.replay_crosses_sessions = true;
                 reference_server::build(&cfg)
@@ -317,8 +338,9 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "an axum 0.8 app streaming the scenario's events with Sse + KeepAlive (axum's own keepalive, frame `:\\n\\n`), in-process through tower",
             cites: None,
             bug_model: false,
+            realtime: false,
             scope: Scope::Plain,
-            server: Some(axum_sse::build),
+            server: server(axum_sse::build),
             client: None,
         },
         TargetInfo {
@@ -327,8 +349,9 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the TypeScript SDK's StreamableHTTPServerTransport (@modelcontextprotocol/sdk 1.32.2, keepAliveMs default 15 s) in Node, on virtual time through harness/node",
             cites: None,
             bug_model: false,
+            realtime: false,
             scope: Scope::Mcp,
-            server: Some(|cfg| process::build(cfg, "ts-sdk-server@1.32.2")),
+            server: server(|cfg| process::build(cfg, "ts-sdk-server@1.32.2")),
             client: None,
         },
         TargetInfo {
@@ -337,8 +360,9 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the TypeScript SDK's StreamableHTTPServerTransport (@modelcontextprotocol/sdk 1.29.0, before keepAliveMs) in Node, on virtual time through harness/node",
             cites: None,
             bug_model: false,
+            realtime: false,
             scope: Scope::Mcp,
-            server: Some(|cfg| process::build(cfg, "ts-sdk-server@1.29.0")),
+            server: server(|cfg| process::build(cfg, "ts-sdk-server@1.29.0")),
             client: None,
         },
         TargetInfo {
@@ -347,8 +371,9 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the TypeScript SDK 2.x server (@modelcontextprotocol/server 2.4.0 over @modelcontextprotocol/node) in Node, on virtual time through harness/node",
             cites: None,
             bug_model: false,
+            realtime: false,
             scope: Scope::Mcp,
-            server: Some(|cfg| process::build(cfg, "ts-server@2.4.0")),
+            server: server(|cfg| process::build(cfg, "ts-server@2.4.0")),
             client: None,
         },
         TargetInfo {
@@ -357,8 +382,9 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the Python SDK's Streamable HTTP server (mcp 2.3.0, sse-starlette pings every 15 s) on a virtual-time asyncio loop through harness/python",
             cites: None,
             bug_model: false,
+            realtime: false,
             scope: Scope::Mcp,
-            server: Some(|cfg| process::build(cfg, "python-sdk-server@2.3.0")),
+            server: server(|cfg| process::build(cfg, "python-sdk-server@2.3.0")),
             client: None,
         },
         TargetInfo {
@@ -367,8 +393,9 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the official Rust MCP SDK, rmcp 3.9.0: StreamableHttpService + LocalSessionManager (sessions named s1, s2, …), its own SSE keepalive (sse-stream, frame `:\\n\\n`), in-process through tower",
             cites: None,
             bug_model: false,
+            realtime: false,
             scope: Scope::Mcp,
-            server: Some(rmcp::build),
+            server: server(rmcp::build),
             client: None,
         },
         TargetInfo {
@@ -377,6 +404,7 @@ pub fn all() -> Vec<TargetInfo> {
             summary: "the TypeScript SDK's StreamableHTTPClientTransport (@modelcontextprotocol/sdk 1.32.2) in Node, on virtual time through harness/node, against the reference server",
             cites: None,
             bug_model: false,
+            realtime: false,
             scope: Scope::Mcp,
             server: None,
             client: Some(|| process::build_client("ts-sdk-client@1.32.2")),
@@ -384,8 +412,27 @@ pub fn all() -> Vec<TargetInfo> {
     ]
 }
 
-/// Looks a target up by name.
+/// Looks a target up by name; `exec:CMD` is a server run by the shell command `CMD` on real
+/// time (see [`process::exec`]).
 pub fn get(name: &str) -> Option<TargetInfo> {
+    if let Some(cmd) = name.strip_prefix("exec:") {
+        if cmd.trim().is_empty() {
+            return None;
+        }
+        let cmd = cmd.to_string();
+        return Some(TargetInfo {
+            // One leaked string per exec target named on a command line.
+            name: Box::leak(name.to_string().into_boxed_str()),
+            role: Role::Server,
+            summary: "any HTTP server, started by a shell command with PORT set, on real time",
+            cites: None,
+            bug_model: false,
+            realtime: true,
+            scope: Scope::Any,
+            server: server(move |_cfg| process::exec::build(&cmd)),
+            client: None,
+        });
+    }
     all().into_iter().find(|t| t.name == name)
 }
 

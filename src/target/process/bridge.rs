@@ -494,7 +494,7 @@ impl Bridge {
 }
 
 /// `RpcReceived` for a JSON-RPC message (or the first of a batch) in a request body.
-fn rpc_received(body: &[u8], session: &Option<String>) -> Option<EventKind> {
+pub(super) fn rpc_received(body: &[u8], session: &Option<String>) -> Option<EventKind> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let msg = match &v {
         serde_json::Value::Array(a) => a.first()?,

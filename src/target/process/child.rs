@@ -26,6 +26,10 @@ use std::time::Duration;
 /// Lines of stderr kept for failure messages.
 const TAIL_LINES: usize = 30;
 
+/// Real time one adapter may live through a run (the per-scenario watchdog): a run whose
+/// adapter takes longer fails, naming the limit, instead of holding CI up.
+pub const RUN_LIMIT: Duration = Duration::from_secs(300);
+
 /// A running adapter.
 pub struct Child {
     process: std::process::Child,
@@ -34,11 +38,23 @@ pub struct Child {
     tail: Arc<Mutex<VecDeque<String>>>,
     /// The command line, for messages.
     what: String,
+    /// When it was started (real time, for the watchdog only; never reaches a trace).
+    started: std::time::Instant,
 }
 
 impl Child {
     /// Starts `program args...` in `dir`.
     pub fn spawn(program: &Path, args: &[String], dir: &Path) -> Result<Self, String> {
+        Self::spawn_with_env(program, args, dir, &[])
+    }
+
+    /// Starts `program args...` in `dir` with these environment variables added.
+    pub fn spawn_with_env(
+        program: &Path,
+        args: &[String],
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> Result<Self, String> {
         // Messages name the program relative to `dir` (never a checkout's absolute path).
         let shown = program.strip_prefix(dir).unwrap_or(program);
         let what = std::iter::once(shown.display().to_string())
@@ -47,6 +63,7 @@ impl Child {
             .join(" ");
         let mut process = Process::new(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -76,12 +93,16 @@ impl Child {
                 t.push_back(line);
             }
         });
+        // The watchdog's clock: real time bounds how long the harness waits, nothing more.
+        #[allow(clippy::disallowed_methods)]
+        let started = std::time::Instant::now();
         Ok(Self {
             process,
             stdin,
             replies,
             tail,
             what,
+            started,
         })
     }
 
@@ -110,6 +131,12 @@ impl Child {
 
     /// One command, one reply line, parsed (whatever its `ok`).
     fn exchange(&mut self, cmd: &Command, limit: Duration) -> Result<State, String> {
+        if self.started.elapsed() > RUN_LIMIT {
+            return Err(self.failure(&format!(
+                "ran past the per-run watchdog ({} s of real time)",
+                RUN_LIMIT.as_secs()
+            )));
+        }
         let line = serde_json::to_string(cmd).expect("commands serialise");
         let log = std::env::var_os("MIDDLEBOX_PROTOCOL_LOG").is_some();
         if log {
@@ -142,6 +169,11 @@ impl Child {
                 )))
             }
         }
+    }
+
+    /// The exit status, if the process has ended.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.try_wait().ok().flatten()
     }
 
     /// A failure message: what happened, the command line, the stderr tail.

@@ -17,6 +17,7 @@
 pub mod bridge;
 pub mod child;
 pub mod client_bridge;
+pub mod exec;
 pub mod protocol;
 pub mod wire;
 
