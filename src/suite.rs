@@ -79,6 +79,76 @@ pub fn run_server(
     evaluate(scenario, name, seed, out)
 }
 
+/// Runs one scenario with any client (for instance a
+/// [`crate::target::stream_client::StreamClientTarget`] driving your own SSE client) against
+/// the reference server; `name` is the client's name in the result.
+///
+/// ```
+/// use middlebox::target::stream_client::{RecordedIo, StreamClient, StreamClientTarget};
+/// use http_body_util::BodyExt;
+/// use std::{future::Future, pin::Pin};
+///
+/// /// An SSE client on hyper: GET the path, read the body to its end.
+/// struct HyperSse;
+/// impl StreamClient for HyperSse {
+///     fn stream(&self, io: RecordedIo, host: String, path: String)
+///         -> Pin<Box<dyn Future<Output = ()>>> {
+///         Box::pin(async move {
+///             let io = hyper_util::rt::TokioIo::new(io);
+///             let Ok((mut send, conn)) = hyper::client::conn::http1::handshake(io).await else {
+///                 return;
+///             };
+///             tokio::task::spawn_local(conn);
+///             let req = hyper::Request::get(path)
+///                 .header("host", host)
+///                 .header("accept", "text/event-stream")
+///                 .body(http_body_util::Empty::<bytes::Bytes>::new())
+///                 .unwrap();
+///             let Ok(resp) = send.send_request(req).await else { return };
+///             let mut body = resp.into_body();
+///             while let Some(Ok(_)) = body.frame().await {}
+///         })
+///     }
+/// }
+///
+/// let scenario = middlebox::scenario::parse(
+///     "doc.toml",
+///     "description = \"30 minutes behind nginx\"\nduration = \"30m\"\n\
+///      [[intermediary]]\npreset = \"nginx\"\n\
+///      [[client.step]]\nat = \"1s\"\ndo = \"open-stream\"\n\
+///      [[expect]]\ncheck = \"stream.survives\"\n\
+///      [[expect]]\ncheck = \"keepalive.cadence\"\ngap-max = \"20s\"\n",
+/// )
+/// .unwrap();
+/// let r = middlebox::suite::run_client(&scenario, "hyper-sse", StreamClientTarget::new(HyperSse), None);
+/// assert!(!r.unexpected, "{}", middlebox::report::render_failure(&r));
+/// // What the client received is in the trace: the reference server's keepalives.
+/// assert!(r.trace.events.iter().any(|e| e.host == "client"
+///     && matches!(e.kind, middlebox::trace::EventKind::Received { .. })));
+/// ```
+pub fn run_client(
+    scenario: &Scenario,
+    name: &str,
+    client: std::rc::Rc<dyn crate::target::ClientTarget>,
+    seed_override: Option<u64>,
+) -> RunResult {
+    let seed = seed_for(scenario, seed_override);
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::sim::runner::run_on(
+            Engine::default(),
+            scenario,
+            crate::target::reference_server::build(&scenario.server),
+            client,
+            seed,
+        )
+    }))
+    .unwrap_or_else(|p| RunOutput {
+        error: Some(format!("the simulation panicked: {}", panic_message(&*p))),
+        ..RunOutput::default()
+    });
+    evaluate(scenario, name, seed, out)
+}
+
 /// The text of a panic payload.
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<String>()

@@ -17,6 +17,7 @@ pub mod reference_client;
 pub mod reference_server;
 pub mod rmcp;
 pub mod service;
+pub mod stream_client;
 
 use crate::mcp::client::ClientDefects;
 use crate::scenario::{Scenario, ServerConfig};

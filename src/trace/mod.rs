@@ -375,6 +375,10 @@ struct Stall {
     waker: Option<std::task::Waker>,
 }
 
+/// The likely cause both stall diagnoses name.
+const REAL_CLOCK: &str = "A target whose timers read the real clock (std::time::Instant or \
+                          SystemTime) instead of tokio's";
+
 /// Events at one virtual instant beyond which a run counts as stalled.
 pub const STALL_LIMIT: u64 = 200_000;
 
@@ -412,43 +416,38 @@ impl Recorder {
             st.second_count = *n;
             // A burst (nearly) all at one instant is reported as standing still (below).
             let one_instant = st.count * 10 >= st.second_count * 9;
-            if !one_instant && st.second_count > RATE_LIMIT {
-                st.tripped = Some(format!(
+            let last = || {
+                render::describe(&Event {
+                    at,
+                    host: host.to_string(),
+                    conn,
+                    kind: kind.clone(),
+                })
+            };
+            let diagnosis = if !one_instant && st.second_count > RATE_LIMIT {
+                Some(format!(
                     "virtual time crawled at {}: {RATE_LIMIT} events were recorded within the \
-                     virtual second {}–{}, the last by {host} ({}). A target whose timers read \
-                     the real clock (std::time::Instant or SystemTime) instead of tokio's keeps \
-                     firing while virtual time only advances tick by tick; the run was stopped",
+                     virtual second {}–{}, the last by {host} ({}). {REAL_CLOCK} keeps firing \
+                     while virtual time only advances tick by tick; the run was stopped",
                     crate::time::stamp(at),
                     crate::time::stamp(Duration::from_secs(second)),
                     crate::time::stamp(Duration::from_secs(second + 1)),
-                    render::describe(&Event {
-                        at,
-                        host: host.to_string(),
-                        conn,
-                        kind,
-                    })
-                ));
-                st.stopped_at = Some(at);
-                if let Some(w) = st.waker.take() {
-                    w.wake();
-                }
-                return;
-            }
-            if st.count > STALL_LIMIT || (one_instant && st.second_count > RATE_LIMIT) {
-                st.tripped = Some(format!(
-                    "virtual time stood still at {}: {} events were recorded at that \
-                     instant, the last by {host} ({}). A target whose timers read the real clock \
-                     (std::time::Instant or SystemTime) instead of tokio's keeps firing without \
-                     virtual time advancing; the run was stopped",
+                    last()
+                ))
+            } else if st.count > STALL_LIMIT || (one_instant && st.second_count > RATE_LIMIT) {
+                Some(format!(
+                    "virtual time stood still at {}: {} events were recorded at that instant, \
+                     the last by {host} ({}). {REAL_CLOCK} keeps firing without virtual time \
+                     advancing; the run was stopped",
                     crate::time::stamp(at),
                     st.count,
-                    render::describe(&Event {
-                        at,
-                        host: host.to_string(),
-                        conn,
-                        kind,
-                    })
-                ));
+                    last()
+                ))
+            } else {
+                None
+            };
+            if let Some(d) = diagnosis {
+                st.tripped = Some(d);
                 st.stopped_at = Some(at);
                 if let Some(w) = st.waker.take() {
                     w.wake();

@@ -170,7 +170,32 @@ pub async fn serve(env: ServerEnv, launch: std::rc::Rc<Launch>) -> turmoil::Resu
     }
 }
 
-async fn sleep_opt(d: Option<Duration>) {
+/// What a simulated connection's reading side delivers to a bridge's loop: bytes of link `i`,
+/// or its end (`None`).
+pub(super) type Reads = mpsc::UnboundedSender<(usize, Option<Vec<u8>>)>;
+
+/// Reads a simulated connection's bytes into the bridge's loop as `(i, bytes)`, then its end.
+pub(super) fn forward_reads(mut r: net::ReadHalf, i: usize, tx: Reads) {
+    tokio::task::spawn_local(async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match r.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    let _ = tx.send((i, None));
+                    return;
+                }
+                Ok(n) => {
+                    if tx.send((i, Some(buf[..n].to_vec()))).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Sleeps `d`, or for ever when there is nothing to wait for.
+pub(super) async fn sleep_opt(d: Option<Duration>) {
     match d {
         Some(d) => tokio::time::sleep(d).await,
         None => std::future::pending().await,
@@ -193,7 +218,7 @@ impl Bridge {
         stream: net::Stream,
         peer: SocketAddr,
         port: u16,
-        tx: &mpsc::UnboundedSender<(usize, Option<Vec<u8>>)>,
+        tx: &Reads,
     ) -> Result<(), String> {
         let sock = TcpStream::connect(("127.0.0.1", port)).map_err(|e| {
             self.child
@@ -203,7 +228,7 @@ impl Bridge {
         sock.set_read_timeout(Some(READ_LIMIT))
             .map_err(|e| e.to_string())?;
         let local = sock.local_addr().map_err(|e| e.to_string())?.port();
-        let (mut r, out) = stream.into_split();
+        let (r, out) = stream.into_split();
         let i = self.links.len();
         self.by_port.insert(local, i);
         let conn = self.env.host.conns.lookup(peer);
@@ -225,23 +250,7 @@ impl Bridge {
             frames: Parser::new(),
             finished: false,
         });
-        let tx = tx.clone();
-        tokio::task::spawn_local(async move {
-            let mut buf = vec![0u8; 16 * 1024];
-            loop {
-                match r.read(&mut buf).await {
-                    Ok(0) | Err(_) => {
-                        let _ = tx.send((i, None));
-                        return;
-                    }
-                    Ok(n) => {
-                        if tx.send((i, Some(buf[..n].to_vec()))).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
+        forward_reads(r, i, tx.clone());
         Ok(())
     }
 
@@ -312,6 +321,7 @@ impl Bridge {
                         method,
                         path,
                         session,
+                        ..
                     } => {
                         self.links[i].session = session;
                         self.record(i, EventKind::RequestReceived { method, path });
@@ -436,45 +446,24 @@ impl Bridge {
         // connection closes; they do not parse chunked framing).
         let complete = observed.contains(&Observed::Ended);
         for o in observed {
-            match o {
-                Observed::Started {
-                    status,
-                    content_type,
-                    headers,
-                } => {
-                    let created = headers
-                        .iter()
-                        .find(|(k, _)| k == "mcp-session-id")
-                        .map(|(_, v)| v.clone())
-                        .filter(|s| self.sessions.insert(s.clone()));
-                    self.record(
-                        i,
-                        EventKind::ResponseStarted {
-                            status,
-                            content_type,
-                            headers,
-                        },
-                    );
-                    if let Some(session) = created {
-                        self.record(i, EventKind::SessionCreated { session });
-                    }
-                }
-                Observed::Body(body) => {
-                    let frames = self.links[i].frames.feed(&body);
-                    for frame in frames {
-                        let timer = match frame {
-                            Frame::Comment { .. } => timer,
-                            _ => None,
-                        };
-                        self.record(i, EventKind::FrameWritten { frame, timer });
-                    }
-                }
-                Observed::Ended => self.record(i, EventKind::ResponseEnded),
-                Observed::Garbled(why) => {
-                    return Err(self.child.failure(&format!(
-                        "wrote a response the harness cannot follow: {why}"
-                    )))
-                }
+            if let Observed::Garbled(why) = &o {
+                return Err(self.child.failure(&format!(
+                    "wrote a response the harness cannot follow: {why}"
+                )));
+            }
+            let created = match &o {
+                Observed::Started { headers, .. } => headers
+                    .iter()
+                    .find(|(k, _)| k == "mcp-session-id")
+                    .map(|(_, v)| v.clone())
+                    .filter(|s| self.sessions.insert(s.clone())),
+                _ => None,
+            };
+            for kind in response_events(o, &mut self.links[i].frames, timer) {
+                self.record(i, kind);
+            }
+            if let Some(session) = created {
+                self.record(i, EventKind::SessionCreated { session });
             }
         }
         let link = &mut self.links[i];
@@ -490,6 +479,40 @@ impl Bridge {
             }
         }
         Ok(())
+    }
+}
+
+/// The server-side events one observed piece of a response gives: `ResponseStarted`, a
+/// `FrameWritten` per SSE frame (comments carry `timer`, the connection's timer that just
+/// fired), `ResponseEnded`; nothing for bytes that are not HTTP.
+pub(super) fn response_events(
+    o: Observed,
+    frames: &mut Parser,
+    timer: Option<u32>,
+) -> Vec<EventKind> {
+    match o {
+        Observed::Started {
+            status,
+            content_type,
+            headers,
+        } => vec![EventKind::ResponseStarted {
+            status,
+            content_type,
+            headers,
+        }],
+        Observed::Body(body) => frames
+            .feed(&body)
+            .into_iter()
+            .map(|frame| {
+                let timer = match frame {
+                    Frame::Comment { .. } => timer,
+                    _ => None,
+                };
+                EventKind::FrameWritten { frame, timer }
+            })
+            .collect(),
+        Observed::Ended => vec![EventKind::ResponseEnded],
+        Observed::Garbled(_) => Vec::new(),
     }
 }
 

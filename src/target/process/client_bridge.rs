@@ -22,7 +22,7 @@
 //! before its response ended, and from the adapter's application view `SessionEstablished`,
 //! `MessageDelivered`, `RpcAnswered`, `Reconnecting`, `GaveUp`.
 
-use super::bridge::Launch;
+use super::bridge::{forward_reads, sleep_opt, Launch, Reads};
 use super::child::Child;
 use super::protocol::{AppEvent, ClientSetup, Command, McpSetup, Reconnect, State};
 use super::wire::{Observed, RequestHead, RequestSeen, ResponseReader};
@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 const START_LIMIT: Duration = Duration::from_secs(60);
@@ -82,7 +82,7 @@ struct ClientBridge {
     accepted: BTreeMap<u16, TcpStream>,
     next_ms: Option<u64>,
     clock_ms: u64,
-    tx: mpsc::UnboundedSender<(usize, Option<Vec<u8>>)>,
+    tx: Reads,
     /// The connection each JSON-RPC request id was sent on (its answer is recorded there).
     request_conns: BTreeMap<u64, ConnId>,
 }
@@ -192,13 +192,6 @@ pub async fn run(env: ClientEnv, launch: std::rc::Rc<Launch>) -> turmoil::Result
     }
     let _ = b.child.request(&Command::Shutdown, SYNC_LIMIT);
     Ok(())
-}
-
-async fn sleep_opt(d: Option<Duration>) {
-    match d {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// A timeline step as the protocol's `act` action.
@@ -460,24 +453,8 @@ impl ClientBridge {
                         route: self.env.route.clone(),
                     },
                 );
-                let (mut r, w) = tcp.into_split();
-                let tx = self.tx.clone();
-                tokio::task::spawn_local(async move {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    loop {
-                        match r.read(&mut buf).await {
-                            Ok(0) | Err(_) => {
-                                let _ = tx.send((i, None));
-                                return;
-                            }
-                            Ok(n) => {
-                                if tx.send((i, Some(buf[..n].to_vec()))).is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                });
+                let (r, w) = tcp.into_split();
+                forward_reads(r, i, self.tx.clone());
                 Some(w)
             }
             Err(e) => {
@@ -534,8 +511,12 @@ impl ClientBridge {
         let mut to_sim = Vec::new();
         for seen in self.links[i].request.feed(&bytes) {
             match seen {
-                RequestSeen::Head { method, path, .. } => {
-                    let last_event_id = header(&self.links[i].head_and(&bytes), "last-event-id");
+                RequestSeen::Head {
+                    method,
+                    path,
+                    last_event_id,
+                    ..
+                } => {
                     self.record(
                         conn,
                         EventKind::RequestSent {
@@ -634,28 +615,8 @@ impl ClientBridge {
     }
 }
 
-impl Link {
-    /// The request head seen so far plus `bytes` (for reading one header).
-    fn head_and(&self, bytes: &[u8]) -> Vec<u8> {
-        let mut v = self.head.clone();
-        v.extend_from_slice(bytes);
-        v
-    }
-}
-
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// One header's value from a request head.
-fn header(head: &[u8], name: &str) -> Option<String> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut req = httparse::Request::new(&mut headers);
-    req.parse(head).ok()?;
-    req.headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| String::from_utf8_lossy(h.value).into_owned())
 }
 
 /// The JSON-RPC method and id of a request body (the first of a batch).

@@ -119,6 +119,7 @@ async fn pump(stream: net::Stream, peer: std::net::SocketAddr, port: u16, env: S
                             method,
                             path,
                             session: s,
+                            ..
                         } => {
                             session = s;
                             record(EventKind::RequestReceived { method, path });
@@ -170,23 +171,8 @@ async fn pump(stream: net::Stream, peer: std::net::SocketAddr, port: u16, env: S
 
 fn observe(record: &impl Fn(EventKind), frames: &mut Parser, observed: Vec<Observed>) {
     for o in observed {
-        match o {
-            Observed::Started {
-                status,
-                content_type,
-                headers,
-            } => record(EventKind::ResponseStarted {
-                status,
-                content_type,
-                headers,
-            }),
-            Observed::Body(body) => {
-                for frame in frames.feed(&body) {
-                    record(EventKind::FrameWritten { frame, timer: None });
-                }
-            }
-            Observed::Ended => record(EventKind::ResponseEnded),
-            Observed::Garbled(_) => {}
+        for kind in super::bridge::response_events(o, frames, None) {
+            record(kind);
         }
     }
 }

@@ -17,11 +17,13 @@ const MAX_HEAD: usize = 64 * 1024;
 /// What a request did as its bytes passed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RequestSeen {
-    /// The head is complete: method, path (without its query), `mcp-session-id`.
+    /// The head is complete: method, path (without its query), `mcp-session-id`,
+    /// `last-event-id`.
     Head {
         method: String,
         path: String,
         session: Option<String>,
+        last_event_id: Option<String>,
     },
     /// The body (by `content-length`) is complete.
     Body(Vec<u8>),
@@ -63,6 +65,7 @@ impl RequestHead {
                         method: req.method.unwrap_or("").to_string(),
                         path: path.split('?').next().unwrap_or("").to_string(),
                         session: find("mcp-session-id"),
+                        last_event_id: find("last-event-id"),
                     });
                     self.buf.drain(..n);
                     self.body_left = Some(length);
@@ -392,7 +395,8 @@ mod tests {
             vec![RequestSeen::Head {
                 method: "GET".into(),
                 path: "/mcp".into(),
-                session: Some("s1".into())
+                session: Some("s1".into()),
+                last_event_id: None,
             }]
         );
         assert_eq!(h.feed(b"more"), vec![]);
