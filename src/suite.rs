@@ -149,6 +149,39 @@ pub fn run_client(
     evaluate(scenario, name, seed, out)
 }
 
+/// Runs every scenario file under `paths` (files, or directories searched for `*.toml`)
+/// against `server`, one run each, and returns the report (`report.summary.unexpected == 0`
+/// when every outcome is what the files expect for `name`).
+pub fn run_server_files(
+    paths: &[std::path::PathBuf],
+    name: &str,
+    server: std::rc::Rc<dyn crate::target::ServerTarget>,
+    seed_override: Option<u64>,
+) -> Result<crate::report::Report, crate::scenario::ScenarioError> {
+    let mut results = Vec::new();
+    for f in crate::scenario::discover(paths)? {
+        let s = crate::scenario::load(&f)?;
+        results.push(run_server(&s, name, server.clone(), seed_override));
+    }
+    Ok(crate::report::Report::new(seed_override, results))
+}
+
+/// [`run_server_files`] for a client: every scenario under `paths` with `client` against the
+/// reference server.
+pub fn run_client_files(
+    paths: &[std::path::PathBuf],
+    name: &str,
+    client: std::rc::Rc<dyn crate::target::ClientTarget>,
+    seed_override: Option<u64>,
+) -> Result<crate::report::Report, crate::scenario::ScenarioError> {
+    let mut results = Vec::new();
+    for f in crate::scenario::discover(paths)? {
+        let s = crate::scenario::load(&f)?;
+        results.push(run_client(&s, name, client.clone(), seed_override));
+    }
+    Ok(crate::report::Report::new(seed_override, results))
+}
+
 /// The text of a panic payload.
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<String>()

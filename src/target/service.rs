@@ -279,6 +279,32 @@ mod tests {
         assert!(msg.contains("nginx (idle-timeout 60s"), "{msg}");
     }
 
+    #[test]
+    fn a_list_of_files_runs_into_one_report() {
+        let files = [
+            std::path::PathBuf::from("scenarios/keepalive/nginx-30m.toml"),
+            std::path::PathBuf::from("scenarios/keepalive/envoy.toml"),
+        ];
+        let ok = crate::suite::run_server_files(
+            &files,
+            "svc",
+            sse_server(Some(Duration::from_secs(15))),
+            None,
+        )
+        .unwrap();
+        assert_eq!(ok.results.len(), 2);
+        assert_eq!(ok.summary.unexpected, 0, "{:?}", ok.results);
+        let silent = crate::suite::run_server_files(&files, "svc", sse_server(None), None).unwrap();
+        assert_eq!(silent.summary.unexpected, 2);
+        assert!(crate::suite::run_server_files(
+            &[std::path::PathBuf::from("no/such/dir")],
+            "svc",
+            sse_server(None),
+            None
+        )
+        .is_err());
+    }
+
     /// A keepalive whose deadline comes from the real clock is always already due under
     /// virtual time (as rmcp's through `sse-stream`): modelled here as a zero sleep.
     #[test]

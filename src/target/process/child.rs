@@ -206,9 +206,53 @@ fn op(cmd: &Command) -> &'static str {
 
 impl Drop for Child {
     fn drop(&mut self) {
+        // A shell command's own children (`sh -c "python3 server.py"`) outlive a killed
+        // shell: kill the whole tree, leaves first.
+        let tree = descendants(self.process.id());
+        if !tree.is_empty() {
+            let _ = Process::new("kill")
+                .arg("-KILL")
+                .args(tree.iter().rev().map(u32::to_string))
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
+}
+
+/// Every process below `pid`, parents before children (read from `/proc`; empty where there
+/// is none).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parent_of: Vec<(u32, u32)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces and ')'.
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+                continue;
+            };
+            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+                continue;
+            };
+            if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|x| x.parse().ok()) {
+                parent_of.push((p, ppid));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        for &(c, pp) in &parent_of {
+            if pp == p && !out.contains(&c) {
+                out.push(c);
+                frontier.push(c);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -256,6 +300,22 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("cannot find module"), "{e}");
+    }
+
+    #[test]
+    fn dropping_a_shell_kills_the_commands_it_started_too() {
+        let c = sh("sleep 31 & sleep 32; wait");
+        std::thread::sleep(Duration::from_millis(300));
+        let tree = descendants(c.process.id());
+        assert_eq!(tree.len(), 2, "{tree:?}");
+        drop(c);
+        std::thread::sleep(Duration::from_millis(100));
+        for p in tree {
+            let alive = std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .map(|s| !s.contains(") Z "))
+                .unwrap_or(false);
+            assert!(!alive, "process {p} outlived its shell");
+        }
     }
 
     #[test]
