@@ -62,21 +62,14 @@ pub fn run_server(
     server: std::rc::Rc<dyn crate::target::ServerTarget>,
     seed_override: Option<u64>,
 ) -> RunResult {
-    let seed = seed_for(scenario, seed_override);
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::sim::runner::run_on(
-            Engine::default(),
-            scenario,
-            server,
-            crate::target::reference_client::build(),
-            seed,
-        )
-    }))
-    .unwrap_or_else(|p| RunOutput {
-        error: Some(format!("the simulation panicked: {}", panic_message(&*p))),
-        ..RunOutput::default()
-    });
-    evaluate(scenario, name, seed, out)
+    run_pair(
+        Engine::default(),
+        scenario,
+        name,
+        server,
+        crate::target::reference_client::build(),
+        seed_override,
+    )
 }
 
 /// Runs one scenario with any client (for instance a
@@ -132,21 +125,14 @@ pub fn run_client(
     client: std::rc::Rc<dyn crate::target::ClientTarget>,
     seed_override: Option<u64>,
 ) -> RunResult {
-    let seed = seed_for(scenario, seed_override);
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::sim::runner::run_on(
-            Engine::default(),
-            scenario,
-            crate::target::reference_server::build(&scenario.server),
-            client,
-            seed,
-        )
-    }))
-    .unwrap_or_else(|p| RunOutput {
-        error: Some(format!("the simulation panicked: {}", panic_message(&*p))),
-        ..RunOutput::default()
-    });
-    evaluate(scenario, name, seed, out)
+    run_pair(
+        Engine::default(),
+        scenario,
+        name,
+        crate::target::reference_server::build(&scenario.server),
+        client,
+        seed_override,
+    )
 }
 
 /// Runs every scenario file under `paths` (files, or directories searched for `*.toml`)
@@ -158,12 +144,9 @@ pub fn run_server_files(
     server: std::rc::Rc<dyn crate::target::ServerTarget>,
     seed_override: Option<u64>,
 ) -> Result<crate::report::Report, crate::scenario::ScenarioError> {
-    let mut results = Vec::new();
-    for f in crate::scenario::discover(paths)? {
-        let s = crate::scenario::load(&f)?;
-        results.push(run_server(&s, name, server.clone(), seed_override));
-    }
-    Ok(crate::report::Report::new(seed_override, results))
+    run_files(paths, seed_override, |s| {
+        run_server(s, name, server.clone(), seed_override)
+    })
 }
 
 /// [`run_server_files`] for a client: every scenario under `paths` with `client` against the
@@ -174,10 +157,20 @@ pub fn run_client_files(
     client: std::rc::Rc<dyn crate::target::ClientTarget>,
     seed_override: Option<u64>,
 ) -> Result<crate::report::Report, crate::scenario::ScenarioError> {
+    run_files(paths, seed_override, |s| {
+        run_client(s, name, client.clone(), seed_override)
+    })
+}
+
+/// Loads every scenario file under `paths` and runs `run` on each, in file order.
+fn run_files(
+    paths: &[std::path::PathBuf],
+    seed_override: Option<u64>,
+    run: impl Fn(&Scenario) -> RunResult,
+) -> Result<crate::report::Report, crate::scenario::ScenarioError> {
     let mut results = Vec::new();
     for f in crate::scenario::discover(paths)? {
-        let s = crate::scenario::load(&f)?;
-        results.push(run_client(&s, name, client.clone(), seed_override));
+        results.push(run(&crate::scenario::load(&f)?));
     }
     Ok(crate::report::Report::new(seed_override, results))
 }
@@ -215,21 +208,35 @@ pub fn run_one_on(
         }
         return net;
     }
+    run_pair(
+        engine,
+        scenario,
+        target.name,
+        target.server(&scenario.server),
+        target.client(),
+        seed_override,
+    )
+}
+
+/// Runs one server × client pair on `engine` and evaluates the scenario over it, under the
+/// name `name`; a panicking simulation is a failed run, not a crash.
+fn run_pair(
+    engine: Engine,
+    scenario: &Scenario,
+    name: &str,
+    server: std::rc::Rc<dyn crate::target::ServerTarget>,
+    client: std::rc::Rc<dyn crate::target::ClientTarget>,
+    seed_override: Option<u64>,
+) -> RunResult {
     let seed = seed_for(scenario, seed_override);
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        crate::sim::runner::run_on(
-            engine,
-            scenario,
-            target.server(&scenario.server),
-            target.client(),
-            seed,
-        )
+        crate::sim::runner::run_on(engine, scenario, server, client, seed)
     }))
     .unwrap_or_else(|p| RunOutput {
         error: Some(format!("the simulation panicked: {}", panic_message(&*p))),
         ..RunOutput::default()
     });
-    evaluate(scenario, target.name, seed, out)
+    evaluate(scenario, name, seed, out)
 }
 
 /// The (scenario, target) index pairs to run, scenario-major: every target that applies to

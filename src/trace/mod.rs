@@ -364,8 +364,11 @@ struct Stall {
     count: u64,
     /// The whole virtual second `second_count` counts events of.
     second: u64,
-    /// Events of that second, by connection (a flood is one connection's).
-    per_conn: std::collections::BTreeMap<Option<ConnId>, u64>,
+    /// Events per connection (index: conn id + 1; 0 for events of no connection), each as
+    /// (the virtual second it counts, its count): a flood is one connection's. A slot of an
+    /// older second counts from zero again, so nothing is cleared per second (this runs for
+    /// every event recorded).
+    per_conn: Vec<(u64, u64)>,
     /// The count of the connection of the event being recorded.
     second_count: u64,
     /// When the run was stopped.
@@ -407,13 +410,17 @@ impl Recorder {
                 st.count = 1;
             }
             let second = at.as_secs();
-            if st.second != second {
-                st.second = second;
-                st.per_conn.clear();
+            st.second = second;
+            let slot = conn.map_or(0, |c| c.0 as usize + 1);
+            if st.per_conn.len() <= slot {
+                st.per_conn.resize(slot + 1, (0, 0));
             }
-            let n = st.per_conn.entry(conn).or_insert(0);
-            *n += 1;
-            st.second_count = *n;
+            let n = &mut st.per_conn[slot];
+            if n.0 != second {
+                *n = (second, 0);
+            }
+            n.1 += 1;
+            st.second_count = n.1;
             // A burst (nearly) all at one instant is reported as standing still (below).
             let one_instant = st.count * 10 >= st.second_count * 9;
             let last = || {

@@ -155,9 +155,9 @@ pub async fn serve(env: ServerEnv, launch: std::rc::Rc<Launch>) -> turmoil::Resu
             biased;
             m = rx.recv() => {
                 let Some((i, data)) = m else { return Ok(()) };
-                b.received(i, data)?;
+                b.received(i, data);
                 while let Ok((i, data)) = rx.try_recv() {
-                    b.received(i, data)?;
+                    b.received(i, data);
                 }
                 b.sync().await?;
             }
@@ -255,14 +255,13 @@ impl Bridge {
     }
 
     /// Bytes (or the end) from the simulated client of link `i`, held for the next sync.
-    fn received(&mut self, i: usize, data: Option<Vec<u8>>) -> Result<(), String> {
+    fn received(&mut self, i: usize, data: Option<Vec<u8>>) {
         let link = &mut self.links[i];
         match data {
             Some(bytes) if !link.finished => link.pending.extend_from_slice(&bytes),
             Some(_) => {}
             None => link.pending_eof = true,
         }
-        Ok(())
     }
 
     /// Lets the adapter catch up with the simulation: its clock to now, then what was sent.
