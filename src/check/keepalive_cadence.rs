@@ -26,14 +26,14 @@ pub fn evaluate(
     end: Duration,
 ) -> CheckOutcome {
     match select(ID, trace, stream, end) {
-        Ok(streams) => evaluate_streams(ID, &streams, gap_max, trace),
+        Ok(streams) => evaluate_streams(ID, &streams, gap_max, trace, Verdict::Fail),
         Err(o) => o,
     }
 }
 
 /// `keepalive.cadence` for check `id` over the client connections `selected` keeps;
-/// unobservable, saying `none`, when it keeps none. Shared by `keepalive.on-post` and
-/// `keepalive.on-replay`.
+/// unobservable, saying `none`, when it keeps none (or none of them carried an event stream).
+/// Shared by `keepalive.on-post` and `keepalive.on-replay`.
 pub(super) fn evaluate_selected(
     id: &str,
     gap_max: Duration,
@@ -49,33 +49,41 @@ pub(super) fn evaluate_selected(
     if streams.is_empty() {
         return super::client_stream::outcome(id, Verdict::Unobservable, None, none);
     }
-    evaluate_streams(id, &streams, gap_max, trace)
+    evaluate_streams(id, &streams, gap_max, trace, Verdict::Unobservable)
 }
 
-/// The cadence verdict of check `id` over `streams` (at least one): the first stream whose
-/// largest gap exceeds `gap_max` fails, naming the limits it crossed; otherwise the widest
-/// gap seen passes.
+/// The cadence verdict of check `id` over `streams` (at least one). Only connections that
+/// carried an event stream (a 2xx `text/event-stream` answer) have a cadence; the others
+/// (never connected, answered non-2xx or without an event stream) are left to the liveness
+/// checks, unless a stream name has no event-stream connection at all: then it never opened,
+/// and the verdict is `never_opened` (fail when the scenario asked for the stream's cadence,
+/// unobservable when the selection is derived). The first stream whose largest gap exceeds
+/// `gap_max` fails, naming the limits it crossed; otherwise the widest gap seen passes.
 fn evaluate_streams(
     id: &str,
     streams: &[ClientStream<'_>],
     gap_max: Duration,
     trace: &Trace,
+    never_opened: Verdict,
 ) -> CheckOutcome {
+    let stopped = trace.stopped_at();
     let mut widest: Option<(String, Gap)> = None;
+    let mut skipped: Vec<String> = Vec::new();
+    // Connections still waiting for their response when the harness stopped the run.
+    let mut waiting: Vec<String> = Vec::new();
     for s in streams {
         let label = s.label();
-        if let Fate::Failed { at, error } = s.fate() {
-            let msg = format!("{label} never connected ({error}): no response");
-            return outcome(id, Verdict::Fail, Some(at), msg);
+        if !s.is_event_stream() {
+            let open_at_stop =
+                matches!(s.fate(), Fate::Open) && stopped.is_some_and(|t| s.span_end() >= t);
+            if s.response().is_none() && open_at_stop {
+                waiting.push(label);
+            } else {
+                skipped.push(format!("{label} {}", no_stream(s)));
+            }
+            continue;
         }
-        let Some(gap) = largest_gap(s, None) else {
-            let at = s.span_end();
-            let msg = format!(
-                "{label} got no response: no response headers reached the client by {}",
-                stamp(at)
-            );
-            return outcome(id, Verdict::Fail, Some(at), msg);
-        };
+        let gap = largest_gap(s, None).expect("an event stream has response headers");
         if gap.len() > gap_max {
             let msg = format!(
                 "{label}: largest gap {} ({} → {}) exceeds gap-max {}{}",
@@ -91,20 +99,97 @@ fn evaluate_streams(
             widest = Some((label, gap));
         }
     }
-    let (label, gap) = widest.expect("at least one stream to check");
-    let at = streams.iter().map(|s| s.span_end()).max();
+    // A stream name none of whose connections carried an event stream never opened.
+    let mut names: Vec<&str> = Vec::new();
+    for s in streams {
+        if !names.contains(&s.name) {
+            names.push(s.name);
+        }
+    }
+    for name in names {
+        let of: Vec<&ClientStream<'_>> = streams.iter().filter(|s| s.name == name).collect();
+        let waited = of.iter().any(|s| waiting.contains(&s.label()));
+        if waited || of.iter().any(|s| s.is_event_stream()) {
+            continue;
+        }
+        let why: Vec<String> = of
+            .iter()
+            .map(|s| format!("{} {}", s.label(), no_stream(s)))
+            .collect();
+        let at = of.iter().map(|s| s.span_end()).max();
+        let msg = format!(
+            "stream {name} never carried an event stream, so no keepalive could reach the client: {}",
+            super::client_stream::summarise(why)
+        );
+        return outcome(
+            id,
+            never_opened,
+            at.filter(|_| never_opened == Verdict::Fail),
+            msg,
+        );
+    }
+    let Some((label, gap)) = widest else {
+        let at = stopped.expect("only connections waiting at the stop are left");
+        let msg = format!(
+            "the run was stopped at {} while {} still waited for response headers; no cadence to judge",
+            stamp(at),
+            waiting.join(", ")
+        );
+        return outcome(id, Verdict::Unobservable, Some(at), msg);
+    };
+    let at = streams
+        .iter()
+        .filter(|s| s.is_event_stream())
+        .map(|s| s.span_end())
+        .max();
+    let tail = match skipped.len() {
+        0 => String::new(),
+        n => format!(
+            "; {n} connection{} without an event stream not judged ({})",
+            if n == 1 { "" } else { "s" },
+            super::client_stream::summarise(skipped)
+        ),
+    };
     outcome(
         id,
         Verdict::Pass,
         at,
         format!(
-            "largest gap {} ({} → {}, {label}) is within gap-max {}",
+            "largest gap {} ({} → {}, {label}) is within gap-max {}{tail}",
             span(gap.len()),
             stamp(gap.from),
             stamp(gap.to),
             span(gap_max)
         ),
     )
+}
+
+/// Why a connection carried no event stream: `never connected (refused)`, `was answered 502
+/// at … by nginx (…)`, `got response 200 application/json, not an event stream`, `got no
+/// response (ended at …)`.
+fn no_stream(s: &ClientStream<'_>) -> String {
+    if let Fate::Failed { error, .. } = s.fate() {
+        return format!("never connected ({error})");
+    }
+    if let Fate::Died(d) = s.fate() {
+        if d.intermediary().is_some()
+            && matches!(
+                d.event.kind,
+                crate::trace::EventKind::IntermediaryResponded { .. }
+            )
+        {
+            return d.sentence();
+        }
+    }
+    match (s.response(), s.content_type()) {
+        (Some((at, status)), ct) if (200..300).contains(&status) => format!(
+            "got response {status} {} at {}, not an event stream",
+            ct.unwrap_or("(no content-type)"),
+            stamp(at)
+        ),
+        (Some((at, status)), _) => format!("got response {status} at {}", stamp(at)),
+        (None, _) => format!("got no response (until {})", stamp(s.span_end())),
+    }
 }
 
 /// A span with no byte reaching the client.
@@ -332,6 +417,93 @@ mod tests {
             "{}",
             o.message
         );
+    }
+
+    #[test]
+    fn a_stream_answered_by_the_proxy_never_opened_and_fails() {
+        // The GET answered 502 by nginx: 5us from head to end is no cadence at all.
+        let t = nginx()
+            .open(1_000, 1, "get")
+            .request(1_000, 1)
+            .responded(1_003, 1, "nginx", 502, "upstream", "upstream refused")
+            .response(1_004, 1, 502)
+            .ended(1_004, 1, StreamEnd::Complete)
+            .build();
+        for stream in [None, Some("get")] {
+            let o = evaluate(stream, GAP_MAX, &t, END);
+            assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+            assert_eq!(
+                o.message,
+                "stream get never carried an event stream, so no keepalive could reach the client: conn#1 (stream get) was answered 502 at 00:00:01.003 by nginx (upstream refused)"
+            );
+        }
+        // Answered 200 as JSON: not an event stream either.
+        let t = TraceBuilder::new()
+            .open(0, 1, "main")
+            .request(0, 1)
+            .response_typed(4, 1, 200, "application/json")
+            .ended(5, 1, StreamEnd::Complete)
+            .build();
+        let o = evaluate(Some("main"), GAP_MAX, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert!(
+            o.message.ends_with(
+                "got response 200 application/json at 00:00:00.004, not an event stream"
+            ),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn attempts_without_an_event_stream_are_not_judged_beside_working_ones() {
+        let t = nginx()
+            .stream(1, "get", 0)
+            .comment(15_003, 1)
+            .ended(20_000, 1, StreamEnd::Truncated)
+            .open(21_000, 2, "get")
+            .request(21_000, 2)
+            .response(21_003, 2, 503)
+            .ended(21_003, 2, StreamEnd::Complete)
+            .stream(3, "get", 23_000)
+            .comment(38_003, 3)
+            .client_closed(50_000, 3)
+            .build();
+        let o = evaluate(Some("get"), GAP_MAX, &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert!(
+            o.message.ends_with(
+                "; 1 connection without an event stream not judged (conn#2 (stream get) got response 503 at 00:00:21.003)"
+            ),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn a_run_stopped_before_the_response_is_unobservable() {
+        let t = TraceBuilder::new()
+            .open(1_000, 1, "main")
+            .request(1_000, 1)
+            .stopped(1_004, "virtual time stood still")
+            .build();
+        let o = evaluate(None, GAP_MAX, &t, Duration::from_millis(1_004));
+        assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
+        assert!(
+            o.message.starts_with(
+                "the run was stopped at 00:00:01.004 while conn#1 (stream main) still waited"
+            ),
+            "{}",
+            o.message
+        );
+        // Without the stop, no response by the end is a failure.
+        let t = TraceBuilder::new()
+            .open(1_000, 1, "main")
+            .request(1_000, 1)
+            .client_closed(60_000, 1)
+            .build();
+        let o = evaluate(None, GAP_MAX, &t, Duration::from_secs(60));
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
     }
 
     #[test]

@@ -85,6 +85,28 @@ mod tests {
     }
 
     #[test]
+    fn resumes_refused_by_the_server_have_no_cadence_to_judge() {
+        // Every resume answered 404: no replay stream existed, whatever its gaps.
+        let t = TraceBuilder::new()
+            .stream(1, "get", 0)
+            .event_id(5_000, 1, "2", "{}")
+            .ended(50_000, 1, StreamEnd::Truncated)
+            .open(51_000, 2, "get")
+            .request_with(51_000, 2, "GET", Some("2"))
+            .response(51_003, 2, 404)
+            .ended(51_003, 2, StreamEnd::Complete)
+            .build();
+        let o = evaluate(GAP_MAX, &t, END);
+        assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
+        assert!(
+            o.message
+                .starts_with("stream get never carried an event stream"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
     fn no_resume_is_unobservable() {
         let t = TraceBuilder::new().stream(1, "get", 0).build();
         let o = evaluate(GAP_MAX, &t, END);

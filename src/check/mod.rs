@@ -231,6 +231,32 @@ pub enum CheckSpec {
     DeterminismWallClock,
 }
 
+/// The verdict of `spec` on a run the harness stopped at `stopped` (a [`crate::trace::EventKind::RunStopped`])
+/// before the check's [`CheckSpec::horizon`]: what failed before the stop stays failed, but a
+/// pass only covers the run up to the stop, so it becomes `unobservable`, saying so.
+pub fn judge_stopped(
+    spec: &CheckSpec,
+    o: CheckOutcome,
+    stopped: Duration,
+    duration: Duration,
+) -> CheckOutcome {
+    let horizon = spec.horizon(duration);
+    if o.verdict != Verdict::Pass || horizon <= stopped {
+        return o;
+    }
+    CheckOutcome {
+        verdict: Verdict::Unobservable,
+        at: Some(stopped),
+        message: format!(
+            "the run was stopped at {}, before {} (the end of what this check judges); until the stop: {}",
+            crate::time::stamp(stopped),
+            crate::time::stamp(horizon),
+            o.message
+        ),
+        ..o
+    }
+}
+
 /// Every check id, with a one-line description, in a stable order.
 pub const CHECK_IDS: &[(&str, &str)] = &[
     (
@@ -347,6 +373,35 @@ impl CheckSpec {
         }
     }
 
+    /// The virtual time up to which this check must observe the run to reach a verdict
+    /// (`duration`: the scenario's end). A run the harness stopped earlier can fail the
+    /// check but never pass it ([`judge_stopped`]).
+    pub fn horizon(&self, duration: Duration) -> Duration {
+        match self {
+            CheckSpec::StreamSurvives { until, .. } => until.unwrap_or(duration),
+            CheckSpec::StreamClosed { at, tolerance, .. } => *at + *tolerance,
+            CheckSpec::KeepaliveCadence { .. }
+            | CheckSpec::KeepaliveFormat { .. }
+            | CheckSpec::FirstEventDelay { .. }
+            | CheckSpec::KeepaliveOnPost { .. }
+            | CheckSpec::KeepaliveOnReplay { .. }
+            | CheckSpec::TimersIndependent { .. }
+            | CheckSpec::TimersCleared { .. }
+            | CheckSpec::ReplayComplete { .. }
+            | CheckSpec::EventIdUnique
+            | CheckSpec::ClientResumes { .. }
+            | CheckSpec::DeliveryExactlyOnce
+            | CheckSpec::ReplaySameStream
+            | CheckSpec::ReplaySessionIsolated
+            | CheckSpec::ClientReconnectBackoff { .. }
+            | CheckSpec::StreamRecovers { .. }
+            | CheckSpec::ClientDetectsBuffering { .. }
+            | CheckSpec::ClientPollingFallback
+            | CheckSpec::ClientKeepaliveWarnings { .. }
+            | CheckSpec::DeterminismWallClock => duration,
+        }
+    }
+
     /// Evaluates the check over a trace. `end` is the scenario's duration (when the client
     /// closes everything).
     pub fn evaluate(&self, trace: &Trace, end: Duration) -> CheckOutcome {
@@ -404,5 +459,70 @@ impl CheckSpec {
             }
             CheckSpec::DeterminismWallClock => determinism_wall_clock::evaluate(trace, end),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pass(id: &str) -> CheckOutcome {
+        CheckOutcome {
+            id: id.into(),
+            verdict: Verdict::Pass,
+            at: Some(Duration::from_secs(60)),
+            message: "held".into(),
+        }
+    }
+
+    #[test]
+    fn a_stopped_run_keeps_failures_and_passes_within_the_horizon_only() {
+        let stop = Duration::from_secs(75);
+        let end = Duration::from_secs(600);
+        let survives = |until: Option<u64>| CheckSpec::StreamSurvives {
+            stream: None,
+            until: until.map(Duration::from_secs),
+        };
+        // The span judged ends before the stop: the pass stands.
+        let o = judge_stopped(&survives(Some(60)), pass("stream.survives"), stop, end);
+        assert_eq!(o.verdict, Verdict::Pass);
+        assert_eq!(o.message, "held");
+        // It ends after the stop: unobservable, at the stop.
+        let o = judge_stopped(&survives(None), pass("stream.survives"), stop, end);
+        assert_eq!(o.verdict, Verdict::Unobservable);
+        assert_eq!(o.at, Some(stop));
+        assert!(o.message.ends_with("until the stop: held"), "{}", o.message);
+        // A failure seen before the stop stays a failure.
+        let failed = CheckOutcome {
+            verdict: Verdict::Fail,
+            ..pass("keepalive.cadence")
+        };
+        let cadence = CheckSpec::KeepaliveCadence {
+            stream: None,
+            gap_max: Duration::from_secs(20),
+        };
+        assert_eq!(judge_stopped(&cadence, failed.clone(), stop, end), failed);
+        // Liveness over the whole run: a pass before the stop says nothing of the rest.
+        for spec in [
+            cadence,
+            CheckSpec::StreamRecovers {
+                stream: None,
+                within: Duration::from_secs(60),
+            },
+        ] {
+            let o = judge_stopped(&spec, pass(spec.id()), stop, end);
+            assert_eq!(o.verdict, Verdict::Unobservable, "{}", spec.id());
+        }
+        // stream.closed judges a window: passed within it before the stop, it stands.
+        let closed = CheckSpec::StreamClosed {
+            stream: None,
+            by: "nginx".into(),
+            at: Duration::from_secs(61),
+            tolerance: Duration::from_secs(1),
+        };
+        assert_eq!(
+            judge_stopped(&closed, pass("stream.closed"), stop, end).verdict,
+            Verdict::Pass
+        );
     }
 }

@@ -230,6 +230,18 @@ impl TraceBuilder {
         )
     }
 
+    /// The harness stopped the run (the stall guard, a byte budget).
+    pub fn stopped(self, t: u64, reason: &str) -> Self {
+        self.push(
+            t,
+            crate::trace::HARNESS,
+            None,
+            EventKind::RunStopped {
+                reason: reason.into(),
+            },
+        )
+    }
+
     /// An intermediary stopped forwarding silently.
     pub fn blackholed(self, t: u64, conn: u32, host: &str, behavior: &str, reason: &str) -> Self {
         self.push(

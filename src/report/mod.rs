@@ -119,14 +119,19 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
         .iter()
         .any(|e| matches!(e, CheckSpec::DeterminismWallClock)))
     .then_some(CheckSpec::DeterminismWallClock);
-    // A run the stall guard stopped is judged up to the stop: what happened until then.
-    let end = out.stopped_at.unwrap_or(scenario.duration);
+    // A run the harness stopped is judged up to the stop: what failed until then fails, and
+    // a pass that needed more of the run is unobservable.
+    let stopped = out.trace.stopped_at();
+    let end = stopped.unwrap_or(scenario.duration);
     let checks: Vec<CheckResult> = scenario
         .expects
         .iter()
         .chain(implicit.iter())
         .filter_map(|spec| {
-            let o = spec.evaluate(&out.trace, end);
+            let mut o = spec.evaluate(&out.trace, end);
+            if let Some(at) = stopped {
+                o = crate::check::judge_stopped(spec, o, at, scenario.duration);
+            }
             if implicit.as_ref() == Some(spec) && o.verdict != Verdict::Fail {
                 return None;
             }
@@ -142,7 +147,7 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
     let failed = out.error.is_some() || checks.iter().any(|c| c.verdict == Verdict::Fail);
     // The stall guard's stop is the failure `determinism.wall-clock` names: where the file
     // expects that failure of this target, the stop is expected too (any other error is not).
-    let stop_expected = out.stopped_at.is_some()
+    let stop_expected = stopped.is_some()
         && checks.iter().any(|c| {
             c.id == crate::check::determinism_wall_clock::ID
                 && c.verdict == Verdict::Fail
@@ -336,7 +341,6 @@ checks = ["stream.survives"]
         let out = RunOutput {
             trace: trace(story),
             error: error.map(Into::into),
-            stopped_at: None,
         };
         evaluate(&scenario(), target, 42, out)
     }
@@ -358,6 +362,14 @@ checks = ["stream.survives"]
                 },
             ));
         }
+        t.events.push(Event {
+            at: Duration::from_secs(75),
+            host: crate::trace::HARNESS.into(),
+            conn: None,
+            kind: EventKind::RunStopped {
+                reason: "virtual time stood still at 00:01:15.000: ...".into(),
+            },
+        });
         let text = if expected {
             format!(
                 "{SCENARIO}\n[expect-fail.\"flooder\"]\nchecks = [\"determinism.wall-clock\"]\n"
@@ -369,7 +381,6 @@ checks = ["stream.survives"]
         let out = RunOutput {
             trace: t,
             error: Some("virtual time stood still at 00:01:15.000: ...".into()),
-            stopped_at: Some(Duration::from_secs(75)),
         };
         evaluate(&s, "flooder", 42, out)
     }
@@ -390,13 +401,19 @@ checks = ["stream.survives"]
     fn a_run_the_stall_guard_stopped_is_judged_up_to_the_stop_and_expected_only_when_declared() {
         let r = stopped(true);
         assert_eq!(verdict(&r, "determinism.wall-clock"), Verdict::Fail);
-        // Judged up to 00:01:15: the stream was open and keepalives came until then.
-        assert_eq!(
-            verdict(&r, "stream.survives"),
-            Verdict::Pass,
-            "{:?}",
-            r.checks
+        // The stream was open and keepalives came until 00:01:15, but the check judges the
+        // whole 10 minutes: past the stop it cannot tell.
+        let survives = r.checks.iter().find(|c| c.id == "stream.survives");
+        let survives = survives.expect("stream.survives is reported");
+        assert_eq!(survives.verdict, Verdict::Unobservable, "{:?}", r.checks);
+        assert!(
+            survives.message.starts_with(
+                "the run was stopped at 00:01:15.000, before 00:10:00.000 (the end of what this check judges); until the stop: conn#1 (stream main) stayed open until 00:01:15.000"
+            ),
+            "{}",
+            survives.message
         );
+        assert_eq!(survives.at.as_deref(), Some("00:01:15.000"));
         assert_eq!(r.verdict, ResultVerdict::Fail);
         assert!(!r.unexpected, "{:?}", r.checks);
         assert!(r.error.is_some(), "the stop stays on record");

@@ -21,9 +21,6 @@ pub struct RunOutput {
     pub trace: Trace,
     /// A host failed or the run did not finish: the simulation's own error.
     pub error: Option<String>,
-    /// When the stall guard stopped the run (a target flooding on the real clock); checks
-    /// then judge the trace up to that instant only.
-    pub stopped_at: Option<Duration>,
 }
 
 /// Which simulation engine runs a scenario.
@@ -217,7 +214,6 @@ fn run_events_paced(
         })
     });
     RunOutput {
-        stopped_at: recorder.stopped_at(),
         trace: recorder.finish(),
         error,
     }
@@ -330,7 +326,6 @@ pub fn run(
         tracing::warn!(scenario = %scenario.path, seed, error = %e, "simulation failed");
     }
     RunOutput {
-        stopped_at: recorder.stopped_at(),
         trace: recorder.finish(),
         error,
     }

@@ -339,5 +339,22 @@ mod tests {
         );
         assert!(e.contains("read the real clock"), "{e}");
         assert!(r.trace.events.len() as u64 <= crate::trace::STALL_LIMIT + 20);
+        // The stop is in the trace, and the 30-minute liveness checks cannot pass on a run
+        // stopped after 1 s: the stream was open and (over-)kept alive until then, no more.
+        assert_eq!(r.trace.stopped_at(), Some(Duration::from_millis(1_004)));
+        for id in ["stream.survives", "keepalive.cadence"] {
+            let c = r.checks.iter().find(|c| c.id == id).expect("checked");
+            assert_eq!(
+                c.verdict,
+                crate::check::Verdict::Unobservable,
+                "{id}: {}",
+                c.message
+            );
+            assert!(
+                c.message.starts_with("the run was stopped at 00:00:01.004"),
+                "{}",
+                c.message
+            );
+        }
     }
 }

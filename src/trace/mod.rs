@@ -241,6 +241,11 @@ pub enum EventKind {
     },
     /// An intermediary stopped forwarding but kept the sockets open.
     IntermediaryBlackholed { behavior: String, reason: String },
+
+    // ── harness ───────────────────────────────────────────────────────────────
+    /// The harness stopped the run before the scenario's end (host `harness`), saying why;
+    /// nothing after this instant is observed.
+    RunStopped { reason: String },
 }
 
 /// An operational warning the MCP client logs (MP-301g module 3).
@@ -323,6 +328,14 @@ impl Trace {
             .collect()
     }
 
+    /// When the harness stopped the run before the scenario's end, if it did.
+    pub fn stopped_at(&self) -> Option<Duration> {
+        self.events.iter().find_map(|e| match e.kind {
+            EventKind::RunStopped { .. } => Some(e.at),
+            _ => None,
+        })
+    }
+
     /// The limits every intermediary announced when it started, by intermediary name.
     pub fn limits(&self) -> Vec<(String, Limit)> {
         let mut out = Vec::new();
@@ -377,6 +390,9 @@ struct Stall {
     tripped: Option<String>,
     waker: Option<std::task::Waker>,
 }
+
+/// The host name of events the harness itself records ([`EventKind::RunStopped`]).
+pub const HARNESS: &str = "harness";
 
 /// The likely cause both stall diagnoses name.
 const REAL_CLOCK: &str = "A target whose timers read the real clock (std::time::Instant or \
@@ -454,11 +470,18 @@ impl Recorder {
                 None
             };
             if let Some(d) = diagnosis {
-                st.tripped = Some(d);
+                st.tripped = Some(d.clone());
                 st.stopped_at = Some(at);
                 if let Some(w) = st.waker.take() {
                     w.wake();
                 }
+                drop(st);
+                self.inner.lock().expect("trace lock").push(Event {
+                    at,
+                    host: HARNESS.to_string(),
+                    conn: None,
+                    kind: EventKind::RunStopped { reason: d },
+                });
                 return;
             }
         }
@@ -537,5 +560,21 @@ mod tests {
         let d = f.stall().expect("stopped");
         assert!(d.starts_with("virtual time crawled at 00:00:15."), "{d}");
         assert!(f.stopped_at().is_some_and(|t| t.as_secs() == 15));
+        // The stop is the trace's last event, and nothing is recorded after it.
+        f.record_at(
+            Duration::from_secs(16),
+            "server",
+            Some(ConnId(3)),
+            received(),
+        );
+        let t = f.finish();
+        assert_eq!(t.events.len() as u64, RATE_LIMIT + 1);
+        let last = t.events.last().expect("events");
+        assert_eq!(last.host, HARNESS);
+        assert!(
+            matches!(&last.kind, EventKind::RunStopped { reason } if reason == &d),
+            "{last:?}"
+        );
+        assert_eq!(t.stopped_at(), f.stopped_at());
     }
 }

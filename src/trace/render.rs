@@ -218,6 +218,7 @@ pub fn describe(e: &Event) -> String {
         EventKind::IntermediaryBlackholed { behavior, reason } => {
             format!("stopped forwarding silently: {}", because(behavior, reason))
         }
+        EventKind::RunStopped { reason } => format!("run stopped: {reason}"),
     }
 }
 
