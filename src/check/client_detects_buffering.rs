@@ -152,6 +152,16 @@ pub fn evaluate(tick: Duration, trace: &Trace, end: Duration) -> CheckOutcome {
     if let Some(failed) = earliest_failure(ID, failures) {
         return failed;
     }
+    if judged.is_empty() {
+        // A warning without its sign would have failed above; with no SSE connection there
+        // was nothing else to judge.
+        return outcome(
+            ID,
+            Verdict::Unobservable,
+            None,
+            "the MCP client read no SSE connection and warned of no buffering; nothing to check",
+        );
+    }
     let warned = matched.iter().filter(|m| **m).count();
     if warned == 0 {
         return outcome(
@@ -431,6 +441,18 @@ mod tests {
             .ended(5 * S, 1, StreamEnd::Reset)
             .build();
         assert_eq!(evaluate(TICK, &t, END).verdict, Verdict::Unobservable);
+    }
+
+    #[test]
+    fn no_sse_connection_is_unobservable() {
+        // Only a JSON exchange: no SSE connection whose signs could be judged.
+        let t = TraceBuilder::new()
+            .post(1, "initialize", 0, "application/json")
+            .session(4, 1, "s1")
+            .ended(5, 1, crate::trace::StreamEnd::Complete)
+            .build();
+        let o = evaluate(TICK, &t, END);
+        assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
     }
 
     #[test]

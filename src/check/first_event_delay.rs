@@ -5,7 +5,9 @@
 //! Buffering intermediaries show up here: the server wrote the event at once, but the client
 //! saw it only when the buffer filled or the stream ended. With `max`, a stream that ends
 //! without any event fails, whatever its length; with only `min`, it passes (held back the
-//! whole time).
+//! whole time). A connection answered without an event stream (non-2xx, JSON) fails: no
+//! event could reach the client. On a run the harness stopped, a stream still within its
+//! bounds at the stop is not judged.
 
 use super::client_stream::{outcome, select, Fate};
 use super::{CheckOutcome, Verdict};
@@ -37,14 +39,36 @@ pub fn evaluate(
         Ok(s) => s,
         Err(o) => return o,
     };
+    let stopped = trace.stopped_at();
     let mut slowest: Option<(Duration, Duration, String)> = None;
     let mut held: Option<(Duration, String)> = None;
+    let mut judged = 0;
     for s in &streams {
         let label = s.label();
         if let Fate::Failed { at, error } = s.fate() {
             let msg = format!("{label} never connected ({error}): no event reached the client");
             return outcome(ID, Verdict::Fail, Some(at), msg);
         }
+        let open_at_stop =
+            matches!(s.fate(), Fate::Open) && stopped.is_some_and(|t| s.span_end() >= t);
+        if !s.is_event_stream() {
+            // An answer that is no event stream can carry no event: it never opened.
+            if s.response().is_none() && open_at_stop {
+                continue;
+            }
+            let note = match s.response() {
+                Some((at, status)) => format!(
+                    "got response {status} {} at {}, not an event stream",
+                    s.content_type().unwrap_or("(no content-type)"),
+                    stamp(at)
+                ),
+                None => format!("got no response (until {})", stamp(s.span_end())),
+            };
+            let at = s.response().map_or(s.span_end(), |(at, _)| at);
+            let msg = format!("{label} {note}: no event could reach the client");
+            return outcome(ID, Verdict::Fail, Some(at), msg);
+        }
+        judged += 1;
         let sent = s.request_sent().unwrap_or(s.opened_at);
         let first = s
             .received()
@@ -52,6 +76,11 @@ pub fn evaluate(
             .map(|(at, _, _)| at);
         let Some(at) = first else {
             let stop = s.span_end();
+            if open_at_stop && max.is_none_or(|hi| stop.saturating_sub(sent) <= hi) {
+                // Still within bounds when the harness stopped the run: cannot tell.
+                judged -= 1;
+                continue;
+            }
             if max.is_none() {
                 held = Some((stop, label));
                 continue;
@@ -115,7 +144,20 @@ pub fn evaluate(
                 bounds(max, min)
             ),
         ),
-        (None, None) => unreachable!("select returns at least one stream"),
+        (None, None) => {
+            let at = stopped.expect("only streams open at the stop are left unjudged");
+            debug_assert_eq!(judged, 0);
+            outcome(
+                ID,
+                Verdict::Unobservable,
+                Some(at),
+                format!(
+                    "the run was stopped at {} before the first event reached the client, {}; cannot tell",
+                    stamp(at),
+                    bounds(max, min)
+                ),
+            )
+        }
     }
 }
 
@@ -203,7 +245,30 @@ mod tests {
             .build();
         let o = evaluate(None, Some(MAX), None, &t, END);
         assert_eq!(o.verdict, Verdict::Fail);
-        assert!(o.message.ends_with(", response 504)"), "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#1 (stream main) got response 504 text/html at 00:01:00.000, not an event stream: no event could reach the client"
+        );
+        // With only `min`, an answer that is no stream is not "held back" either.
+        let o = evaluate(None, None, Some(Duration::from_secs(60)), &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    }
+
+    #[test]
+    fn a_stream_open_when_the_run_was_stopped_is_judged_only_past_max() {
+        let t = TraceBuilder::new()
+            .stream(1, "main", 0)
+            .stopped(3_000, "stall")
+            .build();
+        let stop = Duration::from_secs(3);
+        let o = evaluate(None, Some(MAX), None, &t, stop);
+        assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
+        assert!(o.message.starts_with("the run was stopped at 00:00:03.000"), "{}", o.message);
+        let o = evaluate(None, None, Some(Duration::from_secs(60)), &t, stop);
+        assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
+        // Already past max at the stop: a real failure.
+        let o = evaluate(None, Some(Duration::from_secs(2)), None, &t, stop);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
     }
 
     #[test]

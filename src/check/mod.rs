@@ -14,6 +14,7 @@ pub mod client_detects_buffering;
 pub mod client_keepalive_warnings;
 pub mod client_polling_fallback;
 pub mod client_reconnect_backoff;
+pub mod client_reconnect_rate;
 pub mod client_resumes;
 mod client_stream;
 pub mod delivery_exactly_once;
@@ -27,6 +28,7 @@ pub mod keepalive_on_replay;
 pub mod replay_complete;
 pub mod replay_same_stream;
 pub mod replay_session_isolated;
+pub mod session_survives;
 pub mod stream_closed;
 pub mod stream_recovers;
 pub mod stream_survives;
@@ -189,6 +191,14 @@ pub enum CheckSpec {
         #[serde(with = "crate::time::human")]
         max: Duration,
     },
+    /// `client.reconnect-rate`: no stream is reconnected more than `reconnects_max` times
+    /// within any `window`, whatever the cause.
+    #[serde(rename = "client.reconnect-rate")]
+    ClientReconnectRate {
+        reconnects_max: u32,
+        #[serde(with = "crate::time::human")]
+        window: Duration,
+    },
     /// `stream.recovers`: every time a resumable MCP client stream drops, the client has it
     /// receiving again (a later `200` GET of the stream, or a `200` poll after its mode
     /// switch) within `within` (default 60s). Drops within `within` of the end are not judged.
@@ -198,6 +208,10 @@ pub enum CheckSpec {
         #[serde(with = "crate::time::human")]
         within: Duration,
     },
+    /// `session.survives`: the session the MCP client uses stays valid for the run: no
+    /// request on it is answered 404 until the client deletes it.
+    #[serde(rename = "session.survives")]
+    SessionSurvives,
     /// `client.detects-buffering`: the client warns `DroppedEarly` on every SSE connection
     /// that ends within 60 s of opening (not closed by it, not a finished call) and
     /// `SlowFirstData` on every primed connection without a body byte 5 s after opening,
@@ -255,6 +269,19 @@ pub fn judge_stopped(
         ),
         ..o
     }
+}
+
+/// The checks every run is judged by, with their default parameters, whether the scenario
+/// lists them or not (a listed one takes the file's parameters). Unlisted, they are reported
+/// only when they fail: each catches a defect no scenario should have to ask about.
+pub fn implicit() -> Vec<CheckSpec> {
+    vec![
+        CheckSpec::DeterminismWallClock,
+        CheckSpec::ClientReconnectRate {
+            reconnects_max: client_reconnect_rate::RECONNECTS_MAX_DEFAULT,
+            window: client_reconnect_rate::WINDOW_DEFAULT,
+        },
+    ]
 }
 
 /// Every check id, with a one-line description, in a stable order.
@@ -324,8 +351,16 @@ pub const CHECK_IDS: &[(&str, &str)] = &[
         "reconnect delays start at initial (or the server's retry), double, stay ≤ max, and are kept",
     ),
     (
+        "client.reconnect-rate",
+        "no stream is reconnected more than reconnects-max times within any window (no reconnect storm)",
+    ),
+    (
         "stream.recovers",
         "every dropped MCP stream is receiving again within a limit (reconnect or polling)",
+    ),
+    (
+        "session.survives",
+        "the session the client uses stays valid (never answered 404) until it deletes it",
     ),
     (
         "client.detects-buffering",
@@ -365,7 +400,9 @@ impl CheckSpec {
             CheckSpec::ReplaySameStream => "replay.same-stream",
             CheckSpec::ReplaySessionIsolated => "replay.session-isolated",
             CheckSpec::ClientReconnectBackoff { .. } => "client.reconnect-backoff",
+            CheckSpec::ClientReconnectRate { .. } => client_reconnect_rate::ID,
             CheckSpec::StreamRecovers { .. } => "stream.recovers",
+            CheckSpec::SessionSurvives => session_survives::ID,
             CheckSpec::ClientDetectsBuffering { .. } => "client.detects-buffering",
             CheckSpec::ClientPollingFallback => "client.polling-fallback",
             CheckSpec::ClientKeepaliveWarnings { .. } => "client.keepalive-warnings",
@@ -394,7 +431,9 @@ impl CheckSpec {
             | CheckSpec::ReplaySameStream
             | CheckSpec::ReplaySessionIsolated
             | CheckSpec::ClientReconnectBackoff { .. }
+            | CheckSpec::ClientReconnectRate { .. }
             | CheckSpec::StreamRecovers { .. }
+            | CheckSpec::SessionSurvives
             | CheckSpec::ClientDetectsBuffering { .. }
             | CheckSpec::ClientPollingFallback
             | CheckSpec::ClientKeepaliveWarnings { .. }
@@ -450,6 +489,11 @@ impl CheckSpec {
             CheckSpec::StreamRecovers { stream, within } => {
                 stream_recovers::evaluate(stream.as_deref(), *within, trace, end)
             }
+            CheckSpec::SessionSurvives => session_survives::evaluate(trace, end),
+            CheckSpec::ClientReconnectRate {
+                reconnects_max,
+                window,
+            } => client_reconnect_rate::evaluate(*reconnects_max, *window, trace, end),
             CheckSpec::ClientDetectsBuffering { tick } => {
                 client_detects_buffering::evaluate(*tick, trace, end)
             }

@@ -1,21 +1,26 @@
-//! `stream.recovers`: a liveness check on the MCP client. Every time a resumable stream drops,
-//! the client has it receiving again within `within`.
+//! `stream.recovers`: a liveness check on the MCP client. Every time a resumable stream goes
+//! down, the client has it receiving again, on the same session, within `within`.
 //!
 //! ```text
-//!   conn#2 GET 200 ── bytes ── ╳ dropped at T (not by the client)
-//!   conn#3 GET + Last-Event-ID ── connect failed
-//!   conn#4 GET + Last-Event-ID ── 200 at T + 12s          ✓ receiving again (≤ within)
-//!   ... or ModeSwitched{get} ── GET /mcp?poll=1 ── 200    ✓ receiving again by polling
-//!   ... or GaveUp at T + 9s, nothing later                ✗ never receiving again
+//!   conn#2 GET 200 ── bytes ── ╳ dropped at T (not by the client)         ▼ down
+//!   conn#3 GET + Last-Event-ID ── 500                                      (a failed try)
+//!   conn#4 GET + Last-Event-ID ── 200 event stream at T + 12s, session s1   ✓ receiving again
+//!   ... or ModeSwitched{get} ── GET /mcp?poll=1 ── 200                     ✓ by polling
+//!   ... or 404 for s1, initialize → s2, GET on s2 ── 200                   ✗ not this stream:
+//!                                                   what s1 stored is gone (session.survives)
+//!   conn#2 GET ── 500 (the stream's first try)                             ▼ down: never up
 //! ```
 //!
-//! A drop is a connection of an MCP client that holds a session (`SessionEstablished`) which
-//! had a 2xx event-stream response and then ended while the scenario ran, not closed by the
-//! client; a connection that ended after the client received its JSON-RPC answer on it (a
-//! finished tool call) and a long-polling request (which ends by design) are not drops. It is
-//! recovered by a later `GET` connection of the same stream name answered `200`, or by a
-//! `200` poll (`GET /mcp?poll=1`) after the stream's `ModeSwitched`, within `within` of the
-//! moment the client saw the drop. Drops within `within` of the scenario's end are not judged.
+//! Each stream name's connections are walked in order (polls and POSTs aside). The stream goes
+//! down when an event-stream connection of it (2xx `text/event-stream`) ends while the
+//! scenario runs, not closed by the client and not after the client got its JSON-RPC answer
+//! on it (a finished tool call); or when a `GET` of it, while it is up (or before it ever was),
+//! gets no event stream: no connection, a non-2xx answer, or a 2xx that is no event stream. It
+//! is receiving again at the first later `GET` of it answered with an event stream, or a `200`
+//! poll (`GET /mcp?poll=1`) after the stream's `ModeSwitched`, made while the client held the
+//! session it held when the stream went down. Only while the client holds a session
+//! (`SessionEstablished`). Downs within `within` of the scenario's end are not judged; with no
+//! down at all there is nothing to judge.
 
 use super::client_stream::{
     client_streams, has_mcp_client, is_poll_path, outcome, ClientStream, Fate,
@@ -30,6 +35,19 @@ pub const ID: &str = "stream.recovers";
 
 /// The default `within`.
 pub const WITHIN_DEFAULT: Duration = Duration::from_secs(60);
+
+/// A stream going down: when, on which connection, how, and the session the client held.
+struct Down<'a, 't> {
+    at: Duration,
+    /// Index into the client streams of the connection that went down.
+    index: usize,
+    conn: &'a ClientStream<'t>,
+    /// ` (closed at … by nginx (…))` or ` (answered 500)`.
+    how: String,
+    /// `dropped`, or `got no event stream` for a try that never opened.
+    verb: &'static str,
+    session: &'t str,
+}
 
 /// Evaluates `stream.recovers` for `stream` (every stream when `None`).
 pub fn evaluate(
@@ -57,52 +75,107 @@ pub fn evaluate(
             );
         }
     }
-    let session_at = trace.events.iter().find_map(|e| match e.kind {
-        EventKind::SessionEstablished { .. } if e.host == "client" => Some(e.at),
-        _ => None,
-    });
+    let sessions = client_sessions(trace);
+    let mut downs: Vec<Down<'_, '_>> = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
+    for s in &all {
+        if !names.contains(&s.name) && stream.is_none_or(|n| n == s.name) {
+            names.push(s.name);
+        }
+    }
+    for name in names {
+        let mut up = false;
+        for (i, s) in all.iter().enumerate() {
+            if s.name != name || s.is_poll() {
+                continue;
+            }
+            let get = matches!(s.request_head(), Some(("GET", _)));
+            if s.is_event_stream() {
+                up = true;
+                if let Some(at) = drop_time(s, trace, end) {
+                    if let Some(session) = session_at(&sessions, at) {
+                        downs.push(Down {
+                            at,
+                            index: i,
+                            conn: s,
+                            how: death(s),
+                            verb: "dropped",
+                            session,
+                        });
+                    }
+                    up = false;
+                }
+            } else if get && (up || !downs.iter().any(|d| d.conn.name == name)) {
+                // A try of a stream that is not down yet: it goes down here.
+                let at = s.response().map_or(s.span_end(), |(at, _)| at);
+                if at >= end {
+                    continue;
+                }
+                let asked = s.request_sent().unwrap_or(s.opened_at);
+                if let Some(session) = session_at(&sessions, asked) {
+                    downs.push(Down {
+                        at,
+                        index: i,
+                        conn: s,
+                        how: format!(" ({})", no_stream(s)),
+                        verb: "got no event stream",
+                        session,
+                    });
+                }
+                up = false;
+            }
+        }
+    }
+    downs.sort_by_key(|d| (d.at, d.index));
+    if downs.is_empty() {
+        return outcome(
+            ID,
+            Verdict::Unobservable,
+            None,
+            format!(
+                "no {} went down while the client held a session; nothing needed recovering",
+                stream.map_or("stream".to_string(), |n| format!("connection of stream {n}"))
+            ),
+        );
+    }
     let mut recovered: Vec<(Duration, Duration, String)> = Vec::new();
     let mut unjudged = 0;
-    for (i, s) in all.iter().enumerate() {
-        if stream.is_some_and(|n| n != s.name) {
-            continue;
-        }
-        let Some(dropped) = drop_time(s, trace, end) else {
-            continue;
-        };
-        if session_at.is_none_or(|at| at > dropped) {
-            continue; // no session: nothing to resume
-        }
-        let deadline = dropped + within;
+    for d in &downs {
+        let deadline = d.at + within;
         if deadline > end {
             unjudged += 1;
             continue;
         }
-        match recovery(&all[i + 1..], s.name, dropped, trace) {
+        let name = d.conn.name;
+        let later = &all[d.index + 1..];
+        match recovery(later, name, d.at, d.session, &sessions, trace) {
             Some((at, by)) if at <= deadline => {
-                recovered.push((at.saturating_sub(dropped), dropped, by));
+                recovered.push((at.saturating_sub(d.at), d.at, by));
             }
             found => {
                 let late = found.map(|(at, by)| {
                     format!(
                         "; it was receiving again only at {} ({by}), {} after the drop",
                         stamp(at),
-                        span(at - dropped)
+                        span(at - d.at)
                     )
                 });
+                let elsewhere = other_session(later, name, d.at, deadline, d.session, &sessions);
                 return outcome(
                     ID,
                     Verdict::Fail,
                     Some(deadline),
                     format!(
-                        "{} dropped at {}{} and the client did not have stream {} receiving again within {} (by {}): {}{}",
-                        s.label(),
-                        stamp(dropped),
-                        death(s),
-                        s.name,
+                        "{} {} at {}{} and the client did not have stream {name} receiving again on session {} within {} (by {}): {}{}{}",
+                        d.conn.label(),
+                        d.verb,
+                        stamp(d.at),
+                        d.how,
+                        d.session,
                         span(within),
                         stamp(deadline),
-                        aftermath(&all[i + 1..], s.name, dropped, deadline, trace),
+                        aftermath(later, name, d.at, deadline, trace),
+                        elsewhere.unwrap_or_default(),
                         late.unwrap_or_default()
                     ),
                 );
@@ -121,11 +194,11 @@ pub fn evaluate(
     match recovered.iter().max_by_key(|(took, _, _)| *took) {
         None => outcome(
             ID,
-            Verdict::Pass,
-            Some(end),
+            Verdict::Unobservable,
+            None,
             format!(
-                "no {} dropped while the client held a session; nothing needed recovering{tail}",
-                stream.map_or("stream".to_string(), |n| format!("connection of stream {n}"))
+                "every time a stream went down was within {} of the end: nothing judged{tail}",
+                span(within)
             ),
         ),
         Some((took, dropped, by)) => outcome(
@@ -144,9 +217,45 @@ pub fn evaluate(
     }
 }
 
-/// When the client saw connection `s` drop, if it is a drop at all.
+/// The sessions the client established, in order, with when it got each.
+fn client_sessions(trace: &Trace) -> Vec<(Duration, &str)> {
+    trace
+        .events
+        .iter()
+        .filter(|e| e.host == "client")
+        .filter_map(|e| match &e.kind {
+            EventKind::SessionEstablished { session } => Some((e.at, session.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The session the client held at `at`: the last one it established by then.
+fn session_at<'t>(sessions: &[(Duration, &'t str)], at: Duration) -> Option<&'t str> {
+    sessions
+        .iter()
+        .rev()
+        .find(|(t, _)| *t <= at)
+        .map(|(_, s)| *s)
+}
+
+/// Why a connection carried no event stream: `connect failed: refused`, `answered 500`,
+/// `answered 200 application/json, not an event stream`, `no response`.
+fn no_stream(s: &ClientStream<'_>) -> String {
+    match (s.fate(), s.response()) {
+        (Fate::Failed { error, .. }, _) => format!("connect failed: {error}"),
+        (_, Some((_, st))) if (200..300).contains(&st) => format!(
+            "answered {st} {}, not an event stream",
+            s.content_type().unwrap_or("(no content-type)")
+        ),
+        (_, Some((_, st))) => format!("answered {st}"),
+        (_, None) => "no response".to_string(),
+    }
+}
+
+/// When the client saw event-stream connection `s` drop, if it is a drop at all.
 fn drop_time(s: &ClientStream<'_>, trace: &Trace, end: Duration) -> Option<Duration> {
-    if !s.is_event_stream() || s.is_poll() {
+    if s.is_poll() {
         return None;
     }
     let dropped = match s.fate() {
@@ -167,12 +276,14 @@ fn drop_time(s: &ClientStream<'_>, trace: &Trace, end: Duration) -> Option<Durat
     (!answered).then_some(dropped)
 }
 
-/// The first connection after a drop at `dropped` that has stream `name` receiving again:
-/// when its `200` arrived and its label.
+/// The first connection after a down at `dropped` that has stream `name` receiving again on
+/// `session`: when its answer arrived and its label.
 fn recovery(
     later: &[ClientStream<'_>],
     name: &str,
     dropped: Duration,
+    session: &str,
+    sessions: &[(Duration, &str)],
     trace: &Trace,
 ) -> Option<(Duration, String)> {
     let switched = trace.events.iter().find_map(|e| match &e.kind {
@@ -185,14 +296,47 @@ fn recovery(
     });
     later
         .iter()
+        .filter(|s| {
+            let asked = s.request_sent().unwrap_or(s.opened_at);
+            session_at(sessions, asked) == Some(session)
+        })
         .filter_map(|s| {
             let (at, status) = s.response()?;
-            let ok = status == 200 && matches!(s.request_head(), Some(("GET", _)));
-            let poll = s.request_path().is_some_and(is_poll_path)
+            let ok = s.is_event_stream() && matches!(s.request_head(), Some(("GET", _)));
+            let poll = status == 200
+                && s.request_path().is_some_and(is_poll_path)
                 && switched.is_some_and(|sw| s.opened_at >= sw);
-            (ok && (s.name == name || poll)).then(|| (at, s.label()))
+            (((ok && s.name == name) && !s.is_poll()) || poll).then(|| (at, s.label()))
         })
         .min_by_key(|(at, _)| *at)
+}
+
+/// `; the client lost session s1 and had stream get receiving on session s2 from …`, when a
+/// GET of the stream worked only on another session within the window.
+fn other_session(
+    later: &[ClientStream<'_>],
+    name: &str,
+    dropped: Duration,
+    deadline: Duration,
+    session: &str,
+    sessions: &[(Duration, &str)],
+) -> Option<String> {
+    later
+        .iter()
+        .filter(|s| s.name == name && s.is_event_stream() && s.opened_at >= dropped)
+        .filter_map(|s| {
+            let (at, _) = s.response()?;
+            let asked = s.request_sent().unwrap_or(s.opened_at);
+            let other = session_at(sessions, asked).filter(|o| *o != session)?;
+            (at <= deadline).then(|| {
+                format!(
+                    "; {} had it receiving on another session, {other}, from {}: what the server kept for session {session} is not resumed there (see session.survives)",
+                    s.label(),
+                    stamp(at)
+                )
+            })
+        })
+        .next()
 }
 
 /// ` (closed at … by nginx (…))`, how the connection died.
@@ -301,7 +445,7 @@ mod tests {
         assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
         assert_eq!(
             o.message,
-            "conn#2 (stream get) dropped at 00:00:40.000 (closed at 00:00:40.000 by nginx (idle-timeout 30s, upstream silent)) and the client did not have stream get receiving again within 60s (by 00:01:40.000): 2 reconnects (conn#3 (stream get) at 00:00:43.000 connect failed: connection refused, conn#4 (stream get) at 00:00:49.000 connect failed: connection refused), then gave up at 00:00:49.000 after 2 attempts"
+            "conn#2 (stream get) dropped at 00:00:40.000 (closed at 00:00:40.000 by nginx (idle-timeout 30s, upstream silent)) and the client did not have stream get receiving again on session s1 within 60s (by 00:01:40.000): 2 reconnects (conn#3 (stream get) at 00:00:43.000 connect failed: connection refused, conn#4 (stream get) at 00:00:49.000 connect failed: connection refused), then gave up at 00:00:49.000 after 2 attempts"
         );
         assert_eq!(o.at, Some(Duration::from_secs(100)));
     }
@@ -385,6 +529,78 @@ mod tests {
             "{}",
             o.message
         );
+    }
+
+    #[test]
+    fn a_first_get_answered_500_needs_recovering() {
+        let base = || {
+            TraceBuilder::new()
+                .post(1, "initialize", 0, "application/json")
+                .session(3, 1, "s1")
+                .ended(4, 1, StreamEnd::Complete)
+                .open(S, 2, "get")
+                .request_with(S, 2, "GET", None)
+                .response_typed(S + 3, 2, 500, "text/plain")
+                .ended(S + 4, 2, StreamEnd::Complete)
+        };
+        // Never answered with an event stream: fails (was: "nothing needed recovering").
+        let o = evaluate(None, WITHIN, &base().build(), END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert!(
+            o.message.starts_with(
+                "conn#2 (stream get) got no event stream at 00:00:01.003 (answered 500) and the client did not have stream get receiving again on session s1 within 60s"
+            ),
+            "{}",
+            o.message
+        );
+        // A later try answered with an event stream recovers it.
+        let o = evaluate(None, WITHIN, &base().stream(3, "get", 4 * S).build(), END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert!(o.message.starts_with("conn#3 (stream get)"), "{}", o.message);
+    }
+
+    #[test]
+    fn a_get_on_a_new_session_is_not_the_stream_recovering() {
+        // The drop at 40s; the resume is answered 404 (session s1 gone); the client
+        // initializes s2 and opens the GET again there.
+        let t = dropped_get()
+            .open(41 * S, 3, "get")
+            .request_with(41 * S, 3, "GET", Some("1"))
+            .response_typed(41 * S + 3, 3, 404, "application/json")
+            .ended(41 * S + 4, 3, StreamEnd::Complete)
+            .post(4, "initialize", 42 * S, "application/json")
+            .session(42 * S + 3, 4, "s2")
+            .ended(42 * S + 4, 4, StreamEnd::Complete)
+            .stream(5, "get", 43 * S)
+            .build();
+        let o = evaluate(None, WITHIN, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert!(
+            o.message.contains("receiving again on session s1 within 60s"),
+            "{}",
+            o.message
+        );
+        assert!(
+            o.message.ends_with(
+                "; conn#5 (stream get) had it receiving on another session, s2, from 00:00:43.003: what the server kept for session s1 is not resumed there (see session.survives)"
+            ),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn nothing_going_down_is_unobservable() {
+        let t = TraceBuilder::new()
+            .post(1, "initialize", 0, "application/json")
+            .session(3, 1, "s1")
+            .ended(4, 1, StreamEnd::Complete)
+            .stream(2, "get", S)
+            .client_closed(300 * S, 2)
+            .build();
+        let o = evaluate(None, WITHIN, &t, END);
+        assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
+        assert!(o.message.ends_with("nothing needed recovering"), "{}", o.message);
     }
 
     #[test]

@@ -461,6 +461,18 @@ impl TraceBuilder {
         )
     }
 
+    /// The client sent a JSON-RPC request (`id`) or notification.
+    pub fn rpc_sent(self, t: u64, conn: u32, method: &str, id: Option<u64>) -> Self {
+        self.client(
+            t,
+            conn,
+            EventKind::RpcSent {
+                method: method.into(),
+                id,
+            },
+        )
+    }
+
     /// The client recorded the answer to request `id`.
     pub fn rpc_answered(self, t: u64, conn: u32, id: u64, outcome: &str) -> Self {
         self.client(

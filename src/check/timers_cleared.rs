@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Only server events count. A timer whose stream the server never saw end (the client closed
-//! it and no write followed) passes: the server could not know. A timer id armed again (a
+//! it and no write followed) is not judged: the server could not know. With no timer judged
+//! the check is unobservable. A timer id armed again (a
 //! restarted server counts from 1) starts a new timer. The earliest violation is reported.
 
 use super::client_stream::{client_streams, outcome, SERVER};
@@ -197,6 +198,18 @@ pub fn evaluate(grace: Duration, trace: &Trace, end: Duration) -> CheckOutcome {
         return outcome(ID, Verdict::Fail, Some(*at), format!("{msg}{more}"));
     }
     let n = timers.len();
+    if open_at_end == n {
+        return outcome(
+            ID,
+            Verdict::Unobservable,
+            None,
+            format!(
+                "the server armed {n} keepalive timer{} but saw none of {} streams end while the run lasted; no clearing to judge (end a stream before the scenario's end to check it)",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "its" } else { "their" }
+            ),
+        );
+    }
     outcome(
         ID,
         Verdict::Pass,
@@ -299,10 +312,30 @@ mod tests {
     }
 
     #[test]
-    fn a_timer_on_a_stream_the_server_never_saw_end_passes() {
+    fn a_timer_on_a_stream_the_server_never_saw_end_is_not_judged() {
+        // The only timer's stream never ended for the server: nothing was judged.
         let t = TraceBuilder::new()
             .stream(2, "get", 1_000)
             .armed(1_002, 2, 1, 15_000)
+            .client_closed(20_000, 2)
+            .build();
+        let o = evaluate(GRACE, &t, Duration::from_secs(20));
+        assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
+        assert!(
+            o.message
+                .starts_with("the server armed 1 keepalive timer but saw none of its streams end"),
+            "{}",
+            o.message
+        );
+        // Beside a timer that was judged, it is counted as still armed.
+        let t = TraceBuilder::new()
+            .stream(2, "get", 1_000)
+            .armed(1_002, 2, 1, 15_000)
+            .stream(3, "other", 1_000)
+            .armed(1_002, 3, 2, 15_000)
+            .client_closed(10_000, 3)
+            .write_failed(16_002, 3, Some(2))
+            .cleared(16_002, 3, 2)
             .client_closed(20_000, 2)
             .build();
         let o = evaluate(GRACE, &t, Duration::from_secs(20));

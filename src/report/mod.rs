@@ -112,13 +112,12 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
         .get(target)
         .map(Vec::as_slice)
         .unwrap_or(&[]);
-    // `determinism.wall-clock` runs on every scenario; unless the file lists it, it is
-    // reported only when it fails (a pass would add a line to every report and snapshot).
-    let implicit = (!scenario
-        .expects
-        .iter()
-        .any(|e| matches!(e, CheckSpec::DeterminismWallClock)))
-    .then_some(CheckSpec::DeterminismWallClock);
+    // The implicit checks run on every scenario; unless the file lists one, it is reported
+    // only when it fails (a pass would add a line to every report and snapshot).
+    let implicit: Vec<CheckSpec> = crate::check::implicit()
+        .into_iter()
+        .filter(|i| !scenario.expects.iter().any(|e| e.id() == i.id()))
+        .collect();
     // A run the harness stopped is judged up to the stop: what failed until then fails, and
     // a pass that needed more of the run is unobservable.
     let stopped = out.trace.stopped_at();
@@ -132,7 +131,7 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
             if let Some(at) = stopped {
                 o = crate::check::judge_stopped(spec, o, at, scenario.duration);
             }
-            if implicit.as_ref() == Some(spec) && o.verdict != Verdict::Fail {
+            if implicit.contains(spec) && o.verdict != Verdict::Fail {
                 return None;
             }
             Some(CheckResult {

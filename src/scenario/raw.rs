@@ -500,7 +500,9 @@ pub struct RawFault {
 /// | `replay.complete` | `stream` |
 /// | `event-id.unique` | none |
 /// | `client.resumes` | `stream` |
+/// | `client.reconnect-rate` | `reconnects-max` (count ≥ 1, default 6), `window` (span > 0, default `"60s"`) |
 /// | `stream.recovers` | `stream`, `within` (span > 0, ≤ duration, default `"60s"`) |
+/// | `session.survives` | none |
 /// | `client.detects-buffering` | none |
 /// | `client.polling-fallback` | none |
 /// | `client.keepalive-warnings` | `expected` (span > 0, default `"30s"`) |
@@ -553,6 +555,13 @@ pub struct RawExpect {
     /// expects (warnings after 1.5 × it of silence, then every it).
     #[serde(default)]
     pub expected: Option<Spanned<HumanSpan>>,
+    /// `reconnects-max`: `client.reconnect-rate` only: the most reconnects of one stream
+    /// allowed within `window`.
+    #[serde(default)]
+    pub reconnects_max: Option<Spanned<u32>>,
+    /// `window`: `client.reconnect-rate` only: the span reconnects are counted over.
+    #[serde(default)]
+    pub window: Option<Spanned<HumanSpan>>,
 }
 
 /// `[expect-fail."TARGET"]`: checks a target is known to fail.

@@ -69,7 +69,12 @@ const CHECK_PARAMS: &[(&str, &[(&str, bool)])] = &[
         "client.reconnect-backoff",
         &[("initial", true), ("max", true)],
     ),
+    (
+        "client.reconnect-rate",
+        &[("reconnects-max", false), ("window", false)],
+    ),
     ("stream.recovers", &[("stream", false), ("within", false)]),
+    ("session.survives", &[]),
     ("client.detects-buffering", &[]),
     ("client.polling-fallback", &[]),
     ("client.keepalive-warnings", &[("expected", false)]),
@@ -1338,7 +1343,7 @@ impl Validator<'_> {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            let given: [(&str, Option<Range<usize>>); 12] = [
+            let given: [(&str, Option<Range<usize>>); 14] = [
                 ("stream", e.stream.as_ref().map(|v| v.span())),
                 ("until", e.until.as_ref().map(|v| v.span())),
                 ("by", e.by.as_ref().map(|v| v.span())),
@@ -1351,6 +1356,8 @@ impl Validator<'_> {
                 ("initial", e.initial.as_ref().map(|v| v.span())),
                 ("within", e.within.as_ref().map(|v| v.span())),
                 ("expected", e.expected.as_ref().map(|v| v.span())),
+                ("reconnects-max", e.reconnects_max.as_ref().map(|v| v.span())),
+                ("window", e.window.as_ref().map(|v| v.span())),
             ];
             for (key, at) in &given {
                 if let Some(at) = at {
@@ -1518,6 +1525,28 @@ impl Validator<'_> {
                         None => crate::check::stream_recovers::WITHIN_DEFAULT,
                     },
                 },
+                "client.reconnect-rate" => {
+                    let reconnects_max = match &e.reconnects_max {
+                        Some(m) if *m.get_ref() == 0 => {
+                            return Err(self.err(
+                                m.span(),
+                                format!("{base}.reconnects-max"),
+                                "reconnects-max is 0; expected a count of at least 1 (a client that must never reconnect cannot survive a drop)",
+                            ));
+                        }
+                        Some(m) => *m.get_ref(),
+                        None => crate::check::client_reconnect_rate::RECONNECTS_MAX_DEFAULT,
+                    };
+                    let window = match &e.window {
+                        Some(w) => self.positive(w, &format!("{base}.window"))?,
+                        None => crate::check::client_reconnect_rate::WINDOW_DEFAULT,
+                    };
+                    CheckSpec::ClientReconnectRate {
+                        reconnects_max,
+                        window,
+                    }
+                }
+                "session.survives" => CheckSpec::SessionSurvives,
                 "client.detects-buffering" => CheckSpec::ClientDetectsBuffering { tick },
                 "client.polling-fallback" => CheckSpec::ClientPollingFallback,
                 "determinism.wall-clock" => CheckSpec::DeterminismWallClock,
@@ -1528,7 +1557,8 @@ impl Validator<'_> {
                     },
                     tick,
                 },
-                _ => CheckSpec::ClientResumes { stream },
+                "client.resumes" => CheckSpec::ClientResumes { stream },
+                other => unreachable!("check {other} is in CHECK_PARAMS but not typed here"),
             };
             out.push(spec);
         }
@@ -1661,7 +1691,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(s.expects[0].id(), *id);
         }
-        // Every CheckSpec variant is reachable: 21 ids, 21 variants.
-        assert_eq!(ids.len(), 21);
+        // Every CheckSpec variant is reachable: 23 ids, 23 variants.
+        assert_eq!(ids.len(), 23);
     }
 }
