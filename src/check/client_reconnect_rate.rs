@@ -149,10 +149,9 @@ fn ended(s: &ClientStream<'_>) -> String {
         (_, Some((_, st))) if !(200..300).contains(&st) => {
             format!("({label}) was answered {st}")
         }
-        (Fate::Died(d), _) if bytes == 0 => format!(
-            "({label}) {} without a single body byte",
-            d.sentence()
-        ),
+        (Fate::Died(d), _) if bytes == 0 => {
+            format!("({label}) {} without a single body byte", d.sentence())
+        }
         (Fate::Died(d), _) => format!("({label}) {}", d.sentence()),
         (_, _) => format!("({label}) was still open"),
     }

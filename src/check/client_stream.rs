@@ -493,6 +493,29 @@ pub(crate) fn select<'t>(
     })
 }
 
+/// The client connections of each logical stream (a first connection and its reconnects),
+/// as indexes into `all`, in order.
+pub(crate) fn logical_streams(all: &[ClientStream<'_>]) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    // The open group of each stream name: its index in `out`.
+    let mut open: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for (i, s) in all.iter().enumerate() {
+        let post = matches!(s.request_head(), Some(("POST", _)));
+        let continues = open.get(s.name).filter(|_| !post).copied();
+        match continues {
+            Some(g) => out[g].push(i),
+            None => {
+                open.insert(s.name, out.len());
+                out.push(vec![i]);
+            }
+        }
+        if matches!(s.fate(), Fate::ClosedByClient { .. }) {
+            open.remove(s.name);
+        }
+    }
+    out
+}
+
 /// Every connection the client opened, plus connects that failed without one, in order.
 pub(crate) fn client_streams(trace: &Trace, end: Duration) -> Vec<ClientStream<'_>> {
     let mut out: Vec<ClientStream<'_>> = Vec::new();

@@ -1,23 +1,29 @@
 //! `delivery.exactly-once`: an end-to-end check on the MCP layer. Every JSON-RPC message the
 //! server wrote to the client reaches the client application once: not lost on a drop, not
-//! handed over twice after a replay.
+//! dropped by the client, not handed over twice after a replay.
 //!
 //! ```text
-//!   server FrameWritten{id N, data} on conn C ──(session of C, N)──▶ client MessageDelivered{N}
-//!   server ResponseStarted{json} to request #K on C ──────────────▶ client RpcAnswered{#K} on C
-//!        0 deliveries ─ written before the client's stream ended for good ─▶ fail (lost)
-//!                     ─ written after the client closed it / the scenario end ▶ excused
-//!        2+ deliveries ─────────────────────────────────────────────────────▶ fail (duplicate)
+//!   server, conn C: message writes w1 w2 w3 …  (SSE events with data, in write order)
+//!   client, conn C: receipts       r1 r2 …     (the same events, in arrival order: rk ↔ wk)
+//!   client:         deliveries     d(r1) …     (MessageDelivered, matched to a receipt by
+//!                                               message and event id)
+//!   a message = one write, or an event id written again with the same data (a replay)
+//!        0 deliveries ─ written before its stream ended for good ─▶ fail (lost or dropped)
+//!                     ─ written after the client closed it / the end ▶ excused
+//!        2+ deliveries ─────────────────────────────────────────────▶ fail (duplicate)
+//!   JSON answer to request #K on C ──▶ client MessageDelivered "response K" or RpcAnswered #K
 //! ```
 //!
-//! A message is an SSE event with an id and non-blank data (priming events carry none), keyed
-//! by its session (from `StreamAttached`) and id, so replays of it are the same message; or a
-//! 2xx JSON answer to a request with an id. Only conns the client opened count. A stream ends
-//! for good when its last connection ends: the client's own close, the scenario's end, or a
-//! drop the client never resumed (it gave up or could not resume); reconnects with
-//! `Last-Event-ID` continue the stream, a new `POST` or a fresh open after the client's close
-//! starts a new one. A JSON answer is lost when its connection ended without the client
-//! reading it (an `http <status>` outcome means an intermediary answered instead).
+//! Messages are identified by what was written, not by event id: the k-th message the server
+//! wrote on a connection is the k-th one the client received on it (TCP and the intermediaries
+//! keep the order), so a message with no id, or with an id already used (say by a priming
+//! event), is judged like any other. Writes of one event id with the same data in one session
+//! are one message (the original and its replays). Only conns the client opened count. A
+//! stream ends for good when its last connection ends: the client's own close, the scenario's
+//! end, or a drop the client never resumed; reconnects with `Last-Event-ID` continue the
+//! stream, a new `POST` or a fresh open after the client's close starts a new one (see
+//! [`logical_streams`]). A delivery that matches nothing the server wrote fails too. On a run
+//! the harness stopped, what was still in flight on a stream open at the stop is not judged.
 
 use super::client_stream::{client_streams, outcome, ClientStream, Fate, SERVER};
 use super::event_id_unique::attachments;
@@ -31,28 +37,7 @@ use std::time::Duration;
 /// The check id.
 pub const ID: &str = "delivery.exactly-once";
 
-/// The client connections of each logical stream (a first connection and its reconnects),
-/// as indexes into `all`, in order.
-pub(super) fn logical_streams(all: &[ClientStream<'_>]) -> Vec<Vec<usize>> {
-    let mut out: Vec<Vec<usize>> = Vec::new();
-    // The open group of each stream name: its index in `out`.
-    let mut open: BTreeMap<&str, usize> = BTreeMap::new();
-    for (i, s) in all.iter().enumerate() {
-        let post = matches!(s.request_head(), Some(("POST", _)));
-        let continues = open.get(s.name).filter(|_| !post).copied();
-        match continues {
-            Some(g) => out[g].push(i),
-            None => {
-                open.insert(s.name, out.len());
-                out.push(vec![i]);
-            }
-        }
-        if matches!(s.fate(), Fate::ClosedByClient { .. }) {
-            open.remove(s.name);
-        }
-    }
-    out
-}
+pub(super) use super::client_stream::logical_streams;
 
 /// When a logical stream ended for good: its last connection's end (the client's close, a
 /// drop never resumed) or the scenario's end while it was open.
@@ -64,17 +49,64 @@ fn ended_for_good(last: &ClientStream<'_>, end: Duration) -> (Duration, bool) {
     }
 }
 
-/// When and on which conn a message reached the client application.
-type Deliveries = Vec<(Duration, Option<ConnId>)>;
-
-/// One message the server wrote.
-struct Message {
+/// An SSE event with data the server wrote on a client connection.
+struct Write<'t> {
     at: Duration,
     conn: ConnId,
-    /// `event 4 (session s1)` or `answer to #1`.
+    id: Option<&'t str>,
+    data: &'t str,
+    /// What the client application would be told it got: a method, or `response K`.
     what: String,
-    /// Deliveries to the application: time and conn.
-    got: Deliveries,
+    /// The client's receipt of it: when, and the index into `receipts`.
+    receipt: Option<usize>,
+}
+
+/// An SSE event with data the client received.
+struct Receipt<'t> {
+    at: Duration,
+    conn: ConnId,
+    id: Option<&'t str>,
+    what: String,
+    /// When the client application got it (matched deliveries).
+    delivered: Vec<(Duration, ConnId)>,
+}
+
+/// A JSON answer the server wrote to request `id` on `conn`.
+struct Answer {
+    at: Duration,
+    conn: ConnId,
+    id: u64,
+    delivered: Vec<(Duration, ConnId)>,
+}
+
+/// What a JSON-RPC message is called in `MessageDelivered`: its method, `response K`, or
+/// `batch` / `invalid JSON` / `message without method or id`.
+pub(crate) fn message_name(data: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(data) {
+        Ok(serde_json::Value::Object(m)) => {
+            match (m.get("method").and_then(|v| v.as_str()), m.get("id")) {
+                (Some(method), _) => method.to_string(),
+                (None, Some(id)) => format!("response {}", plain(id)),
+                (None, None) => "message without method or id".into(),
+            }
+        }
+        Ok(serde_json::Value::Array(_)) => "batch".into(),
+        Ok(_) => "message without method or id".into(),
+        Err(_) => "invalid JSON".into(),
+    }
+}
+
+/// A JSON-RPC id as clients print it: `7`, or a string id without its quotes.
+fn plain(id: &serde_json::Value) -> String {
+    match id {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A delivered message's name with any quotes around a string id removed.
+fn normalise(message: &str) -> String {
+    message.replace('"', "")
 }
 
 /// Evaluates `delivery.exactly-once`.
@@ -82,8 +114,7 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
     let all = client_streams(trace, end);
     let client_conns: BTreeSet<ConnId> = all.iter().filter_map(|s| s.conn).collect();
     let attached = attachments(trace);
-    let session = |c: Option<ConnId>| c.and_then(|c| attached.get(&c)?.session);
-    let server_events = trace.events.iter().any(|e| e.host == SERVER);
+    let session = |c: ConnId| attached.get(&c).and_then(|a| a.session);
     let mcp_client = trace.events.iter().any(|e| {
         e.host != SERVER
             && matches!(
@@ -102,100 +133,138 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
         );
     }
 
-    // Client deliveries by (session, event id).
-    let mut delivered: BTreeMap<(Option<&str>, &str), Deliveries> = BTreeMap::new();
-    let mut deliveries = 0;
-    for e in trace.events.iter().filter(|e| e.host != SERVER) {
-        if let EventKind::MessageDelivered {
-            event_id: Some(id), ..
-        } = &e.kind
-        {
-            deliveries += 1;
-            delivered
-                .entry((session(e.conn), id.as_str()))
-                .or_default()
-                .push((e.at, e.conn));
-        }
-    }
-
-    let mut messages: Vec<Message> = Vec::new();
-    let mut keys: BTreeSet<(Option<&str>, &str)> = BTreeSet::new();
-    // Requests with an id, per conn, as the server received them.
+    // What the server wrote and the client received, per connection, in order.
+    let mut writes: Vec<Write<'_>> = Vec::new();
+    let mut receipts: Vec<Receipt<'_>> = Vec::new();
+    let mut answers: Vec<Answer> = Vec::new();
     let mut asked: BTreeMap<ConnId, u64> = BTreeMap::new();
-    for e in trace.events.iter().filter(|e| e.host == SERVER) {
+    for e in &trace.events {
         let Some(c) = e.conn.filter(|c| client_conns.contains(c)) else {
             continue;
         };
-        match &e.kind {
-            EventKind::FrameWritten {
-                frame: Frame::Event {
-                    id: Some(id), data, ..
-                },
-                ..
-            } if !data.trim().is_empty() => {
-                let key = (session(Some(c)), id.as_str());
-                if keys.insert(key) {
-                    messages.push(Message {
-                        at: e.at,
-                        conn: c,
-                        what: match key.0 {
-                            Some(s) => format!("event {id} (session {s})"),
-                            None => format!("event {id}"),
-                        },
-                        got: delivered.get(&key).cloned().unwrap_or_default(),
-                    });
+        match (&e.kind, e.host == SERVER) {
+            (EventKind::FrameWritten { frame, .. }, true) => {
+                if let Frame::Event { id, data, .. } = frame {
+                    if !data.trim().is_empty() {
+                        writes.push(Write {
+                            at: e.at,
+                            conn: c,
+                            id: id.as_deref(),
+                            data,
+                            what: message_name(data),
+                            receipt: None,
+                        });
+                    }
                 }
             }
-            EventKind::RpcReceived { id: Some(id), .. } => {
+            (EventKind::Received { frames, .. }, false) => {
+                for f in frames {
+                    if let Frame::Event { id, data, .. } = f {
+                        if !data.trim().is_empty() {
+                            receipts.push(Receipt {
+                                at: e.at,
+                                conn: c,
+                                id: id.as_deref(),
+                                what: message_name(data),
+                                delivered: Vec::new(),
+                            });
+                        }
+                    }
+                }
+            }
+            (EventKind::RpcReceived { id: Some(id), .. }, true) => {
                 asked.insert(c, *id);
             }
-            EventKind::ResponseStarted {
-                status,
-                content_type: Some(ct),
-                ..
-            } if (200..300).contains(status) && ct.starts_with("application/json") => {
-                let Some(&id) = asked.get(&c) else { continue };
-                let got = trace
-                    .conn(c)
-                    .filter(|a| a.host != SERVER)
-                    .filter_map(|a| match &a.kind {
-                        EventKind::RpcAnswered { id: k, outcome }
-                            if *k == id && !outcome.starts_with("http ") =>
-                        {
-                            Some((a.at, Some(c)))
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                messages.push(Message {
-                    at: e.at,
-                    conn: c,
-                    what: format!("the JSON answer to #{id}"),
-                    got,
-                });
+            (
+                EventKind::ResponseStarted {
+                    status,
+                    content_type: Some(ct),
+                    ..
+                },
+                true,
+            ) if (200..300).contains(status) && ct.starts_with("application/json") => {
+                if let Some(&id) = asked.get(&c) {
+                    answers.push(Answer {
+                        at: e.at,
+                        conn: c,
+                        id,
+                        delivered: Vec::new(),
+                    });
+                }
             }
             _ => {}
         }
     }
+    // The k-th write on a connection is the k-th receipt on it.
+    let mut by_conn: BTreeMap<ConnId, Vec<usize>> = BTreeMap::new();
+    for (i, r) in receipts.iter().enumerate() {
+        by_conn.entry(r.conn).or_default().push(i);
+    }
+    let mut nth: BTreeMap<ConnId, usize> = BTreeMap::new();
+    for w in &mut writes {
+        let k = nth.entry(w.conn).or_default();
+        w.receipt = by_conn.get(&w.conn).and_then(|v| v.get(*k)).copied();
+        *k += 1;
+    }
 
-    if messages.is_empty() {
-        // Without server writes only duplicates could be seen.
-        let dup = delivered.iter().find(|(_, v)| v.len() > 1);
-        if let Some(((_, id), v)) = dup {
-            return outcome(
-                ID,
-                Verdict::Fail,
-                Some(v[1].0),
-                format!(
-                    "{} delivered event {id} a second time at {} (first at {})",
-                    on(v[1].1),
-                    stamp(v[1].0),
-                    stamp(v[0].0)
-                ),
-            );
+    // Deliveries, each matched to the earliest receipt it can be (same message and event id,
+    // received by then, not yet delivered), on its own connection first.
+    let mut phantoms: Vec<(Duration, Option<ConnId>, String)> = Vec::new();
+    let mut answered: BTreeMap<(ConnId, u64), Vec<(Duration, ConnId)>> = BTreeMap::new();
+    let mut deliveries = 0;
+    for e in trace.events.iter().filter(|e| e.host != SERVER) {
+        match &e.kind {
+            EventKind::MessageDelivered { event_id, message } => {
+                deliveries += 1;
+                let name = normalise(message);
+                let fits = |r: &Receipt<'_>| {
+                    r.delivered.is_empty()
+                        && r.at <= e.at
+                        && r.what == name
+                        && r.id == event_id.as_deref()
+                };
+                let own = receipts
+                    .iter()
+                    .position(|r| Some(r.conn) == e.conn && fits(r));
+                match own.or_else(|| receipts.iter().position(fits)) {
+                    Some(i) => {
+                        let on = e.conn.unwrap_or(receipts[i].conn);
+                        receipts[i].delivered.push((e.at, on));
+                    }
+                    None => {
+                        // A JSON answer delivered as a message (some clients report both).
+                        let json = e
+                            .conn
+                            .zip(name.strip_prefix("response "))
+                            .and_then(|(c, k)| {
+                                let k: u64 = k.parse().ok()?;
+                                answers.iter().position(|a| a.conn == c && a.id == k)
+                            });
+                        match json {
+                            Some(a) => answers[a].delivered.push((e.at, e.conn.expect("zipped"))),
+                            None => phantoms.push((e.at, e.conn, message.clone())),
+                        }
+                    }
+                }
+            }
+            EventKind::RpcAnswered { id, outcome } if !outcome.starts_with("http ") => {
+                if let Some(c) = e.conn {
+                    answered.entry((c, *id)).or_default().push((e.at, c));
+                }
+            }
+            _ => {}
         }
-        let msg = if server_events || deliveries > 0 {
-            "the server reports writing no message to the client; nothing to check"
+    }
+    // A JSON answer some client reported only as an answer, not as a delivered message.
+    for a in &mut answers {
+        if a.delivered.is_empty() {
+            a.delivered = answered.get(&(a.conn, a.id)).cloned().unwrap_or_default();
+        }
+    }
+
+    if writes.is_empty() && answers.is_empty() && phantoms.is_empty() {
+        let msg = if deliveries > 0 || trace.events.iter().any(|e| e.host == SERVER) {
+            "the server wrote no message to the client; nothing to check"
         } else {
             "no server message and no delivery in the trace; nothing to check"
         };
@@ -203,38 +272,95 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
     }
 
     // When each client conn's logical stream ended for good.
-    let mut until: BTreeMap<ConnId, (Duration, bool, String)> = BTreeMap::new();
+    let mut until: BTreeMap<ConnId, (Duration, bool, String, bool)> = BTreeMap::new();
+    let stopped = trace.stopped_at();
     for group in logical_streams(&all) {
         let last = &all[*group.last().expect("groups are not empty")];
         let (at, by_client) = ended_for_good(last, end);
+        let open_at_stop = stopped.is_some() && matches!(last.fate(), Fate::Open);
         for &i in &group {
             if let Some(c) = all[i].conn {
-                until.insert(c, (at, by_client, last.label()));
+                until.insert(c, (at, by_client, last.label(), open_at_stop));
             }
         }
     }
 
+    // Messages: writes of one (session, event id, data) are one; id-less writes each one.
+    let mut messages: Vec<Vec<usize>> = Vec::new();
+    let mut keyed: BTreeMap<(Option<&str>, &str, &str), usize> = BTreeMap::new();
+    for (i, w) in writes.iter().enumerate() {
+        match w.id {
+            Some(id) => match keyed.get(&(session(w.conn), id, w.data)) {
+                Some(&m) => messages[m].push(i),
+                None => {
+                    keyed.insert((session(w.conn), id, w.data), messages.len());
+                    messages.push(vec![i]);
+                }
+            },
+            None => messages.push(vec![i]),
+        }
+    }
+
     let mut fail: Option<(Duration, String)> = None;
-    let mut excused = 0;
     let mut keep = |at: Duration, msg: String| {
         if fail.as_ref().is_none_or(|(t, _)| at < *t) {
             fail = Some((at, msg));
         }
     };
+    let mut excused = 0;
+    let mut judged = 0;
     for m in &messages {
-        let (stop, by_client, last) =
-            until
-                .get(&m.conn)
-                .cloned()
-                .unwrap_or((end, false, String::new()));
-        match m.got.len() {
-            1 => {}
-            0 if m.at >= stop || m.at >= end => excused += 1,
+        let first = &writes[m[0]];
+        let what = describe(first, session(first.conn));
+        let got: Vec<(Duration, ConnId)> = m
+            .iter()
+            .filter_map(|&i| writes[i].receipt)
+            .flat_map(|r| receipts[r].delivered.iter().copied())
+            .collect();
+        match got.len() {
+            1 => judged += 1,
             0 => {
+                let unreceived_excuse = |w: &Write<'_>| {
+                    let (stop, _, _, open_at_stop) =
+                        until
+                            .get(&w.conn)
+                            .cloned()
+                            .unwrap_or((end, false, String::new(), false));
+                    w.at >= stop || w.at >= end || (open_at_stop && w.receipt.is_none())
+                };
+                if m.iter().all(|&i| unreceived_excuse(&writes[i])) {
+                    excused += 1;
+                    continue;
+                }
+                judged += 1;
+                let received = m.iter().find_map(|&i| writes[i].receipt.map(|r| (i, r)));
+                if let Some((i, r)) = received {
+                    let w = &writes[i];
+                    keep(
+                        receipts[r].at,
+                        format!(
+                            "{}: the server wrote {what} at {}; it reached the client at {} but the client application never got it",
+                            w.conn,
+                            stamp(w.at),
+                            stamp(receipts[r].at)
+                        ),
+                    );
+                    continue;
+                }
+                let (stop, by_client, last, _) =
+                    until
+                        .get(&first.conn)
+                        .cloned()
+                        .unwrap_or((end, false, String::new(), false));
                 let how = if by_client {
                     format!("before the client closed it ({last} at {})", stamp(stop))
                 } else if stop >= end {
                     "and the stream stayed open until the scenario's end".to_string()
+                } else if first.id.is_none() {
+                    format!(
+                        "and the stream ended at {} ({last}); without an event id it cannot be replayed",
+                        stamp(stop)
+                    )
                 } else {
                     format!(
                         "and the stream ended for good at {} ({last} was not resumed)",
@@ -244,32 +370,82 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
                 keep(
                     stop,
                     format!(
-                        "{}: the server wrote {} at {} but it never reached the client application, {how}",
-                        m.conn,
-                        m.what,
-                        stamp(m.at)
+                        "{}: the server wrote {what} at {} but it never reached the client application, {how}",
+                        first.conn,
+                        stamp(first.at)
                     ),
                 );
             }
-            n => keep(
-                m.got[1].0,
+            n => {
+                judged += 1;
+                keep(
+                    got[1].0,
+                    format!(
+                        "{}: the client application received {what} {n} times (at {}), written by the server at {}",
+                        got[1].1,
+                        got.iter().map(|(t, _)| stamp(*t)).collect::<Vec<_>>().join(", "),
+                        stamp(first.at)
+                    ),
+                );
+            }
+        }
+    }
+    for a in &answers {
+        judged += 1;
+        let what = format!("the JSON answer to #{}", a.id);
+        match a.delivered.len() {
+            1 => {}
+            0 => keep(
+                a.at,
                 format!(
-                    "{}: the client application received {} {n} times (at {}), written by the server at {}",
-                    on(m.got[1].1),
-                    m.what,
-                    m.got.iter().map(|(t, _)| stamp(*t)).collect::<Vec<_>>().join(", "),
-                    stamp(m.at)
+                    "{}: the server wrote {what} at {} but it never reached the client application",
+                    a.conn,
+                    stamp(a.at)
+                ),
+            ),
+            n => keep(
+                a.delivered[1].0,
+                format!(
+                    "{}: the client application received {what} {n} times (at {})",
+                    a.conn,
+                    a.delivered
+                        .iter()
+                        .map(|(t, _)| stamp(*t))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ),
         }
     }
+    for (at, conn, message) in &phantoms {
+        keep(
+            *at,
+            format!(
+                "{}: the client application received {message} at {}, which the server never wrote to it",
+                conn.map_or_else(|| "the client".to_string(), |c| c.to_string()),
+                stamp(*at)
+            ),
+        );
+    }
     if let Some((at, msg)) = fail {
         return outcome(ID, Verdict::Fail, Some(at), msg);
     }
-    let n = messages.len() - excused;
-    let at = messages
+    if judged == 0 {
+        return outcome(
+            ID,
+            Verdict::Unobservable,
+            None,
+            format!("all {excused} server messages were written after the client closed their stream or the run ended; nothing to judge"),
+        );
+    }
+    let at = receipts
         .iter()
-        .flat_map(|m| m.got.iter().map(|(t, _)| *t))
+        .flat_map(|r| r.delivered.iter().map(|(t, _)| *t))
+        .chain(
+            answers
+                .iter()
+                .flat_map(|a| a.delivered.iter().map(|(t, _)| *t)),
+        )
         .max()
         .unwrap_or(end);
     let tail = if excused > 0 {
@@ -282,188 +458,20 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
         Verdict::Pass,
         Some(at),
         format!(
-            "{n} server message{} reached the client application exactly once{tail}",
-            if n == 1 { "" } else { "s" }
+            "{judged} server message{} reached the client application exactly once{tail}",
+            if judged == 1 { "" } else { "s" }
         ),
     )
 }
 
-/// `conn#4`, or `the client` without a connection.
-fn on(c: Option<ConnId>) -> String {
-    c.map_or_else(|| "the client".into(), |c| c.to_string())
+/// `notifications/tools/list_changed (event 4, session s1)`, `response 2 (no event id)`.
+fn describe(w: &Write<'_>, session: Option<&str>) -> String {
+    match (w.id, session) {
+        (Some(id), Some(s)) => format!("{} (event {id}, session {s})", w.what),
+        (Some(id), None) => format!("{} (event {id})", w.what),
+        (None, _) => format!("{} (no event id)", w.what),
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::check::testing::TraceBuilder;
-    use crate::trace::StreamEnd;
-
-    const END: Duration = Duration::from_secs(300);
-
-    /// initialize on conn 1 (JSON answer), then a GET stream on conn 2 (g1 of s1) receiving
-    /// priming 1 and notification 2; the stream is cut at 60s.
-    fn base() -> TraceBuilder {
-        TraceBuilder::new()
-            .post(1, "initialize", 0, "application/json")
-            .rpc_received(1, 1, "initialize", Some(1), None)
-            .json_response(1, 1)
-            .rpc_answered(4, 1, 1, "ok")
-            .ended(4, 1, StreamEnd::Complete)
-            .stream(2, "get", 1_000)
-            .attached(1_002, 2, "g1", "get", "s1")
-            .written(1_002, 2, "1", "")
-            .event_id(1_004, 2, "1", "")
-            .written(10_000, 2, "2", "{\"method\":\"a\"}")
-            .event_id(10_002, 2, "2", "{\"method\":\"a\"}")
-            .delivered(10_002, 2, Some("2"), "a")
-    }
-
-    #[test]
-    fn each_message_once_passes_across_a_replay() {
-        let t = base()
-            .written(59_000, 2, "3", "{\"method\":\"b\"}")
-            .ended(60_000, 2, StreamEnd::Truncated)
-            .resume(3, "get", 63_000, "2")
-            .attached(63_002, 3, "g1", "replay", "s1")
-            .replay_started(63_002, 3, "g1", "2", 1)
-            .written(63_002, 3, "3", "{\"method\":\"b\"}")
-            .event_id(63_004, 3, "3", "{\"method\":\"b\"}")
-            .delivered(63_004, 3, Some("3"), "b")
-            .client_closed(300_000, 3)
-            .build();
-        let o = evaluate(&t, END);
-        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
-        assert_eq!(
-            o.message,
-            "3 server messages reached the client application exactly once"
-        );
-    }
-
-    #[test]
-    fn a_message_lost_on_a_drop_never_resumed_fails() {
-        let t = base()
-            .written(59_000, 2, "3", "{\"method\":\"b\"}")
-            .ended(60_000, 2, StreamEnd::Truncated)
-            .build();
-        let o = evaluate(&t, END);
-        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
-        assert_eq!(
-            o.message,
-            "conn#2: the server wrote event 3 (session s1) at 00:00:59.000 but it never reached the client application, and the stream ended for good at 00:01:00.000 (conn#2 (stream get) was not resumed)"
-        );
-        assert_eq!(o.at, Some(Duration::from_secs(60)));
-    }
-
-    #[test]
-    fn a_duplicate_delivery_fails() {
-        let t = base()
-            .delivered(20_000, 2, Some("2"), "a")
-            .client_closed(300_000, 2)
-            .build();
-        let o = evaluate(&t, END);
-        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
-        assert!(
-            o.message.starts_with(
-                "conn#2: the client application received event 2 (session s1) 2 times"
-            ),
-            "{}",
-            o.message
-        );
-        assert_eq!(o.at, Some(Duration::from_secs(20)));
-    }
-
-    #[test]
-    fn a_lost_json_answer_fails_and_an_intermediary_answer_does_not_count() {
-        let t = TraceBuilder::new()
-            .post(1, "ping", 0, "application/json")
-            .rpc_received(1, 1, "ping", Some(2), Some("s1"))
-            .json_response(1, 1)
-            .rpc_answered(4, 1, 2, "http 504")
-            .ended(4, 1, StreamEnd::Complete)
-            .build();
-        let o = evaluate(&t, END);
-        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
-        assert!(
-            o.message
-                .starts_with("conn#1: the server wrote the JSON answer to #2 at 00:00:00.001"),
-            "{}",
-            o.message
-        );
-    }
-
-    #[test]
-    fn writes_after_the_client_closed_the_stream_are_excused() {
-        let t = base()
-            .client_closed(30_000, 2)
-            .written(40_000, 2, "3", "{\"method\":\"b\"}")
-            .build();
-        let o = evaluate(&t, END);
-        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
-        assert!(
-            o.message.ends_with(
-                "; 1 written after the client closed their stream or the scenario ended"
-            ),
-            "{}",
-            o.message
-        );
-        // Written before the close and never delivered: lost.
-        let t = base()
-            .written(20_000, 2, "3", "{\"method\":\"b\"}")
-            .client_closed(30_000, 2)
-            .build();
-        let o = evaluate(&t, END);
-        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
-        assert!(
-            o.message
-                .ends_with("before the client closed it (conn#2 (stream get) at 00:00:30.000)"),
-            "{}",
-            o.message
-        );
-    }
-
-    #[test]
-    fn no_messages_and_no_deliveries_is_unobservable() {
-        let t = TraceBuilder::new()
-            .stream(1, "get", 0)
-            .rpc_answered(5, 1, 9, "ok")
-            .build();
-        let o = evaluate(&t, END);
-        assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
-        assert!(
-            o.message.starts_with("no server message and no delivery"),
-            "{}",
-            o.message
-        );
-        // A plain SSE client: the server's events cannot be matched to deliveries.
-        let t = TraceBuilder::new()
-            .stream(1, "main", 0)
-            .written(1_000, 1, "1", "{}")
-            .event_id(1_002, 1, "1", "{}")
-            .build();
-        let o = evaluate(&t, END);
-        assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
-        assert!(o.message.contains("plain SSE client"), "{}", o.message);
-    }
-
-    #[test]
-    fn a_new_post_starts_a_new_logical_stream() {
-        let t = TraceBuilder::new()
-            .post(1, "call", 0, "text/event-stream")
-            .ended(5, 1, StreamEnd::Truncated)
-            .resume(2, "call", 10, "1")
-            .client_closed(20, 2)
-            .post(3, "call", 30, "text/event-stream")
-            .build();
-        let all = client_streams(&t, END);
-        assert_eq!(logical_streams(&all), vec![vec![0, 1], vec![2]]);
-    }
-
-    #[test]
-    fn the_spec_dispatches_here() {
-        let t = base().build();
-        let spec = crate::check::CheckSpec::DeliveryExactlyOnce;
-        assert_eq!(spec.evaluate(&t, END), evaluate(&t, END));
-        assert_eq!(spec.id(), ID);
-    }
-}
+mod tests;

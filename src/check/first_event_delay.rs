@@ -263,7 +263,11 @@ mod tests {
         let stop = Duration::from_secs(3);
         let o = evaluate(None, Some(MAX), None, &t, stop);
         assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
-        assert!(o.message.starts_with("the run was stopped at 00:00:03.000"), "{}", o.message);
+        assert!(
+            o.message.starts_with("the run was stopped at 00:00:03.000"),
+            "{}",
+            o.message
+        );
         let o = evaluate(None, None, Some(Duration::from_secs(60)), &t, stop);
         assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
         // Already past max at the stop: a real failure.

@@ -90,8 +90,13 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
             if let Some((at, 404)) = s.response() {
                 if !answered_by_intermediary(s) {
                     let previous = match last {
-                        Some((t, p)) => format!("the last request on it at {} ({})", stamp(t), p.label()),
-                        None => format!("no request on it since it was established at {}", stamp(h.at)),
+                        Some((t, p)) => {
+                            format!("the last request on it at {} ({})", stamp(t), p.label())
+                        }
+                        None => format!(
+                            "no request on it since it was established at {}",
+                            stamp(h.at)
+                        ),
                     };
                     return outcome(
                         ID,
@@ -117,7 +122,10 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
         }
         let to = match deleted {
             Some(t) => format!("until the client deleted it at {}", stamp(t)),
-            None if h.until < end => format!("until the client moved to another session at {}", stamp(h.until)),
+            None if h.until < end => format!(
+                "until the client moved to another session at {}",
+                stamp(h.until)
+            ),
             None => format!("to {}", stamp(end)),
         };
         kept.push(format!(

@@ -134,7 +134,9 @@ pub fn evaluate(
             None,
             format!(
                 "no {} went down while the client held a session; nothing needed recovering",
-                stream.map_or("stream".to_string(), |n| format!("connection of stream {n}"))
+                stream.map_or("stream".to_string(), |n| format!(
+                    "connection of stream {n}"
+                ))
             ),
         );
     }
@@ -556,7 +558,11 @@ mod tests {
         // A later try answered with an event stream recovers it.
         let o = evaluate(None, WITHIN, &base().stream(3, "get", 4 * S).build(), END);
         assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
-        assert!(o.message.starts_with("conn#3 (stream get)"), "{}", o.message);
+        assert!(
+            o.message.starts_with("conn#3 (stream get)"),
+            "{}",
+            o.message
+        );
     }
 
     #[test]
@@ -576,7 +582,8 @@ mod tests {
         let o = evaluate(None, WITHIN, &t, END);
         assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
         assert!(
-            o.message.contains("receiving again on session s1 within 60s"),
+            o.message
+                .contains("receiving again on session s1 within 60s"),
             "{}",
             o.message
         );
@@ -600,7 +607,11 @@ mod tests {
             .build();
         let o = evaluate(None, WITHIN, &t, END);
         assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
-        assert!(o.message.ends_with("nothing needed recovering"), "{}", o.message);
+        assert!(
+            o.message.ends_with("nothing needed recovering"),
+            "{}",
+            o.message
+        );
     }
 
     #[test]

@@ -396,6 +396,16 @@ impl TraceBuilder {
         self.server(t, conn, EventKind::FrameWritten { frame, timer: None })
     }
 
+    /// The server wrote an event with data and no id.
+    pub fn written_plain(self, t: u64, conn: u32, data: &str) -> Self {
+        let frame = Frame::Event {
+            name: None,
+            id: None,
+            data: data.into(),
+        };
+        self.server(t, conn, EventKind::FrameWritten { frame, timer: None })
+    }
+
     /// Timer `timer` wrote a `: keepalive` comment.
     pub fn keepalive_written(self, t: u64, conn: u32, timer: u32) -> Self {
         let frame = Frame::Comment {

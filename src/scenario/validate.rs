@@ -1356,7 +1356,10 @@ impl Validator<'_> {
                 ("initial", e.initial.as_ref().map(|v| v.span())),
                 ("within", e.within.as_ref().map(|v| v.span())),
                 ("expected", e.expected.as_ref().map(|v| v.span())),
-                ("reconnects-max", e.reconnects_max.as_ref().map(|v| v.span())),
+                (
+                    "reconnects-max",
+                    e.reconnects_max.as_ref().map(|v| v.span()),
+                ),
                 ("window", e.window.as_ref().map(|v| v.span())),
             ];
             for (key, at) in &given {

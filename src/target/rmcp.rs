@@ -445,7 +445,11 @@ progress-every = "1s"
             // The first keepalive is due when the real clock says 15 s have passed, so the
             // virtual instant of the flood depends on how busy the machine is (≥ 15 s).
             assert!(e.starts_with("virtual time crawled at 00:00:"), "{e}");
-            assert!(t.stopped_at().is_some_and(|at| at >= Duration::from_secs(15)), "{e}");
+            assert!(
+                t.stopped_at()
+                    .is_some_and(|at| at >= Duration::from_secs(15)),
+                "{e}"
+            );
             assert!(e.contains("read the real clock"), "{e}");
             assert!(t.events.len() as u64 <= crate::trace::RATE_LIMIT + 50);
             let o = crate::check::determinism_wall_clock::evaluate(&t, Duration::from_secs(1200));

@@ -84,9 +84,11 @@ fn polls_new_posts_and_reopens_after_a_client_close_are_not_reconnects() {
     }
     for i in 0..10u32 {
         let t = 40 * S + u64::from(i) * S;
-        b = b
-            .post(20 + i, "call", t, "text/event-stream")
-            .ended(t + 500, 20 + i, StreamEnd::Complete);
+        b = b.post(20 + i, "call", t, "text/event-stream").ended(
+            t + 500,
+            20 + i,
+            StreamEnd::Complete,
+        );
     }
     for i in 0..10u32 {
         let t = 60 * S + u64::from(i) * S;

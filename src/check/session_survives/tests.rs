@@ -89,7 +89,11 @@ fn a_new_session_takes_over_and_the_reinitialize_is_not_on_the_old_one() {
         "{}",
         o.message
     );
-    assert!(o.message.contains("; session s2 stayed valid"), "{}", o.message);
+    assert!(
+        o.message.contains("; session s2 stayed valid"),
+        "{}",
+        o.message
+    );
 }
 
 #[test]
