@@ -384,6 +384,28 @@ pub(crate) fn is_poll_path(path: &str) -> bool {
         .is_some_and(|(_, q)| q.split('&').any(|kv| kv == "poll=1"))
 }
 
+/// The sessions the client established, in order, with when it got each.
+pub(crate) fn client_sessions(trace: &Trace) -> Vec<(Duration, &str)> {
+    trace
+        .events
+        .iter()
+        .filter(|e| e.host == "client")
+        .filter_map(|e| match &e.kind {
+            EventKind::SessionEstablished { session } => Some((e.at, session.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The session the client held at `at`: the last one it established by then.
+pub(crate) fn session_at<'t>(sessions: &[(Duration, &'t str)], at: Duration) -> Option<&'t str> {
+    sessions
+        .iter()
+        .rev()
+        .find(|(t, _)| *t <= at)
+        .map(|(_, s)| *s)
+}
+
 /// Whether the trace has an MCP client (it sent JSON-RPC or delivered server messages).
 pub(crate) fn has_mcp_client(trace: &Trace) -> bool {
     trace.events.iter().any(|e| {

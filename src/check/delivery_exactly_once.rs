@@ -143,20 +143,20 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
             continue;
         };
         match (&e.kind, e.host == SERVER) {
-            (EventKind::FrameWritten { frame, .. }, true) => {
-                if let Frame::Event { id, data, .. } = frame {
-                    if !data.trim().is_empty() {
-                        writes.push(Write {
-                            at: e.at,
-                            conn: c,
-                            id: id.as_deref(),
-                            data,
-                            what: message_name(data),
-                            receipt: None,
-                        });
-                    }
-                }
-            }
+            (
+                EventKind::FrameWritten {
+                    frame: Frame::Event { id, data, .. },
+                    ..
+                },
+                true,
+            ) if !data.trim().is_empty() => writes.push(Write {
+                at: e.at,
+                conn: c,
+                id: id.as_deref(),
+                data,
+                what: message_name(data),
+                receipt: None,
+            }),
             (EventKind::Received { frames, .. }, false) => {
                 for f in frames {
                     if let Frame::Event { id, data, .. } = f {

@@ -13,7 +13,7 @@
 //! `StreamAttached` names; without either, only the data is compared. This file also holds the
 //! server-side view of event writes that `replay.complete` reuses.
 
-use super::client_stream::{outcome, SERVER};
+use super::client_stream::{client_sessions, outcome, session_at, summarise, SERVER};
 use super::{CheckOutcome, Verdict};
 use crate::sse::Frame;
 use crate::time::stamp;
@@ -103,7 +103,8 @@ pub(super) fn attachments(trace: &Trace) -> BTreeMap<ConnId, Attachment<'_>> {
     out
 }
 
-/// Evaluates `event-id.unique`.
+/// Evaluates `event-id.unique`: every collision, each named with its connections, server
+/// streams and session.
 pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
     let writes = server_writes(trace);
     if writes.is_empty() {
@@ -115,10 +116,26 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
         );
     }
     let attached = attachments(trace);
+    // A connection whose session the server does not say (a GET through an adapter carries
+    // no JSON-RPC) is on the session the client held when it sent its request.
+    let sessions = client_sessions(trace);
+    let sent: BTreeMap<ConnId, Duration> = trace
+        .events
+        .iter()
+        .filter(|e| e.host == "client" && matches!(e.kind, EventKind::RequestSent { .. }))
+        .filter_map(|e| Some((e.conn?, e.at)))
+        .rev()
+        .collect();
     let of = |c: Option<ConnId>| c.and_then(|c| attached.get(&c));
-    let session = |c| of(c).and_then(|a| a.session);
+    let session = |c: Option<ConnId>| {
+        of(c).and_then(|a| a.session).or_else(|| {
+            let at = sent.get(&c?)?;
+            session_at(&sessions, *at)
+        })
+    };
     let stream = |c| of(c).and_then(|a| a.stream);
     let mut first: BTreeMap<(Option<&str>, &str), &Write<'_>> = BTreeMap::new();
+    let mut collisions: Vec<(Duration, String)> = Vec::new();
     for w in &writes {
         let Some(f) = first.get(&(session(w.conn), w.id)) else {
             first.insert((session(w.conn), w.id), w);
@@ -133,39 +150,57 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
             (true, false) => "another stream",
             _ => "other data",
         };
-        let msg = format!(
-            "{} reused event id {}{} at {} for a different event ({why}) than {} at {}",
-            where_(w.conn, stream(w.conn)),
-            w.id,
-            session(w.conn)
-                .map(|s| format!(" of session {s}"))
-                .unwrap_or_default(),
-            stamp(w.at),
-            where_(f.conn, stream(f.conn)),
-            stamp(f.at)
-        );
-        return outcome(ID, Verdict::Fail, Some(w.at), msg);
+        collisions.push((
+            w.at,
+            format!(
+                "{} reused event id {}{} at {} for a different event ({why}) than {} at {}",
+                where_(w.conn, stream(w.conn)),
+                w.id,
+                session(w.conn)
+                    .map(|s| format!(" of session {s}"))
+                    .unwrap_or_default(),
+                stamp(w.at),
+                where_(f.conn, stream(f.conn)),
+                stamp(f.at)
+            ),
+        ));
     }
-    let sessions = first
-        .keys()
-        .map(|(s, _)| *s)
-        .fold(Vec::new(), |mut v, s| {
-            if !v.contains(&s) {
-                v.push(s);
-            }
-            v
-        })
-        .len();
+    if let Some((at, _)) = collisions.first() {
+        let at = *at;
+        let n = collisions.len();
+        let all: Vec<String> = collisions.into_iter().map(|(_, m)| m).collect();
+        let msg = if n == 1 {
+            all.join("")
+        } else {
+            format!("{n} collisions: {}", summarise(all))
+        };
+        return outcome(ID, Verdict::Fail, Some(at), msg);
+    }
+    let mut named: Vec<&str> = first.keys().filter_map(|(s, _)| *s).collect();
+    named.sort_unstable();
+    named.dedup();
+    let unknown = first.keys().filter(|(s, _)| s.is_none()).count();
+    let sessions = match (named.len(), unknown) {
+        (1, 0) => "1 session".to_string(),
+        (n, 0) => format!("{n} sessions"),
+        (0, _) => "no session the trace names".to_string(),
+        (n, u) => format!(
+            "{n} session{} (and {u} id{} on connections of no known session)",
+            if n == 1 { "" } else { "s" },
+            if u == 1 { "" } else { "s" }
+        ),
+    };
     let at = writes.last().map_or(end, |w| w.at);
+    let ids = first.len();
     outcome(
         ID,
         Verdict::Pass,
         Some(at),
         format!(
-            "{} event ids in {sessions} session{} each named one event ({} writes, replays included)",
-            first.len(),
-            if sessions == 1 { "" } else { "s" },
-            writes.len()
+            "{ids} event id{} in {sessions} each named one event ({} write{}, replays included)",
+            if ids == 1 { "" } else { "s" },
+            writes.len(),
+            if writes.len() == 1 { "" } else { "s" }
         ),
     )
 }
@@ -250,6 +285,56 @@ mod tests {
         let o = evaluate(&t, END);
         assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
         assert!(o.message.contains("in 2 sessions"), "{}", o.message);
+    }
+
+    #[test]
+    fn every_collision_is_named_with_its_stream_and_session() {
+        let t = session()
+            .written(6_000, 3, "3", "{\"note\":2}")
+            .written(7_000, 3, "2", "{\"note\":3}")
+            .build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "2 collisions: conn#3 (server stream g1) reused event id 3 of session s1 at 00:00:06.000 for a different event (another stream and other data) than conn#2 (server stream p1) at 00:00:03.000, conn#3 (server stream g1) reused event id 2 of session s1 at 00:00:07.000 for a different event (another stream and other data) than conn#2 (server stream p1) at 00:00:02.000"
+        );
+        assert_eq!(o.at, Some(Duration::from_secs(6)));
+    }
+
+    #[test]
+    fn a_connection_the_server_names_no_session_for_is_on_the_clients_session() {
+        // An SDK behind an adapter: the GET (conn 3) says no session; the client held s1.
+        let t = TraceBuilder::new()
+            .post(1, "initialize", 0, "text/event-stream")
+            .rpc_received(1, 1, "initialize", Some(1), None)
+            .session_created(1, 1, "s1")
+            .written(1, 1, "1", "")
+            .written(1, 1, "2", "{\"id\":1}")
+            .session(4, 1, "s1")
+            .stream(3, "get", 1_000)
+            .written(20_000, 3, "3", "{\"method\":\"a\"}")
+            .build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "3 event ids in 1 session each named one event (3 writes, replays included)"
+        );
+        // The same id on that GET is a collision within s1 (with unknown sessions apart,
+        // it was not seen).
+        let t = TraceBuilder::new()
+            .post(1, "initialize", 0, "text/event-stream")
+            .rpc_received(1, 1, "initialize", Some(1), None)
+            .session_created(1, 1, "s1")
+            .written(1, 1, "2", "{\"id\":1}")
+            .session(4, 1, "s1")
+            .stream(3, "get", 1_000)
+            .written(20_000, 3, "2", "{\"method\":\"a\"}")
+            .build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert!(o.message.contains("of session s1"), "{}", o.message);
     }
 
     #[test]

@@ -23,7 +23,8 @@
 //! down at all there is nothing to judge.
 
 use super::client_stream::{
-    client_streams, has_mcp_client, is_poll_path, outcome, ClientStream, Fate,
+    client_sessions, client_streams, has_mcp_client, is_poll_path, outcome, session_at,
+    ClientStream, Fate,
 };
 use super::{CheckOutcome, Verdict};
 use crate::time::{span, stamp};
@@ -217,28 +218,6 @@ pub fn evaluate(
             ),
         ),
     }
-}
-
-/// The sessions the client established, in order, with when it got each.
-fn client_sessions(trace: &Trace) -> Vec<(Duration, &str)> {
-    trace
-        .events
-        .iter()
-        .filter(|e| e.host == "client")
-        .filter_map(|e| match &e.kind {
-            EventKind::SessionEstablished { session } => Some((e.at, session.as_str())),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The session the client held at `at`: the last one it established by then.
-fn session_at<'t>(sessions: &[(Duration, &'t str)], at: Duration) -> Option<&'t str> {
-    sessions
-        .iter()
-        .rev()
-        .find(|(t, _)| *t <= at)
-        .map(|(_, s)| *s)
 }
 
 /// Why a connection carried no event stream: `connect failed: refused`, `answered 500`,

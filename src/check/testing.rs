@@ -458,6 +458,17 @@ impl TraceBuilder {
         )
     }
 
+    /// The server created a session.
+    pub fn session_created(self, t: u64, conn: u32, session: &str) -> Self {
+        self.server(
+            t,
+            conn,
+            EventKind::SessionCreated {
+                session: session.into(),
+            },
+        )
+    }
+
     /// The server started a 200 `application/json` response.
     pub fn json_response(self, t: u64, conn: u32) -> Self {
         self.server(
