@@ -286,3 +286,153 @@ fn exec_targets_are_named_on_the_command_line() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("PORT"), "{text}");
 }
+
+/// The server-side data of every SSE event written, with its connection.
+fn server_events(r: &RunResult) -> Vec<(Option<middlebox::trace::ConnId>, String)> {
+    r.trace
+        .events
+        .iter()
+        .filter(|e| e.host == "server")
+        .filter_map(|e| match &e.kind {
+            middlebox::trace::EventKind::FrameWritten {
+                frame: middlebox::sse::Frame::Event { data, .. },
+                ..
+            } => Some((e.conn, data.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_server_sends_the_three_scheduled_notifications_and_replays_the_one_sent_during_a_cut() {
+    // Before the Node adapters declared the capabilities the SDK checks, only
+    // tools/list_changed was written: resources and prompts were refused and dropped.
+    let text = std::fs::read_to_string("scenarios/replay/resume-after-cut.toml").unwrap();
+    let methods = [
+        "notifications/tools/list_changed",
+        "notifications/resources/list_changed",
+        "notifications/prompts/list_changed",
+    ];
+    for target in [
+        "ts-sdk-server@1.32.2",
+        "ts-sdk-server@1.29.0",
+        "ts-server@2.4.0",
+        "python-sdk-server@2.3.0",
+    ] {
+        let r = run(&text, target);
+        assert!(r.error.is_none(), "{target}: {:?}", r.error);
+        let written = server_events(&r);
+        for m in methods {
+            assert!(
+                written.iter().any(|(_, d)| d.contains(m)),
+                "{target}: {m} never written"
+            );
+        }
+        // resources/list_changed is sent at 2m 2s, while the GET cut at 2m is reconnecting:
+        // stored, then replayed on the connection that resumed with Last-Event-ID.
+        let (conn, _) = written
+            .iter()
+            .find(|(_, d)| d.contains(methods[1]))
+            .unwrap();
+        let resumed = r.trace.events.iter().any(|e| {
+            e.host == "client"
+                && e.conn == *conn
+                && matches!(
+                    &e.kind,
+                    middlebox::trace::EventKind::RequestSent {
+                        last_event_id: Some(_),
+                        ..
+                    }
+                )
+        });
+        assert!(
+            resumed,
+            "{target}: {methods:?}[1] not written on a resumed GET"
+        );
+        let delivered = r.trace.events.iter().any(|e| {
+            e.host == "client"
+                && e.conn == *conn
+                && matches!(&e.kind, middlebox::trace::EventKind::MessageDelivered { message, .. } if message == methods[1])
+        });
+        assert!(
+            delivered,
+            "{target}: the replayed notification was not delivered"
+        );
+        let (v, m) = verdict(&r, "replay.complete");
+        assert_eq!(v, Verdict::Pass, "{target}: {m}");
+    }
+}
+
+#[test]
+fn a_notification_the_implementation_refuses_is_a_trace_event_and_a_run_error() {
+    // The SDKs refuse notifications/elicitation/complete unless the client declared URL
+    // elicitation (the reference client declares nothing).
+    let text = r#"description = "a scheduled notification the SDK refuses"
+protocol = ["2025-11-25"]
+duration = "1m"
+
+[[server.notification]]
+at = "10s"
+method = "notifications/elicitation/complete"
+
+[[server.notification]]
+at = "20s"
+method = "notifications/tools/list_changed"
+
+[[client.step]]
+at = "0s"
+do = "initialize"
+
+[[client.step]]
+at = "1s"
+do = "open-get-stream"
+
+[[expect]]
+check = "delivery.exactly-once"
+"#;
+    let reason =
+        "Client does not support URL elicitation (required for notifications/elicitation/complete)";
+    for target in [
+        "ts-sdk-server@1.32.2",
+        "ts-sdk-server@1.29.0",
+        "ts-server@2.4.0",
+    ] {
+        let r = run(text, target);
+        let refused: Vec<_> = r
+            .trace
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                middlebox::trace::EventKind::NotificationRefused {
+                    method,
+                    session,
+                    reason,
+                } => Some((e.at, method.as_str(), session.as_deref(), reason.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            refused,
+            vec![(
+                std::time::Duration::from_secs(10),
+                "notifications/elicitation/complete",
+                Some("s1"),
+                reason
+            )],
+            "{target}"
+        );
+        let e = r.error.as_deref().unwrap_or_default();
+        assert!(
+            e.contains(reason),
+            "{target}: the run error names the reason: {e:?}"
+        );
+        assert!(r.unexpected, "{target}");
+        // The run went on: the next scheduled notification was written.
+        assert!(
+            server_events(&r)
+                .iter()
+                .any(|(_, d)| d.contains("notifications/tools/list_changed")),
+            "{target}"
+        );
+    }
+}

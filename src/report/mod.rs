@@ -139,6 +139,10 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
             })
         })
         .collect();
+    let mut out = out;
+    if out.error.is_none() {
+        out.error = refusals(&out.trace);
+    }
     let failed = out.error.is_some() || checks.iter().any(|c| c.verdict == Verdict::Fail);
     // The stall guard's stop is the failure `determinism.wall-clock` names: where the file
     // expects that failure of this target, the stop is expected too (any other error is not).
@@ -166,6 +170,38 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
         trace: out.trace,
         options: scenario.cli_options.clone(),
     }
+}
+
+/// The run's error when the implementation refused a scheduled notification (the scenario
+/// did not run as written): each refusal with the implementation's reason.
+fn refusals(trace: &Trace) -> Option<String> {
+    let said: Vec<String> = trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            crate::trace::EventKind::NotificationRefused {
+                method,
+                session,
+                reason,
+            } => Some(format!(
+                "{method} at {}{}: {reason}",
+                crate::time::stamp(e.at),
+                session
+                    .as_ref()
+                    .map(|s| format!(" (session {s})"))
+                    .unwrap_or_default()
+            )),
+            _ => None,
+        })
+        .collect();
+    (!said.is_empty()).then(|| {
+        format!(
+            "the implementation refused {} scheduled notification{}: {}",
+            said.len(),
+            if said.len() == 1 { "" } else { "s" },
+            said.join("; ")
+        )
+    })
 }
 
 /// Counts over a report.

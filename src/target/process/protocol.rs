@@ -5,7 +5,8 @@
 //!          ◀─ stdout: one reply per command ─┘  (its own stdout moved to stderr)
 //!  start  → State + port        the adapter binds 127.0.0.1:0 and builds the implementation
 //!  sync   → State               bytes the harness sent are read, timers stepped deadline by
-//!                               deadline up to `to_ms`, every write flushed to the kernel
+//!                               deadline up to `to_ms`, every write flushed to the kernel;
+//!                               servers add scheduled notifications they refused (`refused`)
 //!  shutdown → {"ok":true}
 //! ```
 //!
@@ -121,6 +122,24 @@ pub struct State {
     /// Client adapters: what reached the application since the previous reply.
     #[serde(default)]
     pub app: Vec<AppEvent>,
+    /// Server adapters: scheduled notifications the implementation refused to send since the
+    /// previous reply.
+    #[serde(default)]
+    pub refused: Vec<Refusal>,
+}
+
+/// A scheduled notification the implementation refused to send to one session (its API
+/// threw or rejected), with the implementation's own reason.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Refusal {
+    pub method: String,
+    /// The session it was for.
+    #[serde(default)]
+    pub session: Option<String>,
+    /// The implementation's error message.
+    pub reason: String,
+    /// When it was refused.
+    pub at_ms: u64,
 }
 
 /// Something a client adapter's application saw.
@@ -272,6 +291,21 @@ mod tests {
             }
         );
         assert_eq!(c.app[3], AppEvent::Other);
+        let r: State = serde_json::from_str(
+            r#"{"ok":true,"refused":[{"method":"notifications/resources/list_changed",
+                "session":"s1","reason":"Server does not support notifying about resources","at_ms":122000}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.refused,
+            vec![Refusal {
+                method: "notifications/resources/list_changed".into(),
+                session: Some("s1".into()),
+                reason: "Server does not support notifying about resources".into(),
+                at_ms: 122_000,
+            }]
+        );
+        assert!(s.refused.is_empty(), "absent means none");
         let e: State = serde_json::from_str(r#"{"ok":false,"error":"unknown impl"}"#).unwrap();
         assert!(!e.ok);
         assert_eq!(e.error.as_deref(), Some("unknown impl"));
