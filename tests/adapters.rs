@@ -436,3 +436,55 @@ check = "delivery.exactly-once"
         );
     }
 }
+
+#[test]
+fn the_sdk_clients_own_timeout_fails_rpc_answered_and_the_late_result_is_not_delivered() {
+    // A 6-minute tool call behind Cloudflare: the reference server keeps the stream alive and
+    // answers at 00:06:01, but the TypeScript SDK client gave the call up at 00:01:01 (its
+    // 60 s DEFAULT_REQUEST_TIMEOUT_MSEC).
+    let text = std::fs::read_to_string("scenarios/keepalive/mcp-long-tool-call.toml").unwrap();
+    let r = run(&text, "ts-sdk-client@1.32.2");
+    assert!(r.error.is_none(), "{:?}", r.error);
+    let c = r
+        .checks
+        .iter()
+        .find(|c| c.id == "rpc.answered")
+        .expect("rpc.answered reported (it fails)");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.message);
+    assert!(
+        c.message
+            .contains("was answered `error -32001: Request timed out` at 00:01:01.001"),
+        "{}",
+        c.message
+    );
+    assert!(c.expected_fail, "declared with its reason in the scenario");
+    assert!(!r.unexpected, "{:?}", r.checks);
+    use middlebox::trace::EventKind;
+    // The result reached the client's socket ...
+    let received = r.trace.events.iter().any(|e| {
+        e.host == "client"
+            && matches!(&e.kind, EventKind::Received { frames, .. }
+                if frames.iter().any(|f| f.to_string().contains("slept 360000 ms")))
+    });
+    assert!(received, "the result arrived at the client");
+    // ... but never the application: the SDK discarded it as an unknown request id.
+    let delivered: Vec<_> = r
+        .trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::MessageDelivered { message, .. } if e.host == "client" => {
+                Some((e.at, message.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        delivered,
+        vec![(
+            std::time::Duration::from_millis(7),
+            "response 0".to_string()
+        )],
+        "only the initialize answer reached the application"
+    );
+}

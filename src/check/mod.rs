@@ -27,6 +27,7 @@ pub mod keepalive_on_replay;
 pub mod replay_complete;
 pub mod replay_same_stream;
 pub mod replay_session_isolated;
+pub mod rpc_answered;
 pub mod stream_closed;
 pub mod stream_recovers;
 pub mod stream_survives;
@@ -229,6 +230,17 @@ pub enum CheckSpec {
     /// reading the real clock. Run on every scenario (reported when it fails, or when listed).
     #[serde(rename = "determinism.wall-clock")]
     DeterminismWallClock,
+    /// `rpc.answered`: every JSON-RPC request the client's timeline sends gets an `ok` answer
+    /// (an error outcome, an `http NNN` one, or none fails) unless the client closed its
+    /// stream first; unanswered requests due within [`rpc_answered::TAIL`] of the end are not
+    /// judged. Run on every scenario (reported when it fails, or when listed).
+    #[serde(rename = "rpc.answered")]
+    RpcAnswered {
+        /// The timeline's tool calls as `(at, tool-duration)`: a call's answer is due its
+        /// duration after it was sent (not a file parameter).
+        #[serde(skip)]
+        calls: Vec<(Duration, Duration)>,
+    },
 }
 
 /// Every check id, with a one-line description, in a stable order.
@@ -317,6 +329,10 @@ pub const CHECK_IDS: &[(&str, &str)] = &[
         "determinism.wall-clock",
         "no burst of comment frames at one virtual instant, no stall-sized burst: nothing reads the real clock",
     ),
+    (
+        "rpc.answered",
+        "every request the client sends (initialize, tool call, ping) gets an ok answer",
+    ),
 ];
 
 impl CheckSpec {
@@ -344,6 +360,7 @@ impl CheckSpec {
             CheckSpec::ClientPollingFallback => "client.polling-fallback",
             CheckSpec::ClientKeepaliveWarnings { .. } => "client.keepalive-warnings",
             CheckSpec::DeterminismWallClock => determinism_wall_clock::ID,
+            CheckSpec::RpcAnswered { .. } => rpc_answered::ID,
         }
     }
 
@@ -403,6 +420,7 @@ impl CheckSpec {
                 client_keepalive_warnings::evaluate(*expected, *tick, trace, end)
             }
             CheckSpec::DeterminismWallClock => determinism_wall_clock::evaluate(trace, end),
+            CheckSpec::RpcAnswered { calls } => rpc_answered::evaluate(calls, trace, end),
         }
     }
 }

@@ -112,22 +112,29 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
         .get(target)
         .map(Vec::as_slice)
         .unwrap_or(&[]);
-    // `determinism.wall-clock` runs on every scenario; unless the file lists it, it is
+    // Checks that run on every scenario, one line each; unless the file lists one, it is
     // reported only when it fails (a pass would add a line to every report and snapshot).
-    let implicit = (!scenario
-        .expects
-        .iter()
-        .any(|e| matches!(e, CheckSpec::DeterminismWallClock)))
-    .then_some(CheckSpec::DeterminismWallClock);
+    let implicit: Vec<CheckSpec> = [
+        CheckSpec::DeterminismWallClock,
+        CheckSpec::RpcAnswered {
+            calls: scenario.client.tool_calls(),
+        },
+    ]
+    .into_iter()
+    .filter(|c| !scenario.expects.iter().any(|e| e.id() == c.id()))
+    .collect();
+    let listed = scenario.expects.len();
     // A run the stall guard stopped is judged up to the stop: what happened until then.
     let end = out.stopped_at.unwrap_or(scenario.duration);
     let checks: Vec<CheckResult> = scenario
         .expects
         .iter()
         .chain(implicit.iter())
-        .filter_map(|spec| {
+        .enumerate()
+        .filter_map(|(i, spec)| {
             let o = spec.evaluate(&out.trace, end);
-            if implicit.as_ref() == Some(spec) && o.verdict != Verdict::Fail {
+            // (shown too when the file expects this target to fail it: a stale expectation)
+            if i >= listed && o.verdict != Verdict::Fail && !known.iter().any(|k| k == spec.id()) {
                 return None;
             }
             Some(CheckResult {
@@ -561,5 +568,84 @@ checks = ["stream.survives"]
             json["results"][0].get("trace").is_none(),
             "trace is skipped"
         );
+    }
+
+    /// The keepalive story with a ping #1 sent at 2 s and answered `outcome` (None: never).
+    fn pinged(outcome: Option<&str>, expect_fail: bool) -> RunResult {
+        let mut t = trace(Story::Keepalives);
+        t.events.push(event(
+            2_000,
+            "client",
+            EventKind::RpcSent {
+                method: "ping".into(),
+                id: Some(1),
+            },
+        ));
+        if let Some(o) = outcome {
+            t.events.push(event(
+                2_005,
+                "client",
+                EventKind::RpcAnswered {
+                    id: 1,
+                    outcome: o.into(),
+                },
+            ));
+        }
+        t.events.sort_by_key(|e| e.at);
+        let text = if expect_fail {
+            format!("{SCENARIO}\n[expect-fail.\"reference\"]\nchecks = [\"rpc.answered\"]\n")
+        } else {
+            SCENARIO.to_string()
+        };
+        let s = crate::scenario::parse("scenarios/mem.toml", &text).expect("parses");
+        let out = RunOutput {
+            trace: t,
+            error: None,
+            stopped_at: None,
+        };
+        evaluate(&s, "reference", 42, out)
+    }
+
+    #[test]
+    fn rpc_answered_runs_on_every_scenario_and_shows_only_when_it_fails() {
+        let ok = pinged(Some("ok"), false);
+        assert!(ok.checks.iter().all(|c| c.id != "rpc.answered"));
+        assert!(!ok.unexpected);
+        let bad = pinged(Some("http 504"), false);
+        assert_eq!(verdict(&bad, "rpc.answered"), Verdict::Fail);
+        assert!(bad.unexpected);
+        let silent = pinged(None, false);
+        assert_eq!(verdict(&silent, "rpc.answered"), Verdict::Fail);
+        // Declared, the failure is expected.
+        let declared = pinged(Some("error -32001: Request timed out"), true);
+        assert!(!declared.unexpected, "{:?}", declared.checks);
+        assert!(pinged(Some("ok"), true).unexpected, "a stale expectation");
+    }
+
+    #[test]
+    fn a_refused_scheduled_notification_is_the_runs_error() {
+        let mut t = trace(Story::Keepalives);
+        t.events.push(Event {
+            at: Duration::from_secs(10),
+            host: "server".into(),
+            conn: None,
+            kind: EventKind::NotificationRefused {
+                method: "notifications/resources/list_changed".into(),
+                session: Some("s1".into()),
+                reason: "Server does not support notifying about resources".into(),
+            },
+        });
+        let out = RunOutput {
+            trace: t,
+            error: None,
+            stopped_at: None,
+        };
+        let r = evaluate(&scenario(), "reference", 42, out);
+        assert_eq!(
+            r.error.as_deref(),
+            Some("the implementation refused 1 scheduled notification: notifications/resources/list_changed at 00:00:10.000 (session s1): Server does not support notifying about resources")
+        );
+        assert_eq!(r.verdict, ResultVerdict::Fail);
+        assert!(r.unexpected);
     }
 }
