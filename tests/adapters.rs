@@ -488,3 +488,59 @@ fn the_sdk_clients_own_timeout_fails_rpc_answered_and_the_late_result_is_not_del
         "only the initialize answer reached the application"
     );
 }
+
+#[test]
+fn timers_cleared_fails_on_a_real_sdk_whose_clear_interval_does_nothing_and_passes_without() {
+    // The SDK's own keepalive interval, on the real SDK; the test-only defect makes the
+    // adapter's clearInterval a no-op, so the GET's timer outlives the GET closed at 2m.
+    let s = scenario::load(std::path::Path::new(
+        "scenarios/cleanup/close-first-stream.toml",
+    ))
+    .unwrap();
+    for name in ["ts-sdk-server@1.32.2", "ts-server@2.4.0"] {
+        let clean = suite::run_server(&s, name, target::process::build(&s.server, name), None);
+        let (v, m) = verdict(&clean, "timers.cleared");
+        assert_eq!(v, Verdict::Pass, "{name}: {m}");
+
+        let broken = suite::run_server(
+            &s,
+            name,
+            target::process::build_with_defect(&s.server, name, "clear-interval-noop"),
+            None,
+        );
+        assert!(broken.error.is_none(), "{name}: {:?}", broken.error);
+        let (v, m) = verdict(&broken, "timers.cleared");
+        assert_eq!(v, Verdict::Fail, "{name}: {m}");
+        // Every stream's timer outlives its stream (the initialize's SSE answer first, then
+        // the GET closed at 2m and the call ended at 6m) and fires on for the rest of the run.
+        assert!(
+            m.starts_with("conn#1: timer#1 was never cleared after the server saw its stream end at 00:00:00.004"),
+            "{name}: {m}"
+        );
+        assert!(m.contains("it kept firing"), "{name}: {m}");
+        assert!(m.ends_with("(and 2 more violations)"), "{name}: {m}");
+        let leaked = broken.trace.events.iter().any(|e| {
+            e.host == "server"
+                && matches!(
+                    &e.kind,
+                    middlebox::trace::EventKind::WriteFailed { timer: Some(_), .. }
+                )
+        });
+        assert!(
+            leaked,
+            "{name}: the shim saw a timer fire after its socket closed"
+        );
+    }
+    // A defect the adapter does not know is refused at start, naming the known ones.
+    let bad = suite::run_server(
+        &s,
+        "ts-sdk-server@1.32.2",
+        target::process::build_with_defect(&s.server, "ts-sdk-server@1.32.2", "bogus"),
+        None,
+    );
+    let e = bad.error.unwrap_or_default();
+    assert!(
+        e.contains(r#"unknown test_defect "bogus" (known: clear-interval-noop)"#),
+        "{e}"
+    );
+}

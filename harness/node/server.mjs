@@ -1,7 +1,7 @@
 // middlebox Node adapter: the child the harness spawns as `node harness/node/server.mjs`.
 // The shim is imported first (stdout moved to stderr); implementation modules are imported
 // only on `start`, after the virtual clock is installed.
-import { addActivityKey, connStorage, installClock, nowMs, runCommandLoop, trackServer } from './shim.mjs';
+import { addActivityKey, connStorage, injectDefect, installClock, nowMs, runCommandLoop, TEST_DEFECTS, trackServer } from './shim.mjs';
 import http from 'node:http';
 
 const IMPLS = {
@@ -13,7 +13,7 @@ const IMPLS = {
         '2.4.0': { family: 'server2', keepalive: true },
     },
 };
-const KNOWN_OPTIONS = new Set(['keepalive_ms', 'event_store']);
+const KNOWN_OPTIONS = new Set(['keepalive_ms', 'event_store', 'test_defect']);
 const log = (...a) => process.stderr.write(`[server] ${a.join(' ')}\n`);
 
 /**
@@ -206,6 +206,9 @@ function validateStart(cmd) {
     if (options.event_store != null && typeof options.event_store !== 'boolean') {
         throw new Error('start: event_store must be true or false');
     }
+    if (options.test_defect != null && !TEST_DEFECTS.includes(options.test_defect)) {
+        throw new Error(`start: unknown test_defect ${JSON.stringify(options.test_defect)} (known: ${TEST_DEFECTS.join(', ')})`);
+    }
     if (!Number.isInteger(cmd.epoch_ms)) throw new Error('start: epoch_ms must be an integer');
     return { cfg, options };
 }
@@ -310,6 +313,7 @@ async function onStart(cmd) {
         }
     }
     installClock({ epochMs: cmd.epoch_ms, seed: cmd.seed ?? 0 });
+    if (options.test_defect != null) injectDefect(options.test_defect);
     const impl = await loadImpl(cmd.impl, cfg, options, mcp);
     httpServer = http.createServer((req, res) => {
         res.sendDate = false; // no wall-clock Date header: bytes stay deterministic

@@ -55,6 +55,12 @@ pub struct Options {
     pub keepalive_ms: Option<u64>,
     /// Give the transport an event store (resumability with `Last-Event-ID`).
     pub event_store: bool,
+    /// For the harness's own tests only: a defect the adapter injects into the
+    /// implementation's environment (Node: `clear-interval-noop`, `clearInterval` does
+    /// nothing), so a check can be shown failing on a real implementation for a real reason.
+    /// Never set by a scenario.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_defect: Option<String>,
 }
 
 /// What the MCP server does on its own.
@@ -243,6 +249,7 @@ mod tests {
             options: serde_json::to_value(Options {
                 keepalive_ms: None,
                 event_store: true,
+                test_defect: None,
             })
             .unwrap(),
             mcp: McpSetup::default(),
@@ -254,6 +261,7 @@ mod tests {
             "{s}"
         );
         assert!(s.contains(r#""keepalive_ms":null"#), "{s}");
+        assert!(!s.contains("test_defect"), "only sent when set: {s}");
         assert!(!s.contains("client"), "no client part for servers: {s}");
         let a = serde_json::to_string(&Command::Act {
             action: serde_json::json!({"do": "initialize"}),
