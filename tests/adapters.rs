@@ -286,3 +286,261 @@ fn exec_targets_are_named_on_the_command_line() {
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("PORT"), "{text}");
 }
+
+/// The server-side data of every SSE event written, with its connection.
+fn server_events(r: &RunResult) -> Vec<(Option<middlebox::trace::ConnId>, String)> {
+    r.trace
+        .events
+        .iter()
+        .filter(|e| e.host == "server")
+        .filter_map(|e| match &e.kind {
+            middlebox::trace::EventKind::FrameWritten {
+                frame: middlebox::sse::Frame::Event { data, .. },
+                ..
+            } => Some((e.conn, data.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_server_sends_the_three_scheduled_notifications_and_replays_the_one_sent_during_a_cut() {
+    // Before the Node adapters declared the capabilities the SDK checks, only
+    // tools/list_changed was written: resources and prompts were refused and dropped.
+    let text = std::fs::read_to_string("scenarios/replay/resume-after-cut.toml").unwrap();
+    let methods = [
+        "notifications/tools/list_changed",
+        "notifications/resources/list_changed",
+        "notifications/prompts/list_changed",
+    ];
+    for target in [
+        "ts-sdk-server@1.32.2",
+        "ts-sdk-server@1.29.0",
+        "ts-server@2.4.0",
+        "python-sdk-server@2.3.0",
+    ] {
+        let r = run(&text, target);
+        assert!(r.error.is_none(), "{target}: {:?}", r.error);
+        let written = server_events(&r);
+        for m in methods {
+            assert!(
+                written.iter().any(|(_, d)| d.contains(m)),
+                "{target}: {m} never written"
+            );
+        }
+        // resources/list_changed is sent at 2m 2s, while the GET cut at 2m is reconnecting:
+        // stored, then replayed on the connection that resumed with Last-Event-ID.
+        let (conn, _) = written
+            .iter()
+            .find(|(_, d)| d.contains(methods[1]))
+            .unwrap();
+        let resumed = r.trace.events.iter().any(|e| {
+            e.host == "client"
+                && e.conn == *conn
+                && matches!(
+                    &e.kind,
+                    middlebox::trace::EventKind::RequestSent {
+                        last_event_id: Some(_),
+                        ..
+                    }
+                )
+        });
+        assert!(
+            resumed,
+            "{target}: {methods:?}[1] not written on a resumed GET"
+        );
+        let delivered = r.trace.events.iter().any(|e| {
+            e.host == "client"
+                && e.conn == *conn
+                && matches!(&e.kind, middlebox::trace::EventKind::MessageDelivered { message, .. } if message == methods[1])
+        });
+        assert!(
+            delivered,
+            "{target}: the replayed notification was not delivered"
+        );
+        let (v, m) = verdict(&r, "replay.complete");
+        assert_eq!(v, Verdict::Pass, "{target}: {m}");
+    }
+}
+
+#[test]
+fn a_notification_the_implementation_refuses_is_a_trace_event_and_a_run_error() {
+    // The SDKs refuse notifications/elicitation/complete unless the client declared URL
+    // elicitation (the reference client declares nothing).
+    let text = r#"description = "a scheduled notification the SDK refuses"
+protocol = ["2025-11-25"]
+duration = "1m"
+
+[[server.notification]]
+at = "10s"
+method = "notifications/elicitation/complete"
+
+[[server.notification]]
+at = "20s"
+method = "notifications/tools/list_changed"
+
+[[client.step]]
+at = "0s"
+do = "initialize"
+
+[[client.step]]
+at = "1s"
+do = "open-get-stream"
+
+[[expect]]
+check = "delivery.exactly-once"
+"#;
+    let reason =
+        "Client does not support URL elicitation (required for notifications/elicitation/complete)";
+    for target in [
+        "ts-sdk-server@1.32.2",
+        "ts-sdk-server@1.29.0",
+        "ts-server@2.4.0",
+    ] {
+        let r = run(text, target);
+        let refused: Vec<_> = r
+            .trace
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                middlebox::trace::EventKind::NotificationRefused {
+                    method,
+                    session,
+                    reason,
+                } => Some((e.at, method.as_str(), session.as_deref(), reason.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            refused,
+            vec![(
+                std::time::Duration::from_secs(10),
+                "notifications/elicitation/complete",
+                Some("s1"),
+                reason
+            )],
+            "{target}"
+        );
+        let e = r.error.as_deref().unwrap_or_default();
+        assert!(
+            e.contains(reason),
+            "{target}: the run error names the reason: {e:?}"
+        );
+        assert!(r.unexpected, "{target}");
+        // The run went on: the next scheduled notification was written.
+        assert!(
+            server_events(&r)
+                .iter()
+                .any(|(_, d)| d.contains("notifications/tools/list_changed")),
+            "{target}"
+        );
+    }
+}
+
+#[test]
+fn the_sdk_clients_own_timeout_fails_rpc_answered_and_the_late_result_is_not_delivered() {
+    // A 6-minute tool call behind Cloudflare: the reference server keeps the stream alive and
+    // answers at 00:06:01, but the TypeScript SDK client gave the call up at 00:01:01 (its
+    // 60 s DEFAULT_REQUEST_TIMEOUT_MSEC).
+    let text = std::fs::read_to_string("scenarios/keepalive/mcp-long-tool-call.toml").unwrap();
+    let r = run(&text, "ts-sdk-client@1.32.2");
+    assert!(r.error.is_none(), "{:?}", r.error);
+    let c = r
+        .checks
+        .iter()
+        .find(|c| c.id == "rpc.answered")
+        .expect("rpc.answered reported (it fails)");
+    assert_eq!(c.verdict, Verdict::Fail, "{}", c.message);
+    assert!(
+        c.message
+            .contains("was answered `error -32001: Request timed out` at 00:01:01.001"),
+        "{}",
+        c.message
+    );
+    assert!(c.expected_fail, "declared with its reason in the scenario");
+    assert!(!r.unexpected, "{:?}", r.checks);
+    use middlebox::trace::EventKind;
+    // The result reached the client's socket ...
+    let received = r.trace.events.iter().any(|e| {
+        e.host == "client"
+            && matches!(&e.kind, EventKind::Received { frames, .. }
+                if frames.iter().any(|f| f.to_string().contains("slept 360000 ms")))
+    });
+    assert!(received, "the result arrived at the client");
+    // ... but never the application: the SDK discarded it as an unknown request id.
+    let delivered: Vec<_> = r
+        .trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::MessageDelivered { message, .. } if e.host == "client" => {
+                Some((e.at, message.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        delivered,
+        vec![(
+            std::time::Duration::from_millis(7),
+            "response 0".to_string()
+        )],
+        "only the initialize answer reached the application"
+    );
+}
+
+#[test]
+fn timers_cleared_fails_on_a_real_sdk_whose_clear_interval_does_nothing_and_passes_without() {
+    // The SDK's own keepalive interval, on the real SDK; the test-only defect makes the
+    // adapter's clearInterval a no-op, so the GET's timer outlives the GET closed at 2m.
+    let s = scenario::load(std::path::Path::new(
+        "scenarios/cleanup/close-first-stream.toml",
+    ))
+    .unwrap();
+    for name in ["ts-sdk-server@1.32.2", "ts-server@2.4.0"] {
+        let clean = suite::run_server(&s, name, target::process::build(&s.server, name), None);
+        let (v, m) = verdict(&clean, "timers.cleared");
+        assert_eq!(v, Verdict::Pass, "{name}: {m}");
+
+        let broken = suite::run_server(
+            &s,
+            name,
+            target::process::build_with_defect(&s.server, name, "clear-interval-noop"),
+            None,
+        );
+        assert!(broken.error.is_none(), "{name}: {:?}", broken.error);
+        let (v, m) = verdict(&broken, "timers.cleared");
+        assert_eq!(v, Verdict::Fail, "{name}: {m}");
+        // Every stream's timer outlives its stream (the initialize's SSE answer first, then
+        // the GET closed at 2m and the call ended at 6m) and fires on for the rest of the run.
+        assert!(
+            m.starts_with("conn#1: timer#1 was never cleared after the server saw its stream end at 00:00:00.004"),
+            "{name}: {m}"
+        );
+        assert!(m.contains("it kept firing"), "{name}: {m}");
+        assert!(m.ends_with("(and 2 more violations)"), "{name}: {m}");
+        let leaked = broken.trace.events.iter().any(|e| {
+            e.host == "server"
+                && matches!(
+                    &e.kind,
+                    middlebox::trace::EventKind::WriteFailed { timer: Some(_), .. }
+                )
+        });
+        assert!(
+            leaked,
+            "{name}: the shim saw a timer fire after its socket closed"
+        );
+    }
+    // A defect the adapter does not know is refused at start, naming the known ones.
+    let bad = suite::run_server(
+        &s,
+        "ts-sdk-server@1.32.2",
+        target::process::build_with_defect(&s.server, "ts-sdk-server@1.32.2", "bogus"),
+        None,
+    );
+    let e = bad.error.unwrap_or_default();
+    assert!(
+        e.contains(r#"unknown test_defect "bogus" (known: clear-interval-noop)"#),
+        "{e}"
+    );
+}

@@ -142,7 +142,7 @@ const label = (m) => {
 async function build(cfg, cmd) {
     const { Agent } = await import('undici');
     const { Client } = await import(`${cfg.pkg}/client/index.js`);
-    const { StreamableHTTPClientTransport } = await import(`${cfg.pkg}/client/streamableHttp.js`);
+    const { StreamableHTTPClientTransport, StreamableHTTPError } = await import(`${cfg.pkg}/client/streamableHttp.js`);
     const r = cmd.client.reconnect ?? {};
     const reconnectionOptions = {
         initialReconnectionDelay: r.initial_ms ?? 1000,
@@ -167,14 +167,23 @@ async function build(cfg, cmd) {
         },
     });
 
-    // delivered messages: Protocol.connect chains the handlers already set on the transport
+    // What the transport hands over: the message with its stream and SSE event id, read by
+    // the SDK's dispatch right after (Protocol.connect chains the handler set here first, and
+    // calls _onresponse / _onnotification synchronously with the same object). A message the
+    // transport received is not yet one the application got.
+    let arriving = null;
     transport.onmessage = (message) => {
         const ev = lastEvent;
         lastEvent = null;
+        arriving = { message, stream: ev?.stream ?? currentStream(), event_id: ev?.id ?? null };
+    };
+    const delivered = (message) => {
+        const a = arriving?.message === message ? arriving : null;
+        arriving = null;
         record({
             kind: 'delivered',
-            stream: ev?.stream ?? currentStream(),
-            event_id: ev?.id ?? null,
+            stream: a?.stream ?? currentStream(),
+            event_id: a?.event_id ?? null,
             message: label(message),
         });
     };
@@ -220,17 +229,53 @@ async function build(cfg, cmd) {
         return streamStorage.run({ stream }, () => schedule.call(this, options, attemptCount));
     };
 
-    // answered requests: Client.connect/ping/callTool all go through client.request
+    // Delivered = where the application receives it. A response is delivered when the SDK
+    // hands it to the request still waiting for it; one for a request the SDK already gave up
+    // (its 60 s DEFAULT_REQUEST_TIMEOUT_MSEC, "Request timed out") is discarded as an unknown
+    // message id and is not. A notification is delivered when the SDK has a handler for it
+    // (the application listens to every method: fallbackNotificationHandler); a progress
+    // notification when its request's progress callback is still registered.
+    client.fallbackNotificationHandler = async () => {};
+    const onresponse = client._onresponse;
+    client._onresponse = function (response) {
+        const id = Number(response.id);
+        if (this._requestResolvers.has(id) || this._responseHandlers.has(id)) delivered(response);
+        return onresponse.call(this, response);
+    };
+    const onnotification = client._onnotification;
+    client._onnotification = function (n) {
+        const handled =
+            n.method === 'notifications/progress'
+                ? this._progressHandlers.has(Number(n.params?.progressToken))
+                : Boolean(this._notificationHandlers.get(n.method) ?? this.fallbackNotificationHandler);
+        if (handled) delivered(n);
+        return onnotification.call(this, n);
+    };
+
+    // answered requests: Client.connect/ping/callTool all go through client.request; the
+    // outcome is what the application's promise settled with
     const request = client.request;
     client.request = function (...args) {
         const id = this._requestMessageId;
         const p = request.apply(this, args);
         p.then(
             () => record({ kind: 'answered', id, outcome: 'ok' }),
-            (e) => record({ kind: 'answered', id, outcome: `error: ${e?.message ?? e}` }),
+            (e) => record({ kind: 'answered', id, outcome: outcomeOf(e, StreamableHTTPError) }),
         );
         return p;
     };
+}
+
+/**
+ * A rejected request in trace words: `error <code>: <message>` for a JSON-RPC error (the
+ * server's, or the SDK's own McpError such as -32001 "Request timed out"), `http <status>` for
+ * an HTTP failure of the transport, else `error: <message>`.
+ */
+function outcomeOf(e, StreamableHTTPError) {
+    const m = /^MCP error (-?\d+): ([\s\S]*)$/.exec(String(e?.message ?? ''));
+    if (m) return `error ${m[1]}: ${m[2]}`;
+    if (e instanceof StreamableHTTPError && e.code >= 100) return `http ${e.code}`;
+    return `error: ${e?.message ?? e}`;
 }
 
 // ---- actions --------------------------------------------------------------------------------

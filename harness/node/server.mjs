@@ -1,7 +1,7 @@
 // middlebox Node adapter: the child the harness spawns as `node harness/node/server.mjs`.
 // The shim is imported first (stdout moved to stderr); implementation modules are imported
 // only on `start`, after the virtual clock is installed.
-import { connStorage, installClock, runCommandLoop, trackServer } from './shim.mjs';
+import { addActivityKey, connStorage, injectDefect, installClock, nowMs, runCommandLoop, TEST_DEFECTS, trackServer } from './shim.mjs';
 import http from 'node:http';
 
 const IMPLS = {
@@ -13,8 +13,34 @@ const IMPLS = {
         '2.4.0': { family: 'server2', keepalive: true },
     },
 };
-const KNOWN_OPTIONS = new Set(['keepalive_ms', 'event_store']);
+const KNOWN_OPTIONS = new Set(['keepalive_ms', 'event_store', 'test_defect']);
 const log = (...a) => process.stderr.write(`[server] ${a.join(' ')}\n`);
+
+/**
+ * The server capability each notification method needs: the SDKs refuse to send it
+ * (`assertNotificationCapability`: "Server does not support notifying about resources")
+ * unless the capability is declared. Declared for exactly the methods the scenario schedules.
+ */
+const NOTIFY_CAPABILITY = {
+    'notifications/tools/list_changed': ['tools', { listChanged: true }],
+    'notifications/resources/list_changed': ['resources', { listChanged: true }],
+    'notifications/resources/updated': ['resources', { subscribe: true }],
+    'notifications/prompts/list_changed': ['prompts', { listChanged: true }],
+};
+
+/** The capabilities to declare: tools (the sleep tool), logging, and what `methods` need. */
+function capabilitiesFor(methods) {
+    const caps = { tools: {}, logging: {} };
+    for (const m of methods) {
+        const need = NOTIFY_CAPABILITY[m];
+        if (need) caps[need[0]] = { ...caps[need[0]], ...need[1] };
+    }
+    return caps;
+}
+
+/** Scheduled notifications the implementation refused since the last reply. */
+let refused = [];
+addActivityKey(() => refused.length);
 
 // ---- deterministic in-memory event store (one per session) ---------------------------------
 // Event ids: decimal strings from a per-session counter, unique across the session's streams.
@@ -102,7 +128,7 @@ async function loadImpl(impl, cfg, options, mcp) {
         progress_every_ms: z.number().int().positive().optional(),
     };
     const serverInfo = { name: 'middlebox-node-adapter', version: '0.1.0' };
-    const serverOptions = { capabilities: { tools: {}, logging: {} } };
+    const serverOptions = { capabilities: capabilitiesFor((mcp.notifications ?? []).map((n) => n.method)) };
     const transportOptions = (store) => {
         const o = {};
         if (store) o.eventStore = store;
@@ -179,6 +205,9 @@ function validateStart(cmd) {
     }
     if (options.event_store != null && typeof options.event_store !== 'boolean') {
         throw new Error('start: event_store must be true or false');
+    }
+    if (options.test_defect != null && !TEST_DEFECTS.includes(options.test_defect)) {
+        throw new Error(`start: unknown test_defect ${JSON.stringify(options.test_defect)} (known: ${TEST_DEFECTS.join(', ')})`);
     }
     if (!Number.isInteger(cmd.epoch_ms)) throw new Error('start: epoch_ms must be an integer');
     return { cfg, options };
@@ -261,8 +290,11 @@ function scheduleNotifications(list) {
                 for (const [id, { server }] of sessions) {
                     // through the SDK's own API: no related request, so the transport routes it
                     // to the standalone GET stream (and stores it when an event store is set)
+                    // a refusal (a thrown capability check, ...) is reported in the reply
+                    const at_ms = nowMs();
                     server.server.notification({ method: n.method, params: n.params }).catch((e) => {
-                        log('notification to', id, 'failed:', e?.message ?? e);
+                        log('notification to', id, 'refused:', e?.message ?? e);
+                        refused.push({ method: n.method, session: id, reason: String(e?.message ?? e), at_ms });
                     });
                 }
             }
@@ -281,6 +313,7 @@ async function onStart(cmd) {
         }
     }
     installClock({ epochMs: cmd.epoch_ms, seed: cmd.seed ?? 0 });
+    if (options.test_defect != null) injectDefect(options.test_defect);
     const impl = await loadImpl(cmd.impl, cfg, options, mcp);
     httpServer = http.createServer((req, res) => {
         res.sendDate = false; // no wall-clock Date header: bytes stay deterministic
@@ -303,6 +336,11 @@ async function onStart(cmd) {
 
 runCommandLoop({
     onStart,
+    extraState: () => {
+        const out = refused;
+        refused = [];
+        return { refused: out };
+    },
     onShutdown: async () => {
         for (const { transport } of sessions.values()) await transport.close().catch(() => {});
     },

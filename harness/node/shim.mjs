@@ -165,6 +165,28 @@ export function installClock({ epochMs, seed }) {
     seedRandomness(seed);
 }
 
+/**
+ * Test-only defects the harness's own tests inject into the implementation's environment
+ * (start option `test_defect`), to show a check failing on a real implementation for a real
+ * reason. Never set by a scenario.
+ *  - `clear-interval-noop`: clearInterval does nothing, so an interval once armed (an SDK's
+ *    keepalive) keeps firing after its stream is gone.
+ */
+export const TEST_DEFECTS = ['clear-interval-noop'];
+
+/** Injects test defect `name` (after installClock, before the implementation is imported). */
+export function injectDefect(name) {
+    if (!state.clock) throw new Error('injectDefect before installClock');
+    if (name !== 'clear-interval-noop') {
+        throw new Error(`start: unknown test_defect ${JSON.stringify(name)} (known: ${TEST_DEFECTS.join(', ')})`);
+    }
+    const noop = function clearInterval() {};
+    globalThis.clearInterval = noop;
+    timersModule.clearInterval = noop;
+    require('node:module').syncBuiltinESMExports();
+    log('TEST DEFECT injected: clearInterval is a no-op');
+}
+
 function liveTimers() {
     const out = [];
     const live = state.clock?.timers;

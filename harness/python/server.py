@@ -80,6 +80,13 @@ class Adapter:
         self.sessions = {}  # session id -> mcp Connection (the SDK's standalone outbound)
         self.manager = None
         self.listener = None
+        # Scheduled notifications the SDK refused since the last reply (method, session,
+        # reason, at_ms): reported in the state reply's `refused`.
+        self.refused = []
+
+    def take_refused(self):
+        out, self.refused = self.refused, []
+        return out
 
     def patch_sdk(self):
         import sse_starlette.sse as sse
@@ -242,7 +249,11 @@ class Adapter:
         for session_id in live:
             conn = self.sessions.get(session_id)
             if conn is not None:
-                await conn.notify(method, params)
+                at_ms = LOOP.now_ms()
+                try:
+                    await conn.notify(method, params)
+                except Exception as e:  # noqa: BLE001 - any refusal is reported, not fatal
+                    self.refused.append({"method": method, "session": session_id, "reason": str(e), "at_ms": at_ms})
 
 
 async def main():
@@ -281,6 +292,7 @@ async def main():
             elif op == "sync":
                 await LOOP.sync(cmd.get("to_ms"), cmd.get("sent"))
                 out = LOOP.state()
+                out["refused"] = adapter.take_refused()
             elif op == "shutdown":
                 reply({"ok": True})
                 LOOP.abort_all()

@@ -66,7 +66,7 @@ pub(super) struct Attachment<'t> {
 }
 
 /// The server's attachments by connection: the session from `StreamAttached` (else from
-/// `RpcReceived` or `SessionCreated` on it), the stream from `ReplayStarted` (the stream
+/// `RpcReceived` or `SessionCreated` on it, or the `Mcp-Session-Id` of its answer), the stream from `ReplayStarted` (the stream
 /// replayed) or else `StreamAttached`.
 pub(super) fn attachments(trace: &Trace) -> BTreeMap<ConnId, Attachment<'_>> {
     let mut out: BTreeMap<ConnId, Attachment<'_>> = BTreeMap::new();
@@ -96,6 +96,12 @@ pub(super) fn attachments(trace: &Trace) -> BTreeMap<ConnId, Attachment<'_>> {
             }
             | EventKind::SessionCreated { session } => {
                 out.entry(c).or_default().session.get_or_insert(session);
+            }
+            // A GET carries no JSON-RPC message: its answer names the session.
+            EventKind::ResponseStarted { headers, .. } => {
+                if let Some((_, session)) = headers.iter().find(|(k, _)| k == "mcp-session-id") {
+                    out.entry(c).or_default().session.get_or_insert(session);
+                }
             }
             _ => {}
         }
@@ -335,6 +341,26 @@ mod tests {
         let o = evaluate(&t, END);
         assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
         assert!(o.message.contains("of session s1"), "{}", o.message);
+    }
+
+    #[test]
+    fn gets_of_two_sessions_named_only_by_their_answers_may_share_an_id() {
+        // A real implementation behind an adapter: no StreamAttached; a GET carries no
+        // JSON-RPC message, only its answer's Mcp-Session-Id says the session.
+        let get = |session: &str| EventKind::ResponseStarted {
+            status: 200,
+            content_type: Some("text/event-stream".into()),
+            headers: vec![("mcp-session-id".into(), session.into())],
+        };
+        let t = TraceBuilder::new()
+            .push(1_000, "server", Some(3), get("s1"))
+            .written(10_000, 3, "3", "{\"method\":\"a\"}")
+            .push(32_000, "server", Some(7), get("s2"))
+            .written(40_000, 7, "3", "{\"method\":\"b\"}")
+            .build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert!(o.message.contains("in 2 sessions"), "{}", o.message);
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub mod keepalive_on_replay;
 pub mod replay_complete;
 pub mod replay_same_stream;
 pub mod replay_session_isolated;
+pub mod rpc_answered;
 pub mod session_survives;
 pub mod stream_closed;
 pub mod stream_recovers;
@@ -243,6 +244,17 @@ pub enum CheckSpec {
     /// reading the real clock. Run on every scenario (reported when it fails, or when listed).
     #[serde(rename = "determinism.wall-clock")]
     DeterminismWallClock,
+    /// `rpc.answered`: every JSON-RPC request the client's timeline sends gets an `ok` answer
+    /// (an error outcome, an `http NNN` one, or none fails) unless the client closed its
+    /// stream first; unanswered requests due within [`rpc_answered::TAIL`] of the end are not
+    /// judged. Run on every scenario (reported when it fails, or when listed).
+    #[serde(rename = "rpc.answered")]
+    RpcAnswered {
+        /// The timeline's tool calls as `(at, tool-duration)`: a call's answer is due its
+        /// duration after it was sent (not a file parameter).
+        #[serde(skip)]
+        calls: Vec<(Duration, Duration)>,
+    },
 }
 
 /// The verdict of `spec` on a run the harness stopped at `stopped` (a [`crate::trace::EventKind::RunStopped`])
@@ -274,9 +286,12 @@ pub fn judge_stopped(
 /// The checks every run is judged by, with their default parameters, whether the scenario
 /// lists them or not (a listed one takes the file's parameters). Unlisted, they are reported
 /// only when they fail: each catches a defect no scenario should have to ask about.
-pub fn implicit() -> Vec<CheckSpec> {
+///
+/// `calls`: the timeline's tool calls as `(at, tool-duration)` (for `rpc.answered`).
+pub fn implicit(calls: Vec<(Duration, Duration)>) -> Vec<CheckSpec> {
     vec![
         CheckSpec::DeterminismWallClock,
+        CheckSpec::RpcAnswered { calls },
         CheckSpec::ClientReconnectRate {
             reconnects_max: client_reconnect_rate::RECONNECTS_MAX_DEFAULT,
             window: client_reconnect_rate::WINDOW_DEFAULT,
@@ -378,6 +393,10 @@ pub const CHECK_IDS: &[(&str, &str)] = &[
         "determinism.wall-clock",
         "no burst of comment frames at one virtual instant, no stall-sized burst: nothing reads the real clock",
     ),
+    (
+        "rpc.answered",
+        "every request the client sends (initialize, tool call, ping) gets an ok answer",
+    ),
 ];
 
 impl CheckSpec {
@@ -407,6 +426,7 @@ impl CheckSpec {
             CheckSpec::ClientPollingFallback => "client.polling-fallback",
             CheckSpec::ClientKeepaliveWarnings { .. } => "client.keepalive-warnings",
             CheckSpec::DeterminismWallClock => determinism_wall_clock::ID,
+            CheckSpec::RpcAnswered { .. } => rpc_answered::ID,
         }
     }
 
@@ -437,7 +457,8 @@ impl CheckSpec {
             | CheckSpec::ClientDetectsBuffering { .. }
             | CheckSpec::ClientPollingFallback
             | CheckSpec::ClientKeepaliveWarnings { .. }
-            | CheckSpec::DeterminismWallClock => duration,
+            | CheckSpec::DeterminismWallClock
+            | CheckSpec::RpcAnswered { .. } => duration,
         }
     }
 
@@ -502,6 +523,7 @@ impl CheckSpec {
                 client_keepalive_warnings::evaluate(*expected, *tick, trace, end)
             }
             CheckSpec::DeterminismWallClock => determinism_wall_clock::evaluate(trace, end),
+            CheckSpec::RpcAnswered { calls } => rpc_answered::evaluate(calls, trace, end),
         }
     }
 }

@@ -114,10 +114,11 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
         .unwrap_or(&[]);
     // The implicit checks run on every scenario; unless the file lists one, it is reported
     // only when it fails (a pass would add a line to every report and snapshot).
-    let implicit: Vec<CheckSpec> = crate::check::implicit()
+    let implicit: Vec<CheckSpec> = crate::check::implicit(scenario.client.tool_calls())
         .into_iter()
-        .filter(|i| !scenario.expects.iter().any(|e| e.id() == i.id()))
+        .filter(|c| !scenario.expects.iter().any(|e| e.id() == c.id()))
         .collect();
+    let listed = scenario.expects.len();
     // A run the harness stopped is judged up to the stop: what failed until then fails, and
     // a pass that needed more of the run is unobservable.
     let stopped = out.trace.stopped_at();
@@ -126,12 +127,14 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
         .expects
         .iter()
         .chain(implicit.iter())
-        .filter_map(|spec| {
+        .enumerate()
+        .filter_map(|(i, spec)| {
             let mut o = spec.evaluate(&out.trace, end);
             if let Some(at) = stopped {
                 o = crate::check::judge_stopped(spec, o, at, scenario.duration);
             }
-            if implicit.contains(spec) && o.verdict != Verdict::Fail {
+            // (shown too when the file expects this target to fail it: a stale expectation)
+            if i >= listed && o.verdict != Verdict::Fail && !known.iter().any(|k| k == spec.id()) {
                 return None;
             }
             Some(CheckResult {
@@ -143,6 +146,10 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
             })
         })
         .collect();
+    let mut out = out;
+    if out.error.is_none() {
+        out.error = refusals(&out.trace);
+    }
     let failed = out.error.is_some() || checks.iter().any(|c| c.verdict == Verdict::Fail);
     // The stall guard's stop is the failure `determinism.wall-clock` names: where the file
     // expects that failure of this target, the stop is expected too (any other error is not).
@@ -170,6 +177,38 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
         trace: out.trace,
         options: scenario.cli_options.clone(),
     }
+}
+
+/// The run's error when the implementation refused a scheduled notification (the scenario
+/// did not run as written): each refusal with the implementation's reason.
+fn refusals(trace: &Trace) -> Option<String> {
+    let said: Vec<String> = trace
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            crate::trace::EventKind::NotificationRefused {
+                method,
+                session,
+                reason,
+            } => Some(format!(
+                "{method} at {}{}: {reason}",
+                crate::time::stamp(e.at),
+                session
+                    .as_ref()
+                    .map(|s| format!(" (session {s})"))
+                    .unwrap_or_default()
+            )),
+            _ => None,
+        })
+        .collect();
+    (!said.is_empty()).then(|| {
+        format!(
+            "the implementation refused {} scheduled notification{}: {}",
+            said.len(),
+            if said.len() == 1 { "" } else { "s" },
+            said.join("; ")
+        )
+    })
 }
 
 /// Counts over a report.
@@ -541,5 +580,82 @@ checks = ["stream.survives"]
             json["results"][0].get("trace").is_none(),
             "trace is skipped"
         );
+    }
+
+    /// The keepalive story with a ping #1 sent at 2 s and answered `outcome` (None: never).
+    fn pinged(outcome: Option<&str>, expect_fail: bool) -> RunResult {
+        let mut t = trace(Story::Keepalives);
+        t.events.push(event(
+            2_000,
+            "client",
+            EventKind::RpcSent {
+                method: "ping".into(),
+                id: Some(1),
+            },
+        ));
+        if let Some(o) = outcome {
+            t.events.push(event(
+                2_005,
+                "client",
+                EventKind::RpcAnswered {
+                    id: 1,
+                    outcome: o.into(),
+                },
+            ));
+        }
+        t.events.sort_by_key(|e| e.at);
+        let text = if expect_fail {
+            format!("{SCENARIO}\n[expect-fail.\"reference\"]\nchecks = [\"rpc.answered\"]\n")
+        } else {
+            SCENARIO.to_string()
+        };
+        let s = crate::scenario::parse("scenarios/mem.toml", &text).expect("parses");
+        let out = RunOutput {
+            trace: t,
+            error: None,
+        };
+        evaluate(&s, "reference", 42, out)
+    }
+
+    #[test]
+    fn rpc_answered_runs_on_every_scenario_and_shows_only_when_it_fails() {
+        let ok = pinged(Some("ok"), false);
+        assert!(ok.checks.iter().all(|c| c.id != "rpc.answered"));
+        assert!(!ok.unexpected);
+        let bad = pinged(Some("http 504"), false);
+        assert_eq!(verdict(&bad, "rpc.answered"), Verdict::Fail);
+        assert!(bad.unexpected);
+        let silent = pinged(None, false);
+        assert_eq!(verdict(&silent, "rpc.answered"), Verdict::Fail);
+        // Declared, the failure is expected.
+        let declared = pinged(Some("error -32001: Request timed out"), true);
+        assert!(!declared.unexpected, "{:?}", declared.checks);
+        assert!(pinged(Some("ok"), true).unexpected, "a stale expectation");
+    }
+
+    #[test]
+    fn a_refused_scheduled_notification_is_the_runs_error() {
+        let mut t = trace(Story::Keepalives);
+        t.events.push(Event {
+            at: Duration::from_secs(10),
+            host: "server".into(),
+            conn: None,
+            kind: EventKind::NotificationRefused {
+                method: "notifications/resources/list_changed".into(),
+                session: Some("s1".into()),
+                reason: "Server does not support notifying about resources".into(),
+            },
+        });
+        let out = RunOutput {
+            trace: t,
+            error: None,
+        };
+        let r = evaluate(&scenario(), "reference", 42, out);
+        assert_eq!(
+            r.error.as_deref(),
+            Some("the implementation refused 1 scheduled notification: notifications/resources/list_changed at 00:00:10.000 (session s1): Server does not support notifying about resources")
+        );
+        assert_eq!(r.verdict, ResultVerdict::Fail);
+        assert!(r.unexpected);
     }
 }

@@ -219,6 +219,19 @@ pub struct ClientConfig {
 /// The keepalive interval the MCP client expects when a scenario names none.
 pub const DEFAULT_KEEPALIVE_EXPECTED: Duration = Duration::from_secs(30);
 
+impl ClientConfig {
+    /// The timeline's tool calls as `(at, tool-duration)`, in order (for `rpc.answered`).
+    pub fn tool_calls(&self) -> Vec<(Duration, Duration)> {
+        self.steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                ClientAction::CallTool { duration, .. } => Some((s.at, *duration)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 impl Default for ClientConfig {
     fn default() -> Self {
         Self {

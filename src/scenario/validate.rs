@@ -79,6 +79,7 @@ const CHECK_PARAMS: &[(&str, &[(&str, bool)])] = &[
     ("client.polling-fallback", &[]),
     ("client.keepalive-warnings", &[("expected", false)]),
     ("determinism.wall-clock", &[]),
+    ("rpc.answered", &[]),
 ];
 
 /// Default `tolerance` of `stream.closed`.
@@ -170,7 +171,12 @@ impl Validator<'_> {
         let mut hosts: Vec<&str> = vec!["client", "server"];
         hosts.extend(intermediaries.iter().map(|i| i.name.as_str()));
         let faults = self.faults(raw.fault, &hosts)?;
-        let expects = self.expects(raw.expect, &streams, &intermediaries, tick)?;
+        let mut expects = self.expects(raw.expect, &streams, &intermediaries, tick)?;
+        for spec in &mut expects {
+            if let CheckSpec::RpcAnswered { calls } = spec {
+                *calls = client.tool_calls();
+            }
+        }
         let mut expect_fail_reasons = BTreeMap::new();
         for (target, table) in &raw.expect_fail {
             if let Some(r) = &table.get_ref().reason {
@@ -1553,6 +1559,8 @@ impl Validator<'_> {
                 "client.detects-buffering" => CheckSpec::ClientDetectsBuffering { tick },
                 "client.polling-fallback" => CheckSpec::ClientPollingFallback,
                 "determinism.wall-clock" => CheckSpec::DeterminismWallClock,
+                // The timeline's calls are filled in once the client is validated (below).
+                "rpc.answered" => CheckSpec::RpcAnswered { calls: Vec::new() },
                 "client.keepalive-warnings" => CheckSpec::ClientKeepaliveWarnings {
                     expected: match &e.expected {
                         Some(x) => self.positive(x, &format!("{base}.expected"))?,
@@ -1603,9 +1611,11 @@ impl Validator<'_> {
             for (i, c) in table.checks.iter().enumerate() {
                 let id = c.get_ref();
                 let path = format!("{base}.checks[{i}]");
-                // `determinism.wall-clock` runs on every scenario without an [[expect]] table.
+                // `determinism.wall-clock` and `rpc.answered` run on every scenario without an
+                // [[expect]] table.
                 if !expected.contains(&id.as_str())
                     && id != crate::check::determinism_wall_clock::ID
+                    && id != crate::check::rpc_answered::ID
                 {
                     let list = if expected.is_empty() {
                         "(this scenario has no [[expect]] tables)".to_string()
@@ -1679,6 +1689,29 @@ mod tests {
     }
 
     #[test]
+    fn rpc_answered_knows_the_timelines_calls_and_may_be_expected_to_fail_unlisted() {
+        let text = "description = \"d\"\nduration = \"8m\"\n\
+            [[client.step]]\nat = \"0s\"\ndo = \"initialize\"\n\
+            [[client.step]]\nat = \"1s\"\ndo = \"call-tool\"\ntool-duration = \"6m\"\n";
+        let listed = format!("{text}[[expect]]\ncheck = \"rpc.answered\"\n");
+        let s = crate::scenario::parse_with_presets("t.toml", &listed, &[]).unwrap();
+        assert_eq!(
+            s.expects,
+            vec![CheckSpec::RpcAnswered {
+                calls: vec![(Duration::from_secs(1), Duration::from_secs(360))]
+            }]
+        );
+        // Like determinism.wall-clock, it runs on every scenario: an [expect-fail] may name
+        // it without an [[expect]] table.
+        let unlisted = format!(
+            "{text}[[expect]]\ncheck = \"client.polling-fallback\"\n\
+             [expect-fail.\"x\"]\nchecks = [\"rpc.answered\"]\n"
+        );
+        let s = crate::scenario::parse_with_presets("t.toml", &unlisted, &[]).unwrap();
+        assert_eq!(s.expect_fail["x"], vec!["rpc.answered".to_string()]);
+    }
+
+    #[test]
     fn check_params_cover_every_check_and_build_the_named_spec() {
         for (id, _) in CHECK_IDS {
             assert!(CHECK_PARAMS.iter().any(|(c, _)| c == id), "{id}");
@@ -1694,7 +1727,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(s.expects[0].id(), *id);
         }
-        // Every CheckSpec variant is reachable: 23 ids, 23 variants.
-        assert_eq!(ids.len(), 23);
+        // Every CheckSpec variant is reachable: 24 ids, 24 variants.
+        assert_eq!(ids.len(), 24);
     }
 }

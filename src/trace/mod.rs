@@ -215,6 +215,13 @@ pub enum EventKind {
     WriteFailed { timer: Option<u32>, error: String },
     /// The server ended the response body on purpose.
     ResponseEnded,
+    /// MCP server: the implementation refused to send a notification the scenario scheduled
+    /// (`[[server.notification]]`) to `session`, with its own reason. The run has an error.
+    NotificationRefused {
+        method: String,
+        session: Option<String>,
+        reason: String,
+    },
 
     // ── intermediary ──────────────────────────────────────────────────────────
     /// Bytes passed through an intermediary (`note` says what it did with them).

@@ -193,6 +193,17 @@ pub fn describe(e: &Event) -> String {
             None => format!("write after close failed: {error}"),
         },
         EventKind::ResponseEnded => "response ended by server".into(),
+        EventKind::NotificationRefused {
+            method,
+            session,
+            reason,
+        } => format!(
+            "scheduled {method}{} refused by the implementation: {reason}",
+            session
+                .as_ref()
+                .map(|s| format!(" to session {s}"))
+                .unwrap_or_default()
+        ),
         EventKind::Forwarded {
             direction,
             bytes,

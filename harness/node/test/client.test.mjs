@@ -177,6 +177,22 @@ describe('client actions and policy', () => {
         await b.shutdown();
     });
 
+    test("a call longer than the SDK's 60 s request timeout is answered `error -32001: Request timed out` at 61000", async () => {
+        const b = await newBridge({ mcp: { retry_ms: 3000, notifications: [] } });
+        await b.act({ do: 'initialize' });
+        await b.advance(1000);
+        await b.act({ do: 'call-tool', stream: 'call', duration_ms: 65000 });
+        await b.advance(70000);
+        // DEFAULT_REQUEST_TIMEOUT_MSEC: the SDK rejects the request 60 s after sending it, with
+        // its own McpError, and tells the server (which stops the tool: no result follows).
+        assert.deepEqual(
+            b.app.filter((e) => e.at > 1000 && e.kind !== 'error').map((e) => [e.at, e.kind, e.message ?? e.outcome]),
+            [[61000, 'answered', 'error -32001: Request timed out']],
+        );
+        assert.match(b.pairsOf('cancel')[0].c.all.toString(), /"method":"notifications\/cancelled"/);
+        await b.shutdown();
+    });
+
     test('after delete-session the ended GET is retried per the policy (3 attempts) and the client gives up', async () => {
         const b = await newBridge({ reconnect: { attempts: 3 }, mcp: { retry_ms: 3000, notifications: [] } });
         await b.act({ do: 'initialize' });

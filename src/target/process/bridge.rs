@@ -22,8 +22,10 @@
 //! fired carries that timer), `ResponseEnded` (the body's framing ended), `TimerArmed` /
 //! `TimerCleared` for repeating timers the adapter attributes to a connection (one-shot
 //! timers, like a session's idle timeout, are not stream timers), and `WriteFailed` when a
-//! connection's timer fires after its socket closed (a leaked timer). Kernel port numbers
-//! never reach the trace: connections are kept in accept order.
+//! connection's timer fires after its socket closed (a leaked timer), and
+//! `NotificationRefused` for a scheduled notification the implementation refused to send
+//! (the run goes on; the report makes it the run's error). Kernel port numbers never reach
+//! the trace: connections are kept in accept order.
 
 use super::child::Child;
 use super::protocol::{Command, ConnState, McpSetup, Notification, Options, Sent, State, Timer};
@@ -412,6 +414,19 @@ impl Bridge {
             }
         }
         self.timers = live;
+        // A scheduled notification the implementation would not send: on record (the
+        // report makes it the run's error), and the run goes on.
+        for r in state.refused {
+            self.env.host.recorder.record(
+                "server",
+                None,
+                EventKind::NotificationRefused {
+                    method: r.method,
+                    session: r.session,
+                    reason: r.reason,
+                },
+            );
+        }
         self.next_ms = state.next_ms;
         self.clock_ms = state.now_ms;
         Ok(())

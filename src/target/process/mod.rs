@@ -112,6 +112,7 @@ pub fn options(imp: &Implementation, cfg: &ServerConfig) -> Options {
         keepalive_ms: (cfg.keepalive_set && imp.keepalive_option)
             .then(|| cfg.keepalive.map_or(0, |d| d.as_millis() as u64)),
         event_store: cfg.event_store,
+        test_defect: None,
     }
 }
 
@@ -188,6 +189,17 @@ pub fn build(cfg: &ServerConfig, target: &str) -> Rc<dyn ServerTarget> {
     Rc::new(ProcessTarget {
         launch: launch(implementation(target), cfg).map(Rc::new),
     })
+}
+
+/// [`build`] with a test-only defect injected into the implementation's environment (see
+/// [`Options::test_defect`]; the Node adapters know `clear-interval-noop`): for the harness's
+/// own tests, which show a check failing on a real implementation for a real reason.
+pub fn build_with_defect(cfg: &ServerConfig, target: &str, defect: &str) -> Rc<dyn ServerTarget> {
+    let launch = launch(implementation(target), cfg).map(|mut l| {
+        l.options.test_defect = Some(defect.to_string());
+        Rc::new(l)
+    });
+    Rc::new(ProcessTarget { launch })
 }
 
 /// A client target running a real client implementation through its adapter.

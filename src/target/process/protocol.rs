@@ -5,7 +5,8 @@
 //!          ◀─ stdout: one reply per command ─┘  (its own stdout moved to stderr)
 //!  start  → State + port        the adapter binds 127.0.0.1:0 and builds the implementation
 //!  sync   → State               bytes the harness sent are read, timers stepped deadline by
-//!                               deadline up to `to_ms`, every write flushed to the kernel
+//!                               deadline up to `to_ms`, every write flushed to the kernel;
+//!                               servers add scheduled notifications they refused (`refused`)
 //!  shutdown → {"ok":true}
 //! ```
 //!
@@ -54,6 +55,12 @@ pub struct Options {
     pub keepalive_ms: Option<u64>,
     /// Give the transport an event store (resumability with `Last-Event-ID`).
     pub event_store: bool,
+    /// For the harness's own tests only: a defect the adapter injects into the
+    /// implementation's environment (Node: `clear-interval-noop`, `clearInterval` does
+    /// nothing), so a check can be shown failing on a real implementation for a real reason.
+    /// Never set by a scenario.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_defect: Option<String>,
 }
 
 /// What the MCP server does on its own.
@@ -121,6 +128,24 @@ pub struct State {
     /// Client adapters: what reached the application since the previous reply.
     #[serde(default)]
     pub app: Vec<AppEvent>,
+    /// Server adapters: scheduled notifications the implementation refused to send since the
+    /// previous reply.
+    #[serde(default)]
+    pub refused: Vec<Refusal>,
+}
+
+/// A scheduled notification the implementation refused to send to one session (its API
+/// threw or rejected), with the implementation's own reason.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Refusal {
+    pub method: String,
+    /// The session it was for.
+    #[serde(default)]
+    pub session: Option<String>,
+    /// The implementation's error message.
+    pub reason: String,
+    /// When it was refused.
+    pub at_ms: u64,
 }
 
 /// Something a client adapter's application saw.
@@ -224,6 +249,7 @@ mod tests {
             options: serde_json::to_value(Options {
                 keepalive_ms: None,
                 event_store: true,
+                test_defect: None,
             })
             .unwrap(),
             mcp: McpSetup::default(),
@@ -235,6 +261,7 @@ mod tests {
             "{s}"
         );
         assert!(s.contains(r#""keepalive_ms":null"#), "{s}");
+        assert!(!s.contains("test_defect"), "only sent when set: {s}");
         assert!(!s.contains("client"), "no client part for servers: {s}");
         let a = serde_json::to_string(&Command::Act {
             action: serde_json::json!({"do": "initialize"}),
@@ -272,6 +299,21 @@ mod tests {
             }
         );
         assert_eq!(c.app[3], AppEvent::Other);
+        let r: State = serde_json::from_str(
+            r#"{"ok":true,"refused":[{"method":"notifications/resources/list_changed",
+                "session":"s1","reason":"Server does not support notifying about resources","at_ms":122000}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.refused,
+            vec![Refusal {
+                method: "notifications/resources/list_changed".into(),
+                session: Some("s1".into()),
+                reason: "Server does not support notifying about resources".into(),
+                at_ms: 122_000,
+            }]
+        );
+        assert!(s.refused.is_empty(), "absent means none");
         let e: State = serde_json::from_str(r#"{"ok":false,"error":"unknown impl"}"#).unwrap();
         assert!(!e.ok);
         assert_eq!(e.error.as_deref(), Some("unknown impl"));
