@@ -244,8 +244,14 @@ fn slow_first_data(s: &ClientStream<'_>, trace: &Trace, end: Duration) -> Option
         return None;
     }
     let at = s.opened_at + FIRST_DATA_MAX;
+    // The first frame the server wrote, a `retry` field aside (a server may send it before
+    // its priming event: it carries no event and dispatches nothing).
     let primed = trace.conn(conn).find_map(|e| match &e.kind {
-        EventKind::FrameWritten { frame, .. } if e.host == SERVER => Some((e.at, frame)),
+        EventKind::FrameWritten { frame, .. }
+            if e.host == SERVER && !matches!(frame, Frame::Retry { .. }) =>
+        {
+            Some((e.at, frame))
+        }
         _ => None,
     });
     let primed_at = match primed {
@@ -390,6 +396,33 @@ mod tests {
             o.message,
             "conn#2 (stream call) had no body byte at 00:00:06.000, 5s after it opened (the server wrote its priming event at 00:00:01.002; first byte at 00:00:20.000), but the client recorded no SlowFirstData{after 5s} warning on it by 00:00:06.002"
         );
+    }
+
+    #[test]
+    fn a_retry_field_written_before_the_priming_event_does_not_hide_it() {
+        // ts-sdk-server@1.29.0 writes `retry: 3000` first, then its priming event; a
+        // buffering proxy holds both, so the client's warning is founded.
+        let t = TraceBuilder::new()
+            .post(1, "initialize", 0, "application/json")
+            .session(3, 1, "s1")
+            .ended(4, 1, StreamEnd::Complete)
+            .post(2, "call", S, "text/event-stream")
+            .push(
+                S + 2,
+                "server",
+                Some(2),
+                EventKind::FrameWritten {
+                    frame: Frame::Retry { ms: 3_000 },
+                    timer: None,
+                },
+            )
+            .written(S + 2, 2, "1", "")
+            .event_id(20 * S, 2, "1", "")
+            .warned(6 * S, 2, "call", slow())
+            .client_closed(300 * S, 2)
+            .build();
+        let o = evaluate(TICK, &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
     }
 
     #[test]
