@@ -112,6 +112,11 @@ pub fn options(imp: &Implementation, cfg: &ServerConfig) -> Options {
         keepalive_ms: (cfg.keepalive_set && imp.keepalive_option)
             .then(|| cfg.keepalive.map_or(0, |d| d.as_millis() as u64)),
         event_store: cfg.event_store,
+        // Refused by validation for implementations without the setting (see
+        // `crate::target::Unhonoured`).
+        session_idle_timeout_ms: cfg
+            .session_idle_timeout_set
+            .then(|| cfg.session_idle_timeout.map_or(0, |d| d.as_millis() as u64)),
     }
 }
 

@@ -54,6 +54,10 @@ pub struct Options {
     pub keepalive_ms: Option<u64>,
     /// Give the transport an event store (resumability with `Last-Event-ID`).
     pub event_store: bool,
+    /// Session idle timeout in ms; `0` disables it; absent keeps the implementation's default
+    /// (sent only to implementations that have one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_idle_timeout_ms: Option<u64>,
 }
 
 /// What the MCP server does on its own.
@@ -224,6 +228,7 @@ mod tests {
             options: serde_json::to_value(Options {
                 keepalive_ms: None,
                 event_store: true,
+                session_idle_timeout_ms: None,
             })
             .unwrap(),
             mcp: McpSetup::default(),
