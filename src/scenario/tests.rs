@@ -1194,3 +1194,5 @@ fn client_behaviour_check_params_are_checked_and_defaulted() {
         "{e}"
     );
 }
+
+mod refusals;

@@ -324,7 +324,11 @@ impl Validator<'_> {
             expect_fail,
             expect_fail_reasons,
             cli_options: Vec::new(),
-            set_keys: self.set_keys.take(),
+            set_keys: {
+                let mut keys = self.set_keys.take();
+                keys.sort_by_key(|k| (k.at.line, k.at.column));
+                keys
+            },
             expect_fail_at,
         })
     }

@@ -37,20 +37,19 @@ pub fn app(cfg: Arc<ServerConfig>) -> Router {
 }
 
 /// axum's `KeepAlive` for the scenario's frame: its default (the empty comment `:`) unless the
-/// file sets one. axum writes a comment as `: <text>`, so it honours comment texts that are
-/// empty or start with a space (see [`honours_comment`]).
+/// file sets a comment. axum writes a comment as `: <text>`, so it can write comment texts
+/// that are empty or start with a space ([`honours_comment`]), and no named-event keepalive
+/// with an empty `data:` line ([`comment_frame`]): the registry refuses those scenarios for
+/// this target, and a caller of [`build`] gets axum's default for them.
 fn keepalive(cfg: &ServerConfig) -> KeepAlive {
-    if !cfg.keepalive_frame_set {
-        return KeepAlive::new();
-    }
     match &cfg.keepalive_frame {
-        KeepaliveFrame::Comment { text } => match text.strip_prefix(' ') {
-            Some(after_space) => KeepAlive::new().text(after_space),
-            None => KeepAlive::new(),
-        },
-        KeepaliveFrame::NamedEvent { name } => {
-            KeepAlive::new().event(Event::default().event(name).data(""))
+        KeepaliveFrame::Comment { text } if cfg.keepalive_frame_set => {
+            match text.strip_prefix(' ') {
+                Some(after_space) => KeepAlive::new().text(after_space),
+                None => KeepAlive::new(),
+            }
         }
+        _ => KeepAlive::new(),
     }
 }
 
@@ -60,6 +59,12 @@ pub fn honours_comment(s: &crate::scenario::Scenario) -> bool {
         KeepaliveFrame::Comment { text } => text.is_empty() || text.starts_with(' '),
         KeepaliveFrame::NamedEvent { .. } => true,
     }
+}
+
+/// Whether the scenario's keepalive frame is a comment (axum's `KeepAlive::event` writes a
+/// named event without the empty `data:` line a named-event keepalive has).
+pub fn comment_frame(s: &crate::scenario::Scenario) -> bool {
+    matches!(s.server.keepalive_frame, KeepaliveFrame::Comment { .. })
 }
 
 async fn stream(cfg: Arc<ServerConfig>) -> Response {

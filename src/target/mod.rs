@@ -288,7 +288,8 @@ const TS_SDK_SERVER: &[Unhonoured] = &{
 const TS_SDK_SERVER_1_29: &[Unhonoured] = &{
     let l = sdk_server_limits!("`: keepalive`");
     [
-        l[0], l[1], l[2], l[3], l[4], l[5], l[6],
+        l[0], l[1], l[2], l[4], l[5], l[6],
+        Unhonoured::unless("server.x-accel-buffering-no", "1.29.0 never sends `X-Accel-Buffering: no` (1.32.2 does)", sends_no_x_accel),
         Unhonoured::unless("server.session-idle-timeout", "the TypeScript SDK's transport has no session idle timeout (sessions live until DELETE)", no_idle_timeout),
         Unhonoured::unless("server.keepalive", "1.29.0 has no keepalive setting (keepAliveMs arrived in 1.30.0): it never writes a keepalive", keepalive_off),
     ]
@@ -311,8 +312,8 @@ const RMCP: &[Unhonoured] = &[
     ),
     Unhonoured::unless(
         "server.x-accel-buffering-no",
-        "rmcp never sends `X-Accel-Buffering: no`",
-        sends_no_x_accel,
+        "rmcp always sends `X-Accel-Buffering: no` on SSE responses",
+        sends_x_accel,
     ),
     Unhonoured::key(
         "server.first-byte-delay",
@@ -358,11 +359,22 @@ const EXEC: &[Unhonoured] = &[
     ),
 ];
 
-const AXUM_SSE: &[Unhonoured] = &[Unhonoured::unless(
-    "server.keepalive-comment",
-    "axum writes a comment keepalive as `: <text>`, so the text must be empty or start with a space",
-    axum_sse::honours_comment,
-)];
+const AXUM_SSE: &[Unhonoured] = &[
+    Unhonoured::unless(
+        "server.keepalive-frame",
+        "axum writes a named keepalive event without its empty `data:` line (`event: NAME` alone dispatches nothing)",
+        axum_sse::comment_frame,
+    ),
+    Unhonoured::key(
+        "server.keepalive-event",
+        "axum writes a named keepalive event without its empty `data:` line (`event: NAME` alone dispatches nothing)",
+    ),
+    Unhonoured::unless(
+        "server.keepalive-comment",
+        "axum writes a comment keepalive as `: <text>`, so the text must be empty or start with a space",
+        axum_sse::honours_comment,
+    ),
+];
 
 const TS_SDK_CLIENT: &[Unhonoured] = &[
     Unhonoured::key("client.keepalive-expected", "the SDK client has no keepalive expectation and logs no missed-keepalive warnings"),
