@@ -709,3 +709,59 @@ pub fn default_names() -> Vec<&'static str> {
         .filter(|n| !NOT_REPRODUCIBLE.contains(n))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(server: &str) -> Scenario {
+        let text = format!(
+            "description = \"d\"\nduration = \"1m\"\n[[client.step]]\nat = \"0s\"\ndo = \"initialize\"\n[[client.step]]\nat = \"1s\"\ndo = \"open-get-stream\"\n[server]\n{server}"
+        );
+        crate::scenario::parse("t.toml", &text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_target_refuses_the_first_key_it_cannot_honour_at_its_place() {
+        let ts = get("ts-sdk-server@1.32.2").unwrap();
+        let s = scenario("first-byte-delay = \"1s\"\nend-after = \"5s\"\n");
+        let (key, why) = ts.cannot_honour(&s).expect("refused");
+        assert_eq!((key.key, key.at.line), ("server.first-byte-delay", 10));
+        assert!(why.contains("delay its response headers"), "{why}");
+        let e = ts.refusal(&s).unwrap();
+        assert_eq!(
+            (e.line, e.column, e.key_path.as_str()),
+            (10, 20, "server.first-byte-delay")
+        );
+        assert!(e.to_string().starts_with(
+            "error: t.toml:10:20: server.first-byte-delay: ts-sdk-server@1.32.2 cannot honour this: "
+        ));
+        assert!(!ts.applies_to(&s) && ts.in_scope(&s));
+        // The reference and every bug model honour it.
+        for t in all()
+            .iter()
+            .filter(|t| t.name == "reference" || t.bug_model)
+        {
+            assert!(t.refusal(&s).is_none(), "{}", t.name);
+        }
+    }
+
+    #[test]
+    fn a_value_the_implementation_has_anyway_is_honoured() {
+        let old = get("ts-sdk-server@1.29.0").unwrap();
+        assert!(old
+            .cannot_honour(&scenario("keepalive = \"15s\"\n"))
+            .is_some());
+        assert!(old.applies_to(&scenario("keepalive = \"off\"\n")));
+        assert!(old.applies_to(&scenario("x-accel-buffering-no = false\n")));
+        let new = get("ts-sdk-server@1.32.2").unwrap();
+        assert!(new.applies_to(&scenario("x-accel-buffering-no = true\n")));
+        assert!(!new.applies_to(&scenario("x-accel-buffering-no = false\n")));
+        assert!(new.applies_to(&scenario("resume = \"replay\"\n")));
+        assert!(!new.applies_to(&scenario("resume = \"http-404\"\n")));
+        // A key set to its default is still set: an exec: server gets no setting at all.
+        let exec = get("exec:true").unwrap();
+        assert!(!exec.applies_to(&scenario("keepalive = \"15s\"\n")));
+        assert!(exec.applies_to(&scenario("")));
+    }
+}

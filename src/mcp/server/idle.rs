@@ -72,3 +72,65 @@ pub(super) async fn run_sweeper(inner: Rc<Inner>, timeout: Duration) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::trace::EventKind;
+    use std::time::Duration;
+
+    /// Runs `steps` against the reference with a 5 s idle timeout; when sessions expired.
+    fn expiries(steps: &str) -> Vec<(Duration, String)> {
+        let text = format!(
+            "description = \"d\"\nprotocol = [\"2025-11-25\"]\nduration = \"30s\"\n[server]\nsession-idle-timeout = \"5s\"\n[[client.step]]\nat = \"0s\"\ndo = \"initialize\"\n{steps}"
+        );
+        let s = crate::scenario::parse("idle.toml", &text).unwrap();
+        let t = crate::target::get("reference").unwrap();
+        let r = crate::suite::run_one(&s, &t, None);
+        assert_eq!(r.error, None);
+        r.trace
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::SessionExpired { session, idle } => {
+                    assert_eq!(*idle, Duration::from_secs(5));
+                    Some((e.at, session.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ping(at: u64) -> String {
+        format!("[[client.step]]\nat = \"{at}s\"\ndo = \"ping\"\n")
+    }
+
+    #[test]
+    fn every_request_restarts_the_idle_time() {
+        // Pings every 3 s until 12 s: the session lives until 5 s after the last one.
+        let steps: String = [3, 6, 9, 12].map(ping).concat();
+        let e = expiries(&steps);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].1, "s1");
+        assert!(
+            e[0].0 >= Duration::from_secs(17) && e[0].0 < Duration::from_millis(17_010),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_session_expires_whatever_its_open_stream_does_and_the_next_one_too() {
+        // The GET stream (keepalives every 15 s) does not keep s1; a ping at 8 s gets 404,
+        // re-initializes (s2), and s2 expires 5 s after its last request.
+        let steps = format!(
+            "[[client.step]]\nat = \"1s\"\ndo = \"open-get-stream\"\n{}",
+            ping(8)
+        );
+        let e = expiries(&steps);
+        let sessions: Vec<&str> = e.iter().map(|(_, s)| s.as_str()).collect();
+        assert_eq!(sessions[..2], ["s1", "s2"], "{e:?}");
+        assert!(
+            e[0].0 >= Duration::from_secs(6) && e[0].0 < Duration::from_millis(6_010),
+            "{e:?}"
+        );
+    }
+}

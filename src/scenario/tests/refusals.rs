@@ -452,3 +452,28 @@ fn the_keys_a_file_sets_are_recorded_where_they_are() {
     assert_eq!(s.sets("server.end-after").map(|k| k.at.column), Some(13));
     assert!(s.sets("server.keepalive").is_none());
 }
+
+#[test]
+fn explain_shows_the_new_keys() {
+    let s = parse_text(&format!(
+        "{}{}",
+        mcp(
+            "2025-11-25",
+            "[server]\nend-after = { after = \"5s\", streams = [\"get\", \"replay\"] }\nresume = \"http-404\"\nsession-idle-timeout = \"5m\"\n"
+        ),
+        step("5s", "reconnect-stream", "last-event-id = \"3\"\n")
+    ))
+    .unwrap();
+    let shown = crate::scenario::explain(&s);
+    for line in [
+        "ends each get/replay SSE response after 5s",
+        "MCP 2025-11-25: event store on, retry 3s, a GET with Last-Event-ID answered http-404, sessions forgotten after 5m without a request",
+        "at 5s: ReconnectStream { stream: \"get\", last_event_id: \"3\" }",
+    ] {
+        assert!(shown.contains(line), "{line}\n{shown}");
+    }
+    let plain =
+        crate::scenario::explain(&parse_text(&plain("[server]\nend-after = \"5s\"\n")).unwrap());
+    assert!(plain.contains("ends each response after 5s"), "{plain}");
+    assert!(!plain.contains("MCP"), "{plain}");
+}
