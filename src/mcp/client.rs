@@ -98,6 +98,10 @@ pub struct ClientContext {
     pub defects: ClientDefects,
     /// The keepalive interval expected on SSE connections (rule A); `None` = no warnings.
     pub keepalive_expected: Option<Duration>,
+    /// The simulation tick: a `reconnect-stream` step opens the new connection one tick after
+    /// it dropped the old one (the close leaves the client first), so the server sees the old
+    /// connection end before the new one arrives, on either engine.
+    pub tick: Duration,
 }
 
 /// How a logical stream starts.
@@ -527,7 +531,9 @@ impl McpClient {
                         continue;
                     };
                     // The attempt (and its connection) is dropped here.
-                    self.dropped_for_reconnect(live);
+                    if self.dropped_for_reconnect(live) {
+                        tokio::time::sleep(self.inner.ctx.tick).await;
+                    }
                     call = Call::Get {
                         last_event_id: Some(id),
                         session: session.clone(),
@@ -664,17 +670,19 @@ impl McpClient {
         }
     }
 
-    /// A `reconnect-stream` step drops the stream's open connection, if any.
-    fn dropped_for_reconnect(&self, live: &Cell<Option<ConnId>>) {
-        if let Some(conn) = live.take() {
-            self.record(
-                Some(conn),
-                EventKind::ConnClosed {
-                    by: Closer::Client,
-                    reason: "reconnect-stream step".into(),
-                },
-            );
-        }
+    /// A `reconnect-stream` step drops the stream's open connection, if any; true if it did.
+    fn dropped_for_reconnect(&self, live: &Cell<Option<ConnId>>) -> bool {
+        let Some(conn) = live.take() else {
+            return false;
+        };
+        self.record(
+            Some(conn),
+            EventKind::ConnClosed {
+                by: Closer::Client,
+                reason: "reconnect-stream step".into(),
+            },
+        );
+        true
     }
 
     /// Long-polling (rule D) until the run ends or the client forgets `session`: a poll at

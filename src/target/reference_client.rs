@@ -100,6 +100,7 @@ impl ClientTarget for ReferenceClient {
                 reconnect: env.scenario.client.reconnect.clone(),
                 defects,
                 keepalive_expected: env.scenario.client.keepalive_expected,
+                tick: env.scenario.tick,
             });
             let mut open = OpenStreams::new();
             let timeline = async {
