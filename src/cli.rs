@@ -505,13 +505,19 @@ fn cmd_targets() -> ExitCode {
             target::Scope::Mcp => " [runs on MCP scenarios only]",
             target::Scope::Plain => " [runs on plain SSE scenarios only]",
         };
-        println!("{:<w$}  {:<6}  {}{default}{scope}", t.name, role, t.summary);
+        // On the target's own line: scripts read the first word of each line as a name.
+        let unhonoured = if t.unhonoured.is_empty() {
+            String::new()
+        } else {
+            let keys: Vec<&str> = t.unhonoured.iter().map(|u| u.key).collect();
+            format!(" [cannot honour: {}]", keys.join(", "))
+        };
+        println!(
+            "{:<w$}  {:<6}  {}{default}{scope}{unhonoured}",
+            t.name, role, t.summary
+        );
         if let Some(c) = t.cites {
             println!("{:<w$}          reproduces: {c}", "");
-        }
-        if !t.unhonoured.is_empty() {
-            let keys: Vec<&str> = t.unhonoured.iter().map(|u| u.key).collect();
-            println!("{:<w$}          cannot honour: {}", "", keys.join(", "));
         }
     }
     ExitCode::SUCCESS
