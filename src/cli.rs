@@ -284,6 +284,22 @@ fn check_targets(s: &Scenario) -> Result<(), String> {
                     known.join(", ")
                 ));
             }
+            Some(t) if t.in_scope(s) && t.cannot_honour(s).is_some() => {
+                let (key, why) = t.cannot_honour(s).expect("checked just above");
+                let place = s.expect_fail_at.get(name).cloned().unwrap_or_default();
+                return Err(crate::scenario::ScenarioError {
+                    file: s.path.clone(),
+                    line: place.line,
+                    column: place.column,
+                    key_path: place.path,
+                    message: format!(
+                        "{name} never runs on this scenario: it cannot honour `{}` (line {}): {why}; expected no [expect-fail] table for it",
+                        key.at.path, key.at.line
+                    ),
+                    hint: Some("remove the table".into()),
+                }
+                .to_string());
+            }
             Some(t) if !t.applies_to(s) => {
                 return Err(format!(
                     "error: {}: expect-fail.\"{name}\": this target does not run on this scenario ({})\n  hint: remove the table",
@@ -410,9 +426,34 @@ fn cmd_run(a: RunArgs) -> ExitCode {
     if scenarios.is_empty() {
         return usage_error("no scenario files found (expected *.toml under the given paths)");
     }
+    // A target named on the command line must honour every key a scenario sets; a default
+    // target that cannot is left out of that scenario, with a note.
+    let mut refused = false;
+    let mut unhonoured = Vec::new();
+    for s in &scenarios {
+        for t in targets.iter().filter(|t| t.in_scope(s)) {
+            match t.refusal(s) {
+                Some(e) if !a.targets.is_empty() => {
+                    eprintln!("{e}");
+                    refused = true;
+                }
+                Some(e) => unhonoured.push((t.name, &s.path, e.key_path)),
+                None => {}
+            }
+        }
+    }
+    if refused {
+        return ExitCode::from(2);
+    }
+    if let Some((t, path, key)) = unhonoured.first() {
+        eprintln!(
+            "note: {} scenario × target pairs not run: the target cannot honour a key the scenario sets (e.g. {t} × {path}: {key}; `--target {t}` says why)",
+            unhonoured.len()
+        );
+    }
     let jobs = a.jobs.unwrap_or_else(default_jobs);
     let total = crate::suite::pairs(&scenarios, &targets).len();
-    let skipped = scenarios.len() * targets.len() - total;
+    let skipped = scenarios.len() * targets.len() - total - unhonoured.len();
     if skipped > 0 && !a.targets.is_empty() {
         eprintln!(
             "note: {skipped} scenario × target pairs not run: those targets only run on MCP scenarios, or only on plain SSE ones (see `middlebox targets`)"
@@ -464,7 +505,17 @@ fn cmd_targets() -> ExitCode {
             target::Scope::Mcp => " [runs on MCP scenarios only]",
             target::Scope::Plain => " [runs on plain SSE scenarios only]",
         };
-        println!("{:<w$}  {:<6}  {}{default}{scope}", t.name, role, t.summary);
+        // On the target's own line: scripts read the first word of each line as a name.
+        let unhonoured = if t.unhonoured.is_empty() {
+            String::new()
+        } else {
+            let keys: Vec<&str> = t.unhonoured.iter().map(|u| u.key).collect();
+            format!(" [cannot honour: {}]", keys.join(", "))
+        };
+        println!(
+            "{:<w$}  {:<6}  {}{default}{scope}{unhonoured}",
+            t.name, role, t.summary
+        );
         if let Some(c) = t.cites {
             println!("{:<w$}          reproduces: {c}", "");
         }
@@ -491,6 +542,9 @@ fn cmd_presets(markdown: bool) -> ExitCode {
 
 fn cmd_check(paths: &[PathBuf]) -> ExitCode {
     match load_all(paths) {
+        Some(all) if all.is_empty() => {
+            usage_error("no scenario files found (expected *.toml under the given paths)")
+        }
         Some(all) => {
             for s in &all {
                 println!("ok  {}", s.path);
@@ -528,7 +582,7 @@ mod tests {
     #[test]
     fn expect_fail_must_name_a_target_that_runs_on_the_scenario() {
         let plain = "[[client.step]]\nat = \"1s\"\ndo = \"open-stream\"";
-        let mcp = "[[client.step]]\nat = \"0s\"\ndo = \"initialize\"";
+        let mcp = "[[client.step]]\nat = \"0s\"\ndo = \"initialize\"\n[[client.step]]\nat = \"1s\"\ndo = \"open-get-stream\"";
         let e = check_targets(&scenario(plain, "bug/shared-keepalive-timer")).unwrap_err();
         assert!(
             e.contains("only runs on scenarios whose client speaks MCP"),

@@ -340,6 +340,7 @@ mod tests {
             bug_model: false,
             scope: crate::target::Scope::Any,
             realtime: false,
+            unhonoured: &[],
             server: Some(std::sync::Arc::new(|_: &crate::scenario::ServerConfig| {
                 Rc::new(Panicking) as Rc<dyn ServerTarget>
             })),

@@ -301,3 +301,122 @@ fn server_options_on_the_command_line_override_the_files_and_are_repeated_to_rep
     let bad = middlebox(&["run", NGINX, "--event-store", "maybe"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// An MCP scenario whose server ends its GET responses after 3 s: no SDK server has that
+/// setting.
+const END_AFTER: &str = r#"description = "the server ends the GET stream's responses after 3 s"
+protocol = ["2025-11-25"]
+duration = "10s"
+
+[server]
+end-after = "3s"
+
+[[client.step]]
+at = "0s"
+do = "initialize"
+
+[[client.step]]
+at = "1s"
+do = "open-get-stream"
+
+[[expect]]
+check = "stream.recovers"
+stream = "get"
+"#;
+
+#[test]
+fn a_key_the_named_target_cannot_honour_is_a_located_error_and_a_default_target_is_left_out() {
+    let dir = tempdir();
+    let sc = dir.join("end-after.toml");
+    std::fs::write(&sc, END_AFTER).unwrap();
+    let path = sc.to_str().unwrap();
+    // Named on the command line: exit 2, located at the key, saying why.
+    let out = middlebox(&["run", path, "--target", "ts-sdk-server@1.32.2"]);
+    assert_eq!(out.status.code(), Some(2), "stdout: {}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "error: {path}:6:13: server.end-after: ts-sdk-server@1.32.2 cannot honour this: the SDK has no setting to end its SSE responses after a span"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: run it without --target ts-sdk-server@1.32.2"),
+        "{err}"
+    );
+    // The reference honours it; among the defaults the SDK servers are left out, with a note.
+    let out = middlebox(&["run", path, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("note: 4 scenario × target pairs not run: the target cannot honour a key the scenario sets (e.g. ts-sdk-server@1.32.2 ×"),
+        "{err}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ran: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["target"].as_str().unwrap())
+        .collect();
+    assert!(
+        ran.contains(&"reference") && ran.contains(&"ts-sdk-client@1.32.2"),
+        "{ran:?}"
+    );
+    assert!(
+        !ran.iter()
+            .any(|t| t.starts_with("ts-sdk-server") || t.starts_with("python")),
+        "{ran:?}"
+    );
+    // An [expect-fail] table for a pair that never runs is an error, located at the table.
+    std::fs::write(
+        &sc,
+        format!("{END_AFTER}\n[expect-fail.\"python-sdk-server@2.3.0\"]\nchecks = [\"stream.recovers\"]\n"),
+    )
+    .unwrap();
+    let out = middlebox(&["check", path]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with(&format!("error: {path}:20:1: expect-fail.\"python-sdk-server@2.3.0\": ")) && err.contains("python-sdk-server@2.3.0 never runs on this scenario: it cannot honour `server.end-after` (line 6)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_and_run_on_paths_without_scenarios_exit_2() {
+    let dir = tempdir();
+    std::fs::write(dir.join("notes.txt"), "not a scenario").unwrap();
+    for cmd in ["check", "run"] {
+        let out = middlebox(&[cmd, dir.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {}", text(&out.stdout));
+        assert!(
+            text(&out.stderr)
+                .contains("no scenario files found (expected *.toml under the given paths)"),
+            "{cmd}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn targets_lists_the_keys_each_cannot_honour() {
+    let out = middlebox(&["targets"]);
+    let listing = text(&out.stdout);
+    // On the target's own line (CI reads the first word of each line as a target name).
+    let line = listing
+        .lines()
+        .find(|l| l.starts_with("ts-sdk-server@1.29.0"))
+        .expect("1.29.0 listed");
+    assert!(line.contains("[cannot honour: "), "{line}");
+    assert!(
+        line.contains("server.keepalive") && line.contains("server.end-after"),
+        "{line}"
+    );
+    assert!(
+        !listing
+            .lines()
+            .any(|l| l.trim_start().starts_with("cannot")),
+        "{listing}"
+    );
+}

@@ -29,7 +29,7 @@ import vclock  # noqa: E402
 
 IMPL = "python-sdk-server"
 VERSION = "2.3.0"
-KNOWN_OPTIONS = ("keepalive_ms", "event_store")
+KNOWN_OPTIONS = ("keepalive_ms", "event_store", "session_idle_timeout_ms")
 
 LOOP = vclock.VirtualTimeLoop()
 asyncio.set_event_loop(LOOP)
@@ -193,10 +193,19 @@ class Adapter:
             return f"slept {duration_ms} ms"
 
         retry_ms = mcp_cfg.get("retry_ms")
+        # The SDK's own session idle timeout (default 1800 s) unless the scenario sets one;
+        # 0 turns it off.
+        idle = {}
+        idle_ms = options.get("session_idle_timeout_ms")
+        if idle_ms is not None:
+            if not isinstance(idle_ms, int) or isinstance(idle_ms, bool) or idle_ms < 0:
+                raise vclock.ProtocolError(f"start: session_idle_timeout_ms must be a non-negative integer or null, got {idle_ms!r}")
+            idle["session_idle_timeout"] = idle_ms / 1000 if idle_ms else None
         starlette_app = server.streamable_http_app(
             event_store=SessionEventStore("manager") if options.get("event_store") else None,
             retry_interval=retry_ms,
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+            **idle,
         )
         self.manager = server.session_manager
 

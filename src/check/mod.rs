@@ -208,6 +208,10 @@ pub enum CheckSpec {
         stream: Option<String>,
         #[serde(with = "crate::time::human")]
         within: Duration,
+        /// A GET on another session than the one the stream dropped on counts too (default
+        /// false: the client recovering by starting a new session is not the stream
+        /// recovering).
+        across_sessions: bool,
     },
     /// `session.survives`: the session the MCP client uses stays valid for the run: no
     /// request on it is answered 404 until the client deletes it.
@@ -507,8 +511,12 @@ impl CheckSpec {
             CheckSpec::ClientReconnectBackoff { initial, max } => {
                 client_reconnect_backoff::evaluate(*initial, *max, trace, end)
             }
-            CheckSpec::StreamRecovers { stream, within } => {
-                stream_recovers::evaluate(stream.as_deref(), *within, trace, end)
+            CheckSpec::StreamRecovers {
+                stream,
+                within,
+                across_sessions,
+            } => {
+                stream_recovers::evaluate(stream.as_deref(), *within, *across_sessions, trace, end)
             }
             CheckSpec::SessionSurvives => session_survives::evaluate(trace, end),
             CheckSpec::ClientReconnectRate {
@@ -574,6 +582,7 @@ mod tests {
             CheckSpec::StreamRecovers {
                 stream: None,
                 within: Duration::from_secs(60),
+                across_sessions: false,
             },
         ] {
             let o = judge_stopped(&spec, pass(spec.id()), stop, end);

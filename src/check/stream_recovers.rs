@@ -19,12 +19,14 @@
 //! is receiving again at the first later `GET` of it answered with an event stream, or a `200`
 //! poll (`GET /mcp?poll=1`) after the stream's `ModeSwitched`, made while the client held the
 //! session it held when the stream went down. Only while the client holds a session
-//! (`SessionEstablished`). Downs within `within` of the scenario's end are not judged; with no
-//! down at all there is nothing to judge.
+//! (`SessionEstablished`). With `across_sessions`, a GET on any later session counts (the
+//! client recovered by starting over; what the lost session stored is gone). Downs within
+//! `within` of the scenario's end are not judged; with no down at all there is nothing to
+//! judge.
 
 use super::client_stream::{
     client_sessions, client_streams, has_mcp_client, is_poll_path, outcome, session_at,
-    ClientStream, Fate,
+    ClientStream, Fate, SERVER,
 };
 use super::{CheckOutcome, Verdict};
 use crate::time::{span, stamp};
@@ -54,6 +56,7 @@ struct Down<'a, 't> {
 pub fn evaluate(
     stream: Option<&str>,
     within: Duration,
+    across_sessions: bool,
     trace: &Trace,
     end: Duration,
 ) -> CheckOutcome {
@@ -91,7 +94,7 @@ pub fn evaluate(
                 continue;
             }
             let get = matches!(s.request_head(), Some(("GET", _)));
-            if s.is_event_stream() {
+            if carried(s) {
                 up = true;
                 if let Some(at) = drop_time(s, trace, end) {
                     if let Some(session) = session_at(&sessions, at) {
@@ -151,7 +154,8 @@ pub fn evaluate(
         }
         let name = d.conn.name;
         let later = &all[d.index + 1..];
-        match recovery(later, name, d.at, d.session, &sessions, trace) {
+        let on = (!across_sessions).then_some(d.session);
+        match recovery(later, name, d.at, on, &sessions, trace) {
             Some((at, by)) if at <= deadline => {
                 recovered.push((at.saturating_sub(d.at), d.at, by));
             }
@@ -163,18 +167,23 @@ pub fn evaluate(
                         span(at - d.at)
                     )
                 });
-                let elsewhere = other_session(later, name, d.at, deadline, d.session, &sessions);
+                let elsewhere = other_session(later, name, d.at, within, d.session, &sessions)
+                    .filter(|_| !across_sessions);
                 return outcome(
                     ID,
                     Verdict::Fail,
                     Some(deadline),
                     format!(
-                        "{} {} at {}{} and the client did not have stream {name} receiving again on session {} within {} (by {}): {}{}{}",
+                        "{} {} at {}{} and the client did not have stream {name} receiving again {} within {} (by {}): {}{}{}",
                         d.conn.label(),
                         d.verb,
                         stamp(d.at),
                         d.how,
-                        d.session,
+                        if across_sessions {
+                            "on any session".to_string()
+                        } else {
+                            format!("on session {}", d.session)
+                        },
                         span(within),
                         stamp(deadline),
                         aftermath(later, name, d.at, deadline, trace),
@@ -220,11 +229,25 @@ pub fn evaluate(
     }
 }
 
+/// Whether a connection carried an event stream: a 2xx `text/event-stream` answer, unless the
+/// server itself ended it before a single body byte reached the client (an empty `200` that
+/// ends at once carries nothing; a stream a proxy cut, or one still open, did carry one).
+fn carried(s: &ClientStream<'_>) -> bool {
+    if !s.is_event_stream() {
+        return false;
+    }
+    let ended_by_server = matches!(s.fate(), Fate::Died(d) if d.by.as_deref() == Some(SERVER));
+    !ended_by_server || s.received().any(|(_, bytes, _)| bytes > 0)
+}
+
 /// Why a connection carried no event stream: `connect failed: refused`, `answered 500`,
 /// `answered 200 application/json, not an event stream`, `no response`.
 fn no_stream(s: &ClientStream<'_>) -> String {
     match (s.fate(), s.response()) {
         (Fate::Failed { error, .. }, _) => format!("connect failed: {error}"),
+        (_, Some((_, st))) if s.is_event_stream() => {
+            format!("answered {st} with an event stream that ended before a byte")
+        }
         (_, Some((_, st))) if (200..300).contains(&st) => format!(
             "answered {st} {}, not an event stream",
             s.content_type().unwrap_or("(no content-type)")
@@ -263,7 +286,7 @@ fn recovery(
     later: &[ClientStream<'_>],
     name: &str,
     dropped: Duration,
-    session: &str,
+    session: Option<&str>,
     sessions: &[(Duration, &str)],
     trace: &Trace,
 ) -> Option<(Duration, String)> {
@@ -279,11 +302,11 @@ fn recovery(
         .iter()
         .filter(|s| {
             let asked = s.request_sent().unwrap_or(s.opened_at);
-            session_at(sessions, asked) == Some(session)
+            session.is_none_or(|want| session_at(sessions, asked) == Some(want))
         })
         .filter_map(|s| {
             let (at, status) = s.response()?;
-            let ok = s.is_event_stream() && matches!(s.request_head(), Some(("GET", _)));
+            let ok = carried(s) && matches!(s.request_head(), Some(("GET", _)));
             let poll = status == 200
                 && s.request_path().is_some_and(is_poll_path)
                 && switched.is_some_and(|sw| s.opened_at >= sw);
@@ -298,13 +321,14 @@ fn other_session(
     later: &[ClientStream<'_>],
     name: &str,
     dropped: Duration,
-    deadline: Duration,
+    within: Duration,
     session: &str,
     sessions: &[(Duration, &str)],
 ) -> Option<String> {
+    let deadline = dropped + within;
     later
         .iter()
-        .filter(|s| s.name == name && s.is_event_stream() && s.opened_at >= dropped)
+        .filter(|s| s.name == name && carried(s) && s.opened_at >= dropped)
         .filter_map(|s| {
             let (at, _) = s.response()?;
             let asked = s.request_sent().unwrap_or(s.opened_at);
@@ -407,7 +431,7 @@ mod tests {
             .failed(43 * S, Some(3), "get", "connection refused")
             .resume(4, "get", 52 * S, "1")
             .build();
-        let o = evaluate(Some("get"), WITHIN, &t, END);
+        let o = evaluate(Some("get"), WITHIN, false, &t, END);
         assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
         assert_eq!(
             o.message,
@@ -422,7 +446,7 @@ mod tests {
             .failed(49 * S, Some(4), "get", "connection refused")
             .gave_up(49 * S, 4, "get", 2)
             .build();
-        let o = evaluate(None, WITHIN, &t, END);
+        let o = evaluate(None, WITHIN, false, &t, END);
         assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
         assert_eq!(
             o.message,
@@ -440,7 +464,7 @@ mod tests {
             .ended(41 * S + 4, 3, StreamEnd::Complete)
             .resume(4, "get", 130 * S, "1")
             .build();
-        let o = evaluate(None, WITHIN, &t, END);
+        let o = evaluate(None, WITHIN, false, &t, END);
         assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
         assert!(
             o.message.ends_with(
@@ -462,7 +486,7 @@ mod tests {
                 .response_typed(t + 3, 3 + i, 400, "application/json")
                 .ended(t + 4, 3 + i, StreamEnd::Complete);
         }
-        let o = evaluate(None, WITHIN, &b.build(), END);
+        let o = evaluate(None, WITHIN, false, &b.build(), END);
         assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
         assert!(
             o.message.ends_with(
@@ -482,7 +506,7 @@ mod tests {
             .mode_switched(47 * S, Some(5), "get", 3)
             .poll(6, "get", 47 * S)
             .build();
-        let o = evaluate(Some("get"), WITHIN, &t, END);
+        let o = evaluate(Some("get"), WITHIN, false, &t, END);
         assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
         assert!(
             o.message.starts_with("conn#6 (stream get)"),
@@ -502,7 +526,7 @@ mod tests {
             .post(5, "other", 60 * S, "text/event-stream")
             .client_closed(70 * S, 5)
             .build();
-        let o = evaluate(None, WITHIN, &t, END);
+        let o = evaluate(None, WITHIN, false, &t, END);
         assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
         assert!(
             o.message
@@ -525,7 +549,7 @@ mod tests {
                 .ended(S + 4, 2, StreamEnd::Complete)
         };
         // Never answered with an event stream: fails (was: "nothing needed recovering").
-        let o = evaluate(None, WITHIN, &base().build(), END);
+        let o = evaluate(None, WITHIN, false, &base().build(), END);
         assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
         assert!(
             o.message.starts_with(
@@ -535,7 +559,13 @@ mod tests {
             o.message
         );
         // A later try answered with an event stream recovers it.
-        let o = evaluate(None, WITHIN, &base().stream(3, "get", 4 * S).build(), END);
+        let o = evaluate(
+            None,
+            WITHIN,
+            false,
+            &base().stream(3, "get", 4 * S).build(),
+            END,
+        );
         assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
         assert!(
             o.message.starts_with("conn#3 (stream get)"),
@@ -558,7 +588,7 @@ mod tests {
             .ended(42 * S + 4, 4, StreamEnd::Complete)
             .stream(5, "get", 43 * S)
             .build();
-        let o = evaluate(None, WITHIN, &t, END);
+        let o = evaluate(None, WITHIN, false, &t, END);
         assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
         assert!(
             o.message
@@ -576,6 +606,46 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_200_that_ends_at_once_is_not_receiving_again() {
+        let t = dropped_get()
+            .resume(3, "get", 42 * S, "1")
+            .ended(42 * S + 4, 3, StreamEnd::Complete)
+            .resume(4, "get", 45 * S, "1")
+            .ended(45 * S + 4, 4, StreamEnd::Complete)
+            .build();
+        let o = evaluate(None, WITHIN, false, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert!(
+            o.message
+                .contains("2 reconnects (conn#3 (stream get) at 00:00:42.000 answered 200"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn across_sessions_a_get_on_a_new_session_counts() {
+        let t = dropped_get()
+            .open(41 * S, 3, "get")
+            .request_with(41 * S, 3, "GET", Some("1"))
+            .response_typed(41 * S + 3, 3, 404, "application/json")
+            .ended(41 * S + 4, 3, StreamEnd::Complete)
+            .post(4, "initialize", 42 * S, "application/json")
+            .session(42 * S + 3, 4, "s2")
+            .ended(42 * S + 4, 4, StreamEnd::Complete)
+            .stream(5, "get", 43 * S)
+            .build();
+        let o = evaluate(None, WITHIN, true, &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert!(
+            o.message
+                .starts_with("conn#5 (stream get) had the stream receiving again 3s 3ms"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
     fn nothing_going_down_is_unobservable() {
         let t = TraceBuilder::new()
             .post(1, "initialize", 0, "application/json")
@@ -584,7 +654,7 @@ mod tests {
             .stream(2, "get", S)
             .client_closed(300 * S, 2)
             .build();
-        let o = evaluate(None, WITHIN, &t, END);
+        let o = evaluate(None, WITHIN, false, &t, END);
         assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
         assert!(
             o.message.ends_with("nothing needed recovering"),
@@ -599,10 +669,10 @@ mod tests {
             .stream(1, "main", 0)
             .ended(5 * S, 1, StreamEnd::Reset)
             .build();
-        let o = evaluate(None, WITHIN, &t, END);
+        let o = evaluate(None, WITHIN, false, &t, END);
         assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
         let t = dropped_get().build();
-        let o = evaluate(Some("gett"), WITHIN, &t, END);
+        let o = evaluate(Some("gett"), WITHIN, false, &t, END);
         assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
         assert_eq!(o.message, "stream gett was never opened");
     }
@@ -613,8 +683,12 @@ mod tests {
         let spec = crate::check::CheckSpec::StreamRecovers {
             stream: None,
             within: WITHIN,
+            across_sessions: false,
         };
-        assert_eq!(spec.evaluate(&t, END), evaluate(None, WITHIN, &t, END));
+        assert_eq!(
+            spec.evaluate(&t, END),
+            evaluate(None, WITHIN, false, &t, END)
+        );
         assert_eq!(spec.id(), ID);
     }
 }

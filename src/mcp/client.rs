@@ -50,7 +50,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// The MCP endpoint's path.
@@ -98,6 +98,10 @@ pub struct ClientContext {
     pub defects: ClientDefects,
     /// The keepalive interval expected on SSE connections (rule A); `None` = no warnings.
     pub keepalive_expected: Option<Duration>,
+    /// The simulation tick: a `reconnect-stream` step opens the new connection one tick after
+    /// it dropped the old one (the close leaves the client first), so the server sees the old
+    /// connection end before the new one arrives, on either engine.
+    pub tick: Duration,
 }
 
 /// How a logical stream starts.
@@ -446,15 +450,18 @@ impl McpClient {
 
     /// Runs logical stream `name` until it is over (a call answered, given up, not
     /// resumable) or `close` fires; then the client closes the open connection, if any, and
-    /// records `ConnClosed{by: Client}` with the reason sent.
+    /// records `ConnClosed{by: Client}` with the reason sent. Each id from `reconnects`
+    /// (a `reconnect-stream` step) makes the stream drop its open connection, if any
+    /// (`ConnClosed{by: Client}`), and reconnect at once with that `Last-Event-ID`.
     pub async fn run_stream(
         self,
         name: String,
         opening: Opening,
         mut close: oneshot::Receiver<String>,
+        mut reconnects: mpsc::UnboundedReceiver<String>,
     ) {
         let live = Cell::new(None);
-        let run = self.stream_life(&name, opening, &live);
+        let run = self.stream_life(&name, opening, &live, &mut reconnects);
         tokio::select! {
             biased;
             why = &mut close => {
@@ -469,8 +476,14 @@ impl McpClient {
         }
     }
 
-    /// Connections of one logical stream, reconnecting after drops.
-    async fn stream_life(&self, name: &str, opening: Opening, live: &Cell<Option<ConnId>>) {
+    /// Connections of one logical stream, reconnecting after drops (and when told to).
+    async fn stream_life(
+        &self,
+        name: &str,
+        opening: Opening,
+        live: &Cell<Option<ConnId>>,
+        reconnects: &mut mpsc::UnboundedReceiver<String>,
+    ) {
         let policy = self.inner.ctx.reconnect.clone();
         // The stream's own session: its reconnections keep it, whatever later steps do.
         let mut session = self.session();
@@ -508,8 +521,29 @@ impl McpClient {
         let mut first_resume: Option<Option<String>> = None;
         // Rule D: consecutive failed SSE attempts of the GET stream.
         let mut sse_failures = 0u32;
+        let mut steered = true; // `reconnects` may still deliver ids
         loop {
-            let attempt = self.attempt(name, &call, &mut parser, live, answer).await;
+            let attempt = tokio::select! {
+                biased;
+                id = reconnects.recv(), if steered => {
+                    let Some(id) = id else {
+                        steered = false;
+                        continue;
+                    };
+                    // The attempt (and its connection) is dropped here.
+                    if self.dropped_for_reconnect(live) {
+                        tokio::time::sleep(self.inner.ctx.tick).await;
+                    }
+                    call = Call::Get {
+                        last_event_id: Some(id),
+                        session: session.clone(),
+                    };
+                    reconnecting = true;
+                    failures = 0;
+                    continue;
+                }
+                a = self.attempt(name, &call, &mut parser, live, answer) => a,
+            };
             live.set(None);
             if answer.is_some_and(|id| self.inner.state.borrow().answered.contains(&id)) {
                 return;
@@ -587,7 +621,8 @@ impl McpClient {
                             failures: sse_failures,
                         },
                     );
-                    self.poll(name, &mut parser, live, session.as_deref()).await;
+                    self.poll(name, &mut parser, live, session.as_deref(), reconnects)
+                        .await;
                     return;
                 }
             }
@@ -619,7 +654,14 @@ impl McpClient {
                     last_event_id: last_event_id.clone(),
                 },
             );
-            tokio::time::sleep(after).await;
+            let last_event_id = tokio::select! {
+                biased;
+                Some(id) = reconnects.recv(), if steered => {
+                    failures = 0;
+                    Some(id)
+                }
+                () = tokio::time::sleep(after) => last_event_id,
+            };
             call = Call::Get {
                 last_event_id,
                 session: session.clone(),
@@ -628,20 +670,39 @@ impl McpClient {
         }
     }
 
+    /// A `reconnect-stream` step drops the stream's open connection, if any; true if it did.
+    fn dropped_for_reconnect(&self, live: &Cell<Option<ConnId>>) -> bool {
+        let Some(conn) = live.take() else {
+            return false;
+        };
+        self.record(
+            Some(conn),
+            EventKind::ConnClosed {
+                by: Closer::Client,
+                reason: "reconnect-stream step".into(),
+            },
+        );
+        true
+    }
+
     /// Long-polling (rule D) until the run ends or the client forgets `session`: a poll at
     /// once, then one every [`POLL_EVERY`] from the previous poll's start (or when it ended,
-    /// if later), each with the last event id seen.
+    /// if later), each with the last event id seen; an id from `reconnects` (a
+    /// `reconnect-stream` step) is polled with at once instead.
     async fn poll(
         &self,
         name: &str,
         parser: &mut Parser,
         live: &Cell<Option<ConnId>>,
         session: Option<&str>,
+        reconnects: &mut mpsc::UnboundedReceiver<String>,
     ) {
+        let mut chosen: Option<String> = None;
         while self.session().as_deref() == session {
             let start = now();
-            let last_event_id =
-                Some(parser.last_event_id().to_string()).filter(|id| !id.is_empty());
+            let last_event_id = chosen
+                .take()
+                .or_else(|| Some(parser.last_event_id().to_string()).filter(|id| !id.is_empty()));
             let call = Call::Poll { last_event_id };
             if let Ok(ex) = self.exchange(name, &call, live).await {
                 let kind = body_kind(&ex.response);
@@ -649,7 +710,11 @@ impl McpClient {
                     .await;
             }
             live.set(None);
-            tokio::time::sleep((start + POLL_EVERY).saturating_sub(now())).await;
+            tokio::select! {
+                biased;
+                Some(id) = reconnects.recv() => chosen = Some(id),
+                () = tokio::time::sleep((start + POLL_EVERY).saturating_sub(now())) => {}
+            }
         }
     }
 

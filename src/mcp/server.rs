@@ -69,7 +69,7 @@
 use super::event_store::{EventStore, Replay, ReplayError};
 use super::jsonrpc::{self, Message, RpcError};
 use super::session::SessionStore;
-use crate::scenario::{GetGuard, KeepaliveFrame, ServerConfig};
+use crate::scenario::{GetGuard, KeepaliveFrame, ServerConfig, SseKind};
 use crate::sim::now;
 use crate::sse::Frame;
 use crate::target::reference_server::{
@@ -174,6 +174,8 @@ struct State {
     /// named `<session>/<stream>`.
     shared_events: Option<EventStore>,
     outlets: u64,
+    /// `server.session-idle-timeout`: when each session last received a request.
+    last_request: BTreeMap<String, Duration>,
 }
 
 type Slot = Rc<RefCell<Option<TimerHandle>>>;
@@ -369,10 +371,16 @@ impl McpServer {
                 slots: BTreeMap::new(),
                 shared_events: cfg_shared.then(|| EventStore::new(keep)),
                 outlets: 0,
+                last_request: BTreeMap::new(),
             }),
         });
         if !inner.cfg.notifications.is_empty() {
             tokio::task::spawn_local(run_notifications(inner.clone()));
+        }
+        if let Some(timeout) = inner.cfg.session_idle_timeout {
+            if inner.revision.has_sessions() {
+                tokio::task::spawn_local(idle::run_sweeper(inner.clone(), timeout));
+            }
         }
         Self { inner }
     }
@@ -407,7 +415,10 @@ impl McpServer {
         let reply = match parts.method {
             Method::POST => inner.post(&parts, &body, conn),
             Method::GET if poll::is_poll(&parts) => return inner.poll(&parts, conn),
-            Method::GET => inner.get(&parts),
+            Method::GET => match inner.resume_answer(&parts, conn) {
+                Some(answer) => return answer,
+                None => inner.get(&parts),
+            },
             Method::DELETE => inner.delete(&parts, conn),
             _ => Reply::Plain(Plain {
                 allow: Some(inner.allowed()),
@@ -441,7 +452,12 @@ impl Inner {
         }
         let mut st = self.state.borrow_mut();
         match st.sessions.get(header(parts, "mcp-session-id")) {
-            Ok(s) => Ok(s.id.clone()),
+            Ok(s) => {
+                let id = s.id.clone();
+                drop(st);
+                self.requested(&id);
+                Ok(id)
+            }
             Err(e) => {
                 let code = if e.status() == 404 {
                     jsonrpc::SESSION_NOT_FOUND
@@ -549,6 +565,7 @@ impl Inner {
             let mut st = self.state.borrow_mut();
             let s = st.sessions.create().id.clone();
             drop(st);
+            self.requested(&s);
             self.record(conn, EventKind::SessionCreated { session: s.clone() });
             Some(s)
         } else {
@@ -795,18 +812,25 @@ impl Inner {
                 session: session.clone(),
             },
         );
+        self.end_session_streams(&session);
+        Reply::Plain(Plain::empty(200, None))
+    }
+
+    /// A session is over: its streams end (their open responses with them) and its tool
+    /// calls are cancelled.
+    fn end_session_streams(&self, session: &str) {
         let mut st = self.state.borrow_mut();
+        st.last_request.remove(session);
         let keys: Vec<StreamKey> = st
             .streams
             .keys()
-            .filter(|(s, _)| *s == session)
+            .filter(|(s, _)| s == session)
             .cloned()
             .collect();
         for key in keys {
             st.streams[&key].cancelled.set(true);
             st.end_stream(&key);
         }
-        Reply::Plain(Plain::empty(200, None))
     }
 
     fn plain_response(&self, conn: Option<ConnId>, p: Plain) -> Response<Body> {
@@ -908,7 +932,15 @@ impl Inner {
             stream: keepalive,
             transport,
         };
-        tokio::task::spawn_local(run_connection(out, s.rx, timers, release, gone));
+        let end_at = self.cfg.end_after.as_ref().and_then(|e| {
+            let kind = match s.kind {
+                "post" => SseKind::Post,
+                "replay" => SseKind::Replay,
+                _ => SseKind::Get,
+            };
+            e.deadline(kind, started)
+        });
+        tokio::task::spawn_local(run_connection(out, s.rx, timers, release, gone, end_at));
         resp
     }
 
@@ -1010,14 +1042,17 @@ impl Timers {
 }
 
 /// One SSE connection: writes what its stream hands over and its keepalives, until the
-/// stream ends or a write fails; a timer left running (shared-timer defect, transport
-/// keepalive) keeps firing.
+/// stream ends, a write fails, or `end_at` (`server.end-after`: the server ends the response
+/// cleanly and the connection no longer carries the stream, which goes on collecting events
+/// for a resumption); a timer left running (shared-timer defect, transport keepalive) keeps
+/// firing.
 async fn run_connection(
     mut out: SseOut,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     mut timers: Timers,
     release: Release,
     gone: Box<dyn FnOnce()>,
+    end_at: Option<Duration>,
 ) {
     let mut gone = Some(gone);
     let mut open = true; // the stream is still written to
@@ -1048,6 +1083,15 @@ async fn run_connection(
                 }
                 // Another connection took the stream over: only the keepalive remains.
                 None => fed = false,
+            },
+            _ = tokio::time::sleep(end_at.unwrap_or_default().saturating_sub(now())), if open && end_at.is_some() => {
+                out.end();
+                release.release(timers.stream.as_ref());
+                if let Some(t) = &timers.transport {
+                    t.keepalive.handle().clear();
+                }
+                open = false;
+                if let Some(g) = gone.take() { g() }
             },
             _ = tokio::time::sleep(due.unwrap_or_default().saturating_sub(now())), if due.is_some() => {
                 let (frame, id) = match timers.next() {
@@ -1198,6 +1242,9 @@ async fn run_tool(
     st.emit(&key, &jsonrpc::result(&id, result));
     st.end_stream(&key);
 }
+
+mod idle;
+mod resume;
 
 /// In-simulation tests: a tiny hand-written MCP client drives the reference server host over
 /// turmoil; assertions read the trace.
@@ -1372,7 +1419,7 @@ mod tests {
 
     fn scenario(revision: &str, duration: &str) -> Scenario {
         let text = format!(
-            "description = \"mcp server test\"\nprotocol = [\"{revision}\"]\nduration = \"{duration}\"\n"
+            "description = \"mcp server test\"\nprotocol = [\"{revision}\"]\nduration = \"{duration}\"\n[[client.step]]\nat = \"0s\"\ndo = \"initialize\"\n"
         );
         crate::scenario::parse("mem.toml", &text).expect("valid scenario")
     }

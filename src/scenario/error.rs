@@ -188,7 +188,7 @@ fn missing_example(key: &str, key_path: &str) -> String {
             "do = \"partition\" (or repair, hold, release, crash, bounce)"
         }
         "do" => {
-            "do = \"open-stream\" (or close-stream, initialize, open-get-stream, call-tool, ping, delete-session)"
+            "do = \"open-stream\" (or close-stream, initialize, open-get-stream, call-tool, reconnect-stream, ping, delete-session)"
         }
         "method" => "method = \"notifications/tools/list_changed\"",
         "check" => "check = \"stream.survives\" (or another check id)",

@@ -39,16 +39,44 @@ pub fn explain(s: &Scenario) -> String {
     }
     let _ = writeln!(o, "\nserver:");
     let ka = s.server.keepalive.map_or("off".to_string(), span);
+    let mcp = s.uses_mcp();
+    let ends = |e: &super::EndAfter| {
+        if !mcp {
+            format!(", ends each response after {}", span(e.after))
+        } else {
+            let kinds: Vec<&str> = e.streams.iter().map(|k| k.word()).collect();
+            format!(
+                ", ends each {} SSE response after {}",
+                kinds.join("/"),
+                span(e.after)
+            )
+        }
+    };
     let _ = writeln!(
         o,
         "  keepalive {ka} ({:?}), first byte after {}{}",
         s.server.keepalive_frame,
         span(s.server.first_byte_delay),
-        s.server
-            .end_after
-            .map(|d| format!(", ends each response after {}", span(d)))
-            .unwrap_or_default()
+        s.server.end_after.as_ref().map(ends).unwrap_or_default()
     );
+    if mcp {
+        let _ = writeln!(
+            o,
+            "  MCP {}: event store {}, retry {}, a GET with Last-Event-ID answered {}, sessions forgotten after {}",
+            s.revision(),
+            if s.server.event_store { "on" } else { "off" },
+            s.server.retry.map_or("off".to_string(), span),
+            s.server.resume.word(),
+            s.server
+                .session_idle_timeout
+                .map_or("never (no idle timeout)".to_string(), |d| {
+                    format!("{} without a request", span(d))
+                })
+        );
+        for n in &s.server.notifications {
+            let _ = writeln!(o, "  at {}: notification {}", span(n.at), n.method);
+        }
+    }
     for e in &s.server.events {
         let _ = writeln!(
             o,

@@ -41,6 +41,44 @@ pub struct Scenario {
     /// failure's reproduce line repeats them.
     #[serde(skip)]
     pub cli_options: Vec<String>,
+    /// The implementation keys the file sets, in file order, with where: a target that cannot
+    /// honour one of them is refused on this scenario (see [`crate::target::TargetInfo`]).
+    #[serde(skip)]
+    pub set_keys: Vec<SetKey>,
+    /// Where each `[expect-fail."TARGET"]` table is, by target name.
+    #[serde(skip)]
+    pub expect_fail_at: BTreeMap<String, Place>,
+}
+
+/// A place in a scenario file: a key path with its line and column.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Place {
+    /// The key path, e.g. `server.end-after` or `client.step[3].do`.
+    pub path: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+}
+
+/// A key a scenario file sets that configures the implementation under test (a `[server]` or
+/// `[client]` key, a kind of client step, a fault): only a target that can honour it runs the
+/// scenario.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetKey {
+    /// The key as the README's scenario keys table names it: `server.end-after`,
+    /// `client.keepalive-expected`, `fault`; a client step kind as `client.step.DO`
+    /// (`client.step.reconnect-stream`).
+    pub key: &'static str,
+    /// Where the file sets it.
+    pub at: Place,
+}
+
+impl Scenario {
+    /// Where the file sets `key`, if it does.
+    pub fn sets(&self, key: &str) -> Option<&SetKey> {
+        self.set_keys.iter().find(|k| k.key == key)
+    }
 }
 
 /// The MCP revision a run speaks when a scenario lists none.
@@ -89,9 +127,8 @@ pub struct ServerConfig {
     /// Delay before response headers. Default 0s.
     #[serde(with = "crate::time::human")]
     pub first_byte_delay: Duration,
-    /// End every stream's response this long after it started; `None` = never.
-    #[serde(with = "crate::time::human_opt")]
-    pub end_after: Option<Duration>,
+    /// End SSE responses cleanly this long after they started; `None` = never.
+    pub end_after: Option<EndAfter>,
     /// Events written on every open stream at these times (from the simulation start).
     pub events: Vec<ServerEvent>,
     /// MCP: JSON-RPC notifications sent on every session's GET stream at these times.
@@ -101,6 +138,20 @@ pub struct ServerConfig {
     /// MCP (2025-11-25): `retry` sent with the priming event. Default 3s.
     #[serde(with = "crate::time::human_opt")]
     pub retry: Option<Duration>,
+    /// MCP: how a GET carrying `Last-Event-ID` is answered. Default: replayed.
+    pub resume: ResumeAnswer,
+    /// MCP: a session with no request for this long is forgotten (later requests on it are
+    /// answered 404), whatever its streams do; `None` (default) = never.
+    #[serde(with = "crate::time::human_opt")]
+    pub session_idle_timeout: Option<Duration>,
+    /// True when the scenario file sets `session-idle-timeout` (real implementations keep
+    /// their own default otherwise).
+    #[serde(skip)]
+    pub session_idle_timeout_set: bool,
+    /// True when the scenario file sets `keepalive-frame`, `keepalive-comment` or
+    /// `keepalive-event`: real implementations keep their own frame otherwise.
+    #[serde(skip)]
+    pub keepalive_frame_set: bool,
     /// Deliberate defects of bug-model targets (never set from a scenario file).
     #[serde(skip)]
     pub defects: Defects,
@@ -161,6 +212,85 @@ pub enum GetGuard {
     UntilNoticed,
 }
 
+/// `server.end-after`: the server ends SSE responses cleanly (with the body's terminator, as
+/// when it finishes normally) `after` their start.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EndAfter {
+    #[serde(with = "crate::time::human")]
+    pub after: Duration,
+    /// MCP: which kinds of SSE response end (every kind unless the file lists some). Plain
+    /// SSE streams all end.
+    pub streams: Vec<SseKind>,
+}
+
+impl EndAfter {
+    /// When a response of `kind` that started at `start` ends, if it does.
+    pub fn deadline(&self, kind: SseKind, start: Duration) -> Option<Duration> {
+        self.streams.contains(&kind).then_some(start + self.after)
+    }
+}
+
+/// The kinds of MCP SSE response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SseKind {
+    /// A `GET` opening the standalone stream.
+    Get,
+    /// A `POST` answered with SSE (a tool call).
+    Post,
+    /// A `GET` with `Last-Event-ID` resuming a stream.
+    Replay,
+}
+
+impl SseKind {
+    /// Every kind, in file order.
+    pub const ALL: [SseKind; 3] = [SseKind::Get, SseKind::Post, SseKind::Replay];
+
+    /// The word in files and traces: `get`, `post`, `replay`.
+    pub fn word(self) -> &'static str {
+        match self {
+            SseKind::Get => "get",
+            SseKind::Post => "post",
+            SseKind::Replay => "replay",
+        }
+    }
+}
+
+/// `server.resume`: how the MCP server answers a `GET` carrying `Last-Event-ID`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResumeAnswer {
+    /// Replays the missed events of that stream, then carries it on (the reference).
+    #[default]
+    Replay,
+    /// `200 text/event-stream` ending at once, with no event.
+    Empty200,
+    /// `404` (session not found).
+    Http404,
+    /// `500` (internal error).
+    Http500,
+}
+
+impl ResumeAnswer {
+    /// Every answer, in the order the README lists them.
+    pub const ALL: [ResumeAnswer; 4] = [
+        ResumeAnswer::Replay,
+        ResumeAnswer::Empty200,
+        ResumeAnswer::Http404,
+        ResumeAnswer::Http500,
+    ];
+
+    /// The word in files: `replay`, `empty-200`, `http-404`, `http-500`.
+    pub fn word(self) -> &'static str {
+        match self {
+            ResumeAnswer::Replay => "replay",
+            ResumeAnswer::Empty200 => "empty-200",
+            ResumeAnswer::Http404 => "http-404",
+            ResumeAnswer::Http500 => "http-500",
+        }
+    }
+}
+
 /// A JSON-RPC notification the MCP server sends at a scheduled time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ServerNotification {
@@ -185,6 +315,10 @@ impl Default for ServerConfig {
             notifications: Vec::new(),
             event_store: true,
             retry: Some(Duration::from_secs(3)),
+            resume: ResumeAnswer::Replay,
+            session_idle_timeout: None,
+            session_idle_timeout_set: false,
+            keepalive_frame_set: false,
             defects: Defects::default(),
         }
     }
@@ -301,6 +435,12 @@ pub enum ClientAction {
         duration: Duration,
         #[serde(with = "crate::time::human_opt")]
         progress_every: Option<Duration>,
+    },
+    /// MCP: drop the GET stream `stream`'s connection (if one is open) and reconnect it at
+    /// once with `Last-Event-ID: last_event_id`; its reconnections go on from there.
+    ReconnectStream {
+        stream: String,
+        last_event_id: String,
     },
     /// MCP: POST `ping` (JSON answer).
     Ping,

@@ -227,7 +227,7 @@ pub struct RawLatency {
 /// keepalive-comment = " keepalive"
 /// x-accel-buffering-no = true
 /// first-byte-delay = "0s"
-/// end-after = "10m"
+/// end-after = "10m"          # or, MCP: { after = "10m", streams = ["get", "replay"] }
 ///
 /// [[server.event]]
 /// at = "2m"
@@ -242,6 +242,8 @@ pub struct RawLatency {
 /// [server]
 /// event-store = true
 /// retry = "3s"
+/// resume = "replay"
+/// session-idle-timeout = "30m"
 ///
 /// [[server.notification]]
 /// at = "2m"
@@ -257,7 +259,7 @@ pub struct RawServer {
     /// `keepalive-frame`: `comment` (`:<text>` line, transparent) or `named-event`
     /// (`event: <name>` with empty data, dispatched to listeners). Default `comment`.
     #[serde(default)]
-    pub keepalive_frame: Option<KeepaliveFrameName>,
+    pub keepalive_frame: Option<Spanned<KeepaliveFrameName>>,
     /// `keepalive-comment`: the text after `:` of a comment keepalive, one line.
     /// Default `" keepalive"`. Only with `keepalive-frame = "comment"`.
     #[serde(default)]
@@ -269,14 +271,18 @@ pub struct RawServer {
     /// `x-accel-buffering-no`: send `X-Accel-Buffering: no` with SSE responses.
     /// Default true.
     #[serde(default)]
-    pub x_accel_buffering_no: Option<bool>,
+    pub x_accel_buffering_no: Option<Spanned<bool>>,
     /// `first-byte-delay`: delay before response headers, a span. Default `"0s"`.
     #[serde(default)]
-    pub first_byte_delay: Option<HumanSpan>,
-    /// `end-after`: end every stream's response this span after it started. Optional;
-    /// default never.
+    pub first_byte_delay: Option<Spanned<HumanSpan>>,
+    /// `end-after`: the server ends SSE responses cleanly (with the body's terminator) this
+    /// span > 0 after each started: a span (every SSE response), or, in MCP scenarios, a table
+    /// `{ after = "5s", streams = ["get", "post", "replay"] }` naming which kinds of MCP SSE
+    /// response end (`get`: a GET opening the standalone stream, `post`: a tool call's
+    /// answer, `replay`: a GET with `Last-Event-ID`; default all three). Optional; default
+    /// never.
     #[serde(default)]
-    pub end_after: Option<Spanned<HumanSpan>>,
+    pub end_after: Option<Spanned<RawEndAfter>>,
     /// `[[server.event]]`: events written on every stream open at that time; see
     /// [`RawServerEvent`].
     #[serde(default)]
@@ -284,12 +290,23 @@ pub struct RawServer {
     /// `event-store`: MCP: keep every sent event so a `GET` with `Last-Event-ID` can replay
     /// it. Default true.
     #[serde(default)]
-    pub event_store: Option<bool>,
+    pub event_store: Option<Spanned<bool>>,
     /// `retry`: MCP (2025-11-25): the `retry:` field sent with the priming event, a span
     /// (sent in whole milliseconds; `"0s"` means reconnect at once), or `"off"` (no `retry:`
     /// field). Default `"3s"`.
     #[serde(default)]
     pub retry: Option<Spanned<SpanOrOff>>,
+    /// `resume`: MCP (revisions with sessions): how a `GET` carrying `Last-Event-ID` is
+    /// answered: `replay` (the missed events of its stream, then the stream goes on),
+    /// `empty-200` (`200 text/event-stream` that ends at once, no event), `http-404`,
+    /// `http-500`. Default `replay`.
+    #[serde(default)]
+    pub resume: Option<Spanned<ResumeName>>,
+    /// `session-idle-timeout`: MCP (revisions with sessions): a session with no request for
+    /// this span > 0 is forgotten, whatever its streams do (its open responses end; later
+    /// requests carrying it are answered 404); or `"off"`. Default `"off"`.
+    #[serde(default)]
+    pub session_idle_timeout: Option<Spanned<SpanOrOff>>,
     /// `[[server.notification]]`: MCP: JSON-RPC notifications sent to every session's GET
     /// stream at that time; see [`RawServerNotification`].
     #[serde(default)]
@@ -410,6 +427,7 @@ pub struct RawClient {
 /// | `initialize` | none |
 /// | `open-get-stream` | `stream` (default `"get"`), `last-event-id` |
 /// | `call-tool` | `stream` (default `"call"`), `tool-duration` (required), `progress-every` |
+/// | `reconnect-stream` | `stream` (default `"get"`), `last-event-id` (required) |
 /// | `ping` | none |
 /// | `delete-session` | none |
 ///
@@ -425,13 +443,15 @@ pub struct RawStep {
     /// earlier, plain or MCP), or an MCP step: `initialize` (POST `initialize`, then
     /// `notifications/initialized`; the client keeps the session id), `open-get-stream`
     /// (open the standalone GET SSE stream), `call-tool` (POST `tools/call` of the `sleep`
-    /// tool, answered over SSE), `ping` (POST `ping`), `delete-session` (DELETE the
-    /// session). Required.
+    /// tool, answered over SSE), `reconnect-stream` (drop a GET stream's connection, if one
+    /// is open, and reconnect it at once with a chosen `Last-Event-ID`), `ping` (POST
+    /// `ping`), `delete-session` (DELETE the session). Required.
     #[serde(rename = "do")]
     pub action: Spanned<StepName>,
-    /// `stream`: the stream's name, used by `close-stream` and by checks; `open-stream`,
-    /// `close-stream`, `open-get-stream` and `call-tool` only. Default `"main"` (plain
-    /// streams), `"get"` (`open-get-stream`), `"call"` (`call-tool`). A name may not be
+    /// `stream`: the stream's name, used by `close-stream`, `reconnect-stream` and by
+    /// checks; `open-stream`, `close-stream`, `open-get-stream`, `call-tool` and
+    /// `reconnect-stream` only. Default `"main"` (plain streams), `"get"` (`open-get-stream`,
+    /// `reconnect-stream`), `"call"` (`call-tool`). A name may not be
     /// opened again while its stream is open (a tool call's stream counts as open until its
     /// `tool-duration` has passed, or until a `close-stream`).
     #[serde(default)]
@@ -447,9 +467,10 @@ pub struct RawStep {
     /// span > 0; `call-tool` only. Optional; default no progress notifications.
     #[serde(default)]
     pub progress_every: Option<Spanned<HumanSpan>>,
-    /// `last-event-id`: a `Last-Event-ID` the stream's first request already carries (e.g.
-    /// a guessed id, GHSA-84j6-jc92-77jm), one line of visible ASCII; `open-get-stream`
-    /// only. Optional; default none (a fresh GET stream).
+    /// `last-event-id`: one line of visible ASCII. `open-get-stream`: a `Last-Event-ID` the
+    /// stream's first request already carries (e.g. a guessed id, GHSA-84j6-jc92-77jm);
+    /// optional, default none (a fresh GET stream). `reconnect-stream`: the `Last-Event-ID`
+    /// the stream reconnects with; required.
     #[serde(default)]
     pub last_event_id: Option<Spanned<String>>,
 }
@@ -501,7 +522,7 @@ pub struct RawFault {
 /// | `event-id.unique` | none |
 /// | `client.resumes` | `stream` |
 /// | `client.reconnect-rate` | `reconnects-max` (count ≥ 1, default 6), `window` (span > 0, default `"60s"`) |
-/// | `stream.recovers` | `stream`, `within` (span > 0, ≤ duration, default `"60s"`) |
+/// | `stream.recovers` | `stream`, `within` (span > 0, ≤ duration, default `"60s"`), `across-sessions` (bool, default false) |
 /// | `session.survives` | none |
 /// | `client.detects-buffering` | none |
 /// | `client.polling-fallback` | none |
@@ -562,6 +583,10 @@ pub struct RawExpect {
     /// `window`: `client.reconnect-rate` only: the span reconnects are counted over.
     #[serde(default)]
     pub window: Option<Spanned<HumanSpan>>,
+    /// `across-sessions`: `stream.recovers` only: a GET on a new session counts as the stream
+    /// receiving again.
+    #[serde(default)]
+    pub across_sessions: Option<Spanned<bool>>,
 }
 
 /// `[expect-fail."TARGET"]`: checks a target is known to fail.
@@ -625,6 +650,70 @@ impl<'de> Deserialize<'de> for SpanOrOff {
         }
         d.deserialize_str(V)
     }
+}
+
+/// `server.end-after`: a span, or a table `{ after, streams }`.
+#[derive(Debug)]
+pub enum RawEndAfter {
+    Span(HumanSpan),
+    Table(RawEndAfterTable),
+}
+
+/// `end-after = { after = "5s", streams = ["get"] }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawEndAfterTable {
+    /// `after`: a span > 0. Required.
+    pub after: Spanned<HumanSpan>,
+    /// `streams`: `get`, `post`, `replay`; not empty. Default all three.
+    #[serde(default)]
+    pub streams: Option<Spanned<Vec<Spanned<SseKindName>>>>,
+}
+
+impl<'de> Deserialize<'de> for RawEndAfter {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawEndAfter;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a duration string like \"5s\", or a table like { after = \"5s\", streams = [\"get\"] }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawEndAfter, E> {
+                crate::time::parse_span(s)
+                    .map(|d| RawEndAfter::Span(HumanSpan(d)))
+                    .map_err(E::custom)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawEndAfter, A::Error> {
+                RawEndAfterTable::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawEndAfter::Table)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `end-after.streams` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SseKindName {
+    Get,
+    Post,
+    Replay,
+}
+
+/// `server.resume` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResumeName {
+    Replay,
+    #[serde(rename = "empty-200")]
+    Empty200,
+    #[serde(rename = "http-404")]
+    Http404,
+    #[serde(rename = "http-500")]
+    Http500,
 }
 
 /// A behavior key's value: `"off"` or a table of settings.
@@ -735,6 +824,7 @@ pub enum StepName {
     Initialize,
     OpenGetStream,
     CallTool,
+    ReconnectStream,
     Ping,
     DeleteSession,
 }
@@ -748,6 +838,7 @@ impl StepName {
             StepName::Initialize => "initialize",
             StepName::OpenGetStream => "open-get-stream",
             StepName::CallTool => "call-tool",
+            StepName::ReconnectStream => "reconnect-stream",
             StepName::Ping => "ping",
             StepName::DeleteSession => "delete-session",
         }

@@ -161,8 +161,25 @@ fn every_malformed_fixture_fails_where_its_header_says() {
 fn idle_nginx_takes_the_preset_and_every_key() {
     let s = valid("idle-nginx.toml");
     assert_eq!(s.cites.as_deref(), Some("typescript-sdk#876"));
-    assert_eq!(s.protocol, vec!["2025-06-18", "2025-11-25"]);
+    assert!(
+        s.protocol.is_empty(),
+        "a plain SSE scenario names no revision"
+    );
     assert_eq!(s.seed, Some(7));
+    // The implementation keys it sets, with where: only `[server] keepalive` (line 10) and
+    // the step kind (line 14).
+    let set: Vec<(&str, &str, usize, usize)> = s
+        .set_keys
+        .iter()
+        .map(|k| (k.key, k.at.path.as_str(), k.at.line, k.at.column))
+        .collect();
+    assert_eq!(
+        set,
+        [
+            ("server.keepalive", "server.keepalive", 10, 13),
+            ("client.step.open-stream", "client.step[0].do", 14, 6),
+        ]
+    );
     assert_eq!(s.duration, secs(1800));
     assert_eq!(s.tick, Duration::from_millis(1));
     assert_eq!(s.intermediaries.len(), 1);
@@ -333,8 +350,9 @@ fn faults_and_steps_are_sorted_stably_and_checked() {
 #[test]
 fn server_events_are_sorted_and_keepalive_is_a_named_event() {
     let s = valid("server-events.toml");
-    assert_eq!(s.protocol, vec!["2026-07-28"]);
+    assert!(s.protocol.is_empty());
     assert_eq!(s.seed, Some(42));
+    assert!(s.server.keepalive_frame_set);
     assert_eq!(s.server.keepalive, None);
     assert_eq!(
         s.server.keepalive_frame,
@@ -342,7 +360,13 @@ fn server_events_are_sorted_and_keepalive_is_a_named_event() {
             name: "heartbeat".into()
         }
     );
-    assert_eq!(s.server.end_after, Some(secs(540)));
+    assert_eq!(
+        s.server.end_after,
+        Some(EndAfter {
+            after: secs(540),
+            streams: SseKind::ALL.to_vec()
+        })
+    );
     assert_eq!(
         s.server.events,
         vec![
@@ -533,7 +557,7 @@ fn mcp_stateless_needs_no_initialize_and_switches_things_off() {
         s.expects[1..],
         [
             CheckSpec::TimersCleared { grace: secs(1) },
-            CheckSpec::ReplayComplete { stream: None },
+            CheckSpec::KeepaliveFormat { stream: None },
         ]
     );
 }
@@ -740,7 +764,7 @@ fn step_keys_must_fit_the_step() {
 
 #[test]
 fn reconnect_keys_are_ranged_and_need_reconnect_on() {
-    let client = |keys: &str| format!("{HEAD}[client]\n{keys}");
+    let client = |keys: &str| format!("{HEAD}[client]\n{keys}{}", init());
     let e = err(&client("reconnect-initial = \"1m\"\n"));
     assert_eq!(
         (e.line, e.column, e.key_path.as_str()),
@@ -777,17 +801,18 @@ fn reconnect_keys_are_ranged_and_need_reconnect_on() {
 
 #[test]
 fn server_mcp_keys_are_checked() {
-    let s = parse_text(&format!("{HEAD}[server]\nretry = \"0s\"\n")).unwrap();
+    let mcp = |rest: &str| format!("{HEAD}{rest}{}", init());
+    let s = parse_text(&mcp("[server]\nretry = \"0s\"\n")).unwrap();
     assert_eq!(s.server.retry, Some(Duration::ZERO));
-    let e = err(&format!("{HEAD}[server]\nretry = \"soon\"\n"));
+    let e = err(&mcp("[server]\nretry = \"soon\"\n"));
     assert_eq!(e.key_path, "server.retry");
     assert!(e.message.contains("or \"off\""), "{e}");
-    let e = err(&format!(
-        "{HEAD}[[server.notification]]\nat = \"11m\"\nmethod = \"m\"\n"
+    let e = err(&mcp(
+        "[[server.notification]]\nat = \"11m\"\nmethod = \"m\"\n",
     ));
     assert_eq!(e.key_path, "server.notification[0].at");
-    let e = err(&format!(
-        "{HEAD}[[server.notification]]\nat = \"1m\"\nmethod = \"a\\nb\"\n"
+    let e = err(&mcp(
+        "[[server.notification]]\nat = \"1m\"\nmethod = \"a\\nb\"\n",
     ));
     assert_eq!(e.key_path, "server.notification[0].method");
     let e = err(&format!("{HEAD}[[server.notification]]\nat = \"1m\"\n"));
@@ -800,7 +825,13 @@ fn server_mcp_keys_are_checked() {
 
 #[test]
 fn mcp_check_params_are_exact() {
-    let expect = |body: &str| format!("{HEAD}[[expect]]\n{body}");
+    let expect = |body: &str| {
+        format!(
+            "{HEAD}[[expect]]\n{body}{}{}",
+            init(),
+            step("1s", "call-tool", "tool-duration = \"1m\"\n")
+        )
+    };
     let e = err(&expect("check = \"event-id.unique\"\nstream = \"main\"\n"));
     assert_eq!(e.key_path, "expect[0].stream");
     assert!(e.message.contains("expected no parameters"), "{e}");
@@ -1115,7 +1146,13 @@ fn load_parses_a_file_with_the_real_preset_list() {
 
 #[test]
 fn client_behaviour_check_params_are_checked_and_defaulted() {
-    let expect = |body: &str| format!("{HEAD}[[expect]]\n{body}");
+    let expect = |body: &str| {
+        format!(
+            "{HEAD}{}{}[[expect]]\n{body}",
+            init(),
+            step("1s", "open-get-stream", "")
+        )
+    };
     let s = parse_text(&format!(
         "{}[[expect]]\ncheck = \"client.detects-buffering\"\n[[expect]]\ncheck = \"client.polling-fallback\"\n[[expect]]\ncheck = \"client.keepalive-warnings\"\nexpected = \"15s\"\n",
         expect("check = \"stream.recovers\"\n")
@@ -1126,7 +1163,8 @@ fn client_behaviour_check_params_are_checked_and_defaulted() {
         [
             CheckSpec::StreamRecovers {
                 stream: None,
-                within: secs(60)
+                within: secs(60),
+                across_sessions: false,
             },
             CheckSpec::ClientDetectsBuffering { tick: s.tick },
             CheckSpec::ClientPollingFallback,
@@ -1157,3 +1195,5 @@ fn client_behaviour_check_params_are_checked_and_defaulted() {
         "{e}"
     );
 }
+
+mod refusals;

@@ -18,6 +18,7 @@ use crate::intermediary::latency::LatencyConfig;
 use crate::intermediary::max_duration::MaxDurationConfig;
 use crate::intermediary::preset::Preset;
 use crate::intermediary::{BehaviorConfig, CloseAction, IntermediaryConfig, Watch};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::time::Duration;
@@ -73,7 +74,14 @@ const CHECK_PARAMS: &[(&str, &[(&str, bool)])] = &[
         "client.reconnect-rate",
         &[("reconnects-max", false), ("window", false)],
     ),
-    ("stream.recovers", &[("stream", false), ("within", false)]),
+    (
+        "stream.recovers",
+        &[
+            ("stream", false),
+            ("within", false),
+            ("across-sessions", false),
+        ],
+    ),
     ("session.survives", &[]),
     ("client.detects-buffering", &[]),
     ("client.polling-fallback", &[]),
@@ -90,6 +98,9 @@ const CLEARED_GRACE_DEFAULT: Duration = Duration::from_secs(1);
 /// The MCP revision without sessions, GET stream or resumption.
 pub const SESSIONLESS_REVISION: &str = "2026-07-28";
 
+/// The MCP revision whose new SSE streams start with a priming event and `retry`.
+pub const PRIMING_REVISION: &str = "2025-11-25";
+
 type Result<T> = std::result::Result<T, ScenarioError>;
 
 /// Validates a raw scenario against the given presets.
@@ -99,11 +110,24 @@ pub(crate) fn validate(
     raw: RawScenario,
     presets: &[Preset],
 ) -> Result<Scenario> {
+    let mcp = raw.client.step.iter().any(|s| {
+        !matches!(
+            s.get_ref().action.get_ref(),
+            StepName::OpenStream | StepName::CloseStream
+        )
+    });
     Validator {
         file,
         text,
         presets,
         duration: Duration::ZERO,
+        tick: TICK_MIN,
+        kind: if mcp {
+            Kind::Mcp(DEFAULT_REVISION.to_string())
+        } else {
+            Kind::Plain
+        },
+        set_keys: RefCell::new(Vec::new()),
     }
     .scenario(raw)
 }
@@ -114,6 +138,27 @@ struct Validator<'a> {
     presets: &'a [Preset],
     /// The scenario's duration, once known.
     duration: Duration,
+    /// The simulation tick, once known.
+    tick: Duration,
+    /// Plain SSE or MCP (with the run's revision, once known).
+    kind: Kind,
+    /// The implementation keys the file sets, as they are validated.
+    set_keys: RefCell<Vec<SetKey>>,
+}
+
+/// What kind of scenario a file is: its client speaks plain SSE, or MCP (any MCP step).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    /// MCP, speaking this revision.
+    Mcp(String),
+}
+
+impl Kind {
+    /// MCP on a revision with sessions, the GET stream and resumption.
+    fn resumable(&self) -> bool {
+        matches!(self, Kind::Mcp(r) if r != SESSIONLESS_REVISION)
+    }
 }
 
 impl Validator<'_> {
@@ -126,6 +171,81 @@ impl Validator<'_> {
         ScenarioError::at(self.file, self.text, span.start, path, msg)
     }
 
+    /// Notes that the file sets implementation key `key` at `span` (key path `path`).
+    fn set(&self, key: &'static str, span: Range<usize>, path: impl Into<String>) {
+        let (line, column) = super::error::line_column(self.text, span.start);
+        self.set_keys.borrow_mut().push(SetKey {
+            key,
+            at: Place {
+                path: path.into(),
+                line,
+                column,
+            },
+        });
+    }
+
+    /// The place of `span` (key path `path`).
+    fn place(&self, span: Range<usize>, path: impl Into<String>) -> Place {
+        let (line, column) = super::error::line_column(self.text, span.start);
+        Place {
+            path: path.into(),
+            line,
+            column,
+        }
+    }
+
+    /// Refuses key `path` (at `span`) in a plain SSE scenario: it configures MCP only.
+    fn mcp_only(&self, span: Range<usize>, path: &str) -> Result<()> {
+        if self.kind == Kind::Plain {
+            return Err(self
+                .err(
+                    span,
+                    path,
+                    format!("`{path}` applies only to MCP scenarios, and this one has no MCP client step (initialize, open-get-stream, call-tool, ...); expected it left out of a plain SSE scenario"),
+                )
+                .with_hint("remove the key, or make the client speak MCP (do = \"initialize\", then MCP steps)"));
+        }
+        Ok(())
+    }
+
+    /// Refuses key `path` (at `span`) under the sessionless revision: it configures sessions,
+    /// the GET stream or resumption.
+    fn needs_sessions(&self, span: Range<usize>, path: &str, what: &str) -> Result<()> {
+        if let Kind::Mcp(r) = &self.kind {
+            if r == SESSIONLESS_REVISION {
+                return Err(self
+                    .err(
+                        span,
+                        path,
+                        format!("`{path}` has no effect under {SESSIONLESS_REVISION} (the run's revision, the last in `protocol`), which has no {what}; expected it left out, or an earlier revision"),
+                    )
+                    .with_hint("remove the key, or list an earlier revision last in `protocol`"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a period shorter than the tick: the simulation cannot time it.
+    fn not_below_tick(&self, d: Duration, span: Range<usize>, path: &str) -> Result<()> {
+        if d < self.tick {
+            return Err(self
+                .err(
+                    span,
+                    path,
+                    format!(
+                        "{} is shorter than the tick ({}), the simulation's timing resolution; expected a period ≥ the tick",
+                        crate::time::span(d),
+                        crate::time::span(self.tick)
+                    ),
+                )
+                .with_hint(format!(
+                    "lengthen it, or set a smaller tick (tick = \"{}\")",
+                    crate::time::span(d.max(TICK_MIN))
+                )));
+        }
+        Ok(())
+    }
+
     fn scenario(mut self, raw: RawScenario) -> Result<Scenario> {
         if raw.description.get_ref().trim().is_empty() {
             return Err(self.err(
@@ -135,6 +255,18 @@ impl Validator<'_> {
             ));
         }
         let protocol = self.protocol(&raw.protocol)?;
+        if let (Kind::Plain, Some(p)) = (&self.kind, raw.protocol.first()) {
+            return Err(self
+                .err(
+                    p.span(),
+                    "protocol",
+                    "`protocol` names the MCP revision a run speaks, and this scenario has no MCP client step; expected it left out of a plain SSE scenario",
+                )
+                .with_hint("remove `protocol`, or make the client speak MCP (do = \"initialize\", then MCP steps)"));
+        }
+        if let Some(last) = protocol.last() {
+            self.kind = Kind::Mcp(last.clone());
+        }
         let duration = *raw.duration.get_ref();
         if duration.0.is_zero() || duration.0 > DURATION_MAX {
             return Err(self.err(
@@ -164,6 +296,7 @@ impl Validator<'_> {
                 tick
             }
         };
+        self.tick = tick;
         let intermediaries = self.intermediaries(raw.intermediary)?;
         let server = self.server(raw.server)?;
         let revision = protocol.last().map_or(DEFAULT_REVISION, String::as_str);
@@ -171,7 +304,15 @@ impl Validator<'_> {
         let mut hosts: Vec<&str> = vec!["client", "server"];
         hosts.extend(intermediaries.iter().map(|i| i.name.as_str()));
         let faults = self.faults(raw.fault, &hosts)?;
-        let mut expects = self.expects(raw.expect, &streams, &intermediaries, tick)?;
+        let mut expects = self.expects(raw.expect, &streams, &client, &intermediaries, tick)?;
+        let expect_fail_at = raw
+            .expect_fail
+            .iter()
+            .map(|(t, table)| {
+                let path = format!("expect-fail.{}", key_segment(t));
+                (t.clone(), self.place(table.span(), path))
+            })
+            .collect();
         for spec in &mut expects {
             if let CheckSpec::RpcAnswered { calls } = spec {
                 *calls = client.tool_calls();
@@ -201,6 +342,12 @@ impl Validator<'_> {
             expect_fail,
             expect_fail_reasons,
             cli_options: Vec::new(),
+            set_keys: {
+                let mut keys = self.set_keys.take();
+                keys.sort_by_key(|k| (k.at.line, k.at.column));
+                keys
+            },
+            expect_fail_at,
         })
     }
 
@@ -764,19 +911,39 @@ impl Validator<'_> {
         let default = ServerConfig::default();
         let keepalive = match &raw.keepalive {
             None => default.keepalive,
-            Some(k) => match k.get_ref() {
-                SpanOrOff::Off => None,
-                SpanOrOff::Span(d) if d.is_zero() => {
-                    return Err(self.err(
-                        k.span(),
-                        "server.keepalive",
-                        "is 0s; expected a span more than 0s, like \"15s\", or \"off\"",
-                    ))
+            Some(k) => {
+                self.set("server.keepalive", k.span(), "server.keepalive");
+                match k.get_ref() {
+                    SpanOrOff::Off => None,
+                    SpanOrOff::Span(d) if d.is_zero() => {
+                        return Err(self.err(
+                            k.span(),
+                            "server.keepalive",
+                            "is 0s; expected a span more than 0s, like \"15s\", or \"off\"",
+                        ))
+                    }
+                    SpanOrOff::Span(d) => {
+                        self.not_below_tick(*d, k.span(), "server.keepalive")?;
+                        Some(*d)
+                    }
                 }
-                SpanOrOff::Span(d) => Some(*d),
-            },
+            }
         };
-        let named = raw.keepalive_frame == Some(KeepaliveFrameName::NamedEvent);
+        if let Some(f) = &raw.keepalive_frame {
+            self.set("server.keepalive-frame", f.span(), "server.keepalive-frame");
+        }
+        if let Some(c) = &raw.keepalive_comment {
+            self.set(
+                "server.keepalive-comment",
+                c.span(),
+                "server.keepalive-comment",
+            );
+        }
+        if let Some(e) = &raw.keepalive_event {
+            self.set("server.keepalive-event", e.span(), "server.keepalive-event");
+        }
+        let named = raw.keepalive_frame.as_ref().map(|f| *f.get_ref())
+            == Some(KeepaliveFrameName::NamedEvent);
         let keepalive_frame = if named {
             if let Some(c) = &raw.keepalive_comment {
                 return Err(self.err(
@@ -806,7 +973,22 @@ impl Validator<'_> {
             };
             KeepaliveFrame::Comment { text }
         };
+        let keepalive_frame_set = raw.keepalive_frame.is_some()
+            || raw.keepalive_comment.is_some()
+            || raw.keepalive_event.is_some();
         let mut events = Vec::with_capacity(raw.event.len());
+        if let (Some(first), Kind::Mcp(_)) = (raw.event.first(), &self.kind) {
+            return Err(self
+                .err(
+                    first.span(),
+                    "server.event[0]",
+                    "[[server.event]] applies only to plain SSE streams, and this scenario's client speaks MCP (its streams carry JSON-RPC messages); expected no [[server.event]] in an MCP scenario",
+                )
+                .with_hint("to send the MCP client something at a time, use [[server.notification]] (a JSON-RPC notification on every session's GET stream)"));
+        }
+        if let Some(first) = raw.event.first() {
+            self.set("server.event", first.span(), "server.event[0]");
+        }
         for (i, e) in raw.event.into_iter().enumerate() {
             let path = format!("server.event[{i}]");
             let e = e.into_inner();
@@ -827,6 +1009,19 @@ impl Validator<'_> {
             });
         }
         events.sort_by_key(|e| e.at);
+        if let Some(first) = raw.notification.first() {
+            self.mcp_only(first.span(), "server.notification")?;
+            self.needs_sessions(
+                first.span(),
+                "server.notification",
+                "GET stream to carry it",
+            )?;
+            self.set(
+                "server.notification",
+                first.span(),
+                "server.notification[0]",
+            );
+        }
         let mut notifications = Vec::with_capacity(raw.notification.len());
         for (i, n) in raw.notification.into_iter().enumerate() {
             let path = format!("server.notification[{i}]");
@@ -848,31 +1043,204 @@ impl Validator<'_> {
         notifications.sort_by_key(|n| n.at);
         let retry = match &raw.retry {
             None => default.retry,
-            Some(r) => match r.get_ref() {
-                SpanOrOff::Off => None,
-                SpanOrOff::Span(d) => Some(*d),
-            },
+            Some(r) => {
+                self.mcp_only(r.span(), "server.retry")?;
+                self.set("server.retry", r.span(), "server.retry");
+                match r.get_ref() {
+                    SpanOrOff::Off => None,
+                    SpanOrOff::Span(d) => {
+                        if let Kind::Mcp(revision) = &self.kind {
+                            if revision != PRIMING_REVISION {
+                                return Err(self
+                                    .err(
+                                        r.span(),
+                                        "server.retry",
+                                        format!("`retry` is sent with the priming event, which only {PRIMING_REVISION} has, and this run speaks {revision} (the last in `protocol`); expected retry = \"off\" or no `retry`"),
+                                    )
+                                    .with_hint(format!("list {PRIMING_REVISION} last in `protocol`, or remove `retry`")));
+                            }
+                        }
+                        Some(*d)
+                    }
+                }
+            }
+        };
+        let event_store = match &raw.event_store {
+            None => default.event_store,
+            Some(e) => {
+                self.mcp_only(e.span(), "server.event-store")?;
+                if *e.get_ref() {
+                    self.needs_sessions(e.span(), "server.event-store", "resumption")?;
+                }
+                self.set("server.event-store", e.span(), "server.event-store");
+                *e.get_ref()
+            }
+        };
+        let resume = match &raw.resume {
+            None => default.resume,
+            Some(r) => {
+                self.mcp_only(r.span(), "server.resume")?;
+                self.needs_sessions(r.span(), "server.resume", "GET stream and no resumption")?;
+                self.set("server.resume", r.span(), "server.resume");
+                match r.get_ref() {
+                    ResumeName::Replay => ResumeAnswer::Replay,
+                    ResumeName::Empty200 => ResumeAnswer::Empty200,
+                    ResumeName::Http404 => ResumeAnswer::Http404,
+                    ResumeName::Http500 => ResumeAnswer::Http500,
+                }
+            }
+        };
+        let session_idle_timeout = match &raw.session_idle_timeout {
+            None => default.session_idle_timeout,
+            Some(t) => {
+                let path = "server.session-idle-timeout";
+                self.mcp_only(t.span(), path)?;
+                self.set(path, t.span(), path);
+                match t.get_ref() {
+                    SpanOrOff::Off => None,
+                    SpanOrOff::Span(d) => {
+                        self.needs_sessions(t.span(), path, "sessions")?;
+                        if d.is_zero() {
+                            return Err(self.err(
+                                t.span(),
+                                path,
+                                "is 0s; expected a span more than 0s, like \"5m\", or \"off\"",
+                            ));
+                        }
+                        Some(*d)
+                    }
+                }
+            }
+        };
+        let x_accel_buffering_no = match &raw.x_accel_buffering_no {
+            None => default.x_accel_buffering_no,
+            Some(x) => {
+                self.set(
+                    "server.x-accel-buffering-no",
+                    x.span(),
+                    "server.x-accel-buffering-no",
+                );
+                *x.get_ref()
+            }
+        };
+        let first_byte_delay = match &raw.first_byte_delay {
+            None => default.first_byte_delay,
+            Some(d) => {
+                self.set(
+                    "server.first-byte-delay",
+                    d.span(),
+                    "server.first-byte-delay",
+                );
+                d.get_ref().0
+            }
+        };
+        let end_after = match &raw.end_after {
+            None => None,
+            Some(e) => Some(self.end_after(e)?),
         };
         Ok(ServerConfig {
             keepalive,
             keepalive_set: raw.keepalive.is_some(),
             keepalive_frame,
-            x_accel_buffering_no: raw
-                .x_accel_buffering_no
-                .unwrap_or(default.x_accel_buffering_no),
-            first_byte_delay: raw
-                .first_byte_delay
-                .map_or(default.first_byte_delay, |d| d.0),
-            end_after: match &raw.end_after {
-                Some(e) => Some(self.positive(e, "server.end-after")?),
-                None => None,
-            },
+            keepalive_frame_set,
+            x_accel_buffering_no,
+            first_byte_delay,
+            end_after,
             events,
             notifications,
-            event_store: raw.event_store.unwrap_or(default.event_store),
+            event_store,
             retry,
+            resume,
+            session_idle_timeout,
+            session_idle_timeout_set: raw.session_idle_timeout.is_some(),
             ..default
         })
+    }
+
+    /// `server.end-after`: a span (every SSE response), or in MCP scenarios a table naming
+    /// which kinds of SSE response end.
+    fn end_after(&self, raw: &Spanned<RawEndAfter>) -> Result<EndAfter> {
+        let path = "server.end-after";
+        self.set(path, raw.span(), path);
+        let positive = |d: Duration, span: Range<usize>, path: &str| {
+            if d.is_zero() {
+                Err(self.err(
+                    span,
+                    path,
+                    "is 0s; expected a span more than 0s, like \"5s\"",
+                ))
+            } else {
+                Ok(d)
+            }
+        };
+        match raw.get_ref() {
+            RawEndAfter::Span(d) => Ok(EndAfter {
+                after: positive(d.0, raw.span(), path)?,
+                streams: SseKind::ALL.to_vec(),
+            }),
+            RawEndAfter::Table(t) => {
+                let after = positive(
+                    t.after.get_ref().0,
+                    t.after.span(),
+                    "server.end-after.after",
+                )?;
+                let streams = match &t.streams {
+                    None => SseKind::ALL.to_vec(),
+                    Some(list) => {
+                        let spath = "server.end-after.streams";
+                        if self.kind == Kind::Plain {
+                            return Err(self
+                                .err(
+                                    list.span(),
+                                    spath,
+                                    "`streams` picks kinds of MCP SSE response (get, post, replay), and this scenario's client speaks plain SSE, whose streams all end; expected it left out",
+                                )
+                                .with_hint("write end-after = \"5s\" (every stream ends)"));
+                        }
+                        if list.get_ref().is_empty() {
+                            return Err(self.err(
+                                list.span(),
+                                spath,
+                                "is empty; expected one or more of \"get\", \"post\", \"replay\"",
+                            ));
+                        }
+                        let mut kinds = Vec::new();
+                        for (i, k) in list.get_ref().iter().enumerate() {
+                            let kind = match k.get_ref() {
+                                SseKindName::Get => SseKind::Get,
+                                SseKindName::Post => SseKind::Post,
+                                SseKindName::Replay => SseKind::Replay,
+                            };
+                            if kinds.contains(&kind) {
+                                return Err(self.err(
+                                    k.span(),
+                                    format!("{spath}[{i}]"),
+                                    format!(
+                                        "\"{}\" is listed twice; expected each kind once",
+                                        kind.word()
+                                    ),
+                                ));
+                            }
+                            kinds.push(kind);
+                        }
+                        kinds.sort();
+                        if let Kind::Mcp(r) = &self.kind {
+                            if r == SESSIONLESS_REVISION && kinds != [SseKind::Post] {
+                                return Err(self
+                                    .err(
+                                        list.span(),
+                                        spath,
+                                        format!("{SESSIONLESS_REVISION} (the run's revision) has no GET stream and no replay, so only \"post\" responses exist; expected streams = [\"post\"]"),
+                                    )
+                                    .with_hint("keep only \"post\", or list an earlier revision last in `protocol`"));
+                            }
+                        }
+                        kinds
+                    }
+                };
+                Ok(EndAfter { after, streams })
+            }
+        }
     }
 
     // ---------------------------------------------------------------- client
@@ -899,12 +1267,13 @@ impl Validator<'_> {
             let name = *step.action.get_ref();
             let word = name.word();
             self.step_keys(&step, &base)?;
+            self.set(step_key(name), step.action.span(), format!("{base}.do"));
             let mcp = !matches!(name, StepName::OpenStream | StepName::CloseStream);
-            if name == StepName::OpenGetStream && sessionless {
+            if matches!(name, StepName::OpenGetStream | StepName::ReconnectStream) && sessionless {
                 return Err(self.err(
                     step.action.span(),
                     format!("{base}.do"),
-                    format!("the {SESSIONLESS_REVISION} revision has no GET stream; expected no open-get-stream step under it (the run's revision is the last in `protocol`), or an earlier revision"),
+                    format!("the {SESSIONLESS_REVISION} revision has no GET stream; expected no {word} step under it (the run's revision is the last in `protocol`), or an earlier revision"),
                 ));
             }
             if mcp && name != StepName::Initialize && !sessionless && !initialized {
@@ -920,7 +1289,7 @@ impl Validator<'_> {
                     )));
             }
             let default_stream = match name {
-                StepName::OpenGetStream => "get",
+                StepName::OpenGetStream | StepName::ReconnectStream => "get",
                 StepName::CallTool => "call",
                 _ => "main",
             };
@@ -994,6 +1363,39 @@ impl Validator<'_> {
                         None => None,
                     },
                 },
+                StepName::ReconnectStream => {
+                    let opened_by = open.get(&stream).filter(|o| o.busy_at(at)).map(|o| o.kind);
+                    if opened_by != Some(StepName::OpenGetStream) {
+                        let gets: Vec<&str> = open
+                            .iter()
+                            .filter(|(_, o)| o.kind == StepName::OpenGetStream && o.busy_at(at))
+                            .map(|(n, _)| n.as_str())
+                            .collect();
+                        let then = if gets.is_empty() {
+                            "no GET stream is open then".to_string()
+                        } else {
+                            format!("GET streams open then: {}", gets.join(", "))
+                        };
+                        return Err(self
+                            .err(
+                                stream_span,
+                                stream_path,
+                                format!("reconnect-stream of stream `{stream}`, which is not a GET stream open at this time; expected a stream opened by an earlier open-get-stream step and not closed ({then})"),
+                            )
+                            .with_hint_opt(suggestion(&stream, gets.iter().copied())));
+                    }
+                    let Some(l) = &step.last_event_id else {
+                        return Err(self.err(
+                            span,
+                            base,
+                            "missing required key `last-event-id` for do = \"reconnect-stream\"; expected a line like last-event-id = \"3\" (the Last-Event-ID the stream reconnects with)",
+                        ));
+                    };
+                    ClientAction::ReconnectStream {
+                        stream: stream.clone(),
+                        last_event_id: self.last_event_id(l, &format!("{base}.last-event-id"))?,
+                    }
+                }
                 StepName::CallTool => {
                     let Some(d) = &step.tool_duration else {
                         return Err(self.err(
@@ -1003,7 +1405,12 @@ impl Validator<'_> {
                         ));
                     };
                     let progress_every = match &step.progress_every {
-                        Some(p) => Some(self.positive(p, &format!("{base}.progress-every"))?),
+                        Some(p) => {
+                            let path = format!("{base}.progress-every");
+                            let every = self.positive(p, &path)?;
+                            self.not_below_tick(every, p.span(), &path)?;
+                            Some(every)
+                        }
                         None => None,
                     };
                     ClientAction::CallTool {
@@ -1020,24 +1427,39 @@ impl Validator<'_> {
                     ClientAction::CallTool { duration, .. } => Some(at + *duration),
                     _ => None,
                 };
-                open.insert(stream.clone(), OpenName { step: i, ends });
+                open.insert(
+                    stream.clone(),
+                    OpenName {
+                        step: i,
+                        ends,
+                        kind: name,
+                    },
+                );
                 ever.insert(stream);
             }
             steps.push(ClientStep { at, action });
         }
         let keepalive_expected = match &raw.keepalive_expected {
             None => Some(DEFAULT_KEEPALIVE_EXPECTED),
-            Some(k) => match k.get_ref() {
-                SpanOrOff::Off => None,
-                SpanOrOff::Span(d) if d.is_zero() => {
-                    return Err(self.err(
-                        k.span(),
-                        "client.keepalive-expected",
-                        "is 0s; expected a span more than 0s, like \"30s\", or \"off\"",
-                    ))
+            Some(k) => {
+                let path = "client.keepalive-expected";
+                self.mcp_only(k.span(), path)?;
+                self.set(path, k.span(), path);
+                match k.get_ref() {
+                    SpanOrOff::Off => None,
+                    SpanOrOff::Span(d) if d.is_zero() => {
+                        return Err(self.err(
+                            k.span(),
+                            path,
+                            "is 0s; expected a span more than 0s, like \"30s\", or \"off\"",
+                        ))
+                    }
+                    SpanOrOff::Span(d) => {
+                        self.not_below_tick(*d, k.span(), path)?;
+                        Some(*d)
+                    }
                 }
-                SpanOrOff::Span(d) => Some(*d),
-            },
+            }
         };
         Ok((
             ClientConfig {
@@ -1059,13 +1481,14 @@ impl Validator<'_> {
                 | StepName::CloseStream
                 | StepName::OpenGetStream
                 | StepName::CallTool
+                | StepName::ReconnectStream
         );
         let keys: [(&str, Option<Range<usize>>, bool, &str); 5] = [
             (
                 "stream",
                 step.stream.as_ref().map(|v| v.span()),
                 takes_stream,
-                "do = \"open-stream\", \"close-stream\", \"open-get-stream\" or \"call-tool\"",
+                "do = \"open-stream\", \"close-stream\", \"open-get-stream\", \"call-tool\" or \"reconnect-stream\"",
             ),
             (
                 "path",
@@ -1088,8 +1511,8 @@ impl Validator<'_> {
             (
                 "last-event-id",
                 step.last_event_id.as_ref().map(|v| v.span()),
-                name == StepName::OpenGetStream,
-                "do = \"open-get-stream\"",
+                matches!(name, StepName::OpenGetStream | StepName::ReconnectStream),
+                "do = \"open-get-stream\" or \"reconnect-stream\"",
             ),
         ];
         for (key, at, taken, applies) in keys {
@@ -1104,7 +1527,8 @@ impl Validator<'_> {
         Ok(())
     }
 
-    /// An `open-get-stream` step's `last-event-id`: a header value of visible ASCII.
+    /// An `open-get-stream` or `reconnect-stream` step's `last-event-id`: a header value of
+    /// visible ASCII.
     fn last_event_id(&self, v: &Spanned<String>, path: &str) -> Result<String> {
         let s = v.get_ref();
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_graphic()) {
@@ -1138,6 +1562,37 @@ impl Validator<'_> {
     /// `[client]`'s reconnect keys as a [`ReconnectPolicy`].
     fn reconnect(&self, raw: &RawClient) -> Result<ReconnectPolicy> {
         let default = ReconnectPolicy::default();
+        let keys: [(&'static str, Option<Range<usize>>, bool); 4] = [
+            (
+                "client.reconnect",
+                raw.reconnect.as_ref().map(|v| v.span()),
+                raw.reconnect.as_ref().is_some_and(|r| *r.get_ref()),
+            ),
+            (
+                "client.reconnect-initial",
+                raw.reconnect_initial.as_ref().map(|v| v.span()),
+                true,
+            ),
+            (
+                "client.reconnect-max",
+                raw.reconnect_max.as_ref().map(|v| v.span()),
+                true,
+            ),
+            (
+                "client.reconnect-attempts",
+                raw.reconnect_attempts.as_ref().map(|v| v.span()),
+                true,
+            ),
+        ];
+        for (key, at, reconnects) in keys {
+            if let Some(at) = at {
+                self.mcp_only(at.clone(), key)?;
+                if reconnects {
+                    self.needs_sessions(at.clone(), key, "resumption (nothing is reconnected)")?;
+                }
+                self.set(key, at, key);
+            }
+        }
         if raw.reconnect.as_ref().is_some_and(|r| !*r.get_ref()) {
             let tuning = [
                 (
@@ -1222,6 +1677,9 @@ impl Validator<'_> {
         for (i, f) in raw.into_iter().enumerate() {
             let base = format!("fault[{i}]");
             let span = f.span();
+            if i == 0 {
+                self.set("fault", span.clone(), base.clone());
+            }
             let f = f.into_inner();
             let at = self.within_run(&f.at, &format!("{base}.at"))?;
             let action = f.action;
@@ -1315,10 +1773,13 @@ impl Validator<'_> {
         &self,
         raw: Vec<Spanned<RawExpect>>,
         streams: &BTreeSet<String>,
+        client: &ClientConfig,
         intermediaries: &[IntermediaryConfig],
         tick: Duration,
     ) -> Result<Vec<CheckSpec>> {
         let ids: Vec<&str> = CHECK_PARAMS.iter().map(|(id, _)| *id).collect();
+        let timeline = Timeline::of(client, self.kind.resumable());
+        let mut judged: Vec<(Needs, Option<String>, Range<usize>, String)> = Vec::new();
         let mut out = Vec::with_capacity(raw.len());
         for (i, e) in raw.into_iter().enumerate() {
             let base = format!("expect[{i}]");
@@ -1349,7 +1810,7 @@ impl Validator<'_> {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            let given: [(&str, Option<Range<usize>>); 14] = [
+            let given: [(&str, Option<Range<usize>>); 15] = [
                 ("stream", e.stream.as_ref().map(|v| v.span())),
                 ("until", e.until.as_ref().map(|v| v.span())),
                 ("by", e.by.as_ref().map(|v| v.span())),
@@ -1367,6 +1828,10 @@ impl Validator<'_> {
                     e.reconnects_max.as_ref().map(|v| v.span()),
                 ),
                 ("window", e.window.as_ref().map(|v| v.span())),
+                (
+                    "across-sessions",
+                    e.across_sessions.as_ref().map(|v| v.span()),
+                ),
             ];
             for (key, at) in &given {
                 if let Some(at) = at {
@@ -1533,6 +1998,7 @@ impl Validator<'_> {
                         }
                         None => crate::check::stream_recovers::WITHIN_DEFAULT,
                     },
+                    across_sessions: e.across_sessions.as_ref().is_some_and(|a| *a.get_ref()),
                 },
                 "client.reconnect-rate" => {
                     let reconnects_max = match &e.reconnects_max {
@@ -1571,7 +2037,25 @@ impl Validator<'_> {
                 "client.resumes" => CheckSpec::ClientResumes { stream },
                 other => unreachable!("check {other} is in CHECK_PARAMS but not typed here"),
             };
+            // Judged once every expectation's parameters are valid (below).
+            let (at, path) = match &e.stream {
+                Some(s) => (s.span(), format!("{base}.stream")),
+                None => (e.check.span(), format!("{base}.check")),
+            };
+            judged.push((needs(id), e.stream.map(Spanned::into_inner), at, path));
             out.push(spec);
+        }
+        // Whether each has anything to judge at all.
+        for ((needs, stream, at, path), spec) in judged.into_iter().zip(&out) {
+            if let Err(why) = timeline.judges(needs, stream.as_deref()) {
+                return Err(self
+                    .err(
+                        at,
+                        path,
+                        format!("check `{}` can never be judged here: {why}", spec.id()),
+                    )
+                    .with_hint("add the client step it needs, or remove this [[expect]]"));
+            }
         }
         Ok(out)
     }
@@ -1611,12 +2095,11 @@ impl Validator<'_> {
             for (i, c) in table.checks.iter().enumerate() {
                 let id = c.get_ref();
                 let path = format!("{base}.checks[{i}]");
-                // `determinism.wall-clock` and `rpc.answered` run on every scenario without an
-                // [[expect]] table.
-                if !expected.contains(&id.as_str())
-                    && id != crate::check::determinism_wall_clock::ID
-                    && id != crate::check::rpc_answered::ID
-                {
+                // The implicit checks run on every scenario without an [[expect]] table.
+                let implicit = crate::check::implicit(Vec::new())
+                    .iter()
+                    .any(|c| c.id() == id.as_str());
+                if !expected.contains(&id.as_str()) && !implicit {
                     let list = if expected.is_empty() {
                         "(this scenario has no [[expect]] tables)".to_string()
                     } else {
@@ -1650,6 +2133,111 @@ impl Validator<'_> {
     }
 }
 
+/// What a check needs from the client's timeline to have anything to judge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Needs {
+    /// Nothing: it judges the whole run.
+    Nothing,
+    /// A stream (plain or MCP) a client step opens.
+    Stream,
+    /// An MCP step (any request).
+    Mcp,
+    /// An MCP stream: a GET stream or a tool call answered over SSE.
+    McpStream,
+    /// A tool call (a POST answered over SSE).
+    Call,
+    /// An MCP stream that can be resumed with `Last-Event-ID` (a revision with sessions).
+    Resumable,
+}
+
+/// What check `id` needs (see [`Needs`]).
+fn needs(id: &str) -> Needs {
+    match id {
+        "stream.survives" | "stream.closed" | "keepalive.cadence" | "keepalive.format"
+        | "first-event.delay" | "timers.independent" | "timers.cleared" => Needs::Stream,
+        "keepalive.on-post" => Needs::Call,
+        "keepalive.on-replay"
+        | "replay.complete"
+        | "client.resumes"
+        | "stream.recovers"
+        | "replay.same-stream"
+        | "replay.session-isolated"
+        | "client.reconnect-backoff"
+        | "client.polling-fallback" => Needs::Resumable,
+        "event-id.unique" | "client.detects-buffering" | "client.keepalive-warnings" => {
+            Needs::McpStream
+        }
+        "delivery.exactly-once" => Needs::Mcp,
+        _ => Needs::Nothing,
+    }
+}
+
+/// What the client's timeline opens, to tell whether a check has anything to judge.
+struct Timeline {
+    /// Each stream name with the kinds of step that open it.
+    streams: BTreeMap<String, BTreeSet<&'static str>>,
+    /// Any MCP step.
+    mcp: bool,
+    /// The run's revision resumes streams.
+    resumable: bool,
+}
+
+impl Timeline {
+    fn of(client: &ClientConfig, resumable: bool) -> Self {
+        let mut streams: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
+        for s in &client.steps {
+            let (name, kind) = match &s.action {
+                ClientAction::OpenStream { stream, .. } => (stream, "open-stream"),
+                ClientAction::OpenGetStream { stream, .. } => (stream, "open-get-stream"),
+                ClientAction::CallTool { stream, .. } => (stream, "call-tool"),
+                _ => continue,
+            };
+            streams.entry(name.clone()).or_default().insert(kind);
+        }
+        Timeline {
+            streams,
+            mcp: client.steps.iter().any(|s| s.action.is_mcp()),
+            resumable,
+        }
+    }
+
+    /// Whether a check needing `needs` has something to judge (on stream `stream` when
+    /// named); else why not, in words.
+    fn judges(&self, needs: Needs, stream: Option<&str>) -> std::result::Result<(), String> {
+        let kinds: BTreeSet<&str> = match stream {
+            Some(name) => self.streams.get(name).cloned().unwrap_or_default(),
+            None => self.streams.values().flatten().copied().collect(),
+        };
+        let on = stream.map_or("no client step opens".to_string(), |s| {
+            format!("stream `{s}` is not")
+        });
+        let mcp_stream = kinds.contains("open-get-stream") || kinds.contains("call-tool");
+        match needs {
+            Needs::Nothing => Ok(()),
+            Needs::Stream if kinds.is_empty() => Err(format!(
+                "it judges streams, and {} a stream; expected a client step that opens one (open-stream, open-get-stream or call-tool)",
+                stream.map_or("no client step opens", |_| "nothing opens")
+            )),
+            Needs::Mcp if !self.mcp => Err(
+                "it judges MCP messages, and the client speaks plain SSE; expected MCP client steps (initialize, ...)".into(),
+            ),
+            Needs::McpStream if !mcp_stream => Err(format!(
+                "it judges MCP SSE streams, and {on} one; expected an open-get-stream or call-tool step"
+            )),
+            Needs::Call if !kinds.contains("call-tool") => Err(
+                "it judges tool calls answered over SSE, and no client step calls a tool; expected a call-tool step".into(),
+            ),
+            Needs::Resumable if !mcp_stream => Err(format!(
+                "it judges MCP streams resumed with Last-Event-ID, and {on} one; expected an open-get-stream or call-tool step"
+            )),
+            Needs::Resumable if !self.resumable => Err(format!(
+                "it judges streams resumed with Last-Event-ID, and the run's revision ({SESSIONLESS_REVISION}, the last in `protocol`) resumes nothing; expected an earlier revision"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A stream name in use on the client's timeline.
 struct OpenName {
     /// The step (file index) that opened it.
@@ -1657,6 +2245,22 @@ struct OpenName {
     /// When a tool call's stream ends by itself (its `tool-duration` after the call);
     /// `None` for streams that stay open until closed.
     ends: Option<Duration>,
+    /// The kind of step that opened it.
+    kind: StepName,
+}
+
+/// The implementation key a client step of kind `name` sets (see [`SetKey`]).
+fn step_key(name: StepName) -> &'static str {
+    match name {
+        StepName::OpenStream => "client.step.open-stream",
+        StepName::CloseStream => "client.step.close-stream",
+        StepName::Initialize => "client.step.initialize",
+        StepName::OpenGetStream => "client.step.open-get-stream",
+        StepName::CallTool => "client.step.call-tool",
+        StepName::ReconnectStream => "client.step.reconnect-stream",
+        StepName::Ping => "client.step.ping",
+        StepName::DeleteSession => "client.step.delete-session",
+    }
 }
 
 impl OpenName {
@@ -1723,6 +2327,8 @@ mod tests {
             if *id == "first-event.delay" {
                 text.push_str("max = \"5s\"\n"); // one of max/min is required
             }
+            // What every check needs to have something to judge: a GET stream, a tool call.
+            text.push_str("[[client.step]]\nat = \"0s\"\ndo = \"initialize\"\n[[client.step]]\nat = \"1s\"\ndo = \"open-get-stream\"\n[[client.step]]\nat = \"1s\"\ndo = \"call-tool\"\ntool-duration = \"5s\"\n");
             let s = crate::scenario::parse_with_presets("t.toml", &text, &[])
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(s.expects[0].id(), *id);

@@ -10,6 +10,17 @@
 //! the reference client and vice versa. Built-in targets run in-process on turmoil sockets;
 //! later kinds (MCP reference, bug models, external processes, tower services) implement the
 //! same two traits. Every target records what it does into the trace through its env.
+//!
+//! Each target declares the scenario keys it cannot honour ([`Unhonoured`]: a real SDK has no
+//! setting for the keepalive frame, an `exec:` server gets no setting at all). A scenario
+//! that sets such a key does not run on that target:
+//!
+//! ```text
+//!  scenario.set_keys (file:line:col of every implementation key it sets)
+//!     × target.unhonoured ──▶ named with --target   ──▶ located error, exit 2 (TargetInfo::refusal)
+//!                         ──▶ one of the defaults   ──▶ pair not run, one note line
+//!                         ──▶ [expect-fail."TARGET"] ──▶ error (the pair never runs)
+//! ```
 
 pub mod axum_sse;
 pub mod process;
@@ -20,7 +31,7 @@ pub mod service;
 pub mod stream_client;
 
 use crate::mcp::client::ClientDefects;
-use crate::scenario::{Scenario, ServerConfig};
+use crate::scenario::{Scenario, ScenarioError, ServerConfig, SetKey};
 use crate::sim::HostEnv;
 use std::future::Future;
 use std::pin::Pin;
@@ -114,18 +125,93 @@ pub struct TargetInfo {
     pub scope: Scope,
     /// A process on real time (`exec:`): its runs are paced to the wall clock.
     pub realtime: bool,
+    /// The scenario keys it cannot honour when a file sets them.
+    pub unhonoured: &'static [Unhonoured],
     pub(crate) server: Option<ServerFactory>,
     pub(crate) client: Option<ClientFactory>,
 }
 
+/// A scenario key a target cannot honour when a file sets it (see [`SetKey`]): its
+/// implementation has no such setting, or not that value.
+#[derive(Clone, Copy)]
+pub struct Unhonoured {
+    /// The key, as [`SetKey::key`] names it (`server.end-after`).
+    pub key: &'static str,
+    /// Why, in one clause: what the implementation does instead.
+    pub why: &'static str,
+    /// The settings of the key it honours nonetheless (e.g. `keepalive = "off"` on an
+    /// implementation without a keepalive); `None`: no setting.
+    pub unless: Option<fn(&Scenario) -> bool>,
+}
+
+impl Unhonoured {
+    /// No setting of `key` can be honoured.
+    pub const fn key(key: &'static str, why: &'static str) -> Self {
+        Self {
+            key,
+            why,
+            unless: None,
+        }
+    }
+
+    /// Only the settings for which `honoured` holds can be.
+    pub const fn unless(
+        key: &'static str,
+        why: &'static str,
+        honoured: fn(&Scenario) -> bool,
+    ) -> Self {
+        Self {
+            key,
+            why,
+            unless: Some(honoured),
+        }
+    }
+}
+
 impl TargetInfo {
-    /// Whether this target runs on `scenario` (see [`Scope`]).
+    /// Whether this target runs on `scenario`: it is in scope ([`Scope`]) and honours every
+    /// implementation key the scenario sets ([`Self::cannot_honour`]).
     pub fn applies_to(&self, scenario: &Scenario) -> bool {
+        self.in_scope(scenario) && self.cannot_honour(scenario).is_none()
+    }
+
+    /// Whether the scenario is of a kind this target runs on (see [`Scope`]).
+    pub fn in_scope(&self, scenario: &Scenario) -> bool {
         match self.scope {
             Scope::Any => true,
             Scope::Mcp => scenario.uses_mcp(),
             Scope::Plain => !scenario.uses_mcp(),
         }
+    }
+
+    /// The first key `scenario` sets (in file order) that this target cannot honour, and why.
+    pub fn cannot_honour<'s>(&self, scenario: &'s Scenario) -> Option<(&'s SetKey, &'static str)> {
+        scenario.set_keys.iter().find_map(|k| {
+            self.unhonoured
+                .iter()
+                .find(|u| u.key == k.key && !u.unless.is_some_and(|honoured| honoured(scenario)))
+                .map(|u| (k, u.why))
+        })
+    }
+
+    /// The error for running this target, named on the command line, on a scenario that sets
+    /// a key it cannot honour: located at the key.
+    pub fn refusal(&self, scenario: &Scenario) -> Option<ScenarioError> {
+        let (key, why) = self.cannot_honour(scenario)?;
+        Some(ScenarioError {
+            file: scenario.path.clone(),
+            line: key.at.line,
+            column: key.at.column,
+            key_path: key.at.path.clone(),
+            message: format!(
+                "{} cannot honour this: {why}; expected a scenario without this key for this target",
+                self.name
+            ),
+            hint: Some(format!(
+                "run it without --target {}, or remove the key (`middlebox targets` lists what each target honours)",
+                self.name
+            )),
+        })
     }
 
     /// The server to run for this target on a scenario: its own when it has the server role,
@@ -146,6 +232,156 @@ impl TargetInfo {
     }
 }
 
+/// `server.x-accel-buffering-no = true` (the implementation sends the header anyway).
+fn sends_x_accel(s: &Scenario) -> bool {
+    s.server.x_accel_buffering_no
+}
+
+/// `server.x-accel-buffering-no = false` (the implementation never sends the header).
+fn sends_no_x_accel(s: &Scenario) -> bool {
+    !s.server.x_accel_buffering_no
+}
+
+/// `server.resume = "replay"` (what an SDK does with an event store).
+fn replays(s: &Scenario) -> bool {
+    s.server.resume == crate::scenario::ResumeAnswer::Replay
+}
+
+/// `server.session-idle-timeout = "off"`.
+fn no_idle_timeout(s: &Scenario) -> bool {
+    s.server.session_idle_timeout.is_none()
+}
+
+/// `server.keepalive = "off"`.
+fn keepalive_off(s: &Scenario) -> bool {
+    s.server.keepalive.is_none()
+}
+
+/// `server.event-store = true`.
+fn event_store_on(s: &Scenario) -> bool {
+    s.server.event_store
+}
+
+/// What a real MCP server SDK has no setting for (through its adapter).
+macro_rules! sdk_server_limits {
+    ($frame:literal) => {
+        [
+            Unhonoured::key("server.keepalive-frame", concat!("the SDK always writes its own keepalive frame, ", $frame)),
+            Unhonoured::key("server.keepalive-comment", concat!("the SDK always writes its own keepalive frame, ", $frame)),
+            Unhonoured::key("server.keepalive-event", concat!("the SDK always writes its own keepalive frame, ", $frame)),
+            Unhonoured::unless("server.x-accel-buffering-no", "the SDK always sends `X-Accel-Buffering: no` on SSE responses", sends_x_accel),
+            Unhonoured::key("server.first-byte-delay", "the SDK has no setting to delay its response headers"),
+            Unhonoured::key("server.end-after", "the SDK has no setting to end its SSE responses after a span"),
+            Unhonoured::unless("server.resume", "the SDK has no setting for how it answers a resumption (it replays from its event store)", replays),
+        ]
+    };
+}
+
+const TS_SDK_SERVER: &[Unhonoured] = &{
+    let l = sdk_server_limits!("`: keepalive`");
+    [
+        l[0], l[1], l[2], l[3], l[4], l[5], l[6],
+        Unhonoured::unless("server.session-idle-timeout", "the TypeScript SDK's transport has no session idle timeout (sessions live until DELETE)", no_idle_timeout),
+    ]
+};
+
+const TS_SDK_SERVER_1_29: &[Unhonoured] = &{
+    let l = sdk_server_limits!("`: keepalive`");
+    [
+        l[0], l[1], l[2], l[4], l[5], l[6],
+        Unhonoured::unless("server.x-accel-buffering-no", "1.29.0 never sends `X-Accel-Buffering: no` (1.32.2 does)", sends_no_x_accel),
+        Unhonoured::unless("server.session-idle-timeout", "the TypeScript SDK's transport has no session idle timeout (sessions live until DELETE)", no_idle_timeout),
+        Unhonoured::unless("server.keepalive", "1.29.0 has no keepalive setting (keepAliveMs arrived in 1.30.0): it never writes a keepalive", keepalive_off),
+    ]
+};
+
+const PYTHON_SDK_SERVER: &[Unhonoured] = &sdk_server_limits!("sse-starlette's `: ping - <time>`");
+
+const RMCP: &[Unhonoured] = &[
+    Unhonoured::key(
+        "server.keepalive-frame",
+        "rmcp always writes sse-stream's keepalive frame, the empty comment `:`",
+    ),
+    Unhonoured::key(
+        "server.keepalive-comment",
+        "rmcp always writes sse-stream's keepalive frame, the empty comment `:`",
+    ),
+    Unhonoured::key(
+        "server.keepalive-event",
+        "rmcp always writes sse-stream's keepalive frame, the empty comment `:`",
+    ),
+    Unhonoured::unless(
+        "server.x-accel-buffering-no",
+        "rmcp always sends `X-Accel-Buffering: no` on SSE responses",
+        sends_x_accel,
+    ),
+    Unhonoured::key(
+        "server.first-byte-delay",
+        "rmcp has no setting to delay its response headers",
+    ),
+    Unhonoured::key(
+        "server.end-after",
+        "rmcp has no setting to end its SSE responses after a span",
+    ),
+    Unhonoured::unless(
+        "server.event-store",
+        "rmcp's local session manager always keeps recent events for resumption (no switch)",
+        event_store_on,
+    ),
+    Unhonoured::unless(
+        "server.resume",
+        "rmcp has no setting for how it answers a resumption (it replays from its session cache)",
+        replays,
+    ),
+];
+
+/// Why an `exec:` server honours no `[server]` key.
+const EXEC_GETS_NOTHING: &str =
+    "an exec: server gets only PORT from middlebox; configure it in its command instead";
+
+const EXEC: &[Unhonoured] = &[
+    Unhonoured::key("server.keepalive", EXEC_GETS_NOTHING),
+    Unhonoured::key("server.keepalive-frame", EXEC_GETS_NOTHING),
+    Unhonoured::key("server.keepalive-comment", EXEC_GETS_NOTHING),
+    Unhonoured::key("server.keepalive-event", EXEC_GETS_NOTHING),
+    Unhonoured::key("server.x-accel-buffering-no", EXEC_GETS_NOTHING),
+    Unhonoured::key("server.first-byte-delay", EXEC_GETS_NOTHING),
+    Unhonoured::key("server.end-after", EXEC_GETS_NOTHING),
+    Unhonoured::key("server.event", EXEC_GETS_NOTHING),
+    Unhonoured::key("server.event-store", EXEC_GETS_NOTHING),
+    Unhonoured::key("server.retry", EXEC_GETS_NOTHING),
+    Unhonoured::key("server.notification", EXEC_GETS_NOTHING),
+    Unhonoured::key("server.resume", EXEC_GETS_NOTHING),
+    Unhonoured::key("server.session-idle-timeout", EXEC_GETS_NOTHING),
+    Unhonoured::key(
+        "fault",
+        "an exec: server runs on real time, and only the network engine applies faults",
+    ),
+];
+
+const AXUM_SSE: &[Unhonoured] = &[
+    Unhonoured::unless(
+        "server.keepalive-frame",
+        "axum writes a named keepalive event without its empty `data:` line (`event: NAME` alone dispatches nothing)",
+        axum_sse::comment_frame,
+    ),
+    Unhonoured::key(
+        "server.keepalive-event",
+        "axum writes a named keepalive event without its empty `data:` line (`event: NAME` alone dispatches nothing)",
+    ),
+    Unhonoured::unless(
+        "server.keepalive-comment",
+        "axum writes a comment keepalive as `: <text>`, so the text must be empty or start with a space",
+        axum_sse::honours_comment,
+    ),
+];
+
+const TS_SDK_CLIENT: &[Unhonoured] = &[
+    Unhonoured::key("client.keepalive-expected", "the SDK client has no keepalive expectation and logs no missed-keepalive warnings"),
+    Unhonoured::key("client.step.reconnect-stream", "the SDK client cannot reconnect a stream with a chosen Last-Event-ID (its transport keeps the id itself)"),
+    Unhonoured::key("client.step.open-stream", "the SDK client opens MCP streams only, no plain SSE stream"),
+];
+
 /// Every built-in target, reference first, in a stable order.
 pub fn all() -> Vec<TargetInfo> {
     vec![
@@ -157,6 +393,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: false,
             realtime: false,
             scope: Scope::Any,
+            unhonoured: &[],
             server: server(reference_server::build),
             client: Some(reference_client::build),
         },
@@ -168,6 +405,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: true,
             realtime: false,
             scope: Scope::Any,
+            unhonoured: &[],
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.keepalive = None;
@@ -183,6 +421,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: true,
             realtime: false,
             scope: Scope::Mcp,
+            unhonoured: &[],
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.replay_without_keepalive = true;
@@ -198,6 +437,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: true,
             realtime: false,
             scope: Scope::Mcp,
+            unhonoured: &[],
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.shared_keepalive_timer = true;
@@ -214,6 +454,7 @@ pub fn all() -> Vec<TargetInfo> {
             realtime: false,
             scope: Scope::Any,
             // Slows a keepalive the scenario has; a scenario with keepalive off stays off.
+            unhonoured: &[],
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 if cfg.keepalive.is_some() {
@@ -232,6 +473,7 @@ pub fn all() -> Vec<TargetInfo> {
             realtime: false,
             scope: Scope::Mcp,
             // A fixed implementation: the scenario's keepalive setting does not change it.
+            unhonoured: &[],
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.no_stream_keepalive = true;
@@ -249,6 +491,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: true,
             realtime: false,
             scope: Scope::Mcp,
+            unhonoured: &[],
             server: None,
             client: Some(|| {
                 reference_client::build_with(ClientDefects {
@@ -265,6 +508,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: true,
             realtime: false,
             scope: Scope::Mcp,
+            unhonoured: &[],
             server: None,
             client: Some(|| {
                 reference_client::build_with(ClientDefects {
@@ -281,6 +525,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: true,
             realtime: false,
             scope: Scope::Mcp,
+            unhonoured: &[],
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.get_guard = Some(crate::scenario::GetGuard::NeverReleased);
@@ -296,6 +541,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: true,
             realtime: false,
             scope: Scope::Mcp,
+            unhonoured: &[],
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.get_guard = Some(crate::scenario::GetGuard::UntilNoticed);
@@ -311,6 +557,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: true,
             realtime: false,
             scope: Scope::Mcp,
+            unhonoured: &[],
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.post_without_keepalive_2026 = true;
@@ -326,6 +573,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: true,
             realtime: false,
             scope: Scope::Mcp,
+            unhonoured: &[],
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.replay_crosses_sessions = true;
@@ -341,6 +589,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: false,
             realtime: false,
             scope: Scope::Plain,
+            unhonoured: AXUM_SSE,
             server: server(axum_sse::build),
             client: None,
         },
@@ -352,6 +601,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: false,
             realtime: false,
             scope: Scope::Mcp,
+            unhonoured: TS_SDK_SERVER,
             server: server(|cfg| process::build(cfg, "ts-sdk-server@1.32.2")),
             client: None,
         },
@@ -363,6 +613,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: false,
             realtime: false,
             scope: Scope::Mcp,
+            unhonoured: TS_SDK_SERVER_1_29,
             server: server(|cfg| process::build(cfg, "ts-sdk-server@1.29.0")),
             client: None,
         },
@@ -374,6 +625,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: false,
             realtime: false,
             scope: Scope::Mcp,
+            unhonoured: TS_SDK_SERVER,
             server: server(|cfg| process::build(cfg, "ts-server@2.4.0")),
             client: None,
         },
@@ -385,6 +637,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: false,
             realtime: false,
             scope: Scope::Mcp,
+            unhonoured: PYTHON_SDK_SERVER,
             server: server(|cfg| process::build(cfg, "python-sdk-server@2.3.0")),
             client: None,
         },
@@ -396,6 +649,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: false,
             realtime: false,
             scope: Scope::Mcp,
+            unhonoured: RMCP,
             server: server(rmcp::build),
             client: None,
         },
@@ -407,6 +661,7 @@ pub fn all() -> Vec<TargetInfo> {
             bug_model: false,
             realtime: false,
             scope: Scope::Mcp,
+            unhonoured: TS_SDK_CLIENT,
             server: None,
             client: Some(|| process::build_client("ts-sdk-client@1.32.2")),
         },
@@ -430,6 +685,7 @@ pub fn get(name: &str) -> Option<TargetInfo> {
             bug_model: false,
             realtime: true,
             scope: Scope::Any,
+            unhonoured: EXEC,
             server: server(move |_cfg| process::exec::build(&cmd)),
             client: None,
         });
@@ -452,4 +708,60 @@ pub fn default_names() -> Vec<&'static str> {
         .map(|t| t.name)
         .filter(|n| !NOT_REPRODUCIBLE.contains(n))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(server: &str) -> Scenario {
+        let text = format!(
+            "description = \"d\"\nduration = \"1m\"\n[[client.step]]\nat = \"0s\"\ndo = \"initialize\"\n[[client.step]]\nat = \"1s\"\ndo = \"open-get-stream\"\n[server]\n{server}"
+        );
+        crate::scenario::parse("t.toml", &text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_target_refuses_the_first_key_it_cannot_honour_at_its_place() {
+        let ts = get("ts-sdk-server@1.32.2").unwrap();
+        let s = scenario("first-byte-delay = \"1s\"\nend-after = \"5s\"\n");
+        let (key, why) = ts.cannot_honour(&s).expect("refused");
+        assert_eq!((key.key, key.at.line), ("server.first-byte-delay", 10));
+        assert!(why.contains("delay its response headers"), "{why}");
+        let e = ts.refusal(&s).unwrap();
+        assert_eq!(
+            (e.line, e.column, e.key_path.as_str()),
+            (10, 20, "server.first-byte-delay")
+        );
+        assert!(e.to_string().starts_with(
+            "error: t.toml:10:20: server.first-byte-delay: ts-sdk-server@1.32.2 cannot honour this: "
+        ));
+        assert!(!ts.applies_to(&s) && ts.in_scope(&s));
+        // The reference and every bug model honour it.
+        for t in all()
+            .iter()
+            .filter(|t| t.name == "reference" || t.bug_model)
+        {
+            assert!(t.refusal(&s).is_none(), "{}", t.name);
+        }
+    }
+
+    #[test]
+    fn a_value_the_implementation_has_anyway_is_honoured() {
+        let old = get("ts-sdk-server@1.29.0").unwrap();
+        assert!(old
+            .cannot_honour(&scenario("keepalive = \"15s\"\n"))
+            .is_some());
+        assert!(old.applies_to(&scenario("keepalive = \"off\"\n")));
+        assert!(old.applies_to(&scenario("x-accel-buffering-no = false\n")));
+        let new = get("ts-sdk-server@1.32.2").unwrap();
+        assert!(new.applies_to(&scenario("x-accel-buffering-no = true\n")));
+        assert!(!new.applies_to(&scenario("x-accel-buffering-no = false\n")));
+        assert!(new.applies_to(&scenario("resume = \"replay\"\n")));
+        assert!(!new.applies_to(&scenario("resume = \"http-404\"\n")));
+        // A key set to its default is still set: an exec: server gets no setting at all.
+        let exec = get("exec:true").unwrap();
+        assert!(!exec.applies_to(&scenario("keepalive = \"15s\"\n")));
+        assert!(exec.applies_to(&scenario("")));
+    }
 }

@@ -7,6 +7,8 @@
 //!  [[client.step]] do=close-stream / scenario end ──▶ close signal ──▶ ConnClosed{by: client}
 //!  MCP steps (initialize, open-get-stream, call-tool, ping, delete-session)
 //!                                        ──▶ crate::mcp::client::McpClient (one per run)
+//!  reconnect-stream ──▶ the GET stream's task: drop its connection, reconnect with the id
+//!                       (a stream whose life is over starts again with that id)
 //! ```
 //!
 //! Plain and MCP streams share one table of open streams by name: `close-stream` and the
@@ -24,7 +26,7 @@ use http_body_util::{BodyExt, Empty};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// Builds the reference client.
@@ -46,15 +48,42 @@ async fn sleep_until(at: Duration) {
     tokio::time::sleep(at.saturating_sub(now())).await;
 }
 
-/// Open streams by name: how to close each, and its task.
-type OpenStreams = BTreeMap<String, (oneshot::Sender<String>, JoinHandle<()>)>;
+/// A stream the timeline opened: how to close it, how to make it reconnect (MCP streams),
+/// and its task.
+struct OpenStream {
+    close: oneshot::Sender<String>,
+    reconnect: Option<mpsc::UnboundedSender<String>>,
+    task: JoinHandle<()>,
+}
+
+/// Open streams by name.
+type OpenStreams = BTreeMap<String, OpenStream>;
 
 /// Closes stream `name` if it is open, and waits for its task to finish.
 async fn close(open: &mut OpenStreams, name: &str, why: &str) {
-    if let Some((tx, task)) = open.remove(name) {
-        let _ = tx.send(why.into());
-        let _ = task.await;
+    if let Some(s) = open.remove(name) {
+        let _ = s.close.send(why.into());
+        let _ = s.task.await;
     }
+}
+
+/// Runs MCP stream `name` from `opening` as a task, registered under its name.
+fn spawn_mcp(open: &mut OpenStreams, mcp: &McpClient, name: String, opening: Opening) {
+    let (close, rx) = oneshot::channel();
+    let (reconnect, reconnects) = mpsc::unbounded_channel();
+    let task =
+        tokio::task::spawn_local(
+            mcp.clone()
+                .run_stream(name.clone(), opening, rx, reconnects),
+        );
+    open.insert(
+        name,
+        OpenStream {
+            close,
+            reconnect: Some(reconnect),
+            task,
+        },
+    );
 }
 
 impl ClientTarget for ReferenceClient {
@@ -71,6 +100,7 @@ impl ClientTarget for ReferenceClient {
                 reconnect: env.scenario.client.reconnect.clone(),
                 defects,
                 keepalive_expected: env.scenario.client.keepalive_expected,
+                tick: env.scenario.tick,
             });
             let mut open = OpenStreams::new();
             let timeline = async {
@@ -86,7 +116,14 @@ impl ClientTarget for ReferenceClient {
                                 path,
                                 rx,
                             ));
-                            open.insert(stream, (tx, task));
+                            open.insert(
+                                stream,
+                                OpenStream {
+                                    close: tx,
+                                    reconnect: None,
+                                    task,
+                                },
+                            );
                         }
                         ClientAction::CloseStream { stream } => {
                             close(&mut open, &stream, "close-stream step").await;
@@ -101,13 +138,25 @@ impl ClientTarget for ReferenceClient {
                                 Some(last_event_id) => Opening::GetAfter { last_event_id },
                                 None => Opening::Get,
                             };
-                            let (tx, rx) = oneshot::channel();
-                            let task = tokio::task::spawn_local(mcp.clone().run_stream(
-                                stream.clone(),
-                                opening,
-                                rx,
-                            ));
-                            open.insert(stream, (tx, task));
+                            spawn_mcp(&mut open, &mcp, stream, opening);
+                        }
+                        ClientAction::ReconnectStream {
+                            stream,
+                            last_event_id,
+                        } => {
+                            let running = open.get(&stream).is_some_and(|s| {
+                                !s.task.is_finished()
+                                    && s.reconnect
+                                        .as_ref()
+                                        .is_some_and(|r| r.send(last_event_id.clone()).is_ok())
+                            });
+                            if !running {
+                                // The stream's life is over (given up, refused): it starts
+                                // again from the chosen id.
+                                close(&mut open, &stream, "reconnect-stream step").await;
+                                let opening = Opening::GetAfter { last_event_id };
+                                spawn_mcp(&mut open, &mcp, stream, opening);
+                            }
                         }
                         ClientAction::CallTool {
                             stream,
@@ -116,13 +165,7 @@ impl ClientTarget for ReferenceClient {
                         } => {
                             close(&mut open, &stream, "reopened by the timeline").await;
                             let opening = mcp.call_tool(duration, progress_every);
-                            let (tx, rx) = oneshot::channel();
-                            let task = tokio::task::spawn_local(mcp.clone().run_stream(
-                                stream.clone(),
-                                opening,
-                                rx,
-                            ));
-                            open.insert(stream, (tx, task));
+                            spawn_mcp(&mut open, &mcp, stream, opening);
                         }
                         ClientAction::Ping => mcp.ping().await,
                         ClientAction::DeleteSession => mcp.delete_session().await,
@@ -136,9 +179,9 @@ impl ClientTarget for ReferenceClient {
                 () = sleep_until(env.scenario.duration) => {}
             }
             sleep_until(env.scenario.duration).await;
-            for (_, (tx, task)) in std::mem::take(&mut open) {
-                let _ = tx.send("scenario ended".into());
-                let _ = task.await;
+            for (_, s) in std::mem::take(&mut open) {
+                let _ = s.close.send("scenario ended".into());
+                let _ = s.task.await;
             }
             Ok(())
         })

@@ -158,7 +158,7 @@ async fn stream_task(mut out: SseOut, cfg: Rc<ServerConfig>, timer: Option<(u32,
     let mut keepalive = timer
         .map(|(id, every)| Keepalive::arm(id, every, cfg.keepalive_frame.clone(), &out, start));
     let mut next_event = cfg.events.iter().position(|e| e.at >= start);
-    let end_at = cfg.end_after.map(|d| start + d);
+    let end_at = cfg.end_after.as_ref().map(|e| start + e.after);
     loop {
         let mut due: Option<(Duration, Due)> = None;
         let mut consider = |at: Option<Duration>, what: Due| {

@@ -104,6 +104,11 @@ impl ServerTarget for RmcpTarget {
         };
         let mut local = LocalSessionManager::default();
         local.session_config.sse_retry = self.cfg.retry;
+        // rmcp's session `keep_alive`: a session with no activity for that long ends (rmcp's
+        // default, 5 min, unless the scenario sets one).
+        if self.cfg.session_idle_timeout_set {
+            local.session_config.keep_alive = self.cfg.session_idle_timeout;
+        }
         // One manager per server start: session names restart at s1 after a restart, as the
         // reference server's do.
         let sessions = Arc::new(Sessions {

@@ -180,6 +180,13 @@ pub enum EventKind {
     SessionCreated { session: String },
     /// MCP server: a session was terminated (DELETE).
     SessionTerminated { session: String },
+    /// MCP server: a session was forgotten after `idle` without a request
+    /// (`server.session-idle-timeout`); later requests on it are answered 404.
+    SessionExpired {
+        session: String,
+        #[serde(with = "crate::time::human")]
+        idle: Duration,
+    },
     /// MCP server: this connection carries server stream `stream` (`kind`: `get`, `post`,
     /// `replay`) of `session`. Event ids are unique across a session's streams.
     StreamAttached {

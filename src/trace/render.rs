@@ -162,6 +162,9 @@ pub fn describe(e: &Event) -> String {
         }
         EventKind::SessionCreated { session } => format!("session {session} created"),
         EventKind::SessionTerminated { session } => format!("session {session} terminated"),
+        EventKind::SessionExpired { session, idle } => {
+            format!("session {session} expired: no request for {}", span(*idle))
+        }
         EventKind::StreamAttached {
             stream,
             kind,

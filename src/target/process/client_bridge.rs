@@ -214,6 +214,12 @@ fn action_json(a: &ClientAction) -> serde_json::Value {
             "progress_every_ms": progress_every.map(|d| d.as_millis() as u64),
         }),
         ClientAction::CloseStream { stream } => json!({"do": "close-stream", "stream": stream}),
+        // Never sent: the SDK client cannot honour this step, so it is refused before a run
+        // (see `crate::target::Unhonoured`).
+        ClientAction::ReconnectStream {
+            stream,
+            last_event_id,
+        } => json!({"do": "reconnect-stream", "stream": stream, "last_event_id": last_event_id}),
         ClientAction::Ping => json!({"do": "ping"}),
         ClientAction::DeleteSession => json!({"do": "delete-session"}),
         ClientAction::OpenStream { stream, path } => {

@@ -113,6 +113,11 @@ pub fn options(imp: &Implementation, cfg: &ServerConfig) -> Options {
             .then(|| cfg.keepalive.map_or(0, |d| d.as_millis() as u64)),
         event_store: cfg.event_store,
         test_defect: None,
+        // Refused by validation for implementations without the setting (see
+        // `crate::target::Unhonoured`).
+        session_idle_timeout_ms: cfg
+            .session_idle_timeout_set
+            .then(|| cfg.session_idle_timeout.map_or(0, |d| d.as_millis() as u64)),
     }
 }
 

@@ -61,6 +61,10 @@ pub struct Options {
     /// Never set by a scenario.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_defect: Option<String>,
+    /// Session idle timeout in ms; `0` disables it; absent keeps the implementation's default
+    /// (sent only to implementations that have one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_idle_timeout_ms: Option<u64>,
 }
 
 /// What the MCP server does on its own.
@@ -250,6 +254,7 @@ mod tests {
                 keepalive_ms: None,
                 event_store: true,
                 test_defect: None,
+                session_idle_timeout_ms: None,
             })
             .unwrap(),
             mcp: McpSetup::default(),
