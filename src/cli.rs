@@ -426,14 +426,25 @@ fn cmd_run(a: RunArgs) -> ExitCode {
     if scenarios.is_empty() {
         return usage_error("no scenario files found (expected *.toml under the given paths)");
     }
-    // A target named on the command line must honour every key a scenario sets; a default
-    // target that cannot is left out of that scenario, with a note.
+    // A target named on the command line must honour every key of a scenario file named on
+    // the command line; otherwise (a default target, or a file found in a directory) the
+    // pair is left out, with a note.
+    let named: Vec<PathBuf> = a
+        .paths
+        .iter()
+        .filter(|p| p.is_file())
+        .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
+        .collect();
+    let is_named = |s: &Scenario| {
+        let p = Path::new(&s.path);
+        named.contains(&p.canonicalize().unwrap_or_else(|_| p.to_path_buf()))
+    };
     let mut refused = false;
     let mut unhonoured = Vec::new();
     for s in &scenarios {
         for t in targets.iter().filter(|t| t.in_scope(s)) {
             match t.refusal(s) {
-                Some(e) if !a.targets.is_empty() => {
+                Some(e) if !a.targets.is_empty() && is_named(s) => {
                     eprintln!("{e}");
                     refused = true;
                 }
@@ -457,6 +468,12 @@ fn cmd_run(a: RunArgs) -> ExitCode {
     if skipped > 0 && !a.targets.is_empty() {
         eprintln!(
             "note: {skipped} scenario × target pairs not run: those targets only run on MCP scenarios, or only on plain SSE ones (see `middlebox targets`)"
+        );
+    }
+    if total == 0 {
+        // Nothing would run: that is no pass.
+        return usage_error(
+            "no scenario × target pair to run: every pair was left out (see the notes above)",
         );
     }
     let done = std::sync::atomic::AtomicUsize::new(0);

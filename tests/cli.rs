@@ -344,6 +344,24 @@ fn a_key_the_named_target_cannot_honour_is_a_located_error_and_a_default_target_
         err.contains("hint: run it without --target ts-sdk-server@1.32.2"),
         "{err}"
     );
+    // Found in a directory, the pair is left out with a note: a target is run over a whole
+    // suite without one file stopping it.
+    let out = middlebox(&[
+        "run",
+        dir.to_str().unwrap(),
+        "--target",
+        "ts-sdk-server@1.32.2",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "stdout: {}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("note: 1 scenario × target pairs not run: the target cannot honour a key the scenario sets"),
+        "{err}"
+    );
+    assert!(
+        err.contains("no scenario × target pair to run"),
+        "{err}"
+    );
     // The reference honours it; among the defaults the SDK servers are left out, with a note.
     let out = middlebox(&["run", path, "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
