@@ -22,10 +22,16 @@
 //! stream ends for good when its last connection ends: the client's own close, the scenario's
 //! end, or a drop the client never resumed; reconnects with `Last-Event-ID` continue the
 //! stream, a new `POST` or a fresh open after the client's close starts a new one (see
-//! [`logical_streams`]). A delivery that matches nothing the server wrote fails too. On a run
-//! the harness stopped, what was still in flight on a stream open at the stop is not judged.
+//! [`logical_streams`]). An event the server held back (`EventHeldBack`: no connection
+//! carried its stream) is a message too, judged with its stream's last connection: kept, it
+//! must reach the application by a replay; not kept (no event store), it is lost (held back
+//! on a session the client no longer used, it is left to `session.survives`). A delivery
+//! that matches nothing the server wrote fails too. On a run the harness stopped, what was
+//! still in flight on a stream open at the stop is not judged.
 
-use super::client_stream::{client_streams, outcome, ClientStream, Fate, SERVER};
+use super::client_stream::{
+    client_sessions, client_streams, outcome, session_at, ClientStream, Fate, SERVER,
+};
 use super::event_id_unique::attachments;
 use super::{CheckOutcome, Verdict};
 use crate::sse::Frame;
@@ -59,6 +65,9 @@ struct Write<'t> {
     what: String,
     /// The client's receipt of it: when, and the index into `receipts`.
     receipt: Option<usize>,
+    /// An event no connection took (`EventHeldBack`; `conn` is then the client connection
+    /// last attached to its stream): whether the server kept it for a replay.
+    held: Option<bool>,
 }
 
 /// An SSE event with data the client received.
@@ -138,7 +147,46 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
     let mut receipts: Vec<Receipt<'_>> = Vec::new();
     let mut answers: Vec<Answer> = Vec::new();
     let mut asked: BTreeMap<ConnId, u64> = BTreeMap::new();
+    let sessions = client_sessions(trace);
+    // The client connection the server last attached to each (session, stream).
+    let mut carrier: BTreeMap<(&str, &str), ConnId> = BTreeMap::new();
     for e in &trace.events {
+        match &e.kind {
+            EventKind::StreamAttached {
+                stream, session, ..
+            } if e.host == SERVER => {
+                if let Some(c) = e.conn.filter(|c| client_conns.contains(c)) {
+                    carrier.insert((session, stream), c);
+                }
+            }
+            EventKind::EventHeldBack {
+                stream,
+                session,
+                id,
+                data,
+                kept,
+            } if e.host == SERVER && !data.trim().is_empty() => {
+                // Judged with the stream's last connection (when the client had one), while
+                // the client still used the session (a session it lost or left is
+                // session.survives's verdict).
+                let in_use = session_at(&sessions, e.at).is_none_or(|s| s == session);
+                if let Some(&c) = carrier
+                    .get(&(session.as_str(), stream.as_str()))
+                    .filter(|_| in_use)
+                {
+                    writes.push(Write {
+                        at: e.at,
+                        conn: c,
+                        id: Some(id),
+                        data,
+                        what: message_name(data),
+                        receipt: None,
+                        held: Some(*kept),
+                    });
+                }
+            }
+            _ => {}
+        }
         let Some(c) = e.conn.filter(|c| client_conns.contains(c)) else {
             continue;
         };
@@ -156,6 +204,7 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
                 data,
                 what: message_name(data),
                 receipt: None,
+                held: None,
             }),
             (EventKind::Received { frames, .. }, false) => {
                 for f in frames {
@@ -201,7 +250,7 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
         by_conn.entry(r.conn).or_default().push(i);
     }
     let mut nth: BTreeMap<ConnId, usize> = BTreeMap::new();
-    for w in &mut writes {
+    for w in writes.iter_mut().filter(|w| w.held.is_none()) {
         let k = nth.entry(w.conn).or_default();
         w.receipt = by_conn.get(&w.conn).and_then(|v| v.get(*k)).copied();
         *k += 1;
@@ -289,7 +338,7 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
     let mut messages: Vec<Vec<usize>> = Vec::new();
     let mut keyed: BTreeMap<(Option<&str>, &str, &str), usize> = BTreeMap::new();
     for (i, w) in writes.iter().enumerate() {
-        match w.id {
+        match w.id.filter(|_| w.held != Some(false)) {
             Some(id) => match keyed.get(&(session(w.conn), id, w.data)) {
                 Some(&m) => messages[m].push(i),
                 None => {
@@ -352,8 +401,12 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
                         .get(&first.conn)
                         .cloned()
                         .unwrap_or((end, false, String::new(), false));
-                let how = if by_client {
+                let how = if first.held == Some(false) {
+                    "and the server keeps no events, so it can never be replayed".to_string()
+                } else if by_client {
                     format!("before the client closed it ({last} at {})", stamp(stop))
+                } else if first.held.is_some() && stop >= end {
+                    "and no replay carried it before the scenario's end".to_string()
                 } else if stop >= end {
                     "and the stream stayed open until the scenario's end".to_string()
                 } else if first.id.is_none() {
@@ -367,12 +420,19 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
                         stamp(stop)
                     )
                 };
+                let wrote = match first.held {
+                    Some(_) => format!(
+                        "held back {what} at {} (no connection carried its stream; the last was {})",
+                        stamp(first.at),
+                        first.conn
+                    ),
+                    None => format!("wrote {what} at {}", stamp(first.at)),
+                };
                 keep(
                     stop,
                     format!(
-                        "{}: the server wrote {what} at {} but it never reached the client application, {how}",
-                        first.conn,
-                        stamp(first.at)
+                        "{}: the server {wrote} but it never reached the client application, {how}",
+                        first.conn
                     ),
                 );
             }

@@ -31,10 +31,21 @@ pub(super) struct Write<'t> {
     pub conn: Option<ConnId>,
     pub id: &'t str,
     pub data: &'t str,
+    /// For an event no connection took (`EventHeldBack`): its session and server stream.
+    pub held: Option<(&'t str, &'t str)>,
 }
 
-/// Every event with an id the server wrote, in write order.
+/// Every event with an id the server wrote on a connection, in write order.
 pub(super) fn server_writes(trace: &Trace) -> Vec<Write<'_>> {
+    server_events(trace)
+        .into_iter()
+        .filter(|w| w.held.is_none())
+        .collect()
+}
+
+/// [`server_writes`] and the events the server held back (no connection took them, see
+/// `EventHeldBack`), in trace order.
+pub(super) fn server_events(trace: &Trace) -> Vec<Write<'_>> {
     trace
         .events
         .iter()
@@ -50,6 +61,20 @@ pub(super) fn server_writes(trace: &Trace) -> Vec<Write<'_>> {
                 conn: e.conn,
                 id,
                 data,
+                held: None,
+            }),
+            EventKind::EventHeldBack {
+                stream,
+                session,
+                id,
+                data,
+                ..
+            } => Some(Write {
+                at: e.at,
+                conn: None,
+                id,
+                data,
+                held: Some((session, stream)),
             }),
             _ => None,
         })
@@ -112,7 +137,7 @@ pub(super) fn attachments(trace: &Trace) -> BTreeMap<ConnId, Attachment<'_>> {
 /// Evaluates `event-id.unique`: every collision, each named with its connections, server
 /// streams and session.
 pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
-    let writes = server_writes(trace);
+    let writes = server_events(trace);
     if writes.is_empty() {
         return outcome(
             ID,
@@ -140,14 +165,24 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
         })
     };
     let stream = |c| of(c).and_then(|a| a.stream);
-    let mut first: BTreeMap<(Option<&str>, &str), &Write<'_>> = BTreeMap::new();
+    // Each write's session and server stream (a held-back event names its own).
+    let keys: Vec<(Option<&str>, Option<&str>)> = writes
+        .iter()
+        .map(|w| match w.held {
+            Some((session, stream)) => (Some(session), Some(stream)),
+            None => (session(w.conn), stream(w.conn)),
+        })
+        .collect();
+    let mut first: BTreeMap<(Option<&str>, &str), usize> = BTreeMap::new();
     let mut collisions: Vec<(Duration, String)> = Vec::new();
-    for w in &writes {
-        let Some(f) = first.get(&(session(w.conn), w.id)) else {
-            first.insert((session(w.conn), w.id), w);
+    for (i, w) in writes.iter().enumerate() {
+        let (session_of_w, stream_of_w) = keys[i];
+        let Some(&fi) = first.get(&(session_of_w, w.id)) else {
+            first.insert((session_of_w, w.id), i);
             continue;
         };
-        let other_stream = matches!((stream(f.conn), stream(w.conn)), (Some(a), Some(b)) if a != b);
+        let (f, stream_of_f) = (&writes[fi], keys[fi].1);
+        let other_stream = matches!((stream_of_f, stream_of_w), (Some(a), Some(b)) if a != b);
         if !other_stream && (w.data == f.data || w.data.is_empty()) {
             continue;
         }
@@ -160,13 +195,13 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
             w.at,
             format!(
                 "{} reused event id {}{} at {} for a different event ({why}) than {} at {}",
-                where_(w.conn, stream(w.conn)),
+                where_(w.conn, stream_of_w),
                 w.id,
-                session(w.conn)
+                session_of_w
                     .map(|s| format!(" of session {s}"))
                     .unwrap_or_default(),
                 stamp(w.at),
-                where_(f.conn, stream(f.conn)),
+                where_(f.conn, stream_of_f),
                 stamp(f.at)
             ),
         ));
@@ -216,7 +251,8 @@ fn where_(conn: Option<ConnId>, stream: Option<&str>) -> String {
     match (conn, stream) {
         (Some(c), Some(s)) => format!("{c} (server stream {s})"),
         (Some(c), None) => c.to_string(),
-        (None, _) => "the server".into(),
+        (None, Some(s)) => format!("the server (held back on stream {s})"),
+        (None, None) => "the server".into(),
     }
 }
 

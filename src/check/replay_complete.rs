@@ -16,7 +16,7 @@
 //! never wrote on that stream cannot be judged and is skipped.
 
 use super::client_stream::{client_streams, outcome, ClientStream, Fate};
-use super::event_id_unique::{attachments, server_writes, Write};
+use super::event_id_unique::{attachments, server_events, Write};
 use super::{CheckOutcome, Verdict};
 use crate::sse::Frame;
 use crate::time::stamp;
@@ -30,9 +30,10 @@ pub const ID: &str = "replay.complete";
 /// Evaluates `replay.complete` for the reconnects of `stream` (every stream when `None`).
 pub fn evaluate(stream: Option<&str>, trace: &Trace, end: Duration) -> CheckOutcome {
     let all = client_streams(trace, end);
-    let writes = server_writes(trace);
+    let writes = server_events(trace);
     let attached = attachments(trace);
     let server_stream = |c: Option<ConnId>| c.and_then(|c| attached.get(&c)?.stream);
+    let server_session = |c: Option<ConnId>| c.and_then(|c| attached.get(&c)?.session);
     let mut resumes = 0;
     let mut skipped: Vec<String> = Vec::new();
     let mut checked: Vec<(String, Duration)> = Vec::new();
@@ -56,12 +57,22 @@ pub fn evaluate(stream: Option<&str>, trace: &Trace, end: Duration) -> CheckOutc
             continue;
         };
         let l_stream = server_stream(l_write.conn);
+        let l_session = server_session(l_write.conn);
+        // An event of L's stream the server held back before M asked (no connection took
+        // it) is missed too.
+        let held_for_l = |w: &&Write<'_>| {
+            w.at <= asked
+                && l_stream.is_some()
+                && w.held.is_some_and(|(session, s)| {
+                    Some(s) == l_stream && l_session.is_none_or(|l| l == session)
+                })
+        };
         // Ids first written after L's first write, in write order, priming events left out.
         let mut written: BTreeSet<&str> = BTreeSet::new();
         let mut past_last = false;
         let mut expected: Vec<&str> = Vec::new();
-        for w in writes.iter().filter(on_earlier) {
-            if l_stream.is_some() && server_stream(w.conn) != l_stream {
+        for w in writes.iter().filter(|w| on_earlier(w) || held_for_l(w)) {
+            if w.held.is_none() && l_stream.is_some() && server_stream(w.conn) != l_stream {
                 continue;
             }
             let first_write = written.insert(w.id);
@@ -289,6 +300,39 @@ mod tests {
             o.message,
             "conn#3 (stream call) resumed after 3 and received the 2 events written after it (4, 5); 1 resume checked"
         );
+    }
+
+    #[test]
+    fn an_event_held_back_while_no_connection_carried_the_stream_is_expected() {
+        // Progress 6 was held back at 38s (no connection carried p1); the resume at 40s
+        // replays 4 and 5 only.
+        let t = dropped_call()
+            .held(38_000, "s1", "p1", "6", "{\"progress\":6}", true)
+            .resume(3, "call", 40_000, "3")
+            .attached(40_002, 3, "p1", "replay", "s1")
+            .replay_started(40_002, 3, "p1", "3", 2)
+            .event_id(40_005, 3, "4", "{\"progress\":4}")
+            .event_id(40_006, 3, "5", "{\"progress\":5}")
+            .ended(50_000, 3, StreamEnd::Complete)
+            .build();
+        let o = evaluate(None, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#3 (stream call) resumed after 3 at 00:00:40.000 and expected 4, 5, 6 first: missing 6"
+        );
+        // Held back on another stream or session: not this replay's.
+        let t = dropped_call()
+            .held(38_000, "s1", "g1", "6", "{\"progress\":6}", true)
+            .held(38_000, "s2", "p1", "7", "{\"progress\":7}", true)
+            .resume(3, "call", 40_000, "3")
+            .attached(40_002, 3, "p1", "replay", "s1")
+            .event_id(40_005, 3, "4", "{\"progress\":4}")
+            .event_id(40_006, 3, "5", "{\"progress\":5}")
+            .ended(50_000, 3, StreamEnd::Complete)
+            .build();
+        let o = evaluate(None, &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
     }
 
     #[test]

@@ -396,6 +396,30 @@ impl TraceBuilder {
         self.server(t, conn, EventKind::FrameWritten { frame, timer: None })
     }
 
+    /// The server held an event of `stream` back: no connection carried the stream.
+    pub fn held(
+        self,
+        t: u64,
+        session: &str,
+        stream: &str,
+        id: &str,
+        data: &str,
+        kept: bool,
+    ) -> Self {
+        self.push(
+            t,
+            "server",
+            None,
+            EventKind::EventHeldBack {
+                stream: stream.into(),
+                session: session.into(),
+                id: id.into(),
+                data: data.into(),
+                kept,
+            },
+        )
+    }
+
     /// The server wrote an event with data and no id.
     pub fn written_plain(self, t: u64, conn: u32, data: &str) -> Self {
         let frame = Frame::Event {

@@ -245,7 +245,8 @@ impl State {
     }
 
     /// Issues an id for an event on `key`, keeps it, and sends it if a connection is attached.
-    fn emit(&mut self, key: &StreamKey, data: &str) -> Option<u64> {
+    /// Returns the id and whether a connection took it.
+    fn emit(&mut self, key: &StreamKey, data: &str) -> Option<(u64, bool)> {
         self.store(&key.0)?; // the session is live
         let id = match &mut self.shared_events {
             Some(shared) if key.0 != NO_SESSION => shared.append(&shared_name(key), data),
@@ -256,8 +257,10 @@ impl State {
             id: Some(id.to_string()),
             data: data.to_string(),
         };
+        let attached = self.streams.get(key).is_some_and(|s| s.outlet.is_some());
         self.push(key, Outgoing::Frame(frame));
-        Some(id)
+        let taken = attached && self.streams.get(key).is_some_and(|s| s.outlet.is_some());
+        Some((id, taken))
     }
 
     /// The stream is over: its connection (if any) ends its response.
@@ -435,6 +438,25 @@ impl McpServer {
 impl Inner {
     fn record(&self, conn: Option<ConnId>, kind: EventKind) {
         self.rec.record("server", conn, kind);
+    }
+
+    /// [`State::emit`], recording an event no connection took (`EventHeldBack`): the
+    /// checks judge what happens to it (a replay, or its loss).
+    fn emit(&self, st: &mut State, key: &StreamKey, data: &str) -> Option<u64> {
+        let (id, taken) = st.emit(key, data)?;
+        if !taken {
+            self.record(
+                None,
+                EventKind::EventHeldBack {
+                    stream: key.1.clone(),
+                    session: key.0.clone(),
+                    id: id.to_string(),
+                    data: data.to_string(),
+                    kept: self.cfg.event_store && key.0 != NO_SESSION,
+                },
+            );
+        }
+        Some(id)
     }
 
     fn allowed(&self) -> &'static str {
@@ -1135,7 +1157,7 @@ async fn run_notifications(inner: Rc<Inner>) {
             .filter_map(|s| s.get_stream.clone().map(|g| (s.id.clone(), g)))
             .collect();
         for key in keys {
-            st.emit(&key, &msg);
+            inner.emit(&mut st, &key, &msg);
         }
     }
 }
@@ -1228,7 +1250,7 @@ async fn run_tool(
                     "total": call.duration_ms,
                 })),
             );
-            inner.state.borrow_mut().emit(&key, &msg);
+            inner.emit(&mut inner.state.borrow_mut(), &key, &msg);
             k += 1;
         }
     }
@@ -1239,7 +1261,7 @@ async fn run_tool(
     let result =
         json!({"content": [{"type": "text", "text": format!("slept {} ms", call.duration_ms)}]});
     let mut st = inner.state.borrow_mut();
-    st.emit(&key, &jsonrpc::result(&id, result));
+    inner.emit(&mut st, &key, &jsonrpc::result(&id, result));
     st.end_stream(&key);
 }
 
@@ -1986,6 +2008,44 @@ mod tests {
     }
 
     #[test]
+    fn events_no_connection_takes_are_recorded_as_held_back() {
+        // The call's POST stream is read for 3 s only; its connection is gone by the time
+        // the later progress events come, which are kept for a replay.
+        let t = run(&scenario("2025-11-25", "60s"), |env| {
+            Box::pin(async move {
+                let sid = initialize(&env).await.expect("a session");
+                until(secs(1)).await;
+                let x = send(
+                    &env,
+                    "POST",
+                    Some(&sid),
+                    None,
+                    Some(call(2, 20_000, Some(5_000))),
+                )
+                .await;
+                read(&env, x, Some(secs(3))).await;
+            })
+        });
+        let held: Vec<(String, String, bool)> = t
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::EventHeldBack {
+                    stream, id, kept, ..
+                } if e.host == "server" && e.conn.is_none() => {
+                    Some((stream.clone(), id.clone(), *kept))
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(!held.is_empty(), "{held:?}");
+        assert!(
+            held.iter().all(|(stream, _, kept)| stream == "p1" && *kept),
+            "{held:?}"
+        );
+    }
+
+    #[test]
     fn a_dropped_post_stream_is_resumed_with_its_remaining_events_and_ends_after_its_result() {
         let t = run(&scenario("2025-11-25", "60s"), |env| {
             Box::pin(async move {
@@ -2447,13 +2507,20 @@ mod poll {
             if let Some(refusal) = self.guard_refusal(attached).filter(|_| existed) {
                 return Err(refusal);
             }
-            let s = st
-                .sessions
-                .get(Some(&session))
-                .map_err(|_| Plain::error(404, jsonrpc::SESSION_NOT_FOUND, "Session not found"))?;
-            let frames = s
-                .events
-                .stream_after(&stream, after)
+            // The `replay_crosses_sessions` defect keeps every session's events in the one
+            // host-wide store; a poll still answers its own session's stream from there.
+            let stored = match &st.shared_events {
+                Some(shared) => shared.stream_after(&shared_name(&key), after),
+                None => st
+                    .sessions
+                    .get(Some(&session))
+                    .map_err(|_| {
+                        Plain::error(404, jsonrpc::SESSION_NOT_FOUND, "Session not found")
+                    })?
+                    .events
+                    .stream_after(&stream, after),
+            };
+            let frames = stored
                 .into_iter()
                 .map(|e| Frame::Event {
                     name: None,

@@ -222,6 +222,15 @@ pub enum EventKind {
     WriteFailed { timer: Option<u32>, error: String },
     /// The server ended the response body on purpose.
     ResponseEnded,
+    /// MCP server: an event of `stream` no connection took (none carries the stream): kept
+    /// for a `Last-Event-ID` replay, or lost when the server keeps no events (`kept` false).
+    EventHeldBack {
+        stream: String,
+        session: String,
+        id: String,
+        data: String,
+        kept: bool,
+    },
     /// MCP server: the implementation refused to send a notification the scenario scheduled
     /// (`[[server.notification]]`) to `session`, with its own reason. The run has an error.
     NotificationRefused {

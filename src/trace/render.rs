@@ -196,6 +196,20 @@ pub fn describe(e: &Event) -> String {
             None => format!("write after close failed: {error}"),
         },
         EventKind::ResponseEnded => "response ended by server".into(),
+        EventKind::EventHeldBack {
+            stream,
+            session,
+            id,
+            data,
+            kept,
+        } => format!(
+            "event id={id:?} data={data:?} of stream {stream} (session {session}) held back: no connection carries the stream; {}",
+            if *kept {
+                "kept for replay"
+            } else {
+                "not kept (no event store): lost"
+            }
+        ),
         EventKind::NotificationRefused {
             method,
             session,

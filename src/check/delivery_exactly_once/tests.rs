@@ -143,6 +143,62 @@ fn an_id_less_message_lost_on_a_drop_cannot_be_replayed() {
 }
 
 #[test]
+fn an_event_held_back_while_the_stream_was_down_must_come_by_replay() {
+    // Cut at 60s; notification b (event 3) held back at 61s; resumed at 63s.
+    let down = || {
+        base()
+            .ended(60_000, 2, StreamEnd::Truncated)
+            .held(61_000, "s1", "g1", "3", B, true)
+            .resume(3, "get", 63_000, "2")
+            .attached(63_002, 3, "g1", "replay", "s1")
+    };
+    // Replayed and delivered: one message, once.
+    let t = down()
+        .written(63_002, 3, "3", B)
+        .event_id(63_004, 3, "3", B)
+        .delivered(63_004, 3, Some("3"), "b")
+        .client_closed(300_000, 3)
+        .build();
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "3 server messages reached the client application exactly once"
+    );
+    // Never replayed: lost (judging only what was written, this passed).
+    let t = down().client_closed(300_000, 3).build();
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#2: the server held back b (event 3, session s1) at 00:01:01.000 (no connection carried its stream; the last was conn#2) but it never reached the client application, before the client closed it (conn#3 (stream get) at 00:05:00.000)"
+    );
+    // Without an event store it is lost at once.
+    let t = base()
+        .ended(60_000, 2, StreamEnd::Truncated)
+        .held(61_000, "s1", "g1", "3", B, false)
+        .resume(3, "get", 63_000, "2")
+        .attached(63_002, 3, "g1", "replay", "s1")
+        .client_closed(300_000, 3)
+        .build();
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message
+            .ends_with("and the server keeps no events, so it can never be replayed"),
+        "{}",
+        o.message
+    );
+    // Held back after the client closed the stream itself: excused.
+    let t = base()
+        .client_closed(30_000, 2)
+        .held(40_000, "s1", "g1", "3", B, true)
+        .build();
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+}
+
+#[test]
 fn a_duplicate_delivery_fails() {
     let t = base()
         .delivered(20_000, 2, Some("2"), "a")
