@@ -132,7 +132,7 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
                     id: Some(id), data, ..
                 },
                 ..
-            } if !data.trim().is_empty() => {
+            } if !crate::sse::is_blank(data) => {
                 let key = (session(Some(c)), id.as_str());
                 if keys.insert(key) {
                     messages.push(Message {
