@@ -340,4 +340,49 @@ mod tests {
         assert!(e.contains("read the real clock"), "{e}");
         assert!(r.trace.events.len() as u64 <= crate::trace::STALL_LIMIT + 20);
     }
+
+    /// A server writing 65 KB data events as fast as it can, on virtual time: the socket's
+    /// window holds it back, the byte budget stops the run, and the trace keeps 4 KiB of each.
+    #[test]
+    fn a_data_flood_is_stopped_by_the_byte_budget_and_kept_cut() {
+        let flooding = ServiceTarget::new(|| {
+            hyper::service::service_fn(|_req| async {
+                let (mut tx, body) = Channel::<Bytes, Infallible>::new(8);
+                let event = Bytes::from(format!("data: {}\n\n", "x".repeat(65_000)));
+                tokio::task::spawn_local(async move {
+                    while tx.send_data(event.clone()).await.is_ok() {}
+                });
+                Ok::<_, Infallible>(
+                    Response::builder()
+                        .header("content-type", "text/event-stream")
+                        .body(body)
+                        .expect("valid head"),
+                )
+            })
+        });
+        let s = crate::scenario::parse(
+            "flood.toml",
+            "description = \"d\"\nduration = \"1m\"\n[[client.step]]\nat = \"1s\"\ndo = \"open-stream\"\n[[expect]]\ncheck = \"stream.survives\"\n",
+        )
+        .unwrap();
+        let r = crate::suite::run_server(&s, "flood", flooding, None);
+        assert!(r.unexpected);
+        assert_eq!(r.verdict, crate::report::ResultVerdict::Fail);
+        let e = r.error.expect("the run is stopped with a diagnosis");
+        assert!(e.starts_with("byte budget exhausted at 00:00:0"), "{e}");
+        assert!(e.contains("over its budget of 65.1 MiB"), "{e}");
+        let mut frames = 0;
+        for ev in &r.trace.events {
+            if let EventKind::FrameWritten {
+                frame: crate::sse::Frame::Event { data, .. },
+                ..
+            } = &ev.kind
+            {
+                frames += 1;
+                let c = crate::sse::cut::parse(data).expect("kept cut");
+                assert_eq!((c.kept.len(), c.len), (4096, 65_000));
+            }
+        }
+        assert!((400..2_000).contains(&frames), "{frames}");
+    }
 }

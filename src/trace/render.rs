@@ -193,6 +193,25 @@ pub fn describe(e: &Event) -> String {
             None => format!("write after close failed: {error}"),
         },
         EventKind::ResponseEnded => "response ended by server".into(),
+        EventKind::ServerExited {
+            code,
+            signal,
+            output_tail,
+        } => {
+            let how = match (code, signal) {
+                (Some(c), _) => format!("exit code {c}"),
+                (None, Some(s)) => format!("signal {s}"),
+                (None, None) => "unknown status".into(),
+            };
+            if output_tail.is_empty() {
+                format!("server process exited ({how}); it wrote nothing")
+            } else {
+                format!(
+                    "server process exited ({how}); its last output: {}",
+                    output_tail.join(" | ")
+                )
+            }
+        }
         EventKind::Forwarded {
             direction,
             bytes,

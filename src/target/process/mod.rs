@@ -174,6 +174,10 @@ impl ServerTarget for ProcessTarget {
             }
         }
     }
+
+    fn clock(&self) -> crate::trace::TargetClock {
+        crate::trace::TargetClock::Shim
+    }
 }
 
 fn implementation(target: &str) -> &'static Implementation {
@@ -204,6 +208,10 @@ impl ClientTarget for ProcessClient {
                 Box::pin(async move { Err(e.into()) })
             }
         }
+    }
+
+    fn clock(&self) -> crate::trace::TargetClock {
+        crate::trace::TargetClock::Shim
     }
 }
 
