@@ -2,8 +2,8 @@
 //!
 //! ```text
 //!  record(kind) ──keep──▶ frames' texts and ids cut to TRACE_TEXT_MAX (sse::cut)
-//!               ──cost──▶ EVENT_BYTES + the texts kept + the bytes the event says moved
-//!                          (received, forwarded, held, or written as frames)
+//!               ──cost──▶ EVENT_BYTES + the frames and texts kept + the bytes the event
+//!                          says moved (received, forwarded, held, or written as frames)
 //!  run's total > its Budget ──▶ the recorder stops the run (Recorder::record_at)
 //! ```
 //!
@@ -149,14 +149,16 @@ fn texts(f: &Frame) -> [&str; 3] {
     }
 }
 
-/// What a kept event costs the budget: [`EVENT_BYTES`], the frame texts it keeps, and the
-/// bytes it reports moving (a frame written counts its full texts).
+/// What a kept event costs the budget: [`EVENT_BYTES`], the frame texts it keeps (and the
+/// frames a chunk received holds), and the bytes it reports moving (a frame written counts
+/// its full texts).
 pub(super) fn cost(kind: &EventKind) -> u64 {
     let kept = |f: &Frame| texts(f).iter().map(|t| t.len() as u64).sum::<u64>();
+    let frame = std::mem::size_of::<Frame>() as u64;
     EVENT_BYTES
         + match kind {
             EventKind::Received { bytes, frames } => {
-                *bytes as u64 + frames.iter().map(kept).sum::<u64>()
+                *bytes as u64 + frames.iter().map(|f| frame + kept(f)).sum::<u64>()
             }
             EventKind::FrameWritten { frame, .. } => {
                 kept(frame) + texts(frame).iter().map(|t| cut::full_len(t)).sum::<u64>()
@@ -231,7 +233,8 @@ mod tests {
             }],
         };
         assert_eq!(keep(small.clone()), small, "short texts stay as they are");
-        assert_eq!(cost(&small), EVENT_BYTES + 13 + 10);
+        let frame = std::mem::size_of::<Frame>() as u64;
+        assert_eq!(cost(&small), EVENT_BYTES + 13 + frame + 10);
     }
 
     #[test]

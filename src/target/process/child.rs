@@ -126,7 +126,7 @@ impl Child {
         let watcher = Process::new("sh")
             .args([
                 "-c",
-                &format!("trap '' INT TERM HUP; read line; kill -KILL -- -{group} 2>/dev/null"),
+                &format!("trap '' INT TERM HUP; read line; kill -KILL -{group} 2>/dev/null"),
             ])
             .process_group(0)
             .stdin(Stdio::piped())
@@ -457,6 +457,36 @@ mod tests {
                 .unwrap_or(false);
             assert!(!alive, "process {p} outlived its shell");
         }
+    }
+
+    #[test]
+    fn an_endless_output_line_costs_a_bounded_tail() {
+        let mut c = Child::spawn_exec(
+            "head -c 5000000 /dev/zero | tr '\\0' x; echo; echo last >&2",
+            &[],
+        )
+        .expect("sh starts");
+        for _ in 0..100 {
+            if c.exited().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let t = c.tail();
+        assert_eq!(
+            t.len(),
+            2,
+            "{:?}",
+            t.iter().map(|l| l.len()).collect::<Vec<_>>()
+        );
+        let long = t
+            .iter()
+            .find(|l| l.starts_with('x'))
+            .expect("the long line");
+        assert_eq!(long.len(), TAIL_LINE_MAX + '…'.len_utf8());
+        assert!(long.ends_with('…'));
+        assert!(t.contains(&"last".to_string()), "{t:?}");
     }
 
     #[test]
