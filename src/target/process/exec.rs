@@ -113,6 +113,7 @@ async fn serve(env: ServerEnv, cmd: String, started: Option<Started>) -> turmoil
     let mut poll = tokio::time::interval(EXIT_POLL);
     loop {
         tokio::select! {
+            biased;
             a = listener.accept() => {
                 let (stream, peer) = a?;
                 tokio::task::spawn_local(pump(stream, peer, port, env.clone()));
