@@ -580,7 +580,7 @@ impl Recorder {
         st.budget = budget;
     }
 
-    /// The run's byte budget, and what it has recorded so far (see [`Budget`]).
+    /// What the run has recorded so far, and its byte budget (see [`Budget`]).
     pub fn spent(&self) -> (u64, u64) {
         let st = self.stall.lock().expect("stall lock");
         (st.spend.total, st.budget.bytes)
