@@ -116,6 +116,9 @@ pub struct RunArgs {
     /// stepped every tick; every fault), or `auto` (events unless the scenario has faults).
     #[arg(long, value_enum, default_value_t = crate::sim::runner::Engine::default())]
     pub engine: crate::sim::runner::Engine,
+    /// Internal: print this process's peak resident memory (VmHWM) on stderr at exit.
+    #[arg(long, hide = true)]
+    pub peak_rss: bool,
 }
 
 /// A switch on the command line.
@@ -156,7 +159,10 @@ fn cmd_bench(a: BenchArgs) -> ExitCode {
     if let (Some(w), Some(side)) = (a.only, a.side) {
         return match bench::measure(w, side, a.short, jobs) {
             Ok(r) => {
-                println!("{}", serde_json::to_string(&r).expect("serializable"));
+                emit(&format!(
+                    "{}\n",
+                    serde_json::to_string(&r).expect("serializable")
+                ));
                 ExitCode::SUCCESS
             }
             Err(e) => usage_error(&e),
@@ -216,16 +222,19 @@ fn cmd_bench(a: BenchArgs) -> ExitCode {
         let b = child(w, bench::Side::Baseline);
         let row = bench::row(w, a.short, m, n, b);
         if a.format == BenchFormat::Json {
-            println!("{}", serde_json::to_string(&row).expect("serializable"));
+            emit(&format!(
+                "{}\n",
+                serde_json::to_string(&row).expect("serializable")
+            ));
         }
         rows.push(row);
     }
     if a.format == BenchFormat::Text {
-        print!("{}", bench::render_table(&rows));
-        println!(
-            "\nmachine: {} cores; tick 1 ms; middlebox = default engine (auto: events unless the scenario has faults); network engine = turmoil stepped every tick; plain stepping = bare turmoil, same hosts, idle software",
+        emit(&format!(
+            "{}\nmachine: {} cores; tick 1 ms; middlebox = default engine (auto: events unless the scenario has faults); network engine = turmoil stepped every tick; plain stepping = bare turmoil, same hosts, idle software\n",
+            bench::render_table(&rows),
             default_jobs()
-        );
+        ));
     }
     if rows.iter().any(|r| r.status == "failed") {
         ExitCode::from(1)
@@ -317,6 +326,26 @@ fn check_targets(s: &Scenario) -> Result<(), String> {
     Ok(())
 }
 
+/// The options of `run` that change a run, applied to every scenario and recorded in its
+/// `cli_options` so that reproduce lines repeat them: `--keepalive`, `--event-store`, and
+/// `--engine` when it is not `auto` (an `exec:` target runs on real time whatever it says, so
+/// its reproduce line needs no `--engine`; one given is repeated).
+fn apply_run_options(scenarios: &mut [Scenario], a: &RunArgs) -> Result<(), String> {
+    apply_server_options(scenarios, a.keepalive.as_deref(), a.event_store)?;
+    if a.engine != crate::sim::runner::Engine::Auto {
+        let name = a
+            .engine
+            .to_possible_value()
+            .expect("every engine has a name")
+            .get_name()
+            .to_string();
+        for s in scenarios {
+            s.cli_options.extend(["--engine".to_string(), name.clone()]);
+        }
+    }
+    Ok(())
+}
+
 /// `--keepalive` and `--event-store`: every scenario's `[server]` settings, overridden.
 fn apply_server_options(
     scenarios: &mut [crate::scenario::Scenario],
@@ -381,35 +410,115 @@ fn resolve_targets(names: &[String]) -> Result<Vec<TargetInfo>, String> {
     Ok(out)
 }
 
-fn slug(s: &str) -> String {
-    s.trim_end_matches(".toml")
-        .trim_start_matches("./")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
+/// The file name (without extension) of a result's traces under `--out DIR/traces/`: the
+/// scenario path and the target, escaped so that different pairs never share a name (ASCII
+/// letters, digits, `.` and `-` stay; `/` becomes `_`; every other byte, `_` included, is
+/// `%XX`), joined by `@`. A name longer than [`NAME_MAX`] keeps its first bytes and ends with
+/// `~` and a digest of the pair, so it stays under the file systems' 255-byte limit.
+pub fn trace_file_name(scenario: &str, target: &str) -> String {
+    fn escape(s: &str, out: &mut String) {
+        for b in s.bytes() {
+            match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' => out.push(b as char),
+                b'/' => out.push('_'),
+                _ => out.push_str(&format!("%{b:02X}")),
             }
-        })
-        .collect()
+        }
+    }
+    let mut name = String::new();
+    escape(scenario, &mut name);
+    name.push('@');
+    escape(target, &mut name);
+    if name.len() > NAME_MAX {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(format!("{scenario}\0{target}").as_bytes());
+        name.truncate(NAME_MAX - 17);
+        name.push('~');
+        for b in &d[..8] {
+            name.push_str(&format!("{b:02x}"));
+        }
+    }
+    name
 }
 
-fn write_out(dir: &Path, report: &Report) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir.join("traces"))?;
-    std::fs::write(dir.join("report.json"), report.to_json())?;
-    for r in &report.results {
-        let base = format!("{}@{}", slug(&r.scenario), slug(&r.target));
-        std::fs::write(
-            dir.join("traces").join(format!("{base}.txt")),
-            crate::trace::render_text(&r.trace),
-        )?;
-        std::fs::write(
-            dir.join("traces").join(format!("{base}.json")),
-            r.trace.to_json(),
-        )?;
+/// The longest trace file name before its extension (`.json`): well under 255 bytes.
+const NAME_MAX: usize = 200;
+
+/// `--out DIR`, checked before the run: the directory can be created and written, and a
+/// `traces/` in it is one middlebox wrote (only `NAME@TARGET.txt|json` files), since the run
+/// replaces it.
+fn prepare_out(dir: &Path) -> Result<(), String> {
+    let shown = dir.display();
+    std::fs::create_dir_all(dir).map_err(|e| format!("--out {shown}: cannot create it: {e}"))?;
+    let probe = dir.join(format!(".middlebox-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| format!("--out {shown}: cannot write in it: {e}"))?;
+    let _ = std::fs::remove_file(&probe);
+    let traces = dir.join("traces");
+    if traces.exists() {
+        let ours = std::fs::read_dir(&traces)
+            .map_err(|e| format!("--out {shown}: cannot read traces/: {e}"))?
+            .all(|e| {
+                e.ok().is_some_and(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    e.file_type().is_ok_and(|t| t.is_file())
+                        && n.contains('@')
+                        && (n.ends_with(".txt") || n.ends_with(".json"))
+                })
+            });
+        if !ours {
+            return Err(format!(
+                "--out {shown}: {} holds files middlebox did not write, and a run replaces it\n  hint: choose another --out directory, or move them",
+                traces.display()
+            ));
+        }
     }
     Ok(())
+}
+
+/// Writes `report.json` and `traces/` under `dir`. The traces go to a fresh directory that
+/// then replaces `traces/` (so traces of an earlier run never mix with these), and the report
+/// to a temporary file renamed over `report.json` (a reader never sees half of it).
+fn write_out(dir: &Path, report: &Report) -> std::io::Result<()> {
+    let pid = std::process::id();
+    let fresh = dir.join(format!(".traces-new-{pid}"));
+    let old = dir.join(format!(".traces-old-{pid}"));
+    let _ = std::fs::remove_dir_all(&fresh);
+    std::fs::create_dir_all(&fresh)?;
+    let written = (|| {
+        for r in &report.results {
+            let base = trace_file_name(&r.scenario, &r.target);
+            std::fs::write(
+                fresh.join(format!("{base}.txt")),
+                crate::trace::render_text(&r.trace),
+            )?;
+            std::fs::write(fresh.join(format!("{base}.json")), r.trace.to_json())?;
+        }
+        let traces = dir.join("traces");
+        if traces.exists() {
+            std::fs::rename(&traces, &old)?;
+        }
+        std::fs::rename(&fresh, &traces)?;
+        let _ = std::fs::remove_dir_all(&old);
+        let tmp = dir.join(format!(".report.json.{pid}"));
+        std::fs::write(&tmp, report.to_json())?;
+        std::fs::rename(&tmp, dir.join("report.json"))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&fresh);
+    }
+    written
+}
+
+/// Writes `text` to stdout. A reader that went away (`middlebox explain F | head`) ends the
+/// output quietly: Rust ignores SIGPIPE, so `println!` would panic there. Any other error is
+/// said on stderr; the exit code stays the command's.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write to stdout: {e}");
+        }
+    }
 }
 
 fn cmd_run(a: RunArgs) -> ExitCode {
@@ -420,7 +529,7 @@ fn cmd_run(a: RunArgs) -> ExitCode {
     let Some(mut scenarios) = load_all(&a.paths) else {
         return ExitCode::from(2);
     };
-    if let Err(e) = apply_server_options(&mut scenarios, a.keepalive.as_deref(), a.event_store) {
+    if let Err(e) = apply_run_options(&mut scenarios, &a) {
         return usage_error(&e);
     }
     if scenarios.is_empty() {
@@ -462,6 +571,11 @@ fn cmd_run(a: RunArgs) -> ExitCode {
             unhonoured.len()
         );
     }
+    if let Some(dir) = &a.out {
+        if let Err(e) = prepare_out(dir) {
+            return usage_error(&e);
+        }
+    }
     let jobs = a.jobs.unwrap_or_else(default_jobs);
     let total = crate::suite::pairs(&scenarios, &targets).len();
     let skipped = scenarios.len() * targets.len() - total - unhonoured.len();
@@ -489,17 +603,32 @@ fn cmd_run(a: RunArgs) -> ExitCode {
         eprint!("\r\x1b[K");
     }
     let report = Report::new(a.seed, results);
-    if let Some(dir) = &a.out {
-        if let Err(e) = write_out(dir, &report) {
-            return usage_error(&format!("cannot write to {}: {e}", dir.display()));
+    let code = finish_run(&report, a.format, a.out.as_deref());
+    if a.peak_rss {
+        if let Some(mib) = crate::bench::peak_rss_mib() {
+            eprintln!("peak RSS: {:.0} KiB", mib * 1024.0);
         }
     }
-    let text = match a.format {
-        Format::Text => render_text(&report),
+    code
+}
+
+/// Writes `--out` (a failure is said on stderr), prints the results, and returns the
+/// outcome's exit code: 1 when an outcome was unexpected, else 0, whatever `--out` did.
+fn finish_run(report: &Report, format: Format, out: Option<&Path>) -> ExitCode {
+    if let Some(dir) = out {
+        if let Err(e) = write_out(dir, report) {
+            eprintln!(
+                "error: --out {}: cannot write the report and traces: {e}; the results follow",
+                dir.display()
+            );
+        }
+    }
+    let text = match format {
+        Format::Text => render_text(report),
         Format::Json => report.to_json() + "\n",
-        Format::Junit => render_junit(&report),
+        Format::Junit => render_junit(report),
     };
-    let _ = std::io::stdout().write_all(text.as_bytes());
+    emit(&text);
     if report.summary.unexpected > 0 {
         ExitCode::from(1)
     } else {
@@ -508,8 +637,10 @@ fn cmd_run(a: RunArgs) -> ExitCode {
 }
 
 fn cmd_targets() -> ExitCode {
+    use std::fmt::Write as _;
     let all = target::all();
     let w = all.iter().map(|t| t.name.len()).max().unwrap_or(4);
+    let mut out = String::new();
     for t in all {
         let role = format!("{:?}", t.role).to_lowercase();
         let default = if target::default_names().contains(&t.name) {
@@ -529,31 +660,36 @@ fn cmd_targets() -> ExitCode {
             let keys: Vec<&str> = t.unhonoured.iter().map(|u| u.key).collect();
             format!(" [cannot honour: {}]", keys.join(", "))
         };
-        println!(
+        let _ = writeln!(
+            out,
             "{:<w$}  {:<6}  {}{default}{scope}{unhonoured}",
             t.name, role, t.summary
         );
         if let Some(c) = t.cites {
-            println!("{:<w$}          reproduces: {c}", "");
+            let _ = writeln!(out, "{:<w$}          reproduces: {c}", "");
         }
     }
+    emit(&out);
     ExitCode::SUCCESS
 }
 
 fn cmd_presets(markdown: bool) -> ExitCode {
+    use std::fmt::Write as _;
     if markdown {
-        print!("{}", crate::intermediary::preset::markdown_table());
+        emit(&crate::intermediary::preset::markdown_table());
         return ExitCode::SUCCESS;
     }
     let all = crate::intermediary::preset::all();
     let w = all.iter().map(|p| p.name.len()).max().unwrap_or(4);
+    let mut out = String::new();
     for p in all {
-        println!("{:<w$}  {}", p.name, p.summary);
+        let _ = writeln!(out, "{:<w$}  {}", p.name, p.summary);
         for b in &p.behaviors {
-            println!("{:<w$}    - {}", "", b.build(0).summary());
+            let _ = writeln!(out, "{:<w$}    - {}", "", b.build(0).summary());
         }
-        println!("{:<w$}    source: {}", "", p.source);
+        let _ = writeln!(out, "{:<w$}    source: {}", "", p.source);
     }
+    emit(&out);
     ExitCode::SUCCESS
 }
 
@@ -563,10 +699,9 @@ fn cmd_check(paths: &[PathBuf]) -> ExitCode {
             usage_error("no scenario files found (expected *.toml under the given paths)")
         }
         Some(all) => {
-            for s in &all {
-                println!("ok  {}", s.path);
-            }
-            println!("{} scenario files valid", all.len());
+            let mut out: String = all.iter().map(|s| format!("ok  {}\n", s.path)).collect();
+            out.push_str(&format!("{} scenario files valid\n", all.len()));
+            emit(&out);
             ExitCode::SUCCESS
         }
         None => ExitCode::from(2),
@@ -581,13 +716,122 @@ fn cmd_explain(path: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("{}", crate::scenario::explain(&s));
+    emit(&format!("{}\n", crate::scenario::explain(&s)));
     ExitCode::SUCCESS
 }
 
 #[cfg(test)]
 mod tests {
-    use super::check_targets;
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every option of `run`, by whether it changes the run (then its reproduce line must
+    /// repeat it; with a value to try) or not. A new option must be added to one list.
+    const CHANGES_THE_RUN: &[(&str, &str)] = &[
+        ("keepalive", "15s"),
+        ("event_store", "off"),
+        ("engine", "realtime"),
+        ("engine", "network"),
+        ("engine", "events"),
+        ("engine", "both"),
+    ];
+    /// Scenario and target and seed are in every reproduce line; the rest only say where and
+    /// how results are shown, or how many run at once.
+    const LEAVES_THE_RUN: &[&str] = &[
+        "paths", "targets", "seed", "format", "out", "jobs", "peak_rss", "help",
+    ];
+
+    #[test]
+    fn every_option_that_changes_a_run_is_in_its_reproduce_line() {
+        let cmd = Cli::command();
+        let run = cmd.find_subcommand("run").expect("run");
+        for arg in run.get_arguments() {
+            let id = arg.get_id().as_str();
+            assert!(
+                CHANGES_THE_RUN.iter().any(|(c, _)| *c == id) || LEAVES_THE_RUN.contains(&id),
+                "classify the new option `{id}` in CHANGES_THE_RUN or LEAVES_THE_RUN"
+            );
+        }
+        for (id, value) in CHANGES_THE_RUN {
+            let long = run
+                .get_arguments()
+                .find(|a| a.get_id().as_str() == *id)
+                .and_then(|a| a.get_long())
+                .expect("a long option");
+            let cli =
+                Cli::try_parse_from(["middlebox", "run", "x.toml", &format!("--{long}"), value])
+                    .expect("parses");
+            let Command::Run(a) = cli.command else {
+                panic!("run")
+            };
+            let mut s =
+                vec![
+                    crate::scenario::parse("x.toml", "description = \"t\"\nduration = \"10s\"\n")
+                        .unwrap(),
+                ];
+            apply_run_options(&mut s, &a).unwrap();
+            let r = crate::report::evaluate(&s[0], "reference", 1, Default::default());
+            let line = r.reproduce();
+            assert!(
+                line.ends_with(&format!(" --{long} {value}")),
+                "`--{long} {value}` missing: {line}"
+            );
+        }
+        // The default engine is not repeated.
+        let cli = Cli::try_parse_from(["middlebox", "run", "x.toml", "--engine", "auto"]).unwrap();
+        let Command::Run(a) = cli.command else {
+            panic!("run")
+        };
+        let mut s =
+            vec![
+                crate::scenario::parse("x.toml", "description = \"t\"\nduration = \"10s\"\n")
+                    .unwrap(),
+            ];
+        apply_run_options(&mut s, &a).unwrap();
+        assert!(s[0].cli_options.is_empty(), "{:?}", s[0].cli_options);
+    }
+
+    #[test]
+    fn trace_file_names_never_collide_and_stay_short() {
+        let a = trace_file_name("x/a b.toml", "reference");
+        let b = trace_file_name("x/a_b.toml", "reference");
+        assert_ne!(a, b);
+        assert_eq!(a, "x_a%20b.toml@reference");
+        assert_eq!(b, "x_a%5Fb.toml@reference");
+        assert_ne!(
+            trace_file_name("a@b", "c"),
+            trace_file_name("a", "b@c"),
+            "the separator is escaped inside names"
+        );
+        assert_eq!(
+            trace_file_name("scenarios/keepalive/nginx-30m.toml", "bug/no-keepalive"),
+            "scenarios_keepalive_nginx-30m.toml@bug_no-keepalive"
+        );
+        let long = "d/".repeat(150) + "s.toml";
+        let (x, y) = (
+            trace_file_name(&long, "exec:python3 server.py --flag 1"),
+            trace_file_name(&long, "exec:python3 server.py --flag 2"),
+        );
+        assert_ne!(x, y, "shortened names keep a digest of the whole");
+        assert!(
+            x.len() + ".json".len() <= 255 && x.len() <= NAME_MAX,
+            "{}",
+            x.len()
+        );
+        let wide = "é".repeat(120);
+        assert!(trace_file_name(&wide, &wide).len() <= NAME_MAX);
+    }
+
+    #[test]
+    fn a_failed_out_write_still_gives_the_outcome_exit_code() {
+        let dir = std::env::temp_dir().join(format!("middlebox-out-file-{}", std::process::id()));
+        std::fs::write(&dir, b"a file, not a directory").unwrap();
+        let report = Report::new(None, Vec::new());
+        let code = finish_run(&report, Format::Json, Some(&dir));
+        assert_eq!(code, ExitCode::SUCCESS);
+        assert!(prepare_out(&dir).is_err(), "checked before a run");
+        let _ = std::fs::remove_file(&dir);
+    }
 
     fn scenario(steps: &str, target: &str) -> crate::scenario::Scenario {
         let text = format!(

@@ -201,8 +201,14 @@ pub fn run_one_on(
         let ev = run_one_on(Engine::Events, scenario, target, seed_override);
         if let Some(d) = first_difference(&net.trace, &ev.trace) {
             net.unexpected = true;
+            // `--engine both` given on the command line is among the options already.
+            let both = if net.options.iter().any(|o| o == "--engine") {
+                String::new()
+            } else {
+                " --engine both".to_string()
+            };
             net.error = Some(format!(
-                "the engines disagree (reproduce: {} --engine both): {d}",
+                "the engines disagree (reproduce: {}{both}): {d}",
                 net.reproduce()
             ));
         }

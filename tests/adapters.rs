@@ -91,11 +91,12 @@ fn typescript_servers_with_defaults_survive_30_minutes_behind_nginx_envoy_and_cl
                 let (v, m) = verdict(&r, id);
                 assert_eq!(v, Verdict::Pass, "{target} × {preset}: {id}: {m}");
             }
-            // The shim's timer list is seen: one keepalive timer, every 15 s (the default).
+            // The shim's timer list is seen: one keepalive timer, every 15 s (the default);
+            // its stream is open to the end, so there is no clearing to judge.
             let (v, m) = verdict(&r, "timers.cleared");
-            assert_eq!(v, Verdict::Pass, "{target} × {preset}: {m}");
+            assert_eq!(v, Verdict::Unobservable, "{target} × {preset}: {m}");
             assert!(
-                m.contains("of 1 keepalive timer"),
+                m.starts_with("the server armed 1 keepalive timer but saw none of its streams end"),
                 "{target} × {preset}: {m}"
             );
         }

@@ -435,3 +435,148 @@ fn targets_lists_the_keys_each_cannot_honour() {
         "{listing}"
     );
 }
+
+#[test]
+fn a_non_default_engine_is_repeated_to_reproduce() {
+    let out = middlebox(&[
+        "run",
+        "scenarios/keepalive/nginx-30m.toml",
+        "--target",
+        "reference",
+        "--keepalive",
+        "off",
+        "--engine",
+        "events",
+    ]);
+    let t = text(&out.stdout);
+    assert!(
+        t.contains("reproduce: middlebox run scenarios/keepalive/nginx-30m.toml --target reference --seed 1 --keepalive off --engine events\n"),
+        "{t}"
+    );
+}
+
+/// Trace file names of a `--out` directory.
+fn trace_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir.join("traces"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+#[allow(clippy::disallowed_methods)] // the real time the check saves is what is measured
+fn out_is_checked_before_the_run() {
+    let dir = tempdir();
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    // A server that would keep the run waiting 30 s before it even starts.
+    let started = std::time::Instant::now();
+    let out = middlebox(&[
+        "run",
+        "tests/fixtures/exec/stream-4s.toml",
+        "--target",
+        "exec:sleep 60",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("--out"), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // A traces/ holding files middlebox did not write is not replaced.
+    let foreign = dir.join("foreign");
+    std::fs::create_dir_all(foreign.join("traces")).unwrap();
+    std::fs::write(foreign.join("traces").join("notes.md"), b"mine").unwrap();
+    let out = middlebox(&[
+        "run",
+        NGINX,
+        "--target",
+        "reference",
+        "--out",
+        foreign.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("did not write"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(foreign.join("traces").join("notes.md").exists());
+}
+
+#[test]
+fn out_trace_names_never_collide_and_an_earlier_run_is_replaced() {
+    let dir = tempdir();
+    let scenarios = dir.join("in");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    let body = std::fs::read_to_string(NGINX).unwrap();
+    std::fs::write(scenarios.join("a b.toml"), &body).unwrap();
+    std::fs::write(scenarios.join("a_b.toml"), &body).unwrap();
+    let out_dir = dir.join("out");
+    let out = middlebox(&[
+        "run",
+        scenarios.to_str().unwrap(),
+        "--target",
+        "reference",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let first = trace_names(&out_dir);
+    assert_eq!(first.len(), 4, "{first:?}");
+    assert!(first.iter().all(|n| n.contains("@reference.")), "{first:?}");
+    // The next run into the same directory: its traces only, and a whole report.json.
+    let out = middlebox(&[
+        "run",
+        NGINX,
+        "--target",
+        "bug/no-keepalive",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        trace_names(&out_dir),
+        [
+            "scenarios_keepalive_nginx-30m.toml@bug_no-keepalive.json",
+            "scenarios_keepalive_nginx-30m.toml@bug_no-keepalive.txt"
+        ]
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["results"][0]["target"], "bug/no-keepalive");
+    let mut left: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["report.json", "traces"], "no temporary file is left");
+}
+
+#[test]
+fn printing_commands_exit_quietly_into_a_closed_pipe() {
+    let commands: &[&[&str]] = &[
+        &["explain", NGINX],
+        &["targets"],
+        &["presets"],
+        &["presets", "--markdown"],
+        &["check", "scenarios"],
+        &["run", NGINX, "--target", "reference"],
+    ];
+    for args in commands {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_middlebox"))
+            .args(*args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before anything is written
+        let out = child.wait_with_output().unwrap();
+        let err = text(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}

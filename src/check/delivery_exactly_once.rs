@@ -34,7 +34,7 @@ use super::client_stream::{
 };
 use super::event_id_unique::attachments;
 use super::{CheckOutcome, Verdict};
-use crate::sse::Frame;
+use crate::sse::{is_blank, Frame};
 use crate::time::stamp;
 use crate::trace::{ConnId, EventKind, Trace};
 use std::collections::{BTreeMap, BTreeSet};
@@ -165,7 +165,7 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
                 id,
                 data,
                 kept,
-            } if e.host == SERVER && !data.trim().is_empty() => {
+            } if e.host == SERVER && !is_blank(data) => {
                 // Judged with the stream's last connection (when the client had one), while
                 // the client still used the session (a session it lost or left is
                 // session.survives's verdict).
@@ -197,7 +197,7 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
                     ..
                 },
                 true,
-            ) if !data.trim().is_empty() => writes.push(Write {
+            ) if !is_blank(data) => writes.push(Write {
                 at: e.at,
                 conn: c,
                 id: id.as_deref(),
@@ -209,7 +209,7 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
             (EventKind::Received { frames, .. }, false) => {
                 for f in frames {
                     if let Frame::Event { id, data, .. } = f {
-                        if !data.trim().is_empty() {
+                        if !is_blank(data) {
                             receipts.push(Receipt {
                                 at: e.at,
                                 conn: c,

@@ -121,7 +121,7 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
         }
         for w in writes
             .iter()
-            .filter(|w| w.conn == Some(r.conn) && w.at >= r.at && !w.data.trim().is_empty())
+            .filter(|w| w.conn == Some(r.conn) && w.at >= r.at && !crate::sse::is_blank(w.data))
         {
             let Some(&(c, stream)) = first.get(&(session, w.id)) else {
                 continue;

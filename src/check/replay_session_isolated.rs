@@ -79,7 +79,7 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
             }
         }
         for (i, w) in writes.iter().enumerate() {
-            if w.conn != Some(r.conn) || w.at < r.at || w.data.trim().is_empty() {
+            if w.conn != Some(r.conn) || w.at < r.at || crate::sse::is_blank(w.data) {
                 continue;
             }
             replayed += 1;

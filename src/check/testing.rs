@@ -237,6 +237,7 @@ impl TraceBuilder {
             crate::trace::HARNESS,
             None,
             EventKind::RunStopped {
+                guard: crate::trace::StopGuard::Stall,
                 reason: reason.into(),
             },
         )

@@ -40,6 +40,7 @@ use super::server::Revision;
 use crate::scenario::ReconnectPolicy;
 use crate::sim::net;
 use crate::sim::{now, ConnRegistry};
+use crate::sse::cut::PARSE_TEXT_MAX;
 use crate::sse::{Frame, Parser};
 use crate::trace::{ClientWarning, Closer, ConnId, EventKind, Recorder, StreamEnd, StreamMode};
 use bytes::Bytes;
@@ -937,6 +938,10 @@ impl McpClient {
         if st.initialized {
             req = req.header("mcp-protocol-version", ctx.revision.as_str());
         }
+        // An id no header can carry (control characters, or cut: see sse::cut) is not sent,
+        // as fetch would refuse it; the trace then shows no Last-Event-ID.
+        let last_event_id =
+            last_event_id.filter(|id| hyper::header::HeaderValue::from_str(id).is_ok());
         if let Some(id) = &last_event_id {
             req = req.header("last-event-id", id.as_str());
         }
@@ -1049,7 +1054,9 @@ impl McpClient {
                     let frames = if kind == BodyKind::Sse {
                         parser.feed(data)
                     } else {
-                        if kind == BodyKind::Json {
+                        // A JSON answer longer than the parser's limit is not kept (no
+                        // MCP answer comes near it): memory stays bounded.
+                        if kind == BodyKind::Json && json.len() <= PARSE_TEXT_MAX {
                             json.extend_from_slice(data);
                         }
                         Vec::new()
@@ -1084,7 +1091,9 @@ impl McpClient {
                 self.warn(conn, w.stream, ClientWarning::DroppedEarly { after });
             }
         }
-        (got, (complete && kind == BodyKind::Json).then_some(json))
+        let json =
+            (complete && kind == BodyKind::Json && json.len() <= PARSE_TEXT_MAX).then_some(json);
+        (got, json)
     }
 
     fn warn(&self, conn: ConnId, stream: &str, warning: ClientWarning) {
@@ -1100,7 +1109,7 @@ impl McpClient {
     /// Hands one SSE event to the application, unless its id was already delivered in this
     /// session. Events without data (priming events) carry no message.
     fn deliver(&self, conn: ConnId, event_id: Option<String>, data: &str) {
-        if data.trim().is_empty() {
+        if crate::sse::is_blank(data) {
             return;
         }
         if let Some(id) = &event_id {

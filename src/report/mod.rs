@@ -153,7 +153,8 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
     let failed = out.error.is_some() || checks.iter().any(|c| c.verdict == Verdict::Fail);
     // The stall guard's stop is the failure `determinism.wall-clock` names: where the file
     // expects that failure of this target, the stop is expected too (any other error is not).
-    let stop_expected = stopped.is_some()
+    // (A stop by the byte budget is no wall-clock sign: it is never expected.)
+    let stop_expected = out.trace.stop().map(|(_, g)| g) == Some(crate::trace::StopGuard::Stall)
         && checks.iter().any(|c| {
             c.id == crate::check::determinism_wall_clock::ID
                 && c.verdict == Verdict::Fail
@@ -386,6 +387,11 @@ checks = ["stream.survives"]
     /// The keepalive story, then a flood of `:` comments at 00:01:15 on which the stall guard
     /// stopped the run; `expected`: the file declares the target's wall-clock failure.
     fn stopped(expected: bool) -> RunResult {
+        stopped_by(expected, crate::trace::StopGuard::Stall)
+    }
+
+    /// [`stopped`], by the given guard.
+    fn stopped_by(expected: bool, guard: crate::trace::StopGuard) -> RunResult {
         let mut t = trace(Story::Keepalives);
         t.events.retain(|e| e.at <= Duration::from_secs(75));
         for _ in 0..50 {
@@ -405,6 +411,7 @@ checks = ["stream.survives"]
             host: crate::trace::HARNESS.into(),
             conn: None,
             kind: EventKind::RunStopped {
+                guard,
                 reason: "virtual time stood still at 00:01:15.000: ...".into(),
             },
         });
@@ -457,6 +464,9 @@ checks = ["stream.survives"]
         assert!(r.error.is_some(), "the stop stays on record");
         // Undeclared, the same stop is unexpected.
         assert!(stopped(false).unexpected);
+        // A stop by the byte budget is no wall-clock sign: unexpected even where the file
+        // declares determinism.wall-clock.
+        assert!(stopped_by(true, crate::trace::StopGuard::Budget).unexpected);
     }
 
     fn verdict(r: &RunResult, id: &str) -> Verdict {

@@ -8,6 +8,8 @@
 //!   drop / shutdown ── FIN stamped like data ──▶ EOF after the last byte
 //!   write to a dead peer ── accepted; the peer's RST comes back one RTT later;
 //!                           writes after that fail with BrokenPipe (as turmoil does)
+//!   WINDOW bytes in flight or unread ── the writer waits until the reader reads (as TCP's
+//!                           window holds a sender back), so a flood cannot fill memory
 //! ```
 //!
 //! Every segment takes exactly one `hop` (one simulation tick by default) on a link, so a
@@ -28,6 +30,11 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, Sleep};
+
+/// Bytes one direction of a connection holds (in flight or unread) before a writer waits, as
+/// a TCP window holds a sender back. No scenario of the suite comes near it; a target writing
+/// faster than its reader reads is held back instead of filling memory.
+pub const WINDOW: usize = 1 << 20;
 
 /// Where a listener's accepted connections are queued.
 type Backlog = mpsc::UnboundedSender<(Stream, SocketAddr)>;
@@ -139,6 +146,10 @@ impl Listener {
 struct Chan {
     /// Bytes in flight or waiting to be read, with the instant they arrive.
     queue: VecDeque<(Instant, Bytes)>,
+    /// How many bytes `queue` holds.
+    queued: usize,
+    /// A writer waiting for room (see [`WINDOW`]).
+    writer: Option<Waker>,
     /// The writer's FIN arrives at this instant.
     fin_at: Option<Instant>,
     /// The reader's socket is gone (both halves dropped): data arriving is answered by RST.
@@ -152,6 +163,15 @@ impl Chan {
     fn wake(&mut self) {
         if let Some(w) = self.waker.take() {
             w.wake();
+        }
+    }
+
+    /// Room opened (read, or the reader is gone): a waiting writer may go on.
+    fn wake_writer(&mut self) {
+        if self.queued < WINDOW {
+            if let Some(w) = self.writer.take() {
+                w.wake();
+            }
         }
     }
 
@@ -183,6 +203,8 @@ impl Endpoint {
             let mut rx = self.rx.borrow_mut();
             rx.reader_gone = true;
             rx.queue.clear();
+            rx.queued = 0;
+            rx.wake_writer();
         }
     }
 }
@@ -315,6 +337,8 @@ impl AsyncRead for ReadHalf {
                         if bytes.is_empty() {
                             rx.queue.pop_front();
                         }
+                        rx.queued -= n;
+                        rx.wake_writer();
                     }
                     // Else: FIN has arrived; reading nothing is end of stream.
                     return Poll::Ready(Ok(()));
@@ -363,7 +387,7 @@ impl WriteHalf {
 impl AsyncWrite for WriteHalf {
     fn poll_write(
         self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         if self.shut {
@@ -385,8 +409,13 @@ impl AsyncWrite for WriteHalf {
             }
             return Poll::Ready(Ok(buf.len()));
         }
+        if tx.queued >= WINDOW {
+            tx.writer = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
         let at = tx.arrival(hop);
         tx.queue.push_back((at, Bytes::copy_from_slice(buf)));
+        tx.queued += buf.len();
         tx.wake();
         Poll::Ready(Ok(buf.len()))
     }
@@ -503,6 +532,35 @@ mod tests {
             tokio::time::sleep(2 * MS).await;
             let e = sw.write_all(b"late").await.unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+        });
+    }
+
+    #[test]
+    fn a_writer_waits_while_a_window_is_unread_and_goes_on_when_it_is_read() {
+        let (rt, local) = rt();
+        local.block_on(&rt, async {
+            let w = World::new(MS);
+            let l = w.bind("server", 80).unwrap();
+            let c = w.connect("client", "server", 80).await.unwrap();
+            let (mut s, _) = l.accept().await.unwrap();
+            let (_r, mut cw) = c.into_split();
+            let chunk = vec![7u8; 64 * 1024];
+            let writer = tokio::task::spawn_local(async move {
+                let mut sent = 0usize;
+                while sent < 4 * WINDOW {
+                    cw.write_all(&chunk).await.unwrap();
+                    sent += chunk.len();
+                }
+                sent
+            });
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            assert!(!writer.is_finished(), "held back: nothing was read");
+            let mut got = 0usize;
+            let mut buf = vec![0u8; 256 * 1024];
+            while got < 4 * WINDOW {
+                got += s.read(&mut buf).await.unwrap();
+            }
+            assert_eq!(writer.await.unwrap(), 4 * WINDOW);
         });
     }
 

@@ -3,7 +3,7 @@
 use super::{relay_host, ConnRegistry, HostEnv, PORT};
 use crate::scenario::{FaultKind, Scenario};
 use crate::target::{ClientEnv, ClientTarget, ServerEnv, ServerTarget};
-use crate::trace::{EventKind, Recorder, Trace};
+use crate::trace::{Budget, EventKind, Recorder, Trace};
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -96,15 +96,32 @@ fn hops(scenario: &Scenario) -> Vec<String> {
         .collect()
 }
 
-/// The trace recorder and what every host of one run shares.
-fn host_env(seed: u64) -> (Recorder, HostEnv) {
+/// The trace recorder and what every host of one run shares; the server's work before the
+/// clock starts ([`ServerTarget::prepare`]) is done here, so an error fails the run at once.
+/// The recorder's guards learn how the targets keep time (the more real of the two: the
+/// other is the reference) and the run's byte budget.
+fn host_env(
+    scenario: &Scenario,
+    server: &dyn ServerTarget,
+    client: &dyn ClientTarget,
+    seed: u64,
+) -> Result<(Recorder, HostEnv), RunOutput> {
+    server.prepare().map_err(|e| RunOutput {
+        error: Some(e),
+        ..RunOutput::default()
+    })?;
     let recorder = Recorder::new();
+    recorder.set_guard(
+        server.clock().max(client.clock()),
+        scenario.tick,
+        Budget::for_run(scenario.client.steps.len(), scenario.duration),
+    );
     let env = HostEnv {
         recorder: recorder.clone(),
         conns: ConnRegistry::default(),
         seed,
     };
-    (recorder, env)
+    Ok((recorder, env))
 }
 
 /// The event engine: every host is a task of one current-thread tokio runtime whose clock
@@ -129,8 +146,11 @@ fn run_events_paced(
     seed: u64,
     realtime: bool,
 ) -> RunOutput {
+    let (recorder, env) = match host_env(scenario, &*server, &*client, seed) {
+        Ok(x) => x,
+        Err(out) => return out,
+    };
     let scenario = Arc::new(scenario.clone());
-    let (recorder, env) = host_env(seed);
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder.enable_time().start_paused(!realtime);
     if realtime {
@@ -237,8 +257,11 @@ pub fn run(
     client: Rc<dyn ClientTarget>,
     seed: u64,
 ) -> RunOutput {
+    let (recorder, env) = match host_env(scenario, &*server, &*client, seed) {
+        Ok(x) => x,
+        Err(out) => return out,
+    };
     let scenario = Arc::new(scenario.clone());
-    let (recorder, env) = host_env(seed);
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
         .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))

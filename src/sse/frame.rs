@@ -9,7 +9,8 @@ use std::fmt;
 /// keepalive. An *event* is dispatched on a blank line when the data buffer is not empty;
 /// `event: ping\ndata: \n\n` is an event (named, empty data), not a keepalive. A block that
 /// only sets `id` yields [`Frame::IdOnly`]; a `retry` field with ASCII digits yields
-/// [`Frame::Retry`] as soon as its line ends.
+/// [`Frame::Retry`] as soon as its line ends. A text may be cut (see [`super::cut`]): compare
+/// texts as they are, and ask [`super::is_blank`], not `trim`, whether data is only whitespace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "frame", rename_all = "kebab-case")]
 pub enum Frame {
@@ -39,19 +40,40 @@ impl Frame {
 impl fmt::Display for Frame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Frame::Comment { text } => write!(f, "comment {:?}", format!(":{text}")),
+            Frame::Comment { text } => write!(f, "comment {}", Quoted(":", text)),
             Frame::Event { name, id, data } => {
                 write!(f, "event")?;
                 if let Some(n) = name {
-                    write!(f, " {n:?}")?;
+                    write!(f, " {}", Quoted("", n))?;
                 }
                 if let Some(i) = id {
-                    write!(f, " id={i:?}")?;
+                    write!(f, " id={}", Quoted("", i))?;
                 }
-                write!(f, " data={data:?}")
+                write!(f, " data={}", Quoted("", data))
             }
             Frame::Retry { ms } => write!(f, "retry {ms}ms"),
-            Frame::IdOnly { id } => write!(f, "id-only {id:?}"),
+            Frame::IdOnly { id } => write!(f, "id-only {}", Quoted("", id)),
+        }
+    }
+}
+
+/// A text quoted (after `prefix`); a cut text (see [`super::cut`]) as its kept part, quoted,
+/// then its full length and digest: `"xxxx"…(65000 bytes, sha256 0123456789abcdef)`.
+struct Quoted<'a>(&'a str, &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Quoted(prefix, text) = *self;
+        match super::cut::parse(text) {
+            None => write!(f, "{:?}", format!("{prefix}{text}")),
+            Some(c) => write!(
+                f,
+                "{:?}…({} bytes{}, sha256 {})",
+                format!("{prefix}{}", c.kept),
+                c.len,
+                if c.blank { " of whitespace" } else { "" },
+                c.digest
+            ),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! Bytes go in through [`Parser::feed`] in chunks of any size; frames come out as soon as
 //! the line that completes them has ended. The parser owns no I/O and no clock.
 
+use super::cut::{TextBuf, PARSE_TEXT_MAX};
 use super::Frame;
 use std::mem;
 
@@ -26,6 +27,11 @@ enum BomState {
 /// fields are interpreted and a blank line dispatches. Beyond the spec, it reports comments,
 /// valid `retry` fields and id-only blocks as [`Frame`]s so the trace can show them.
 ///
+/// Memory is bounded whatever the stream holds: a line or an event's data longer than the
+/// parser's limit ([`PARSE_TEXT_MAX`] unless [`Parser::with_max`] says) is kept cut (see
+/// [`super::cut`]: its first bytes, its full length and digest), so an endless line without a
+/// line ending costs at most the limit. Texts within the limit are exactly the spec's.
+///
 /// The last event ID and the reconnection time belong to the `EventSource`, not to one
 /// response body, so [`Parser::finish`] keeps them: feed the next connection's body to the
 /// same parser to model a browser that reconnects.
@@ -35,10 +41,19 @@ pub struct Parser {
     bom: BomState,
     /// The previous chunk ended with a CR, so an LF opening the next chunk ends nothing.
     after_cr: bool,
-    /// Bytes of the current, not yet terminated line.
+    /// Bytes of the current, not yet terminated line (at most `max`: a longer line goes on
+    /// in `long`).
     line: Vec<u8>,
-    /// The spec's data buffer: each `data` value followed by an LF.
-    data: String,
+    /// The rest of a line longer than `max`, interpreted as it streams.
+    long: Option<Long>,
+    /// The first byte of the long line's value is a space to drop (`field: value`).
+    long_skip_space: bool,
+    /// The most a line, a text or the data buffer keeps.
+    max: usize,
+    /// The spec's data buffer: the `data` values of the block, joined with LF.
+    data: TextBuf,
+    /// The block had a `data` field (the spec's data buffer is not empty).
+    has_data: bool,
     /// The spec's event type buffer (empty means `message`).
     event_type: String,
     /// The spec's last event ID buffer, set by `id` fields.
@@ -51,19 +66,30 @@ pub struct Parser {
     retry_ms: Option<u64>,
 }
 
+/// What the rest of a line longer than the parser's limit is, by its field.
+#[derive(Clone, Debug)]
+enum Long {
+    /// A comment's text.
+    Comment(TextBuf),
+    /// An `event` field's value.
+    Event(TextBuf),
+    /// An `id` field's value, and whether it held a NULL (then it is ignored).
+    Id(TextBuf, bool),
+    /// A `data` field's value, streamed into the data buffer.
+    Data,
+    /// A `retry` field's value: its digits after leading zeros (at most 21 kept: more is
+    /// beyond `u64`), and whether every byte so far was a digit.
+    Retry { digits: String, valid: bool },
+    /// Any other field.
+    Ignored,
+}
+
+/// The smallest limit a parser takes: every field name fits.
+const MIN_MAX: usize = 32;
+
 impl Default for Parser {
     fn default() -> Self {
-        Parser {
-            bom: BomState::Matching(0),
-            after_cr: false,
-            line: Vec::new(),
-            data: String::new(),
-            event_type: String::new(),
-            id_buffer: String::new(),
-            id_in_block: false,
-            last_event_id: String::new(),
-            retry_ms: None,
-        }
+        Self::with_max(PARSE_TEXT_MAX)
     }
 }
 
@@ -71,6 +97,26 @@ impl Parser {
     /// A parser at the start of a stream, with an empty last event ID and no reconnection time.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A parser that keeps at most `max` bytes (at least 32) of a line or an event's data.
+    pub fn with_max(max: usize) -> Self {
+        let max = max.max(MIN_MAX);
+        Parser {
+            bom: BomState::Matching(0),
+            after_cr: false,
+            line: Vec::new(),
+            long: None,
+            long_skip_space: false,
+            max,
+            data: TextBuf::new(max),
+            has_data: false,
+            event_type: String::new(),
+            id_buffer: String::new(),
+            id_in_block: false,
+            last_event_id: String::new(),
+            retry_ms: None,
+        }
     }
 
     /// Feed the next chunk of the body; returns the frames completed by it, in order.
@@ -84,15 +130,11 @@ impl Parser {
             }
         }
         while let Some(end) = rest.iter().position(|&b| b == b'\r' || b == b'\n') {
-            if self.line.is_empty() {
+            if self.line.is_empty() && self.long.is_none() && end <= self.max {
                 self.process_line(&rest[..end], &mut frames);
             } else {
-                // Reuse the line buffer's allocation across lines.
-                let mut line = mem::take(&mut self.line);
-                line.extend_from_slice(&rest[..end]);
-                self.process_line(&line, &mut frames);
-                line.clear();
-                self.line = line;
+                self.extend_line(&rest[..end]);
+                self.end_line(&mut frames);
             }
             let ended_by_cr = rest[end] == b'\r';
             rest = &rest[end + 1..];
@@ -104,8 +146,112 @@ impl Parser {
                 }
             }
         }
-        self.line.extend_from_slice(rest);
+        self.extend_line(rest);
         frames
+    }
+
+    /// Adds bytes to the current line: kept while the line fits the limit, else interpreted
+    /// as they come (a long line).
+    fn extend_line(&mut self, bytes: &[u8]) {
+        if self.long.is_some() {
+            self.extend_long(bytes);
+            return;
+        }
+        self.line.extend_from_slice(bytes);
+        if self.line.len() <= self.max {
+            return;
+        }
+        // The line outgrows the limit: its field is known by now (names are shorter than
+        // MIN_MAX), and its value streams on.
+        let line = mem::take(&mut self.line);
+        let (long, value) = match line.iter().position(|&b| b == b':') {
+            Some(0) => (Long::Comment(TextBuf::new(self.max)), 1),
+            Some(k) => {
+                let long = match &line[..k] {
+                    b"data" => {
+                        if self.has_data {
+                            self.data.push_str("\n");
+                        }
+                        self.has_data = true;
+                        Long::Data
+                    }
+                    b"event" => Long::Event(TextBuf::new(self.max)),
+                    b"id" => Long::Id(TextBuf::new(self.max), false),
+                    b"retry" => Long::Retry {
+                        digits: String::new(),
+                        valid: true,
+                    },
+                    _ => Long::Ignored,
+                };
+                self.long_skip_space = true;
+                (long, k + 1)
+            }
+            None => (Long::Ignored, line.len()),
+        };
+        self.long = Some(long);
+        self.extend_long(&line[value..]);
+        self.line = line;
+        self.line.clear();
+        self.line.shrink_to(self.max);
+    }
+
+    /// Adds bytes to the value of a long line.
+    fn extend_long(&mut self, mut bytes: &[u8]) {
+        if self.long_skip_space && !bytes.is_empty() {
+            self.long_skip_space = false;
+            if bytes[0] == b' ' {
+                bytes = &bytes[1..];
+            }
+        }
+        match self.long.as_mut().expect("a long line") {
+            Long::Comment(t) | Long::Event(t) => t.push_bytes(bytes),
+            Long::Id(t, null) => {
+                *null = *null || bytes.contains(&0);
+                t.push_bytes(bytes);
+            }
+            Long::Data => self.data.push_bytes(bytes),
+            Long::Retry { digits, valid } => {
+                for &b in bytes {
+                    *valid = *valid && b.is_ascii_digit();
+                    if *valid && (b != b'0' || !digits.is_empty()) && digits.len() <= 20 {
+                        digits.push(b as char);
+                    }
+                }
+            }
+            Long::Ignored => {}
+        }
+    }
+
+    /// The current line ended.
+    fn end_line(&mut self, frames: &mut Vec<Frame>) {
+        match self.long.take() {
+            None => {
+                // Reuse the line buffer's allocation across lines.
+                let line = mem::take(&mut self.line);
+                self.process_line(&line, frames);
+                self.line = line;
+                self.line.clear();
+            }
+            Some(Long::Comment(mut t)) => frames.push(Frame::Comment { text: t.take() }),
+            Some(Long::Event(mut t)) => self.event_type = t.take(),
+            Some(Long::Id(mut t, null)) => {
+                if !null {
+                    self.id_buffer = t.take();
+                    self.id_in_block = true;
+                }
+            }
+            Some(Long::Data) => self.data.end_bytes(),
+            Some(Long::Retry { digits, valid }) => {
+                // As a short line: ASCII digits only, and a value beyond u64 is ignored.
+                let digits = if digits.is_empty() { "0" } else { &digits };
+                if let (true, Ok(ms)) = (valid, digits.parse::<u64>()) {
+                    self.retry_ms = Some(ms);
+                    frames.push(Frame::Retry { ms });
+                }
+            }
+            Some(Long::Ignored) => {}
+        }
+        self.long_skip_space = false;
     }
 
     /// End of stream: discards the pending line and any undispatched block (the spec
@@ -120,7 +266,10 @@ impl Parser {
         self.bom = BomState::Matching(0);
         self.after_cr = false;
         self.line.clear();
-        self.data.clear();
+        self.long = None;
+        self.long_skip_space = false;
+        self.data.take();
+        self.has_data = false;
         self.event_type.clear();
         self.id_buffer.clone_from(&self.last_event_id);
         self.id_in_block = false;
@@ -186,8 +335,11 @@ impl Parser {
         match name {
             "event" => value.clone_into(&mut self.event_type),
             "data" => {
+                if self.has_data {
+                    self.data.push_str("\n");
+                }
+                self.has_data = true;
                 self.data.push_str(value);
-                self.data.push('\n');
             }
             // An id containing NULL is ignored.
             "id" if !value.contains('\0') => {
@@ -210,7 +362,7 @@ impl Parser {
     fn dispatch(&mut self, frames: &mut Vec<Frame>) {
         self.last_event_id.clone_from(&self.id_buffer);
         let id_in_block = mem::take(&mut self.id_in_block);
-        if self.data.is_empty() {
+        if !mem::take(&mut self.has_data) {
             self.event_type.clear();
             if id_in_block {
                 frames.push(Frame::IdOnly {
@@ -219,10 +371,7 @@ impl Parser {
             }
             return;
         }
-        let mut data = mem::take(&mut self.data);
-        if data.ends_with('\n') {
-            data.pop();
-        }
+        let data = self.data.take();
         let event_type = mem::take(&mut self.event_type);
         frames.push(Frame::Event {
             name: (!event_type.is_empty()).then_some(event_type),
@@ -624,6 +773,27 @@ mod tests {
         assert!(parser.line.is_empty());
     }
 
+    #[test]
+    fn an_endless_line_costs_at_most_the_limit_and_is_kept_cut() {
+        let mut parser = Parser::with_max(64);
+        assert_eq!(parser.feed(b"data: "), vec![]);
+        for _ in 0..1_000 {
+            assert_eq!(parser.feed(&[b'x'; 1024]), vec![]);
+            assert!(
+                parser.line.capacity() <= 64 + 1024,
+                "{}",
+                parser.line.capacity()
+            );
+        }
+        let frames = parser.feed(b"\n\n");
+        let [Frame::Event { data, .. }] = &frames[..] else {
+            panic!("{frames:?}")
+        };
+        let c = crate::sse::cut::parse(data).expect("cut");
+        assert_eq!((c.kept.len(), c.len), (64, 1_024_000));
+        assert_eq!(*data, crate::sse::cut::cut(&"x".repeat(1_024_000), 64));
+    }
+
     /// Lines a stream is built from: fields, comments, blanks, odd UTF-8 and raw bytes.
     fn arb_line() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
@@ -682,6 +852,58 @@ mod tests {
         let mut frames: Vec<Frame> = chunks.iter().flat_map(|c| parser.feed(c)).collect();
         frames.extend(parser.finish());
         (frames, parser.last_event_id().to_owned(), parser.retry_ms())
+    }
+
+    /// A frame with every text cut to `max` (what a parser with that limit must yield).
+    fn cut_frame(f: &Frame, max: usize) -> Frame {
+        let c = |t: &String| crate::sse::cut::cut(t, max).into_owned();
+        match f {
+            Frame::Comment { text } => Frame::Comment { text: c(text) },
+            Frame::Event { name, id, data } => Frame::Event {
+                name: name.as_ref().map(c),
+                id: id.as_ref().map(c),
+                data: c(data),
+            },
+            Frame::Retry { ms } => Frame::Retry { ms: *ms },
+            Frame::IdOnly { id } => Frame::IdOnly { id: c(id) },
+        }
+    }
+
+    /// Long lines and long data: fields with values of any length.
+    fn arb_long_stream() -> impl Strategy<Value = Vec<u8>> {
+        let line = (
+            prop::sample::select(vec![
+                &b"data:"[..],
+                b"data: ",
+                b":",
+                b"event: ",
+                b"id:",
+                b"retry: ",
+                b"retry: 000000000000000000000000000",
+                b"x: ",
+            ]),
+            "[a \u{e9}\u{3000}\u{1F600}0-9]{0,90}",
+            prop::sample::select(vec![&b"\n"[..], b"\r\n", b"\n\n", b"\r"]),
+        )
+            .prop_map(|(f, v, e)| [f, v.as_bytes(), e].concat());
+        prop::collection::vec(line, 0..16).prop_map(|l| l.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn a_limited_parser_yields_the_frames_cut(
+            stream in arb_long_stream(),
+            piece in 1usize..80,
+        ) {
+            let mut whole = Parser::new();
+            let expected: Vec<Frame> =
+                whole.feed(&stream).iter().map(|f| cut_frame(f, 32)).collect();
+            let mut limited = Parser::with_max(32);
+            let got: Vec<Frame> = stream.chunks(piece).flat_map(|c| limited.feed(c)).collect();
+            prop_assert_eq!(got, expected);
+            let id = crate::sse::cut::cut(whole.last_event_id(), 32).into_owned();
+            prop_assert_eq!(limited.last_event_id(), id.as_str());
+        }
     }
 
     proptest! {

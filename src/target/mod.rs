@@ -65,11 +65,27 @@ pub struct ClientEnv {
 /// A server implementation. `serve` is called at every start of the server host.
 pub trait ServerTarget {
     fn serve(&self, env: ServerEnv) -> HostFuture;
+
+    /// Work done before the run's clock starts (real time, blocking): an `exec:` server is
+    /// started and waited for until it listens. An error fails the run.
+    fn prepare(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// How this server keeps time (what a stall or a flood most likely means).
+    fn clock(&self) -> crate::trace::TargetClock {
+        crate::trace::TargetClock::Tokio
+    }
 }
 
 /// A client implementation: runs the scenario's client timeline and returns at its end.
 pub trait ClientTarget {
     fn run(&self, env: ClientEnv) -> HostFuture;
+
+    /// How this client keeps time (what a stall or a flood most likely means).
+    fn clock(&self) -> crate::trace::TargetClock {
+        crate::trace::TargetClock::Tokio
+    }
 }
 
 /// Builds a target's server for a scenario's `[server]` settings.

@@ -357,4 +357,102 @@ mod tests {
             );
         }
     }
+
+    /// An MCP server whose GET stream carries an event id no HTTP header can hold (a control
+    /// character), then ends: the client reconnects without `Last-Event-ID` (it panicked
+    /// building the request).
+    #[test]
+    fn an_event_id_no_header_can_carry_is_not_sent_back() {
+        use http_body_util::{BodyExt, Full};
+        let server = ServiceTarget::new(|| {
+            hyper::service::service_fn(|req: Request<Incoming>| async move {
+                let get = req.method() == hyper::Method::GET;
+                let body = req.into_body().collect().await.map(|b| b.to_bytes());
+                let msg: serde_json::Value =
+                    serde_json::from_slice(&body.unwrap_or_default()).unwrap_or_default();
+                let r = Response::builder().header("mcp-session-id", "s1");
+                let r = if get {
+                    r.header("content-type", "text/event-stream").body(Full::new(
+                        Bytes::from_static(b"id: a\x01b\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n"),
+                    ))
+                } else if msg["method"] == "initialize" {
+                    let answer = serde_json::json!({"jsonrpc": "2.0", "id": msg["id"], "result": {
+                        "protocolVersion": "2025-11-25", "capabilities": {},
+                        "serverInfo": {"name": "t", "version": "1"}}});
+                    r.header("content-type", "application/json")
+                        .body(Full::new(Bytes::from(answer.to_string())))
+                } else {
+                    r.status(202).body(Full::new(Bytes::new()))
+                };
+                Ok::<_, Infallible>(r.expect("valid response"))
+            })
+        });
+        let s = crate::scenario::parse(
+            "id.toml",
+            "description = \"d\"\nduration = \"10s\"\n[[client.step]]\nat = \"0s\"\ndo = \"initialize\"\n[[client.step]]\nat = \"1s\"\ndo = \"open-get-stream\"\n",
+        )
+        .unwrap();
+        let r = crate::suite::run_server(&s, "odd-id", server, None);
+        assert_eq!(r.error, None);
+        let gets: Vec<&Option<String>> = r
+            .trace
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::RequestSent {
+                    method,
+                    last_event_id,
+                    ..
+                } if method == "GET" => Some(last_event_id),
+                _ => None,
+            })
+            .collect();
+        assert!(gets.len() >= 2, "the stream was reopened: {gets:?}");
+        assert!(gets.iter().all(|id| id.is_none()), "{gets:?}");
+    }
+
+    /// A server writing 65 KB data events as fast as it can, on virtual time: the socket's
+    /// window holds it back, the byte budget stops the run, and the trace keeps 4 KiB of each.
+    #[test]
+    fn a_data_flood_is_stopped_by_the_byte_budget_and_kept_cut() {
+        let flooding = ServiceTarget::new(|| {
+            hyper::service::service_fn(|_req| async {
+                let (mut tx, body) = Channel::<Bytes, Infallible>::new(8);
+                let event = Bytes::from(format!("data: {}\n\n", "x".repeat(65_000)));
+                tokio::task::spawn_local(async move {
+                    while tx.send_data(event.clone()).await.is_ok() {}
+                });
+                Ok::<_, Infallible>(
+                    Response::builder()
+                        .header("content-type", "text/event-stream")
+                        .body(body)
+                        .expect("valid head"),
+                )
+            })
+        });
+        let s = crate::scenario::parse(
+            "flood.toml",
+            "description = \"d\"\nduration = \"1m\"\n[[client.step]]\nat = \"1s\"\ndo = \"open-stream\"\n[[expect]]\ncheck = \"stream.survives\"\n",
+        )
+        .unwrap();
+        let r = crate::suite::run_server(&s, "flood", flooding, None);
+        assert!(r.unexpected);
+        assert_eq!(r.verdict, crate::report::ResultVerdict::Fail);
+        let e = r.error.expect("the run is stopped with a diagnosis");
+        assert!(e.starts_with("byte budget exhausted at 00:00:0"), "{e}");
+        assert!(e.contains("over its budget of 65.1 MiB"), "{e}");
+        let mut frames = 0;
+        for ev in &r.trace.events {
+            if let EventKind::FrameWritten {
+                frame: crate::sse::Frame::Event { data, .. },
+                ..
+            } = &ev.kind
+            {
+                frames += 1;
+                let c = crate::sse::cut::parse(data).expect("kept cut");
+                assert_eq!((c.kept.len(), c.len), (4096, 65_000));
+            }
+        }
+        assert!((400..2_000).contains(&frames), "{frames}");
+    }
 }

@@ -14,8 +14,10 @@
 //! connection id (`conn#N`, numbered by the client in the order it opens connections), never
 //! an OS port, address or wall-clock time. Names are past tense: what happened.
 
+mod budget;
 mod render;
 
+pub use budget::{Budget, EVENT_BYTES};
 pub use render::render_text;
 
 use crate::sse::Frame;
@@ -238,6 +240,13 @@ pub enum EventKind {
         session: Option<String>,
         reason: String,
     },
+    /// A server process (`exec:`) exited before the run ended: its exit code or the signal
+    /// that ended it, and the last lines it wrote (stdout and stderr).
+    ServerExited {
+        code: Option<i32>,
+        signal: Option<i32>,
+        output_tail: Vec<String>,
+    },
 
     // ── intermediary ──────────────────────────────────────────────────────────
     /// Bytes passed through an intermediary (`note` says what it did with them).
@@ -266,9 +275,20 @@ pub enum EventKind {
     IntermediaryBlackholed { behavior: String, reason: String },
 
     // ── harness ───────────────────────────────────────────────────────────────
-    /// The harness stopped the run before the scenario's end (host `harness`), saying why;
-    /// nothing after this instant is observed.
-    RunStopped { reason: String },
+    /// The harness stopped the run before the scenario's end (host `harness`): which guard
+    /// tripped, and why; nothing after this instant is observed.
+    RunStopped { guard: StopGuard, reason: String },
+}
+
+/// Which of the recorder's guards stopped a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopGuard {
+    /// Too many events at one instant or within one second: a target writing without pause
+    /// (on virtual time, the sign of a timer reading the real clock).
+    Stall,
+    /// The run recorded more than its byte budget.
+    Budget,
 }
 
 /// An operational warning the MCP client logs (MP-301g module 3).
@@ -353,8 +373,13 @@ impl Trace {
 
     /// When the harness stopped the run before the scenario's end, if it did.
     pub fn stopped_at(&self) -> Option<Duration> {
+        self.stop().map(|(at, _)| at)
+    }
+
+    /// When and by which guard the harness stopped the run, if it did.
+    pub fn stop(&self) -> Option<(Duration, StopGuard)> {
         self.events.iter().find_map(|e| match e.kind {
-            EventKind::RunStopped { .. } => Some(e.at),
+            EventKind::RunStopped { guard, .. } => Some((e.at, guard)),
             _ => None,
         })
     }
@@ -394,6 +419,8 @@ pub struct Recorder {
 /// crawls, one link tick at a time, as the links' windows fill and drain). Past
 /// [`STALL_LIMIT`] events at one instant, or [`RATE_LIMIT`] within one virtual second, the
 /// recorder keeps no more events and reports the stall (both engines stop the run with it).
+/// The same trip stops a run past its byte budget ([`Budget`]: a target writing far more than
+/// any scenario needs, e.g. a flood on real time), so memory stays bounded.
 #[derive(Default)]
 struct Stall {
     at: Duration,
@@ -412,14 +439,55 @@ struct Stall {
     /// The diagnosis, once tripped.
     tripped: Option<String>,
     waker: Option<std::task::Waker>,
+    /// How the run's targets keep time: what a stall most likely means.
+    clock: TargetClock,
+    /// The run's tick (for the diagnosis).
+    tick: Duration,
+    /// What the run may record, and what it has (see [`Budget`]).
+    budget: Budget,
+    spend: budget::Spend,
 }
 
 /// The host name of events the harness itself records ([`EventKind::RunStopped`]).
 pub const HARNESS: &str = "harness";
 
-/// The likely cause both stall diagnoses name.
-const REAL_CLOCK: &str = "A target whose timers read the real clock (std::time::Instant or \
-                          SystemTime) instead of tokio's";
+/// How the targets of a run keep time: what a stall or a flood most likely means.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TargetClock {
+    /// In-process, on tokio's clock (virtual time).
+    #[default]
+    Tokio,
+    /// A process whose timers a clock shim fakes (virtual time through an adapter).
+    Shim,
+    /// A process on the wall clock (`exec:`): the run is paced to real time.
+    Real,
+}
+
+/// What a stall diagnosis says is the likely cause, by how the targets keep time.
+fn stall_cause(clock: TargetClock, tick: Duration, stood_still: bool) -> String {
+    let real_clock = "A target whose timers read the real clock (std::time::Instant or \
+                      SystemTime) instead of tokio's";
+    match (clock, stood_still) {
+        (TargetClock::Tokio, true) => {
+            format!("{real_clock} keeps firing without virtual time advancing")
+        }
+        (TargetClock::Tokio, false) => format!(
+            "{real_clock} keeps firing while virtual time only advances tick by tick, or a \
+             timer repeats far faster than the tick ({})",
+            crate::time::span(tick)
+        ),
+        (TargetClock::Shim, true) => "The implementation writes without waiting on a timer \
+             (zero-delay timers, immediate callbacks or I/O run on its real event loop \
+             between syncs), so virtual time cannot advance"
+            .into(),
+        (TargetClock::Shim, false) => {
+            "The implementation writes on a very short timer, or without pause".into()
+        }
+        (TargetClock::Real, _) => "The run is paced to the wall clock: the target really wrote \
+             this fast, without pause (a flood)"
+            .into(),
+    }
+}
 
 /// Events at one virtual instant beyond which a run counts as stalled.
 pub const STALL_LIMIT: u64 = 200_000;
@@ -435,9 +503,10 @@ impl Recorder {
         Self::default()
     }
 
-    /// Records an event at virtual time `at`.
+    /// Records an event at virtual time `at`: kept cut (long texts, see `budget::keep`) and
+    /// charged to the run's byte budget; the guards stop the run past a stall or the budget.
     pub fn record_at(&self, at: Duration, host: &str, conn: Option<ConnId>, kind: EventKind) {
-        {
+        let kind = {
             let mut st = self.stall.lock().expect("stall lock");
             if st.tripped.is_some() {
                 return;
@@ -462,37 +531,93 @@ impl Recorder {
             st.second_count = n.1;
             // A burst (nearly) all at one instant is reported as standing still (below).
             let one_instant = st.count * 10 >= st.second_count * 9;
+            let kind_kept = budget::keep(kind);
+            let cost = budget::cost(&kind_kept);
+            st.spend.charge(conn, cost);
             let last = || {
-                render::describe(&Event {
+                let mut d = render::describe(&Event {
                     at,
                     host: host.to_string(),
                     conn,
-                    kind: kind.clone(),
-                })
+                    kind: kind_kept.clone(),
+                });
+                if d.len() > 200 {
+                    d.truncate(d.floor_char_boundary(200));
+                    d.push('…');
+                }
+                let on = conn.map(|c| format!(" on {c}")).unwrap_or_default();
+                format!("{host}{on}: {d}")
             };
+            let realtime = st.clock == TargetClock::Real;
             let diagnosis = if !one_instant && st.second_count > RATE_LIMIT {
-                Some(format!(
-                    "virtual time crawled at {}: {RATE_LIMIT} events were recorded within the \
-                     virtual second {}–{}, the last by {host} ({}). {REAL_CLOCK} keeps firing \
-                     while virtual time only advances tick by tick; the run was stopped",
-                    crate::time::stamp(at),
-                    crate::time::stamp(Duration::from_secs(second)),
-                    crate::time::stamp(Duration::from_secs(second + 1)),
-                    last()
+                let within = if realtime {
+                    "second of real time"
+                } else {
+                    "virtual second"
+                };
+                Some((
+                    StopGuard::Stall,
+                    format!(
+                        "{} at {}: {RATE_LIMIT} events of {} were recorded within the {within} \
+                     {}–{}, the last by {}. {}; the run was stopped",
+                        if realtime {
+                            "events flooded"
+                        } else {
+                            "virtual time crawled"
+                        },
+                        crate::time::stamp(at),
+                        conn.map_or_else(|| "no connection".to_string(), |c| c.to_string()),
+                        crate::time::stamp(Duration::from_secs(second)),
+                        crate::time::stamp(Duration::from_secs(second + 1)),
+                        last(),
+                        stall_cause(st.clock, st.tick, false)
+                    ),
                 ))
             } else if st.count > STALL_LIMIT || (one_instant && st.second_count > RATE_LIMIT) {
-                Some(format!(
-                    "virtual time stood still at {}: {} events were recorded at that instant, \
-                     the last by {host} ({}). {REAL_CLOCK} keeps firing without virtual time \
-                     advancing; the run was stopped",
+                Some((
+                    StopGuard::Stall,
+                    format!(
+                    "{} at {}: {} events were recorded at that instant, the last by {}. {}; the \
+                     run was stopped",
+                    if realtime {
+                        "events flooded"
+                    } else {
+                        "virtual time stood still"
+                    },
                     crate::time::stamp(at),
                     st.count,
-                    last()
+                    last(),
+                    stall_cause(st.clock, st.tick, true)
+                ),
+                ))
+            } else if st.spend.total > st.budget.bytes {
+                let (top, share) = st.spend.top();
+                let cause = if realtime {
+                    "The target wrote without pause (a flood), on real time"
+                } else {
+                    "A target wrote far more than any scenario needs"
+                };
+                Some((
+                    StopGuard::Budget,
+                    format!(
+                        "byte budget exhausted at {}: the run recorded {} in {} events ({}% of it \
+                     {}; each event counts {EVENT_BYTES} bytes, its texts and the bytes it \
+                     moved), over its budget of {} ({}); the last event by {}. {cause}; the \
+                     run was stopped",
+                        crate::time::stamp(at),
+                        budget::size(st.spend.total),
+                        st.spend.events,
+                        share,
+                        top.map_or_else(|| "on no connection".to_string(), |c| format!("on {c}")),
+                        budget::size(st.budget.bytes),
+                        st.budget.rule,
+                        last(),
+                    ),
                 ))
             } else {
                 None
             };
-            if let Some(d) = diagnosis {
+            if let Some((guard, d)) = diagnosis {
                 st.tripped = Some(d.clone());
                 st.stopped_at = Some(at);
                 if let Some(w) = st.waker.take() {
@@ -503,17 +628,33 @@ impl Recorder {
                     at,
                     host: HARNESS.to_string(),
                     conn: None,
-                    kind: EventKind::RunStopped { reason: d },
+                    kind: EventKind::RunStopped { guard, reason: d },
                 });
                 return;
             }
-        }
+            kind_kept
+        };
         self.inner.lock().expect("trace lock").push(Event {
             at,
             host: host.to_string(),
             conn,
             kind,
         });
+    }
+
+    /// Tells the guards how the run's targets keep time and its tick (what a stall most
+    /// likely means), and the run's byte budget.
+    pub fn set_guard(&self, clock: TargetClock, tick: Duration, budget: Budget) {
+        let mut st = self.stall.lock().expect("stall lock");
+        st.clock = clock;
+        st.tick = tick;
+        st.budget = budget;
+    }
+
+    /// What the run has recorded so far, and its byte budget (see [`Budget`]).
+    pub fn spent(&self) -> (u64, u64) {
+        let st = self.stall.lock().expect("stall lock");
+        (st.spend.total, st.budget.bytes)
     }
 
     /// Records an event now (the simulation's virtual clock; zero outside a simulation).
@@ -595,9 +736,130 @@ mod tests {
         let last = t.events.last().expect("events");
         assert_eq!(last.host, HARNESS);
         assert!(
-            matches!(&last.kind, EventKind::RunStopped { reason } if reason == &d),
+            matches!(&last.kind, EventKind::RunStopped { guard: StopGuard::Stall, reason } if reason == &d),
             "{last:?}"
         );
         assert_eq!(t.stopped_at(), f.stopped_at());
+    }
+
+    /// A burst at one instant by `host` on conn#3, with the guard told `clock`.
+    fn burst(clock: TargetClock) -> String {
+        let r = Recorder::new();
+        r.set_guard(clock, Duration::from_millis(1), Budget::default());
+        for _ in 0..=RATE_LIMIT {
+            r.record_at(
+                Duration::from_secs(2),
+                "server",
+                Some(ConnId(3)),
+                received(),
+            );
+        }
+        r.stall().expect("stopped")
+    }
+
+    #[test]
+    fn a_stall_says_what_was_seen_and_names_only_the_cause_that_fits_the_targets() {
+        let tokio = burst(TargetClock::Tokio);
+        assert!(tokio.starts_with("virtual time stood still at 00:00:02.000: 50001 events were recorded at that instant, the last by server on conn#3: received 3 bytes."), "{tokio}");
+        assert!(tokio.contains("read the real clock"), "{tokio}");
+        let real = burst(TargetClock::Real);
+        assert!(real.starts_with("events flooded at 00:00:02.000: 50001 events were recorded at that instant, the last by server on conn#3"), "{real}");
+        assert!(
+            !real.contains("real clock") && !real.contains("virtual time"),
+            "{real}"
+        );
+        assert!(real.contains("without pause (a flood)"), "{real}");
+        let shim = burst(TargetClock::Shim);
+        assert!(!shim.contains("real clock"), "{shim}");
+        assert!(shim.contains("without waiting on a timer"), "{shim}");
+        // Spread over ticks on the network engine, an in-process timer: real clock, or a
+        // timer far faster than the tick.
+        let r = Recorder::new();
+        r.set_guard(
+            TargetClock::Tokio,
+            Duration::from_millis(1),
+            Budget::default(),
+        );
+        for i in 0..=RATE_LIMIT {
+            let at = Duration::from_millis(7_000 + i % 1_000);
+            r.record_at(at, "client", Some(ConnId(1)), received());
+        }
+        let d = r.stall().expect("stopped");
+        assert!(d.contains("50000 events of conn#1 were recorded within the virtual second 00:00:07.000–00:00:08.000, the last by client on conn#1"), "{d}");
+        assert!(d.contains("faster than the tick (1ms)"), "{d}");
+    }
+
+    #[test]
+    fn the_byte_budget_stops_a_run_naming_itself_and_the_connection_that_spent_it() {
+        let r = Recorder::new();
+        r.set_guard(
+            TargetClock::Real,
+            Duration::from_millis(1),
+            Budget::for_run(1, Duration::from_secs(5)),
+        );
+        let data = "x".repeat(65_000);
+        let mut n = 0u64;
+        while r.stall().is_none() {
+            n += 1;
+            let at = Duration::from_millis(500 + n);
+            let frame = Frame::Event {
+                name: None,
+                id: None,
+                data: data.clone(),
+            };
+            r.record_at(
+                at,
+                "server",
+                Some(ConnId(1)),
+                EventKind::FrameWritten {
+                    frame: frame.clone(),
+                    timer: None,
+                },
+            );
+            r.record_at(
+                at,
+                "client",
+                Some(ConnId(1)),
+                EventKind::Received {
+                    bytes: 65_008,
+                    frames: vec![frame],
+                },
+            );
+            assert!(n < 1_000, "never stopped");
+        }
+        let d = r.stall().unwrap();
+        assert!(d.starts_with("byte budget exhausted at 00:00:00."), "{d}");
+        assert!(d.contains("over its budget of 65.0 MiB (64 MiB, +1 MiB per client step (1), +4 MiB per virtual hour (5s))"), "{d}");
+        assert!(d.contains("(100% of it on conn#1;"), "{d}");
+        assert!(d.contains("without pause (a flood)"), "{d}");
+        assert!(r.stopped_at().is_some());
+        let (spent, budget) = r.spent();
+        assert!(spent > budget);
+        // What the trace keeps of each 65,000-byte event: 4 KiB and its length and digest.
+        let t = r.finish();
+        let kept: usize = t
+            .events
+            .iter()
+            .map(|e| match &e.kind {
+                EventKind::FrameWritten {
+                    frame: Frame::Event { data, .. },
+                    ..
+                } => data.len(),
+                EventKind::Received { frames, .. } => frames
+                    .iter()
+                    .map(|f| match f {
+                        Frame::Event { data, .. } => data.len(),
+                        _ => 0,
+                    })
+                    .sum(),
+                _ => 0,
+            })
+            .sum();
+        assert!(kept < t.events.len() * 4_200, "{kept}");
+        assert!(render_text(&t).contains("data=\"xxxx"), "rendered");
+        assert!(
+            render_text(&t).contains("…(65000 bytes, sha256 "),
+            "rendered"
+        );
     }
 }

@@ -221,6 +221,25 @@ pub fn describe(e: &Event) -> String {
                 .map(|s| format!(" to session {s}"))
                 .unwrap_or_default()
         ),
+        EventKind::ServerExited {
+            code,
+            signal,
+            output_tail,
+        } => {
+            let how = match (code, signal) {
+                (Some(c), _) => format!("exit code {c}"),
+                (None, Some(s)) => format!("signal {s}"),
+                (None, None) => "unknown status".into(),
+            };
+            if output_tail.is_empty() {
+                format!("server process exited ({how}); it wrote nothing")
+            } else {
+                format!(
+                    "server process exited ({how}); its last output: {}",
+                    output_tail.join(" | ")
+                )
+            }
+        }
         EventKind::Forwarded {
             direction,
             bytes,
@@ -246,7 +265,13 @@ pub fn describe(e: &Event) -> String {
         EventKind::IntermediaryBlackholed { behavior, reason } => {
             format!("stopped forwarding silently: {}", because(behavior, reason))
         }
-        EventKind::RunStopped { reason } => format!("run stopped: {reason}"),
+        EventKind::RunStopped { guard, reason } => {
+            let by = match guard {
+                super::StopGuard::Stall => "stall guard",
+                super::StopGuard::Budget => "byte budget",
+            };
+            format!("run stopped by the {by}: {reason}")
+        }
     }
 }
 

@@ -432,59 +432,68 @@ impl Bridge {
         Ok(())
     }
 
-    /// Reads link `i`'s new bytes from the adapter, records them and sends them on.
+    /// Reads link `i`'s new bytes from the adapter, records them and sends them on, a piece
+    /// at a time (memory stays bounded whatever the adapter says it wrote).
     async fn forward(
         &mut self,
         i: usize,
         cs: &ConnState,
         timer: Option<u32>,
     ) -> Result<(), String> {
-        let new = cs.written.saturating_sub(self.links[i].seen);
-        let mut bytes = vec![0u8; new as usize];
-        if new > 0 {
-            if let Err(e) = self.links[i].sock.read_exact(&mut bytes) {
-                return Err(self.child.failure(&format!(
-                    "reported {} bytes written on a connection but only part arrived ({e})",
-                    cs.written
-                )));
+        let mut left = cs.written.saturating_sub(self.links[i].seen);
+        let mut complete = false;
+        loop {
+            let n = left.min(FORWARD_PIECE) as usize;
+            let mut bytes = vec![0u8; n];
+            if n > 0 {
+                if let Err(e) = self.links[i].sock.read_exact(&mut bytes) {
+                    return Err(self.child.failure(&format!(
+                        "reported {} bytes written on a connection but only part arrived ({e})",
+                        cs.written
+                    )));
+                }
+                self.links[i].seen += n as u64;
+                left -= n as u64;
             }
-            self.links[i].seen = cs.written;
-        }
-        let observed = self.links[i].response.feed(&bytes);
-        let mut observed = observed;
-        if cs.closed || cs.ended {
-            observed.extend(self.links[i].response.closed());
-        }
-        // One request per connection, as every server target here: a response whose framing
-        // ended closes its connection (the relays see a response end only when its
-        // connection closes; they do not parse chunked framing).
-        let complete = observed.contains(&Observed::Ended);
-        for o in observed {
-            if let Observed::Garbled(why) = &o {
-                return Err(self.child.failure(&format!(
-                    "wrote a response the harness cannot follow: {why}"
-                )));
+            let mut observed = self.links[i].response.feed(&bytes);
+            if left == 0 && (cs.closed || cs.ended) {
+                observed.extend(self.links[i].response.closed());
             }
-            let created = match &o {
-                Observed::Started { headers, .. } => headers
-                    .iter()
-                    .find(|(k, _)| k == "mcp-session-id")
-                    .map(|(_, v)| v.clone())
-                    .filter(|s| self.sessions.insert(s.clone())),
-                _ => None,
-            };
-            for kind in response_events(o, &mut self.links[i].frames, timer) {
-                self.record(i, kind);
+            // One request per connection, as every server target here: a response whose
+            // framing ended closes its connection (the relays see a response end only when
+            // its connection closes; they do not parse chunked framing).
+            complete |= observed.contains(&Observed::Ended);
+            for o in observed {
+                if let Observed::Garbled(why) = &o {
+                    return Err(self.child.failure(&format!(
+                        "wrote a response the harness cannot follow: {why}"
+                    )));
+                }
+                let created = match &o {
+                    Observed::Started { headers, .. } => headers
+                        .iter()
+                        .find(|(k, _)| k == "mcp-session-id")
+                        .map(|(_, v)| v.clone())
+                        .filter(|s| self.sessions.insert(s.clone())),
+                    _ => None,
+                };
+                for kind in response_events(o, &mut self.links[i].frames, timer) {
+                    self.record(i, kind);
+                }
+                if let Some(session) = created {
+                    self.record(i, EventKind::SessionCreated { session });
+                }
             }
-            if let Some(session) = created {
-                self.record(i, EventKind::SessionCreated { session });
+            if !bytes.is_empty() {
+                // The client may be gone already; the simulation records that on its side.
+                let _ = self.links[i].out.write_all(&bytes).await;
+            }
+            // A run the recorder stopped (a flood past the byte budget) reads no further.
+            if left == 0 || self.env.host.recorder.stall().is_some() {
+                break;
             }
         }
         let link = &mut self.links[i];
-        if !bytes.is_empty() {
-            // The client may be gone already; the simulation records that on its side.
-            let _ = link.out.write_all(&bytes).await;
-        }
         if (cs.closed || cs.ended || complete) && !link.finished {
             link.finished = true;
             let _ = link.out.shutdown().await;
@@ -495,6 +504,9 @@ impl Bridge {
         Ok(())
     }
 }
+
+/// Bytes of an adapter's output read, recorded and forwarded at a time.
+const FORWARD_PIECE: u64 = 64 * 1024;
 
 /// The server-side events one observed piece of a response gives: `ResponseStarted`, a
 /// `FrameWritten` per SSE frame (comments carry `timer`, the connection's timer that just

@@ -7,7 +7,16 @@
 //!  request(cmd) ──▶ one JSON line ──▶ stdin
 //!               ◀── one JSON line ◀── stdout (reader thread), or an error after `limit`
 //!  drop         ──▶ kill, wait
+//!
+//!  Child::spawn_exec ──▶ sh -c CMD in its own process group (stdout and stderr → tail)
+//!                   └──▶ a watcher: sh that waits for its stdin (a pipe from middlebox) to
+//!                        close, then kills that group: middlebox dying by any signal,
+//!                        SIGKILL included, closes the pipe
 //! ```
+//!
+//! Adapters exit by themselves when their stdin closes; an `exec:` server knows nothing of
+//! middlebox, hence the watcher. Tail lines are kept to [`TAIL_LINE_MAX`] bytes each, so a
+//! process writing an endless line costs a bounded amount.
 //!
 //! `MIDDLEBOX_PROTOCOL_LOG=1` prints every command and reply on stderr (for debugging an
 //! adapter). Reading happens on two small threads so a silent or hung adapter turns into an error
@@ -26,6 +35,9 @@ use std::time::Duration;
 /// Lines of stderr kept for failure messages.
 const TAIL_LINES: usize = 30;
 
+/// Bytes kept of one tail line (the rest of a longer line is dropped, marked `…`).
+pub const TAIL_LINE_MAX: usize = 500;
+
 /// Real time one adapter may live through a run (the per-scenario watchdog): a run whose
 /// adapter takes longer fails, naming the limit, instead of holding CI up.
 pub const RUN_LIMIT: Duration = Duration::from_secs(300);
@@ -33,11 +45,14 @@ pub const RUN_LIMIT: Duration = Duration::from_secs(300);
 /// A running adapter.
 pub struct Child {
     process: std::process::Child,
-    stdin: ChildStdin,
+    /// The control channel (None for an `exec:` server: it has none).
+    stdin: Option<ChildStdin>,
     replies: mpsc::Receiver<std::io::Result<String>>,
     tail: Arc<Mutex<VecDeque<String>>>,
-    /// The command line, for messages.
+    /// What it is and its command line, for messages: ``adapter `node server.mjs` ``.
     what: String,
+    /// An `exec:` server's watcher, and the pipe whose closing tells it to kill the group.
+    watcher: Option<(std::process::Child, ChildStdin)>,
     /// When it was started (real time, for the watchdog only; never reaches a trace).
     started: std::time::Instant,
 }
@@ -57,10 +72,11 @@ impl Child {
     ) -> Result<Self, String> {
         // Messages name the program relative to `dir` (never a checkout's absolute path).
         let shown = program.strip_prefix(dir).unwrap_or(program);
-        let what = std::iter::once(shown.display().to_string())
+        let line = std::iter::once(shown.display().to_string())
             .chain(args.iter().cloned())
             .collect::<Vec<_>>()
             .join(" ");
+        let what = format!("adapter `{line}`");
         let mut process = Process::new(program)
             .args(args)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -69,7 +85,7 @@ impl Child {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("could not start `{what}`: {e}"))?;
+            .map_err(|e| format!("could not start `{line}`: {e}"))?;
         let stdin = process.stdin.take().expect("piped stdin");
         let stdout = process.stdout.take().expect("piped stdout");
         let stderr = process.stderr.take().expect("piped stderr");
@@ -82,28 +98,91 @@ impl Child {
             }
         });
         let tail = Arc::new(Mutex::new(VecDeque::new()));
-        let keep = tail.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                let mut t = keep.lock().expect("stderr tail");
-                if t.len() == TAIL_LINES {
-                    t.pop_front();
-                }
-                t.push_back(line);
+        keep_tail(stderr, tail.clone());
+        Ok(Self::new(process, Some(stdin), replies, tail, what, None))
+    }
+
+    /// Starts `sh -c cmd` (an `exec:` server) with these environment variables added, in its
+    /// own process group, its output (stdout and stderr) kept as the tail, and a watcher that
+    /// kills the group when middlebox goes away however it ends.
+    pub fn spawn_exec(cmd: &str, env: &[(&str, String)]) -> Result<Self, String> {
+        use std::os::unix::process::CommandExt;
+        let what = format!("exec: server `{cmd}`");
+        let mut process = Process::new("sh")
+            .args(["-c", cmd])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("could not start `sh -c {cmd}`: {e}"))?;
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        keep_tail(process.stdout.take().expect("piped stdout"), tail.clone());
+        keep_tail(process.stderr.take().expect("piped stderr"), tail.clone());
+        // The watcher ignores the signals a terminal or a supervisor sends a process group,
+        // and lives in a group of its own, so only the pipe's closing moves it.
+        let group = process.id();
+        let watcher = Process::new("sh")
+            .args([
+                "-c",
+                &format!("trap '' INT TERM HUP; read line; kill -KILL -{group} 2>/dev/null"),
+            ])
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let watcher = match watcher {
+            Ok(mut w) => {
+                let pipe = w.stdin.take().expect("piped stdin");
+                Some((w, pipe))
             }
-        });
+            Err(e) => {
+                let _ = process.kill();
+                let _ = process.wait();
+                return Err(format!("could not start the watcher of `{cmd}`: {e}"));
+            }
+        };
+        let (_, replies) = mpsc::channel();
+        Ok(Self::new(process, None, replies, tail, what, watcher))
+    }
+
+    fn new(
+        process: std::process::Child,
+        stdin: Option<ChildStdin>,
+        replies: mpsc::Receiver<std::io::Result<String>>,
+        tail: Arc<Mutex<VecDeque<String>>>,
+        what: String,
+        watcher: Option<(std::process::Child, ChildStdin)>,
+    ) -> Self {
         // The watchdog's clock: real time bounds how long the harness waits, nothing more.
         #[allow(clippy::disallowed_methods)]
         let started = std::time::Instant::now();
-        Ok(Self {
+        Self {
             process,
             stdin,
             replies,
             tail,
             what,
+            watcher,
             started,
-        })
+        }
+    }
+
+    /// The process id (an `exec:` server's process group has the same id).
+    pub fn id(&self) -> u32 {
+        self.process.id()
+    }
+
+    /// The last lines the process wrote to its tail (stderr; for `exec:`, stdout too).
+    pub fn tail(&self) -> Vec<String> {
+        self.tail
+            .lock()
+            .expect("stderr tail")
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Sends `cmd` and waits up to `limit` (real time) for its reply; a refusal
@@ -142,7 +221,10 @@ impl Child {
         if log {
             eprintln!("→ {line}");
         }
-        if let Err(e) = writeln!(self.stdin, "{line}").and_then(|()| self.stdin.flush()) {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(self.failure("has no control channel"));
+        };
+        if let Err(e) = writeln!(stdin, "{line}").and_then(|()| stdin.flush()) {
             return Err(self.failure(&format!("could not send a command: {e}")));
         }
         match self.replies.recv_timeout(limit) {
@@ -181,11 +263,16 @@ impl Child {
         // Give the stderr thread a moment to collect the last lines of a dying process.
         std::thread::sleep(Duration::from_millis(50));
         let tail = self.tail.lock().expect("stderr tail");
-        let mut msg = format!("adapter `{}` {what}", self.what);
-        if tail.is_empty() {
-            msg.push_str("; its stderr was empty");
+        let mut msg = format!("{} {what}", self.what);
+        let stream = if self.watcher.is_some() {
+            "output"
         } else {
-            msg.push_str("; the last lines of its stderr:");
+            "stderr"
+        };
+        if tail.is_empty() {
+            msg.push_str(&format!("; its {stream} was empty"));
+        } else {
+            msg.push_str(&format!("; the last lines of its {stream}:"));
             for l in tail.iter() {
                 msg.push_str("\n    ");
                 msg.push_str(l);
@@ -207,18 +294,72 @@ fn op(cmd: &Command) -> &'static str {
 impl Drop for Child {
     fn drop(&mut self) {
         // A shell command's own children (`sh -c "python3 server.py"`) outlive a killed
-        // shell: kill the whole tree, leaves first.
-        let tree = descendants(self.process.id());
-        if !tree.is_empty() {
+        // shell: kill the whole tree, leaves first (and an exec: server's whole group).
+        let mut kill: Vec<String> = descendants(self.process.id())
+            .iter()
+            .rev()
+            .map(u32::to_string)
+            .collect();
+        if self.watcher.is_some() {
+            kill.push(format!("-{}", self.process.id()));
+        }
+        if !kill.is_empty() {
             let _ = Process::new("kill")
-                .arg("-KILL")
-                .args(tree.iter().rev().map(u32::to_string))
+                .args(["-KILL", "--"])
+                .args(&kill)
                 .stderr(Stdio::null())
                 .status();
         }
         let _ = self.process.kill();
         let _ = self.process.wait();
+        if let Some((mut w, pipe)) = self.watcher.take() {
+            drop(pipe); // it kills the (gone) group and exits
+            let _ = w.wait();
+        }
     }
+}
+
+/// Keeps the last [`TAIL_LINES`] lines `from` writes in `tail`, each cut to
+/// [`TAIL_LINE_MAX`] bytes (a longer line costs no more), on a thread of its own.
+fn keep_tail(from: impl std::io::Read + Send + 'static, tail: Arc<Mutex<VecDeque<String>>>) {
+    std::thread::spawn(move || {
+        let mut from = BufReader::new(from);
+        let mut line: Vec<u8> = Vec::new();
+        let mut cut = false;
+        let push = |line: &mut Vec<u8>, cut: &mut bool| {
+            let mut text = String::from_utf8_lossy(line).into_owned();
+            if std::mem::take(cut) {
+                text.push('…');
+            }
+            line.clear();
+            let mut t = tail.lock().expect("stderr tail");
+            if t.len() == TAIL_LINES {
+                t.pop_front();
+            }
+            t.push_back(text);
+        };
+        loop {
+            let buf = match from.fill_buf() {
+                Ok([]) | Err(_) => break,
+                Ok(b) => b,
+            };
+            let (piece, end) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (&buf[..i], Some(i + 1)),
+                None => (buf, None),
+            };
+            let room = TAIL_LINE_MAX.saturating_sub(line.len());
+            cut |= piece.len() > room;
+            line.extend_from_slice(&piece[..piece.len().min(room)]);
+            let used = end.unwrap_or(buf.len());
+            from.consume(used);
+            if end.is_some() {
+                push(&mut line, &mut cut);
+            }
+        }
+        if !line.is_empty() || cut {
+            push(&mut line, &mut cut);
+        }
+    });
 }
 
 /// Every process below `pid`, parents before children (read from `/proc`; empty where there
@@ -316,6 +457,36 @@ mod tests {
                 .unwrap_or(false);
             assert!(!alive, "process {p} outlived its shell");
         }
+    }
+
+    #[test]
+    fn an_endless_output_line_costs_a_bounded_tail() {
+        let mut c = Child::spawn_exec(
+            "head -c 5000000 /dev/zero | tr '\\0' x; echo; echo last >&2",
+            &[],
+        )
+        .expect("sh starts");
+        for _ in 0..100 {
+            if c.exited().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let t = c.tail();
+        assert_eq!(
+            t.len(),
+            2,
+            "{:?}",
+            t.iter().map(|l| l.len()).collect::<Vec<_>>()
+        );
+        let long = t
+            .iter()
+            .find(|l| l.starts_with('x'))
+            .expect("the long line");
+        assert_eq!(long.len(), TAIL_LINE_MAX + '…'.len_utf8());
+        assert!(long.ends_with('…'));
+        assert!(t.contains(&"last".to_string()), "{t:?}");
     }
 
     #[test]

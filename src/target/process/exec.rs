@@ -1,9 +1,14 @@
 //! `exec:CMD`: any HTTP server, started by a shell command, as the server target on real time.
 //!
 //! ```text
-//!  sh -c CMD  (PORT=<free loopback port>)  ──▶ the server listens on 127.0.0.1:$PORT
-//!  simulated connection ──▶ a loopback connection to it; bytes copied both ways as they come,
-//!                           read as HTTP/1.1 to record the server side of the trace
+//!  prepare (before the run's clock starts):
+//!    sh -c CMD  (PORT=<free loopback port>, own process group, a watcher: child.rs)
+//!    ──▶ waits until it listens on 127.0.0.1:$PORT (30 s), or fails with its output's tail
+//!  serve (t = 0 is when it listens):
+//!    simulated connection ──▶ a loopback connection to it; bytes copied both ways as they
+//!                             come, read as HTTP/1.1 to record the server side of the trace
+//!    the process exits during the run ──▶ ServerExited (code or signal, output tail), and the
+//!                                          run's error names it
 //! ```
 //!
 //! There is no clock shim: the process runs on the wall clock, so the run does too (the
@@ -17,8 +22,8 @@ use super::wire::{Observed, RequestHead, RequestSeen, ResponseReader};
 use crate::sim::net;
 use crate::sse::Parser;
 use crate::target::{HostFuture, ServerEnv, ServerTarget};
-use crate::trace::EventKind;
-use std::path::Path;
+use crate::trace::{EventKind, TargetClock};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,68 +32,122 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const READY_ATTEMPTS: u32 = 600;
 const READY_PAUSE: Duration = Duration::from_millis(50);
 
+/// How often the run looks whether the process is still there (real time).
+const EXIT_POLL: Duration = Duration::from_millis(50);
+
+/// Lines of the process's output an exit event keeps (the run's error has them all).
+const EXIT_TAIL_LINES: usize = 5;
+
 /// A server target run by a shell command.
 pub struct ExecTarget {
     cmd: String,
+    /// The process, once [`ServerTarget::prepare`] started it and saw it listen.
+    started: RefCell<Option<Started>>,
+}
+
+/// A started `exec:` server, listening.
+struct Started {
+    child: Child,
+    port: u16,
 }
 
 /// Builds the target for `cmd`.
 pub fn build(cmd: &str) -> Rc<dyn ServerTarget> {
     Rc::new(ExecTarget {
         cmd: cmd.to_string(),
+        started: RefCell::new(None),
     })
 }
 
 impl ServerTarget for ExecTarget {
     fn serve(&self, env: ServerEnv) -> HostFuture {
-        Box::pin(serve(env, self.cmd.clone()))
+        let started = self.started.borrow_mut().take();
+        Box::pin(serve(env, self.cmd.clone(), started))
+    }
+
+    /// Starts the command and waits until it listens, so that the run's clock starts then.
+    fn prepare(&self) -> Result<(), String> {
+        *self.started.borrow_mut() = Some(start(&self.cmd)?);
+        Ok(())
+    }
+
+    fn clock(&self) -> TargetClock {
+        TargetClock::Real
     }
 }
 
-async fn serve(env: ServerEnv, cmd: String) -> turmoil::Result {
-    let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
-        .local_addr()?
+/// Starts `sh -c cmd` with `PORT` set and waits (real time, blocking) until it listens.
+fn start(cmd: &str) -> Result<Started, String> {
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("cannot find a free loopback port: {e}"))?
         .port();
-    let mut child = Child::spawn_with_env(
-        Path::new("sh"),
-        &["-c".to_string(), cmd.clone()],
-        Path::new("."),
-        &[("PORT", port.to_string())],
-    )?;
-    let mut ready = false;
+    let mut child = Child::spawn_exec(cmd, &[("PORT", port.to_string())])?;
     for _ in 0..READY_ATTEMPTS {
         if let Some(status) = child.exited() {
-            return Err(child
-                .failure(&format!(
-                    "exited ({status}) before listening on 127.0.0.1:$PORT ({port}); the \
-                     command must serve HTTP on the port in the PORT environment variable"
-                ))
-                .into());
+            return Err(child.failure(&format!(
+                "exited ({status}) before listening on 127.0.0.1:$PORT ({port}); the \
+                 command must serve HTTP on the port in the PORT environment variable"
+            )));
         }
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            ready = true;
-            break;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        if std::net::TcpStream::connect_timeout(&addr, READY_PAUSE).is_ok() {
+            return Ok(Started { child, port });
         }
-        tokio::time::sleep(READY_PAUSE).await;
+        std::thread::sleep(READY_PAUSE);
     }
-    if !ready {
-        return Err(child
-            .failure(&format!(
-                "never listened on 127.0.0.1:$PORT ({port}) within {} s; the command must \
-                 serve HTTP on the port in the PORT environment variable",
-                (READY_PAUSE * READY_ATTEMPTS).as_secs()
-            ))
-            .into());
-    }
+    Err(child.failure(&format!(
+        "never listened on 127.0.0.1:$PORT ({port}) within {} s; the command must serve \
+         HTTP on the port in the PORT environment variable",
+        (READY_PAUSE * READY_ATTEMPTS).as_secs()
+    )))
+}
+
+async fn serve(env: ServerEnv, cmd: String, started: Option<Started>) -> turmoil::Result {
+    // Not prepared (a caller that skipped `prepare`): start now, on the run's clock.
+    let Started { mut child, port } = match started {
+        Some(s) => s,
+        None => start(&cmd)?,
+    };
     let listener = net::bind("server", env.port).await?;
+    let mut poll = tokio::time::interval(EXIT_POLL);
     loop {
-        let (stream, peer) = listener.accept().await?;
-        tokio::task::spawn_local(pump(stream, peer, port, env.clone()));
+        tokio::select! {
+            biased;
+            a = listener.accept() => {
+                let (stream, peer) = a?;
+                tokio::task::spawn_local(pump(stream, peer, port, env.clone()));
+            }
+            _ = poll.tick() => {
+                if let Some(status) = child.exited() {
+                    return Err(exited(&env, &child, status).into());
+                }
+            }
+        }
     }
     // `child` lives as long as this future: dropping the host kills the command.
+}
+
+/// Records that the server exited during the run; the error that names it.
+fn exited(env: &ServerEnv, child: &Child, status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    // Give the output threads a moment to collect the last lines of the dead process.
+    std::thread::sleep(Duration::from_millis(50));
+    let tail = child.tail();
+    let output_tail = tail[tail.len().saturating_sub(EXIT_TAIL_LINES)..].to_vec();
+    env.host.recorder.record(
+        "server",
+        None,
+        EventKind::ServerExited {
+            code: status.code(),
+            signal: status.signal(),
+            output_tail,
+        },
+    );
+    child.failure(&format!(
+        "exited ({status}) at {}, before the run ended",
+        crate::time::stamp(crate::sim::now())
+    ))
 }
 
 /// Copies one connection both ways, recording the server side.

@@ -180,6 +180,10 @@ impl ServerTarget for ProcessTarget {
             }
         }
     }
+
+    fn clock(&self) -> crate::trace::TargetClock {
+        crate::trace::TargetClock::Shim
+    }
 }
 
 fn implementation(target: &str) -> &'static Implementation {
@@ -221,6 +225,10 @@ impl ClientTarget for ProcessClient {
                 Box::pin(async move { Err(e.into()) })
             }
         }
+    }
+
+    fn clock(&self) -> crate::trace::TargetClock {
+        crate::trace::TargetClock::Shim
     }
 }
 

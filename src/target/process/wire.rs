@@ -14,6 +14,13 @@
 /// Heads longer than this are not HTTP the harness will follow.
 const MAX_HEAD: usize = 64 * 1024;
 
+/// Request bodies longer than this are passed on but not read for a JSON-RPC message (no
+/// MCP message comes near it), so a long body costs no memory here.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// A chunk-size line longer than this is not HTTP (a size and its extensions fit easily).
+const MAX_CHUNK_LINE: usize = 4 * 1024;
+
 /// What a request did as its bytes passed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RequestSeen {
@@ -79,6 +86,11 @@ impl RequestHead {
             }
         }
         if let Some(left) = self.body_left {
+            if left > MAX_BODY {
+                self.done = true;
+                self.buf = Vec::new();
+                return out;
+            }
             if self.buf.len() >= left {
                 self.done = true;
                 if left > 0 {
@@ -218,6 +230,12 @@ impl ResponseReader {
                     let Some(nl) = bytes.iter().position(|&b| b == b'\n') else {
                         line.extend_from_slice(bytes);
                         bytes = &[];
+                        if line.len() > MAX_CHUNK_LINE {
+                            self.part = Part::Done;
+                            out.push(Observed::Garbled(format!(
+                                "chunk size line longer than {MAX_CHUNK_LINE} bytes"
+                            )));
+                        }
                         continue;
                     };
                     line.extend_from_slice(&bytes[..=nl]);
@@ -264,6 +282,11 @@ impl ResponseReader {
                         }
                         self.part = Part::Done;
                         out.push(Observed::Ended);
+                    } else if buf.len() > MAX_HEAD {
+                        self.part = Part::Done;
+                        out.push(Observed::Garbled(format!(
+                            "trailer section longer than {MAX_HEAD} bytes"
+                        )));
                     }
                 }
                 Part::Length(left) => {
@@ -381,6 +404,40 @@ mod tests {
     fn garbage_is_reported_not_followed() {
         let obs = ResponseReader::default().feed(b"SSH-2.0-OpenSSH\r\n\r\n");
         assert!(matches!(obs[0], Observed::Garbled(_)), "{obs:?}");
+    }
+
+    #[test]
+    fn endless_chunk_sizes_trailers_and_bodies_cost_bounded_memory() {
+        let mut r = ResponseReader::default();
+        r.feed(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+        let mut garbled = Vec::new();
+        for _ in 0..100 {
+            garbled.extend(r.feed(&[b'f'; 1024]));
+        }
+        assert_eq!(
+            garbled,
+            vec![Observed::Garbled(
+                "chunk size line longer than 4096 bytes".into()
+            )]
+        );
+        assert!(matches!(r.part, Part::Done));
+        let mut t = ResponseReader::default();
+        t.feed(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0\r\n");
+        let mut obs = Vec::new();
+        for _ in 0..100 {
+            obs.extend(t.feed(&[b'x'; 1024]));
+        }
+        assert!(matches!(obs[..], [Observed::Garbled(_)]), "{obs:?}");
+        let mut q = RequestHead::default();
+        let head = format!(
+            "POST /mcp HTTP/1.1\r\ncontent-length: {}\r\n\r\n",
+            1u64 << 40
+        );
+        assert_eq!(q.feed(head.as_bytes()).len(), 1, "the head is seen");
+        for _ in 0..100 {
+            assert_eq!(q.feed(&[b'x'; 64 * 1024]), vec![]);
+        }
+        assert!(q.buf.capacity() < 64 * 1024, "{}", q.buf.capacity());
     }
 
     #[test]
