@@ -182,6 +182,19 @@ impl<'t> ClientStream<'t> {
                 .is_some_and(|ct| ct.trim_start().starts_with("text/event-stream"))
     }
 
+    /// A `POST` whose JSON-RPC answer reached the client on it before it ended (an MCP
+    /// `initialize` or tool call answered over SSE): an exchange that ends by design once
+    /// answered, not a stream to keep alive.
+    pub fn is_answered_post(&self) -> bool {
+        let Some(end) = self.ended_at() else {
+            return false;
+        };
+        matches!(self.request_head(), Some(("POST", _)))
+            && self
+                .client_events()
+                .any(|e| e.at <= end && matches!(e.kind, EventKind::RpcAnswered { .. }))
+    }
+
     /// A 2xx answer with `text/event-stream`: a stream the server keeps alive.
     pub fn is_event_stream(&self) -> bool {
         matches!(self.response(), Some((_, s)) if (200..300).contains(&s))
@@ -447,8 +460,9 @@ pub(crate) fn outcome(
 }
 
 /// The client streams a check looks at: those named `stream`, or (for `None`) every stream
-/// except plain request/response exchanges. `Err` carries the outcome when there is nothing
-/// to look at: a named stream never opened fails; no stream at all is unobservable.
+/// except request/response exchanges (plain ones, and POSTs answered over SSE that ended
+/// once answered). `Err` carries the outcome when there is nothing to look at: a named
+/// stream never opened fails; no stream at all is unobservable.
 pub(crate) fn select<'t>(
     id: &str,
     trace: &'t Trace,
@@ -459,8 +473,9 @@ pub(crate) fn select<'t>(
     let chosen: Vec<ClientStream<'t>> = match stream {
         Some(n) => all.into_iter().filter(|s| s.name == n).collect(),
         None => {
-            let (plain, streams): (Vec<_>, Vec<_>) =
-                all.into_iter().partition(|s| s.is_plain_exchange());
+            let (plain, streams): (Vec<_>, Vec<_>) = all
+                .into_iter()
+                .partition(|s| s.is_plain_exchange() || s.is_answered_post());
             if streams.is_empty() && !plain.is_empty() {
                 let names = plain.iter().map(|s| s.label()).collect::<Vec<_>>();
                 return Err(outcome(
@@ -468,7 +483,7 @@ pub(crate) fn select<'t>(
                     Verdict::Unobservable,
                     None,
                     format!(
-                        "the client opened no event stream, only plain exchanges ({}); nothing to check",
+                        "the client opened no event stream, only request/response exchanges ({}); nothing to check",
                         names.join(", ")
                     ),
                 ));
@@ -663,6 +678,37 @@ mod tests {
         );
         assert_eq!(
             select("x", &t, Some("initialize"), Duration::from_secs(60))
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_post_answered_over_sse_is_an_exchange_unless_named() {
+        // An SDK answers initialize over SSE and ends the response: no stream to judge.
+        let t = TraceBuilder::new()
+            .post(1, "initialize", 0, "text/event-stream")
+            .rpc_answered(4, 1, 1, "ok")
+            .ended(5, 1, StreamEnd::Complete)
+            .stream(2, "get", 1_000)
+            .build();
+        let s = select("x", &t, None, Duration::from_secs(60)).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].name, "get");
+        assert_eq!(
+            select("x", &t, Some("initialize"), Duration::from_secs(60))
+                .unwrap()
+                .len(),
+            1
+        );
+        // Unanswered when it ended: still a stream (it died).
+        let t = TraceBuilder::new()
+            .post(1, "call", 0, "text/event-stream")
+            .ended(5, 1, StreamEnd::Truncated)
+            .build();
+        assert_eq!(
+            select("x", &t, None, Duration::from_secs(60))
                 .unwrap()
                 .len(),
             1
