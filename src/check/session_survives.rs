@@ -16,7 +16,9 @@
 //! count as activity). With no session (revision 2026-07-28 has none) there is nothing to
 //! judge.
 
-use super::client_stream::{client_streams, has_mcp_client, outcome, ClientStream, Fate};
+use super::client_stream::{
+    client_sessions, client_streams, has_mcp_client, outcome, ClientStream, Fate,
+};
 use super::{CheckOutcome, Verdict};
 use crate::time::{span, stamp};
 use crate::trace::{EventKind, Trace};
@@ -44,15 +46,7 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
             "the client reports no MCP activity (a plain SSE client); it holds no session",
         );
     }
-    let established: Vec<(Duration, &str)> = trace
-        .events
-        .iter()
-        .filter(|e| e.host == "client")
-        .filter_map(|e| match &e.kind {
-            EventKind::SessionEstablished { session } => Some((e.at, session.as_str())),
-            _ => None,
-        })
-        .collect();
+    let established = client_sessions(trace);
     if established.is_empty() {
         return outcome(
             ID,
