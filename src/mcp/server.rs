@@ -440,6 +440,20 @@ impl Inner {
         self.rec.record("server", conn, kind);
     }
 
+    /// The head of a `200 text/event-stream` answer: no caching, and `X-Accel-Buffering: no`
+    /// unless the scenario turns it off.
+    fn sse_head(&self) -> hyper::http::response::Builder {
+        let b = Response::builder()
+            .status(200)
+            .header("content-type", "text/event-stream")
+            .header("cache-control", "no-cache");
+        if self.cfg.x_accel_buffering_no {
+            b.header("x-accel-buffering", "no")
+        } else {
+            b
+        }
+    }
+
     /// [`State::emit`], recording an event no connection took (`EventHeldBack`): the
     /// checks judge what happens to it (a replay, or its loss).
     fn emit(&self, st: &mut State, key: &StreamKey, data: &str) -> Option<u64> {
@@ -877,13 +891,7 @@ impl Inner {
 
     fn sse_response(self: &Rc<Self>, conn: Option<ConnId>, s: Sse) -> Response<Body> {
         let (tx, body) = Channel::<Bytes>::new(16);
-        let mut b = Response::builder()
-            .status(200)
-            .header("content-type", "text/event-stream")
-            .header("cache-control", "no-cache");
-        if self.cfg.x_accel_buffering_no {
-            b = b.header("x-accel-buffering", "no");
-        }
+        let mut b = self.sse_head();
         let session = s.session.clone();
         if session != NO_SESSION {
             b = b.header("mcp-session-id", session.as_str());
@@ -2539,14 +2547,8 @@ mod poll {
             frames: Vec<Frame>,
         ) -> Response<Body> {
             let (tx, body) = Channel::<Bytes>::new(16);
-            let mut b = Response::builder()
-                .status(200)
-                .header("content-type", "text/event-stream")
-                .header("cache-control", "no-cache");
-            if self.cfg.x_accel_buffering_no {
-                b = b.header("x-accel-buffering", "no");
-            }
-            let resp = b
+            let resp = self
+                .sse_head()
                 .header("mcp-session-id", session.as_str())
                 .body(Either::Right(body))
                 .expect("response head is valid");

@@ -67,14 +67,8 @@ impl Inner {
     /// `200 text/event-stream` whose body ends at once, without an event.
     fn empty_stream(&self, conn: Option<ConnId>, session: &str) -> Response<Body> {
         let (tx, body) = Channel::<Bytes>::new(1);
-        let mut b = Response::builder()
-            .status(200)
-            .header("content-type", "text/event-stream")
-            .header("cache-control", "no-cache");
-        if self.cfg.x_accel_buffering_no {
-            b = b.header("x-accel-buffering", "no");
-        }
-        let resp = b
+        let resp = self
+            .sse_head()
             .header("mcp-session-id", session)
             .body(Either::Right(body))
             .expect("response head is valid");
