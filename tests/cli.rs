@@ -358,10 +358,7 @@ fn a_key_the_named_target_cannot_honour_is_a_located_error_and_a_default_target_
         err.contains("note: 1 scenario × target pairs not run: the target cannot honour a key the scenario sets"),
         "{err}"
     );
-    assert!(
-        err.contains("no scenario × target pair to run"),
-        "{err}"
-    );
+    assert!(err.contains("no scenario × target pair to run"), "{err}");
     // The reference honours it; among the defaults the SDK servers are left out, with a note.
     let out = middlebox(&["run", path, "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));

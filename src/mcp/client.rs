@@ -203,12 +203,27 @@ enum Attempt {
     /// The response was not 2xx.
     Refused { conn: ConnId, status: u16 },
     /// The response body ended; `bytes` is whether any byte arrived first; `sse` whether
-    /// the response was `200 text/event-stream`.
+    /// the response was `200 text/event-stream`; `complete` whether it ended cleanly (the
+    /// body's terminator); `retry_ms` the last `retry` received on this connection.
     Ended {
         conn: ConnId,
         bytes: bool,
         sse: bool,
+        complete: bool,
+        retry_ms: Option<u64>,
     },
+}
+
+/// How a response body was read to its end.
+struct BodyRead {
+    /// A body byte arrived.
+    bytes: bool,
+    /// A JSON body that completed: its bytes.
+    json: Option<Vec<u8>>,
+    /// The body ended cleanly (its terminator arrived).
+    complete: bool,
+    /// The last `retry` field received in it.
+    retry_ms: Option<u64>,
 }
 
 impl Attempt {
@@ -644,7 +659,17 @@ impl McpClient {
             if answer.is_some() && last_event_id.is_none() {
                 return; // a POST stream without an event id cannot be resumed
             }
-            let after = backoff(&policy, parser.retry_ms(), failures);
+            let after = match attempt {
+                // vercel-labs/fx#301: a clean end waits only for a retry on that connection.
+                Attempt::Ended {
+                    complete: true,
+                    retry_ms,
+                    ..
+                } if self.inner.ctx.defects.no_wait_on_clean_close => {
+                    retry_ms.map_or(Duration::ZERO, Duration::from_millis)
+                }
+                _ => backoff(&policy, parser.retry_ms(), failures),
+            };
             self.record(
                 conn,
                 EventKind::Reconnecting {
@@ -751,6 +776,8 @@ impl McpClient {
                     conn,
                     bytes: true,
                     sse: false,
+                    complete: true,
+                    retry_ms: None,
                 };
             }
         }
@@ -764,10 +791,16 @@ impl McpClient {
             // TypeScript or Python SDKs, so silence there says nothing of buffering.
             server_first: self.server_writes_first() && matches!(call, Call::Post { .. }),
         });
-        let (bytes, _) = self
+        let read = self
             .read_body(conn, ex.response.into_body(), kind, parser, watch.as_ref())
             .await;
-        Attempt::Ended { conn, bytes, sse }
+        Attempt::Ended {
+            conn,
+            bytes: read.bytes,
+            sse,
+            complete: read.complete,
+            retry_ms: read.retry_ms,
+        }
     }
 
     /// Opens a connection for `stream`, sends the request and reads the response head.
@@ -953,9 +986,10 @@ impl McpClient {
         let status = ex.response.status();
         let kind = body_kind(&ex.response);
         let mut parser = Parser::new();
-        let (_, json) = self
+        let json = self
             .read_body(conn, ex.response.into_body(), kind, &mut parser, None)
-            .await;
+            .await
+            .json;
         if !status.is_success() {
             self.answered(conn, id, format!("http {}", status.as_u16()));
             return;
@@ -968,8 +1002,8 @@ impl McpClient {
     }
 
     /// Reads a body to its end, recording every chunk and how it ended; SSE events are
-    /// delivered as they complete. Returns whether any byte arrived and, for a JSON body
-    /// that completed, its bytes. With a `watch` (an SSE connection of a logical stream),
+    /// delivered as they complete. Returns whether any byte arrived, for a JSON body that
+    /// completed its bytes, whether it ended cleanly and the last `retry` in it. With a `watch` (an SSE connection of a logical stream),
     /// records the client's warnings: missed keepalives (rule A), a slow first byte
     /// (rule C) and an early drop (rule B).
     async fn read_body(
@@ -979,8 +1013,9 @@ impl McpClient {
         kind: BodyKind,
         parser: &mut Parser,
         watch: Option<&Watch<'_>>,
-    ) -> (bool, Option<Vec<u8>>) {
+    ) -> BodyRead {
         let mut got = false;
+        let mut retry_ms = None;
         let mut json = Vec::new();
         let mut silence = watch.and_then(|_| {
             self.inner
@@ -1062,8 +1097,10 @@ impl McpClient {
                         },
                     );
                     for f in frames {
-                        if let Frame::Event { id, data, .. } = f {
-                            self.deliver(conn, id, &data);
+                        match f {
+                            Frame::Event { id, data, .. } => self.deliver(conn, id, &data),
+                            Frame::Retry { ms } => retry_ms = Some(ms),
+                            _ => {}
                         }
                     }
                 }
@@ -1084,7 +1121,12 @@ impl McpClient {
                 self.warn(conn, w.stream, ClientWarning::DroppedEarly { after });
             }
         }
-        (got, (complete && kind == BodyKind::Json).then_some(json))
+        BodyRead {
+            bytes: got,
+            json: (complete && kind == BodyKind::Json).then_some(json),
+            complete,
+            retry_ms,
+        }
     }
 
     fn warn(&self, conn: ConnId, stream: &str, warning: ClientWarning) {
