@@ -204,12 +204,27 @@ enum Attempt {
     /// The response was not 2xx.
     Refused { conn: ConnId, status: u16 },
     /// The response body ended; `bytes` is whether any byte arrived first; `sse` whether
-    /// the response was `200 text/event-stream`.
+    /// the response was `200 text/event-stream`; `complete` whether it ended cleanly (the
+    /// body's terminator); `retry_ms` the last `retry` received on this connection.
     Ended {
         conn: ConnId,
         bytes: bool,
         sse: bool,
+        complete: bool,
+        retry_ms: Option<u64>,
     },
+}
+
+/// How a response body was read to its end.
+struct BodyRead {
+    /// A body byte arrived.
+    bytes: bool,
+    /// A JSON body that completed: its bytes.
+    json: Option<Vec<u8>>,
+    /// The body ended cleanly (its terminator arrived).
+    complete: bool,
+    /// The last `retry` field received in it.
+    retry_ms: Option<u64>,
 }
 
 impl Attempt {
@@ -645,7 +660,17 @@ impl McpClient {
             if answer.is_some() && last_event_id.is_none() {
                 return; // a POST stream without an event id cannot be resumed
             }
-            let after = backoff(&policy, parser.retry_ms(), failures);
+            let after = match attempt {
+                // vercel-labs/fx#301: a clean end waits only for a retry on that connection.
+                Attempt::Ended {
+                    complete: true,
+                    retry_ms,
+                    ..
+                } if self.inner.ctx.defects.no_wait_on_clean_close => {
+                    retry_ms.map_or(Duration::ZERO, Duration::from_millis)
+                }
+                _ => backoff(&policy, parser.retry_ms(), failures),
+            };
             self.record(
                 conn,
                 EventKind::Reconnecting {
@@ -752,6 +777,8 @@ impl McpClient {
                     conn,
                     bytes: true,
                     sse: false,
+                    complete: true,
+                    retry_ms: None,
                 };
             }
         }
@@ -765,10 +792,16 @@ impl McpClient {
             // TypeScript or Python SDKs, so silence there says nothing of buffering.
             server_first: self.server_writes_first() && matches!(call, Call::Post { .. }),
         });
-        let (bytes, _) = self
+        let read = self
             .read_body(conn, ex.response.into_body(), kind, parser, watch.as_ref())
             .await;
-        Attempt::Ended { conn, bytes, sse }
+        Attempt::Ended {
+            conn,
+            bytes: read.bytes,
+            sse,
+            complete: read.complete,
+            retry_ms: read.retry_ms,
+        }
     }
 
     /// Opens a connection for `stream`, sends the request and reads the response head.
@@ -958,9 +991,10 @@ impl McpClient {
         let status = ex.response.status();
         let kind = body_kind(&ex.response);
         let mut parser = Parser::new();
-        let (_, json) = self
+        let json = self
             .read_body(conn, ex.response.into_body(), kind, &mut parser, None)
-            .await;
+            .await
+            .json;
         if !status.is_success() {
             self.answered(conn, id, format!("http {}", status.as_u16()));
             return;
@@ -973,8 +1007,8 @@ impl McpClient {
     }
 
     /// Reads a body to its end, recording every chunk and how it ended; SSE events are
-    /// delivered as they complete. Returns whether any byte arrived and, for a JSON body
-    /// that completed, its bytes. With a `watch` (an SSE connection of a logical stream),
+    /// delivered as they complete. Returns whether any byte arrived, for a JSON body that
+    /// completed its bytes, whether it ended cleanly and the last `retry` in it. With a `watch` (an SSE connection of a logical stream),
     /// records the client's warnings: missed keepalives (rule A), a slow first byte
     /// (rule C) and an early drop (rule B).
     async fn read_body(
@@ -984,8 +1018,9 @@ impl McpClient {
         kind: BodyKind,
         parser: &mut Parser,
         watch: Option<&Watch<'_>>,
-    ) -> (bool, Option<Vec<u8>>) {
+    ) -> BodyRead {
         let mut got = false;
+        let mut retry_ms = None;
         let mut json = Vec::new();
         let mut silence = watch.and_then(|_| {
             self.inner
@@ -1069,8 +1104,10 @@ impl McpClient {
                         },
                     );
                     for f in frames {
-                        if let Frame::Event { id, data, .. } = f {
-                            self.deliver(conn, id, &data);
+                        match f {
+                            Frame::Event { id, data, .. } => self.deliver(conn, id, &data),
+                            Frame::Retry { ms } => retry_ms = Some(ms),
+                            _ => {}
                         }
                     }
                 }
@@ -1091,9 +1128,13 @@ impl McpClient {
                 self.warn(conn, w.stream, ClientWarning::DroppedEarly { after });
             }
         }
-        let json =
-            (complete && kind == BodyKind::Json && json.len() <= PARSE_TEXT_MAX).then_some(json);
-        (got, json)
+        BodyRead {
+            bytes: got,
+            json: (complete && kind == BodyKind::Json && json.len() <= PARSE_TEXT_MAX)
+                .then_some(json),
+            complete,
+            retry_ms,
+        }
     }
 
     fn warn(&self, conn: ConnId, stream: &str, warning: ClientWarning) {

@@ -86,16 +86,7 @@ impl EventStore {
 
     /// The stream event `last` was sent on, and every kept event of that stream after it.
     pub fn replay_after(&self, last: &str) -> Result<Replay, ReplayError> {
-        let unknown = || ReplayError::UnknownEventId(last.to_string());
-        // Only canonical decimal ids: "01" or "+1" were never issued.
-        if last.is_empty() || !last.bytes().all(|b| b.is_ascii_digit()) || last.starts_with('0') {
-            return Err(unknown());
-        }
-        let id: u64 = last.parse().map_err(|_| unknown())?;
-        let at = self
-            .events
-            .binary_search_by_key(&id, |e| e.id)
-            .map_err(|_| unknown())?;
+        let at = self.position(last)?;
         let stream = self.events[at].stream.clone();
         let events = self.events[at + 1..]
             .iter()
@@ -103,6 +94,31 @@ impl EventStore {
             .cloned()
             .collect();
         Ok(Replay { stream, events })
+    }
+
+    /// The stream event `last` was sent on, and every kept event after it, **whatever stream
+    /// it belongs to**: the defect of modelcontextprotocol/servers#4087 (the Everything
+    /// server's `InMemoryEventStore` replays every later event of its session; fixed by
+    /// servers PR #4099). Only the `replay_all_streams` bug model uses it.
+    pub fn replay_all_after(&self, last: &str) -> Result<Replay, ReplayError> {
+        let at = self.position(last)?;
+        Ok(Replay {
+            stream: self.events[at].stream.clone(),
+            events: self.events[at + 1..].to_vec(),
+        })
+    }
+
+    /// Where the kept event with id `last` is.
+    fn position(&self, last: &str) -> Result<usize, ReplayError> {
+        let unknown = || ReplayError::UnknownEventId(last.to_string());
+        // Only canonical decimal ids: "01" or "+1" were never issued.
+        if last.is_empty() || !last.bytes().all(|b| b.is_ascii_digit()) || last.starts_with('0') {
+            return Err(unknown());
+        }
+        let id: u64 = last.parse().map_err(|_| unknown())?;
+        self.events
+            .binary_search_by_key(&id, |e| e.id)
+            .map_err(|_| unknown())
     }
 
     /// The last id issued (0 before the first).
@@ -158,6 +174,19 @@ mod tests {
         assert_eq!((r.stream.as_str(), ids(&r)), ("p1", vec![4]));
         let r = s.replay_after("6").unwrap();
         assert!(r.events.is_empty(), "nothing after the last event");
+    }
+
+    #[test]
+    fn the_all_streams_defect_replays_every_later_event_of_the_session() {
+        let mut s = EventStore::new(true);
+        for st in ["g1", "p1", "g1", "p1", "g1"] {
+            s.append(st, "m");
+        }
+        let r = s.replay_all_after("1").unwrap();
+        assert_eq!(r.stream, "g1", "the id's own stream is the one resumed");
+        assert_eq!(ids(&r), [2, 3, 4, 5], "p1's events 2 and 4 too");
+        assert_eq!(ids(&s.replay_after("1").unwrap()), [3, 5]);
+        assert!(s.replay_all_after("9").is_err());
     }
 
     #[test]

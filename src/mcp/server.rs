@@ -62,7 +62,11 @@
 //! - `post_without_keepalive_2026`: on 2026-07-28 POST streams arm no timer;
 //! - `replay_crosses_sessions`: event ids come from one host-wide store (streams named
 //!   `<session>/<stream>`) and `Last-Event-ID` resolves in it whatever session asks; the
-//!   replay connection is recorded under the requesting session.
+//!   replay connection is recorded under the requesting session;
+//! - `replay_all_streams`: a replay sends every stored event of the session after
+//!   `Last-Event-ID`, of any stream (the connection still carries the id's stream);
+//! - `replay_standalone_lost`: a resumption of a GET stream replays nothing and carries the
+//!   stream `''`, which nothing writes to (see `replay_defects.rs`).
 //!
 //! [`Defects`]: crate::scenario::Defects
 
@@ -791,20 +795,19 @@ impl Inner {
         };
         let (key, replay) = match &st.shared_events {
             Some(shared) => {
-                let r = shared.replay_after(last).map_err(bad)?;
+                let r = self.replay_from(shared, last).map_err(bad)?;
                 let (s, g) = r.stream.split_once('/').unwrap_or((session, &r.stream));
                 ((s.to_string(), g.to_string()), r)
             }
             None => {
-                let r = st
+                let store = &st
                     .sessions
                     .get(Some(session))
                     .map_err(|_| {
                         Plain::error(404, jsonrpc::SESSION_NOT_FOUND, "Session not found")
                     })?
-                    .events
-                    .replay_after(last)
-                    .map_err(bad)?;
+                    .events;
+                let r = self.replay_from(store, last).map_err(bad)?;
                 ((session.to_string(), r.stream.clone()), r)
             }
         };
@@ -815,7 +818,7 @@ impl Inner {
                 "Bad Request: that stream is gone",
             ));
         }
-        Ok((key, replay))
+        Ok(self.attach_target(st, key, replay))
     }
 
     fn delete(&self, parts: &Parts, conn: Option<ConnId>) -> Reply {
@@ -1274,6 +1277,7 @@ async fn run_tool(
 }
 
 mod idle;
+mod replay_defects;
 mod resume;
 
 /// In-simulation tests: a tiny hand-written MCP client drives the reference server host over
@@ -2447,6 +2451,153 @@ mod tests {
         assert!(received_events(&t, 6)[0].1.contains("list_changed"));
         let got: Vec<String> = received_events(&t, 3).into_iter().map(|e| e.0).collect();
         assert_eq!(got, ["1", "2", "3"], "s1 lost its notification of 20s");
+    }
+
+    /// A GET (conn#3, closed by the client at 20s) and a 30 s tool call with progress every
+    /// 5 s (conn#4) interleave their ids: 1 g1 priming, 2 p1 priming, 3 progress (7s), 4
+    /// notification (10s), 5, 6, 7 progress (12s, 17s, 22s), 8 notification (23s). At 25s
+    /// the GET stream is resumed after 4 (conn#5).
+    fn interleaved(all_streams: bool) -> Trace {
+        let mut s = scenario("2025-11-25", "40s");
+        notify_at(&mut s, &[10, 23]);
+        s.server.defects.replay_all_streams = all_streams;
+        run(&s, |env| {
+            Box::pin(async move {
+                let sid = initialize(&env).await.expect("a session");
+                until(secs(1)).await;
+                let get = send(&env, "GET", Some(&sid), None, None).await;
+                let get = tokio::task::spawn_local({
+                    let env = env.clone();
+                    async move { read(&env, get, Some(secs(20))).await }
+                });
+                until(secs(2)).await;
+                let x = send(
+                    &env,
+                    "POST",
+                    Some(&sid),
+                    None,
+                    Some(call(2, 30_000, Some(5_000))),
+                )
+                .await;
+                let post = tokio::task::spawn_local({
+                    let env = env.clone();
+                    async move { read(&env, x, None).await }
+                });
+                until(secs(25)).await;
+                let x = send(&env, "GET", Some(&sid), Some("4"), None).await;
+                read(&env, x, Some(secs(38))).await;
+                let _ = (get.await, post.await);
+            })
+        })
+    }
+
+    fn ids_on(t: &Trace, conn: u32) -> Vec<String> {
+        received_events(t, conn).into_iter().map(|e| e.0).collect()
+    }
+
+    #[test]
+    fn the_reference_replays_only_the_resumed_streams_events() {
+        let t = interleaved(false);
+        assert!(kinds(&t, 5).contains(&EventKind::ReplayStarted {
+            stream: "g1".into(),
+            after: "4".into(),
+            events: 1
+        }));
+        assert_eq!(ids_on(&t, 5), ["8"]);
+    }
+
+    #[test]
+    fn replay_all_streams_defect_replays_the_tool_calls_events_on_the_get_stream() {
+        let t = interleaved(true);
+        let k = kinds(&t, 5);
+        assert!(k.contains(&EventKind::StreamAttached {
+            stream: "g1".into(),
+            kind: "replay".into(),
+            session: "s1".into()
+        }));
+        assert!(k.contains(&EventKind::ReplayStarted {
+            stream: "g1".into(),
+            after: "4".into(),
+            events: 4
+        }));
+        assert_eq!(
+            ids_on(&t, 5),
+            ["5", "6", "7", "8"],
+            "p1's progress 5, 6, 7 too"
+        );
+        assert!(received_events(&t, 5)[0]
+            .1
+            .contains("notifications/progress"));
+        // Live events still go to their own stream only: p1's progress of 27s and result.
+        assert_eq!(
+            ids_on(&t, 4),
+            ["2", "3", "5", "6", "7", "9", "10"],
+            "the call's own connection is unchanged"
+        );
+    }
+
+    #[test]
+    fn replay_standalone_lost_defect_replays_nothing_and_sends_no_later_notification() {
+        let mut s = resume_scenario();
+        s.server.defects.replay_standalone_lost = true;
+        let t = run(&s, resume_script);
+        let k = kinds(&t, 4);
+        assert!(k.contains(&EventKind::StreamAttached {
+            stream: "''".into(),
+            kind: "replay".into(),
+            session: "s1".into()
+        }));
+        assert!(k.contains(&EventKind::ReplayStarted {
+            stream: "''".into(),
+            after: "2".into(),
+            events: 0
+        }));
+        assert!(
+            !written(&t, 4)
+                .iter()
+                .any(|(_, f, _)| matches!(f, Frame::Event { .. })),
+            "neither the missed notifications 3, 4 nor the live one of 45s"
+        );
+        assert!(ids_on(&t, 4).is_empty());
+        assert!(
+            keepalive_times(&t, 4).contains(&(started_at(&t, 4) + secs(15))),
+            "the lost connection looks healthy: its keepalive flows"
+        );
+        // The notification of 45s was issued an id (5) and kept, but written nowhere.
+        assert!(!t
+            .events
+            .iter()
+            .any(|e| e.at == secs(45) && matches!(e.kind, EventKind::FrameWritten { .. })));
+    }
+
+    #[test]
+    fn replay_standalone_lost_defect_still_resumes_a_post_stream() {
+        let mut s = scenario("2025-11-25", "60s");
+        s.server.defects.replay_standalone_lost = true;
+        let t = run(&s, |env| {
+            Box::pin(async move {
+                let sid = initialize(&env).await.expect("a session");
+                until(secs(1)).await;
+                let x = send(
+                    &env,
+                    "POST",
+                    Some(&sid),
+                    None,
+                    Some(call(2, 20_000, Some(5_000))),
+                )
+                .await;
+                read(&env, x, Some(secs(3))).await;
+                until(secs(30)).await;
+                let x = send(&env, "GET", Some(&sid), Some("1"), None).await;
+                read(&env, x, None).await;
+            })
+        });
+        assert!(kinds(&t, 4).contains(&EventKind::ReplayStarted {
+            stream: "p1".into(),
+            after: "1".into(),
+            events: 4
+        }));
+        assert_eq!(ids_on(&t, 4), ["2", "3", "4", "5"]);
     }
 }
 

@@ -198,6 +198,17 @@ pub struct Defects {
     /// to the requesting session: a guessed id replays, and then attaches, another session's
     /// stream. Default false (GHSA-84j6-jc92-77jm; FIELD-BUGS 15).
     pub replay_crosses_sessions: bool,
+    /// A resumption after `Last-Event-ID: L` replays every stored event of the session after
+    /// L, whatever stream it belongs to; the stream L belongs to is still the one resumed.
+    /// Default false (modelcontextprotocol/servers#4087: the Everything server's
+    /// `InMemoryEventStore`; fixed by servers PR #4099).
+    pub replay_all_streams: bool,
+    /// A resumption of a standalone GET stream replays nothing and attaches its connection to
+    /// a stream nothing writes to (the key `''`): later notifications of the GET stream are
+    /// stored but never written to it, while its keepalive flows. POST streams resume as
+    /// usual. Default false (modelcontextprotocol/typescript-sdk#943, #2560: the example
+    /// `InMemoryEventStore`'s `getStreamIdFromEventId` returns `''` for `_GET_stream` ids).
+    pub replay_standalone_lost: bool,
 }
 
 /// When a server's one-GET-per-session guard lets a new GET through (`Defects::get_guard`).

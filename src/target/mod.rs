@@ -598,6 +598,55 @@ pub fn all() -> Vec<TargetInfo> {
             client: None,
         },
         TargetInfo {
+            name: "bug/replay-all-streams",
+            role: Role::Server,
+            summary: "the reference server whose replay after Last-Event-ID sends every stored event of the session after it, whatever stream it belongs to (the id's own stream is still the one resumed)",
+            cites: Some("modelcontextprotocol/servers#4087 (fixed by servers PR #4099)"),
+            bug_model: true,
+            realtime: false,
+            scope: Scope::Mcp,
+            unhonoured: &[],
+            server: server(|cfg| {
+                let mut cfg = cfg.clone();
+                cfg.defects.replay_all_streams = true;
+                reference_server::build(&cfg)
+            }),
+            client: None,
+        },
+        TargetInfo {
+            name: "bug/replay-standalone-lost",
+            role: Role::Server,
+            summary: "the reference server whose resumption of the standalone GET stream replays nothing and attaches the connection to the stream '', which nothing writes to: later notifications are stored, never sent, while keepalives flow",
+            cites: Some("modelcontextprotocol/typescript-sdk#943, #2560"),
+            bug_model: true,
+            realtime: false,
+            scope: Scope::Mcp,
+            unhonoured: &[],
+            server: server(|cfg| {
+                let mut cfg = cfg.clone();
+                cfg.defects.replay_standalone_lost = true;
+                reference_server::build(&cfg)
+            }),
+            client: None,
+        },
+        TargetInfo {
+            name: "bug/client-no-wait-on-clean-close",
+            role: Role::Client,
+            summary: "the reference MCP client that reconnects a stream the server ended cleanly at once (after only a retry received on that very connection), never after its backoff",
+            cites: Some("vercel-labs/fx#301 (fixed by fx PR #302)"),
+            bug_model: true,
+            realtime: false,
+            scope: Scope::Mcp,
+            unhonoured: &[],
+            server: None,
+            client: Some(|| {
+                reference_client::build_with(ClientDefects {
+                    no_wait_on_clean_close: true,
+                    ..ClientDefects::default()
+                })
+            }),
+        },
+        TargetInfo {
             name: "axum-sse",
             role: Role::Server,
             summary: "an axum 0.8 app streaming the scenario's events with Sse + KeepAlive (axum's own keepalive, frame `:\\n\\n`), in-process through tower",

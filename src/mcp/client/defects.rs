@@ -16,4 +16,12 @@ pub struct ClientDefects {
     /// 11: `maxRetries` defaults to 2 and the server-to-client channel silently dies).
     /// `None` (default): the scenario's policy decides.
     pub reconnect_attempts: Option<u32>,
+    /// A stream whose connection the server ended cleanly (the response complete, not a
+    /// call's stream after its answer) is reconnected after the `retry` received on that
+    /// very connection, or at once when it carried none: never after the backoff
+    /// (vercel-labs/fx#301, fixed by PR #302: its reader returns `retry_ms = 0` at a clean
+    /// `EndOfStream` unless that response carried a `retry:` line, and the only wait is
+    /// behind `retry_ms > 0`; "14598 reconnects / 3s"). The reconnect is announced with the
+    /// wait it really has. Drops and refusals reconnect as the reference does. Default false.
+    pub no_wait_on_clean_close: bool,
 }

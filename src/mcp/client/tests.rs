@@ -25,6 +25,18 @@ enum Plan {
     },
     /// Answer this status with an empty body.
     Refuse(u16),
+    /// A 200 SSE stream the server ends cleanly (the body's terminator) once that many
+    /// events were written.
+    End(usize),
+}
+
+/// How the fake server stops writing a stream after some events.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// Aborts the connection (no terminator).
+    Cut,
+    /// Ends the response cleanly.
+    End,
 }
 
 const SERVE: Plan = Plan::Serve {
@@ -292,7 +304,8 @@ impl FakeServer {
             fake.state.borrow_mut().done.insert("p1".into());
             fake.store("p1", result.to_string());
         });
-        self.sse("p1", cursor, self.cfg.call_cut_after, false, true)
+        let stop = self.cfg.call_cut_after.map(|n| (n, Stop::Cut));
+        self.sse("p1", cursor, stop, false, true)
     }
 
     /// A poll: the GET stream's stored events after `Last-Event-ID` (all without it), then
@@ -320,12 +333,13 @@ impl FakeServer {
             st.gets - 1
         };
         let plan = self.cfg.get_plans.get(k).cloned().unwrap_or(SERVE);
-        let (cut_after, comment_first) = match plan {
+        let (stop, comment_first) = match plan {
             Plan::Refuse(status) => return plain(status, "", &[]),
             Plan::Serve {
                 cut_after,
                 comment_first,
-            } => (cut_after, comment_first),
+            } => (cut_after.map(|n| (n, Stop::Cut)), comment_first),
+            Plan::End(n) => (Some((n, Stop::End)), false),
         };
         let st = self.state.borrow();
         let (stream, cursor) = match seen.header("last-event-id") {
@@ -343,14 +357,14 @@ impl FakeServer {
         };
         drop(st);
         let primed = seen.header("last-event-id").is_none();
-        self.sse(&stream, cursor, cut_after, comment_first, primed)
+        self.sse(&stream, cursor, stop, comment_first, primed)
     }
 
     fn sse(
         &self,
         stream: &str,
         cursor: u64,
-        cut_after: Option<usize>,
+        stop: Option<(usize, Stop)>,
         comment_first: bool,
         primed: bool,
     ) -> Response<Body> {
@@ -359,7 +373,7 @@ impl FakeServer {
             tx,
             stream.to_string(),
             cursor,
-            cut_after,
+            stop,
             comment_first,
             primed,
         ));
@@ -371,13 +385,13 @@ impl FakeServer {
     }
 
     /// Writes stream `stream`'s stored events after `cursor`, then new ones as they come;
-    /// ends after the stream's last event, or aborts the connection after `cut_after` events.
+    /// ends after the stream's last event, or stops as `stop` says after that many events.
     async fn writer(
         self,
         mut tx: Sender<Bytes, std::io::Error>,
         stream: String,
         mut cursor: u64,
-        cut_after: Option<usize>,
+        stop: Option<(usize, Stop)>,
         comment_first: bool,
         primed: bool,
     ) {
@@ -402,11 +416,15 @@ impl FakeServer {
         }
         let mut written = 0;
         loop {
-            if cut_after == Some(written) {
-                // Let the written bytes leave before the connection is aborted.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                tx.abort(std::io::Error::other("cut by the fake server"));
-                return;
+            match stop {
+                Some((n, Stop::Cut)) if n == written => {
+                    // Let the written bytes leave before the connection is aborted.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    tx.abort(std::io::Error::other("cut by the fake server"));
+                    return;
+                }
+                Some((n, Stop::End)) if n == written => return,
+                _ => {}
             }
             let next = {
                 let st = self.state.borrow();
@@ -1343,6 +1361,8 @@ fn a_200_that_is_not_an_event_stream_counts_as_a_failed_sse_attempt() {
         conn: ConnId(1),
         bytes: true,
         sse: false,
+        complete: true,
+        retry_ms: None,
     };
     assert!(a.sse_failed());
     assert!(!a.failed(), "bytes came through: no backoff failure");
@@ -1350,12 +1370,16 @@ fn a_200_that_is_not_an_event_stream_counts_as_a_failed_sse_attempt() {
         conn: ConnId(1),
         bytes: true,
         sse: true,
+        complete: true,
+        retry_ms: None,
     };
     assert!(!ok.sse_failed());
     assert!(Attempt::Ended {
         conn: ConnId(1),
         bytes: false,
-        sse: true
+        sse: true,
+        complete: true,
+        retry_ms: None,
     }
     .sse_failed());
     assert!(Attempt::NoResponse { conn: ConnId(1) }.sse_failed());

@@ -115,3 +115,93 @@ fn the_reference_switches_to_polling_where_the_model_gives_up_after_2() {
         vec![(1, ms(1000), some("1")), (2, ms(2000), some("1"))]
     );
 }
+
+/// A primed GET stream (`retry: 3000` on new streams only, as the reference server does)
+/// that the server ends cleanly after 2 notifications, three times; notifications every
+/// second.
+fn clean_ends() -> (Scenario, FakeServer) {
+    let fake = FakeServer::new(FakeConfig {
+        notify_every: Some(ms(1000)),
+        priming: Some(Some(3000)),
+        get_plans: vec![Plan::End(2), Plan::End(2), Plan::End(2)],
+        ..FakeConfig::default()
+    });
+    let s = scenario(
+        "2025-11-25",
+        20_000,
+        vec![(0, ClientAction::Initialize), (500, get_stream("get"))],
+    );
+    (s, fake)
+}
+
+/// `(attempt, after)` of each reconnect, and how long after it each next GET was opened.
+fn paced(trace: &Trace) -> (Vec<(u32, Duration)>, Vec<Duration>) {
+    let events: Vec<&Event> = client(trace).collect();
+    let mut waits = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        if let EventKind::Reconnecting { .. } = e.kind {
+            let opened = events[i..]
+                .iter()
+                .find(|n| matches!(n.kind, EventKind::ConnOpened { .. }))
+                .expect("a connection follows");
+            waits.push(opened.at - e.at);
+        }
+    }
+    let announced = reconnects(trace, "get")
+        .into_iter()
+        .map(|(attempt, after, _)| (attempt, after))
+        .collect();
+    (announced, waits)
+}
+
+#[test]
+fn the_reference_waits_the_servers_retry_after_each_clean_end_and_the_fx_model_does_not() {
+    let (s, fake) = clean_ends();
+    let trace = run_with(&s, &fake, ClientDefects::default());
+    let (announced, waits) = paced(&trace);
+    assert_eq!(
+        announced,
+        vec![(1, ms(3000)); 3],
+        "the retry persists on the stream"
+    );
+    assert!(
+        waits.iter().all(|w| *w >= ms(3000) && *w <= ms(3005)),
+        "{waits:?}"
+    );
+
+    let (s, fake) = clean_ends();
+    let fx = ClientDefects {
+        no_wait_on_clean_close: true,
+        ..ClientDefects::default()
+    };
+    let trace = run_with(&s, &fake, fx);
+    let (announced, waits) = paced(&trace);
+    // Only the first connection carried `retry`; the resumptions are not primed, so their
+    // clean ends are reconnected at once.
+    assert_eq!(
+        announced,
+        vec![(1, ms(3000)), (1, Duration::ZERO), (1, Duration::ZERO)]
+    );
+    assert!(waits[0] >= ms(3000) && waits[0] <= ms(3005), "{waits:?}");
+    assert!(waits[1..].iter().all(|w| *w <= ms(5)), "{waits:?}");
+    assert_eq!(get_ids(&fake).len(), 4, "one GET, three reconnections");
+}
+
+#[test]
+fn the_fx_model_backs_off_as_the_reference_after_a_drop() {
+    let (s, fake) = refused_forever();
+    let fx = ClientDefects {
+        no_wait_on_clean_close: true,
+        ..ClientDefects::default()
+    };
+    let trace = run_with(&s, &fake, fx);
+    // A cut, then refusals: no clean end, so the backoff (1 s doubling) holds.
+    assert_eq!(
+        reconnects(&trace, "get"),
+        vec![
+            (1, ms(1000), some("1")),
+            (2, ms(2000), some("1")),
+            (3, ms(3000), some("1"))
+        ]
+    );
+}
