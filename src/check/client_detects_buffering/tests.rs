@@ -202,3 +202,202 @@ fn the_spec_dispatches_here() {
     assert_eq!(spec.evaluate(&t, END), evaluate(TICK, &t, END));
     assert_eq!(spec.id(), ID);
 }
+
+// ── exact boundaries and the rules that select what is judged ──────────────────
+
+fn ms(t: u64) -> Duration {
+    Duration::from_millis(t)
+}
+
+#[test]
+fn a_drop_exactly_60s_after_the_open_is_early() {
+    // "ends within 60 s of opening": 60 s itself is a sign.
+    let t = get(S + 4)
+        .ended(61 * S, 2, StreamEnd::Truncated)
+        .warned(61 * S, 2, "get", dropped(60 * S))
+        .build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert_eq!(o.at, Some(ms(61 * S)));
+    assert_eq!(
+        o.message,
+        "the client warned of every sign of buffering on its connection (1 DroppedEarly, 0 SlowFirstData) and of nothing else"
+    );
+    // Unwarned, it fails tick + 1 ms after the sign.
+    let t = get(S + 4).ended(61 * S, 2, StreamEnd::Truncated).build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(o.at, Some(ms(61 * S + 2)));
+    assert_eq!(
+        o.message,
+        "conn#2 (stream get) ended at 00:01:01.000, 60s after it opened (within 60s: suspected buffering), but the client recorded no DroppedEarly{after 60s} warning on it by 00:01:01.002"
+    );
+}
+
+/// initialize, then a tool call's POST stream (conn 2, opened at 1s), unprimed.
+fn unprimed_call() -> TraceBuilder {
+    TraceBuilder::new()
+        .post(1, "initialize", 0, "application/json")
+        .session(3, 1, "s1")
+        .ended(4, 1, StreamEnd::Complete)
+        .post(2, "call", S, "text/event-stream")
+}
+
+#[test]
+fn only_a_complete_end_after_the_answer_is_a_finished_call() {
+    let sign = |t: &Trace| {
+        let o = evaluate(TICK, t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#2 (stream call) ended at 00:00:10.000, 9s after it opened (within 60s: suspected buffering), but the client recorded no DroppedEarly{after 9s} warning on it by 00:00:10.002"
+        );
+    };
+    // Complete, but never answered: the server ended the stream early.
+    sign(
+        &unprimed_call()
+            .ended(10 * S, 2, StreamEnd::Complete)
+            .build(),
+    );
+    // Answered, but cut off (no terminator): not a finished call.
+    sign(
+        &unprimed_call()
+            .rpc_answered(5 * S, 2, 2, "ok")
+            .ended(10 * S, 2, StreamEnd::Truncated)
+            .build(),
+    );
+    // Complete, with an answer recorded only after the end (an SDK reporting the call's
+    // error once the stream is gone): not answered when it ended.
+    sign(
+        &unprimed_call()
+            .ended(10 * S, 2, StreamEnd::Complete)
+            .rpc_answered(10 * S + 1, 2, 2, "error: stream ended")
+            .build(),
+    );
+    // Answered, ended by a reset; a completion noted later is not how it ended.
+    sign(
+        &unprimed_call()
+            .rpc_answered(5 * S, 2, 2, "ok")
+            .conn_closed(10 * S, 2, crate::trace::Closer::Fault, "reset")
+            .ended(10 * S + 1, 2, StreamEnd::Complete)
+            .build(),
+    );
+    // Answered, then complete at that very instant: a finished call, no sign.
+    let t = unprimed_call()
+        .rpc_answered(10 * S, 2, 2, "ok")
+        .ended(10 * S, 2, StreamEnd::Complete)
+        .build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+}
+
+#[test]
+fn a_byte_exactly_5s_after_the_open_makes_slow_first_data_optional() {
+    // The priming event reaches the client at 6s, the instant the sign would become true.
+    let t = call(6 * S).client_closed(300 * S, 2).build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    let t = call(6 * S)
+        .warned(6 * S, 2, "call", slow())
+        .client_closed(300 * S, 2)
+        .build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+}
+
+#[test]
+fn an_end_exactly_5s_after_the_open_makes_slow_first_data_optional() {
+    // The client closes the call at 6s; the primed bytes it never read do not count.
+    let t = call(20 * S).client_closed(6 * S, 2).build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    let t = call(20 * S)
+        .warned(6 * S, 2, "call", slow())
+        .client_closed(6 * S, 2)
+        .build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+}
+
+#[test]
+fn slow_first_data_after_early_data_or_an_early_end_is_unfounded() {
+    // The priming event arrived at once.
+    let t = call(S + 4)
+        .warned(6 * S, 2, "call", slow())
+        .client_closed(300 * S, 2)
+        .build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#2 (stream call): the client warned SlowFirstData{after 5s} at 00:00:06.000 without its sign of buffering; the connection showed no such sign"
+    );
+    // The client had closed the call at 3s.
+    let t = call(20 * S)
+        .client_closed(3 * S, 2)
+        .warned(6 * S, 2, "call", slow())
+        .build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(o.at, Some(ms(6 * S)));
+}
+
+#[test]
+fn an_empty_chunk_is_no_body_byte() {
+    let t = unprimed_call()
+        .written(S + 2, 2, "1", "")
+        .bytes(2 * S, 2, 0)
+        .event_id(20 * S, 2, "1", "")
+        .warned(6 * S, 2, "call", slow())
+        .client_closed(300 * S, 2)
+        .build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+}
+
+#[test]
+fn only_an_empty_event_with_an_id_written_within_5s_primes() {
+    // The server's first frame is a message, not a priming event: nothing to expect.
+    let t = unprimed_call()
+        .written(S + 2, 2, "1", r#"{"jsonrpc":"2.0","method":"x"}"#)
+        .event_id(20 * S, 2, "1", r#"{"jsonrpc":"2.0","method":"x"}"#)
+        .client_closed(300 * S, 2)
+        .build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    // A priming event written after the 5s mark: the server wrote nothing first.
+    let t = unprimed_call()
+        .written(7 * S, 2, "1", "")
+        .event_id(20 * S, 2, "1", "")
+        .client_closed(300 * S, 2)
+        .build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+}
+
+#[test]
+fn an_unfounded_warning_names_its_connections_sign_of_that_kind_only() {
+    // Warned before its sign became true: the message shows the sign it missed.
+    let t = call(20 * S)
+        .warned(5 * S, 2, "call", slow())
+        .client_closed(300 * S, 2)
+        .build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#2 (stream call): the client warned SlowFirstData{after 5s} at 00:00:05.000 without its sign of buffering; its sign was: conn#2 (stream call) had no body byte at 00:00:06.000, 5s after it opened (the server wrote its priming event at 00:00:01.002; first byte at 00:00:20.000)"
+    );
+    // The connection's other sign (an early drop, warned) is not named.
+    let t = get(S + 4)
+        .warned(6 * S, 2, "get", slow())
+        .ended(31 * S, 2, StreamEnd::Truncated)
+        .warned(31 * S, 2, "get", dropped(30 * S))
+        .build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#2 (stream get): the client warned SlowFirstData{after 5s} at 00:00:06.000 without its sign of buffering; the connection showed no such sign"
+    );
+}
