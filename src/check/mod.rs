@@ -600,4 +600,58 @@ mod tests {
             Verdict::Pass
         );
     }
+
+    #[test]
+    fn a_stream_closed_window_ends_at_at_plus_tolerance() {
+        let end = Duration::from_secs(600);
+        let closed = CheckSpec::StreamClosed {
+            stream: None,
+            by: "nginx".into(),
+            at: Duration::from_secs(61),
+            tolerance: Duration::from_secs(1),
+        };
+        assert_eq!(closed.horizon(end), Duration::from_secs(62));
+        // Stopped inside the window: a close could still have come later in it.
+        let o = judge_stopped(&closed, pass("stream.closed"), Duration::from_secs(61), end);
+        assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
+        // Stopped exactly at its end: the whole window was seen.
+        let o = judge_stopped(&closed, pass("stream.closed"), Duration::from_secs(62), end);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    }
+
+    #[test]
+    fn verdicts_print_as_their_report_names() {
+        for (v, name) in [
+            (Verdict::Pass, "pass"),
+            (Verdict::Fail, "fail"),
+            (Verdict::Unobservable, "unobservable"),
+        ] {
+            assert_eq!(v.to_string(), name);
+            // The same word the JSON report uses.
+            assert_eq!(serde_json::to_value(v).unwrap(), name);
+        }
+    }
+
+    #[test]
+    fn every_run_is_judged_by_the_implicit_checks() {
+        let calls = vec![(Duration::from_secs(5), Duration::from_secs(2))];
+        let specs = implicit(calls.clone());
+        let ids: Vec<&str> = specs.iter().map(CheckSpec::id).collect();
+        assert_eq!(
+            ids,
+            [
+                "determinism.wall-clock",
+                "rpc.answered",
+                "client.reconnect-rate"
+            ]
+        );
+        assert_eq!(specs[1], CheckSpec::RpcAnswered { calls });
+        assert_eq!(
+            specs[2],
+            CheckSpec::ClientReconnectRate {
+                reconnects_max: 6,
+                window: Duration::from_secs(60),
+            }
+        );
+    }
 }
