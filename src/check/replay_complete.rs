@@ -199,8 +199,25 @@ fn judge(
         && missing
             .iter()
             .all(|id| writes.iter().any(|w| w.conn == m.conn && w.id == *id));
-    let out_of_order = missing.is_empty() && fresh.get(..expected.len()) != Some(expected);
-    if duplicated.is_empty() && !out_of_order && (missing.is_empty() || lost_in_transit) {
+    // Among the first arrivals where the replay belongs, events the server first wrote on
+    // another connection before M asked: not written after `last` on this stream.
+    let asked = m.request_sent().unwrap_or(m.opened_at);
+    let head = &fresh[..expected.len().min(fresh.len())];
+    let foreign: Vec<(&str, ConnId)> = head
+        .iter()
+        .filter(|id| !expected.contains(id))
+        .filter_map(|id| {
+            let w = writes.iter().find(|w| w.id == *id)?;
+            let c = w.conn.filter(|c| Some(*c) != m.conn && w.at <= asked)?;
+            Some((*id, c))
+        })
+        .collect();
+    let out_of_order = foreign.is_empty() && missing.is_empty() && head != expected;
+    if duplicated.is_empty()
+        && foreign.is_empty()
+        && !out_of_order
+        && (missing.is_empty() || lost_in_transit)
+    {
         return Ok(());
     }
     let mut faults: Vec<String> = Vec::new();
@@ -209,6 +226,20 @@ fn judge(
     }
     if !duplicated.is_empty() {
         faults.push(format!("duplicated {}", list(&duplicated)));
+    }
+    if !foreign.is_empty() {
+        let mut said: Vec<String> = foreign
+            .iter()
+            .take(6)
+            .map(|(id, c)| format!("{id} (the server wrote it on {c})"))
+            .collect();
+        if foreign.len() > 6 {
+            said.push(format!("… ({} events)", foreign.len()));
+        }
+        faults.push(format!(
+            "received {} among them, not written after {last} on this stream",
+            said.join(", ")
+        ));
     }
     if out_of_order {
         faults.push(format!(
@@ -366,6 +397,30 @@ mod tests {
                 .ends_with("duplicated 3; out of order (received 5, 4 first)"),
             "{}",
             o.message
+        );
+        assert_eq!(o.at, Some(Duration::from_millis(40_005)));
+    }
+
+    #[test]
+    fn another_streams_event_in_the_replay_fails_naming_where_it_was_written() {
+        // Event 9 went out on another stream (conn 4) at 15s; the replay of `call` sends it
+        // among 4 and 5.
+        let t = resume()
+            .post(4, "other", 2_000, "text/event-stream")
+            .attached(2_002, 4, "p2", "post", "s1")
+            .written(15_000, 4, "9", "{\"progress\":9}")
+            .event_id(15_002, 4, "9", "{\"progress\":9}")
+            .written(40_003, 3, "9", "{\"progress\":9}")
+            .event_id(40_005, 3, "9", "{\"progress\":9}")
+            .event_id(40_006, 3, "4", "{\"progress\":4}")
+            .event_id(40_007, 3, "5", "{\"progress\":5}")
+            .ended(50_000, 3, StreamEnd::Complete)
+            .build();
+        let o = evaluate(Some("call"), &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#3 (stream call) resumed after 3 at 00:00:40.000 and expected 4, 5 first: received 9 (the server wrote it on conn#4) among them, not written after 3 on this stream"
         );
         assert_eq!(o.at, Some(Duration::from_millis(40_005)));
     }
