@@ -190,3 +190,51 @@ fn a_warning_not_due_after_a_due_one_names_the_last_due() {
         "conn#2 (stream get): the client warned MissedKeepalive{silent 30s, expected 30s} at 00:00:55.000, but no warning was due then: the last one due was at 00:00:55.000 (silent 45s)"
     );
 }
+
+#[test]
+fn a_warning_after_a_byte_broke_the_silence_names_the_new_silence() {
+    // A byte at 60s after the 55s warning: the next is due at 105s; one at 80s was not.
+    let t = silent_get()
+        .event_id(60 * S, 2, "2", "{}")
+        .warned(55 * S, 2, "get", missed(45 * S))
+        .warned(80 * S, 2, "get", missed(20 * S))
+        .warned(105 * S, 2, "get", missed(45 * S))
+        .build();
+    let o = evaluate(E, TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#2 (stream get): the client warned MissedKeepalive{silent 20s, expected 30s} at 00:01:20.000, but no warning was due then: the connection had been silent 20s (since its last body byte at 00:01:00.000)"
+    );
+    assert_eq!(o.at, Some(Duration::from_secs(80)));
+    // The byte at the very instant of the warning: silent 0.
+    let t = silent_get()
+        .event_id(70 * S, 2, "2", "{}")
+        .warned(55 * S, 2, "get", missed(45 * S))
+        .warned(70 * S, 2, "get", missed(60 * S))
+        .warned(115 * S, 2, "get", missed(45 * S))
+        .build();
+    let o = evaluate(E, TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#2 (stream get): the client warned MissedKeepalive{silent 60s, expected 30s} at 00:01:10.000, but no warning was due then: the connection had been silent 0s (since its last body byte at 00:01:10.000)"
+    );
+    // An empty chunk after the 55s warning breaks nothing: the last one due is named.
+    let t = silent_get()
+        .bytes(60 * S, 2, 0)
+        .warned(55 * S, 2, "get", missed(45 * S))
+        .warned(70 * S, 2, "get", missed(60 * S))
+        .warned(85 * S, 2, "get", missed(75 * S))
+        .warned(115 * S, 2, "get", missed(105 * S))
+        .build();
+    let o = evaluate(E, TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message.ends_with(
+            "but no warning was due then: the last one due was at 00:00:55.000 (silent 45s)"
+        ),
+        "{}",
+        o.message
+    );
+}
