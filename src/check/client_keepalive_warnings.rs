@@ -77,6 +77,14 @@ fn dues(s: &ClientStream<'_>, expected: Duration, end: Duration) -> Vec<Due> {
     out
 }
 
+/// When `s` last received a body byte, by `t`.
+fn last_byte(s: &ClientStream<'_>, t: Duration) -> Option<Duration> {
+    s.received()
+        .filter(|(at, bytes, _)| *bytes > 0 && *at <= t)
+        .map(|(at, _, _)| at)
+        .last()
+}
+
 /// Evaluates `client.keepalive-warnings` for a keepalive interval of `expected`.
 pub fn evaluate(expected: Duration, tick: Duration, trace: &Trace, end: Duration) -> CheckOutcome {
     let tol = tick + Duration::from_millis(1);
@@ -139,19 +147,26 @@ pub fn evaluate(expected: Duration, tick: Duration, trace: &Trace, end: Duration
                 span(expected)
             )
         } else {
-            match due.iter().rfind(|d| Some(d.conn) == e.conn && d.at <= e.at) {
-                Some(d) if d.since.0 <= e.at && e.at - d.since.0 < d.silent => format!(
-                    "no warning was due then: the connection had been silent {} (since its {} at {})",
-                    span(e.at - d.since.0),
-                    d.since.1,
-                    stamp(d.since.0)
+            // A byte after the last due instant started a new silence.
+            let byte = judged
+                .iter()
+                .find(|s| s.conn == e.conn)
+                .and_then(|s| last_byte(s, e.at));
+            match (
+                due.iter().rfind(|d| Some(d.conn) == e.conn && d.at <= e.at),
+                byte,
+            ) {
+                (Some(d), Some(byte)) if byte > d.since.0 => format!(
+                    "no warning was due then: the connection had been silent {} (since its last body byte at {})",
+                    span(e.at - byte),
+                    stamp(byte)
                 ),
-                Some(d) => format!(
+                (Some(d), _) => format!(
                     "no warning was due then: the last one due was at {} (silent {})",
                     stamp(d.at),
                     span(d.silent)
                 ),
-                None => format!(
+                (None, _) => format!(
                     "no warning was due then: none is due before {} of silence (1.5 × {})",
                     span(first(expected)),
                     span(expected)

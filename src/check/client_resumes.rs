@@ -240,6 +240,32 @@ mod tests {
     }
 
     #[test]
+    fn an_id_only_block_sets_what_the_client_must_send() {
+        // Event 3, then a block with only `id: 7`: the last event id is 7.
+        let base = |sent: &'static str| {
+            TraceBuilder::new()
+                .stream(1, "get", 0)
+                .event_id(1_000, 1, "3", "{}")
+                .id_only(2_000, 1, "7")
+                .ended(3_000, 1, StreamEnd::Reset)
+                .resume(2, "get", 4_000, sent)
+                .build()
+        };
+        let o = evaluate(None, &base("7"), END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#2 (stream get) reconnected at 00:00:04.000 with Last-Event-ID 7, the last id it had received; 1 reconnect checked"
+        );
+        let o = evaluate(None, &base("3"), END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#2 (stream get) reconnected at 00:00:04.000 with Last-Event-ID 3, but the last event id it had received was 7 (on conn#1)"
+        );
+    }
+
+    #[test]
     fn the_spec_dispatches_here() {
         let t = drop_resume_drop(None).build();
         let spec = crate::check::CheckSpec::ClientResumes { stream: None };

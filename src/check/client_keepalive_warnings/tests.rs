@@ -119,3 +119,122 @@ fn the_spec_dispatches_here() {
     assert_eq!(spec.evaluate(&t, END), evaluate(E, TICK, &t, END));
     assert_eq!(spec.id(), ID);
 }
+
+// ── what resets the silence, what a warning must match, what its message names ─
+
+#[test]
+fn an_empty_chunk_does_not_break_the_silence() {
+    // Headers at 1.003s, a zero-byte chunk at 20s, nothing else until nginx drops it at 60s:
+    // silent since the headers, so a warning is due at 46.003s.
+    let base = || {
+        TraceBuilder::new()
+            .post(1, "initialize", 0, "application/json")
+            .session(3, 1, "s1")
+            .ended(4, 1, StreamEnd::Complete)
+            .stream(2, "get", S)
+            .bytes(20 * S, 2, 0)
+            .ended(60 * S, 2, StreamEnd::Truncated)
+    };
+    let t = base().warned(46 * S + 3, 2, "get", missed(45 * S)).build();
+    let o = evaluate(E, TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    let o = evaluate(E, TICK, &base().build(), END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(o.at, Some(Duration::from_millis(46_005)));
+}
+
+#[test]
+fn a_warning_with_the_due_silence_at_another_instant_fails() {
+    // Silent 45s is what the 55s warning says; said at 50s it was not due.
+    let t = silent_get()
+        .warned(50 * S, 2, "get", missed(45 * S))
+        .warned(55 * S, 2, "get", missed(45 * S))
+        .warned(85 * S, 2, "get", missed(75 * S))
+        .warned(115 * S, 2, "get", missed(105 * S))
+        .build();
+    let o = evaluate(E, TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(o.at, Some(Duration::from_secs(50)));
+    assert_eq!(
+        o.message,
+        "conn#2 (stream get): the client warned MissedKeepalive{silent 45s, expected 30s} at 00:00:50.000, but no warning was due then: none is due before 45s of silence (1.5 × 30s)"
+    );
+}
+
+#[test]
+fn a_warning_not_due_after_a_due_one_names_the_last_due() {
+    // Between the 55s and the 85s warnings, a third at 70s.
+    let t = silent_get()
+        .warned(55 * S, 2, "get", missed(45 * S))
+        .warned(70 * S, 2, "get", missed(60 * S))
+        .warned(85 * S, 2, "get", missed(75 * S))
+        .warned(115 * S, 2, "get", missed(105 * S))
+        .build();
+    let o = evaluate(E, TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#2 (stream get): the client warned MissedKeepalive{silent 60s, expected 30s} at 00:01:10.000, but no warning was due then: the last one due was at 00:00:55.000 (silent 45s)"
+    );
+    // At the due instant itself, with the wrong silence.
+    let t = silent_get()
+        .warned(55 * S, 2, "get", missed(30 * S))
+        .warned(55 * S, 2, "get", missed(45 * S))
+        .warned(85 * S, 2, "get", missed(75 * S))
+        .warned(115 * S, 2, "get", missed(105 * S))
+        .build();
+    let o = evaluate(E, TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#2 (stream get): the client warned MissedKeepalive{silent 30s, expected 30s} at 00:00:55.000, but no warning was due then: the last one due was at 00:00:55.000 (silent 45s)"
+    );
+}
+
+#[test]
+fn a_warning_after_a_byte_broke_the_silence_names_the_new_silence() {
+    // A byte at 60s after the 55s warning: the next is due at 105s; one at 80s was not.
+    let t = silent_get()
+        .event_id(60 * S, 2, "2", "{}")
+        .warned(55 * S, 2, "get", missed(45 * S))
+        .warned(80 * S, 2, "get", missed(20 * S))
+        .warned(105 * S, 2, "get", missed(45 * S))
+        .build();
+    let o = evaluate(E, TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#2 (stream get): the client warned MissedKeepalive{silent 20s, expected 30s} at 00:01:20.000, but no warning was due then: the connection had been silent 20s (since its last body byte at 00:01:00.000)"
+    );
+    assert_eq!(o.at, Some(Duration::from_secs(80)));
+    // The byte at the very instant of the warning: silent 0.
+    let t = silent_get()
+        .event_id(70 * S, 2, "2", "{}")
+        .warned(55 * S, 2, "get", missed(45 * S))
+        .warned(70 * S, 2, "get", missed(60 * S))
+        .warned(115 * S, 2, "get", missed(45 * S))
+        .build();
+    let o = evaluate(E, TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#2 (stream get): the client warned MissedKeepalive{silent 60s, expected 30s} at 00:01:10.000, but no warning was due then: the connection had been silent 0s (since its last body byte at 00:01:10.000)"
+    );
+    // An empty chunk after the 55s warning breaks nothing: the last one due is named.
+    let t = silent_get()
+        .bytes(60 * S, 2, 0)
+        .warned(55 * S, 2, "get", missed(45 * S))
+        .warned(70 * S, 2, "get", missed(60 * S))
+        .warned(85 * S, 2, "get", missed(75 * S))
+        .warned(115 * S, 2, "get", missed(105 * S))
+        .build();
+    let o = evaluate(E, TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message.ends_with(
+            "but no warning was due then: the last one due was at 00:00:55.000 (silent 45s)"
+        ),
+        "{}",
+        o.message
+    );
+}

@@ -125,3 +125,49 @@ fn the_spec_dispatches_here() {
     );
     assert_eq!(spec.id(), ID);
 }
+
+#[test]
+fn a_refusal_with_a_body_is_a_failed_reconnect() {
+    // conn 2's 503 carries a text body: still no 2xx, so attempt 2 waits 2s.
+    let t = drops(None, [S, 2 * S, 4 * S], [S, 2 * S, 4 * S])
+        .bytes(61 * S + 3, 2, 19)
+        .build();
+    let o = evaluate(Duration::from_secs(1), Duration::from_secs(30), &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#3 (stream get) waited 4s as attempt 3 (initial 1s); 3 reconnects paced as the policy says"
+    );
+}
+
+#[test]
+fn a_failed_first_connection_is_not_a_failed_reconnect() {
+    // The stream's first connection is refused; its reconnect is attempt 1 after initial.
+    let t = TraceBuilder::new()
+        .open(0, 1, "get")
+        .request(0, 1)
+        .response_typed(3, 1, 503, "text/plain")
+        .ended(4, 1, StreamEnd::Complete)
+        .reconnecting(4, 1, "get", 1, S, None)
+        .stream(2, "get", S + 4)
+        .bytes(S + 10, 2, 13)
+        .build();
+    let o = evaluate(Duration::from_secs(1), Duration::from_secs(30), &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#1 (stream get) waited 1s as attempt 1 (initial 1s); 1 reconnect paced as the policy says"
+    );
+}
+
+#[test]
+fn a_delay_of_exactly_max_that_should_be_shorter_names_the_expected_one() {
+    // Attempt 1 after 3s, the max, where initial 1s was due: not above max.
+    let t = drops(None, [3 * S, 2 * S, 4 * S], [3 * S, 2 * S, 4 * S]).build();
+    let o = evaluate(Duration::from_secs(1), Duration::from_secs(3), &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#1 (stream get) was to reconnect at 00:01:00.000 as attempt 1 after 3s: expected attempt 1 after 1s (initial 1s, doubled per consecutive failed reconnect, at most 3s)"
+    );
+}
