@@ -287,3 +287,202 @@ fn the_spec_dispatches_here() {
     );
     assert_eq!(spec.id(), ID);
 }
+
+#[test]
+fn a_refused_try_while_already_down_is_not_another_down() {
+    // The drop at 40s; the resume at 41s is answered 500 (the stream is down already, this is
+    // a failed try of its recovery, not a new down); the one at 52s has it receiving again.
+    let t = dropped_get()
+        .open(41 * S, 3, "get")
+        .request_with(41 * S, 3, "GET", Some("1"))
+        .response_typed(41 * S + 3, 3, 500, "text/plain")
+        .ended(41 * S + 4, 3, StreamEnd::Complete)
+        .resume(4, "get", 52 * S, "1")
+        .build();
+    let o = evaluate(None, WITHIN, false, &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#4 (stream get) had the stream receiving again 12s 3ms after the drop at 00:00:40.000, the slowest of 1 recovery (all within 60s)"
+    );
+}
+
+#[test]
+fn a_drop_exactly_within_before_the_end_is_judged() {
+    // Dropped at 4m with `within` 60s and the end at 5m: the whole window is in the run.
+    let t = TraceBuilder::new()
+        .post(1, "initialize", 0, "application/json")
+        .session(3, 1, "s1")
+        .ended(4, 1, StreamEnd::Complete)
+        .stream(2, "get", S)
+        .event_id(S + 4, 2, "1", "")
+        .ended(240 * S, 2, StreamEnd::Reset)
+        .build();
+    let o = evaluate(None, WITHIN, false, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message.starts_with(
+            "conn#2 (stream get) dropped at 00:04:00.000 (ended at 00:04:00.000 (connection reset)) and the client did not have stream get receiving again on session s1 within 60s (by 00:05:00.000): no reconnect"
+        ),
+        "{}",
+        o.message
+    );
+    assert_eq!(o.at, Some(END));
+}
+
+#[test]
+fn a_stream_the_server_ends_counts_as_receiving_only_if_a_byte_arrived() {
+    // The resume at 42s is a 200 event stream the server ends at 45s; it got an event (bytes)
+    // or only an empty chunk (no bytes).
+    let with = |bytes: usize| {
+        dropped_get()
+            .resume(3, "get", 42 * S, "1")
+            .bytes(42 * S + 4, 3, bytes)
+            .ended(45 * S, 3, StreamEnd::Complete)
+            .build()
+    };
+    // With a byte it was receiving again at 42.003 (its end at 45s is a drop of its own, and
+    // it is not recovered from: that fails, by 1m 45s).
+    let o = evaluate(None, WITHIN, false, &with(20), END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message
+            .starts_with("conn#3 (stream get) dropped at 00:00:45.000 (ended at 00:00:45.000 by server (response complete))"),
+        "{}",
+        o.message
+    );
+    assert_eq!(o.at, Some(Duration::from_secs(105)));
+    // With no byte it never carried an event stream: the drop at 40s was not recovered from.
+    let o = evaluate(None, WITHIN, false, &with(0), END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message
+            .starts_with("conn#2 (stream get) dropped at 00:00:40.000"),
+        "{}",
+        o.message
+    );
+    assert!(
+        o.message
+            .contains("1 reconnect (conn#3 (stream get) at 00:00:42.000 answered 200)"),
+        "{}",
+        o.message
+    );
+    assert_eq!(o.at, Some(Duration::from_secs(100)));
+}
+
+#[test]
+fn a_first_get_without_an_event_stream_says_what_it_got_instead() {
+    let first = |content_type: &str| {
+        TraceBuilder::new()
+            .post(1, "initialize", 0, "application/json")
+            .session(3, 1, "s1")
+            .ended(4, 1, StreamEnd::Complete)
+            .open(S, 2, "get")
+            .request_with(S, 2, "GET", None)
+            .response_typed(S + 3, 2, 200, content_type)
+            .ended(S + 4, 2, StreamEnd::Complete)
+            .build()
+    };
+    let o = evaluate(None, WITHIN, false, &first("application/json"), END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message.starts_with(
+            "conn#2 (stream get) got no event stream at 00:00:01.003 (answered 200 application/json, not an event stream) and"
+        ),
+        "{}",
+        o.message
+    );
+    let o = evaluate(None, WITHIN, false, &first("text/event-stream"), END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message.starts_with(
+            "conn#2 (stream get) got no event stream at 00:00:01.003 (answered 200 with an event stream that ended before a byte) and"
+        ),
+        "{}",
+        o.message
+    );
+}
+
+#[test]
+fn a_call_stream_ending_after_its_answer_is_not_a_drop() {
+    // A tool call's event stream (POST at 50s) carries an event and its answer at 55s, then
+    // ends: the call finished, nothing went down. The GET recovered at 52s.
+    let t = dropped_get()
+        .resume(3, "get", 52 * S, "1")
+        .post(4, "call", 50 * S, "text/event-stream")
+        .event_id(50 * S + 4, 4, "c1", "progress")
+        .rpc_answered(55 * S, 4, 2, "ok")
+        .ended(55 * S, 4, StreamEnd::Complete)
+        .build();
+    let o = evaluate(None, WITHIN, false, &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert!(
+        o.message
+            .ends_with("the slowest of 1 recovery (all within 60s)"),
+        "{}",
+        o.message
+    );
+}
+
+#[test]
+fn another_streams_switch_to_polling_does_not_recover_this_one() {
+    // The GET drops at 40s; stream `other` switches to polling at 41s and polls: that is not
+    // the GET stream receiving again.
+    let t = dropped_get()
+        .mode_switched(41 * S, None, "other", 3)
+        .poll(3, "other", 42 * S)
+        .build();
+    let o = evaluate(Some("get"), WITHIN, false, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message
+            .starts_with("conn#2 (stream get) dropped at 00:00:40.000"),
+        "{}",
+        o.message
+    );
+}
+
+#[test]
+fn only_a_get_of_the_stream_itself_is_named_as_receiving_on_another_session() {
+    // The drop at 40s; the resume is answered 404; the client initializes s2 and makes a tool
+    // call there (an event stream of stream `call`), but never reopens the GET.
+    let t = dropped_get()
+        .open(41 * S, 3, "get")
+        .request_with(41 * S, 3, "GET", Some("1"))
+        .response_typed(41 * S + 3, 3, 404, "application/json")
+        .ended(41 * S + 4, 3, StreamEnd::Complete)
+        .post(4, "initialize", 42 * S, "application/json")
+        .session(42 * S + 3, 4, "s2")
+        .ended(42 * S + 4, 4, StreamEnd::Complete)
+        .post(5, "call", 43 * S, "text/event-stream")
+        .event_id(43 * S + 4, 5, "c1", "progress")
+        .build();
+    let o = evaluate(Some("get"), WITHIN, false, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message.ends_with(
+            "within 60s (by 00:01:40.000): 1 reconnect (conn#3 (stream get) at 00:00:41.000 answered 404)"
+        ),
+        "{}",
+        o.message
+    );
+}
+
+#[test]
+fn another_streams_give_up_is_not_named_in_the_aftermath() {
+    // Stream `other` drops at 41s and its client gives it up at 45s; the GET (dropped at
+    // 40s) gets no reconnect at all.
+    let t = dropped_get()
+        .stream(3, "other", 2 * S)
+        .ended(41 * S, 3, StreamEnd::Reset)
+        .gave_up(45 * S, 3, "other", 3)
+        .build();
+    let o = evaluate(Some("get"), WITHIN, false, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message
+            .ends_with("within 60s (by 00:01:40.000): no reconnect"),
+        "{}",
+        o.message
+    );
+}
