@@ -155,3 +155,58 @@ fn the_spec_dispatches_here() {
     assert_eq!(o.id, ID);
     assert_eq!(spec.id(), ID);
 }
+
+#[test]
+fn a_replay_is_of_the_stream_it_replays_not_the_one_it_is_attached_as() {
+    // A resume the server attaches as its standalone GET stream g2 but on which it replays
+    // the tool call's stream p1: the ids it writes again are p1's, replays, not collisions.
+    let t = session()
+        .attached(10_000, 4, "g2", "replay", "s1")
+        .replay_started(10_000, 4, "p1", "1", 2)
+        .written(10_000, 4, "2", "{\"progress\":1}")
+        .written(10_000, 4, "3", "{\"progress\":2}")
+        .build();
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "4 event ids in 1 session each named one event (6 writes, replays included)"
+    );
+}
+
+#[test]
+fn the_same_data_under_one_id_on_another_stream_is_a_collision_of_streams() {
+    let t = session().written(6_000, 3, "3", "{\"progress\":2}").build();
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#3 (server stream g1) reused event id 3 of session s1 at 00:00:06.000 for a different event (another stream) than conn#2 (server stream p1) at 00:00:03.000"
+    );
+}
+
+#[test]
+fn a_connection_is_on_the_session_held_when_its_request_was_sent_not_when_it_opened() {
+    // An SDK behind an adapter (no StreamAttached): the client opens conn 3 at 30s while it
+    // holds s1, establishes s2 at 31s and sends the GET on conn 3 at 32s, on s2. Its id 2 is
+    // s2's, no collision with s1's id 2.
+    let t = TraceBuilder::new()
+        .post(1, "initialize", 0, "text/event-stream")
+        .rpc_received(1, 1, "initialize", Some(1), None)
+        .session_created(1, 1, "s1")
+        .written(1, 1, "2", "{\"id\":1}")
+        .session(4, 1, "s1")
+        .open(30_000, 3, "get")
+        .post(2, "initialize", 30_500, "application/json")
+        .session(31_000, 2, "s2")
+        .request(32_000, 3)
+        .response(32_003, 3, 200)
+        .written(40_000, 3, "2", "{\"method\":\"a\"}")
+        .build();
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "2 event ids in 2 sessions each named one event (2 writes, replays included)"
+    );
+}
