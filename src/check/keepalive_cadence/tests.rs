@@ -71,6 +71,7 @@ fn the_gap_to_the_client_close_counts() {
         "{}",
         o.message
     );
+    // With a 300s max-duration, it did not.
     assert!(!o.message.contains("crosses"), "{}", o.message);
 }
 
@@ -250,4 +251,158 @@ fn the_spec_dispatches_here() {
     let o = spec.evaluate(&t, END);
     assert_eq!(o, evaluate(None, GAP_MAX, &t, END));
     assert_eq!(o.id, spec.id());
+}
+
+#[test]
+fn a_stream_open_to_the_end_without_a_response_never_opened() {
+    // No harness stop: the request got no response headers by the scenario's end.
+    let t = TraceBuilder::new()
+        .open(1_000, 1, "main")
+        .request(1_000, 1)
+        .build();
+    let o = evaluate(None, GAP_MAX, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "stream main never carried an event stream, so no keepalive could reach the client: conn#1 (stream main) got no response (until 00:02:00.000)"
+    );
+    assert_eq!(o.at, Some(END));
+}
+
+#[test]
+fn a_proxy_closing_before_the_headers_is_no_response_not_an_answer() {
+    let t = TraceBuilder::new()
+        .intermediary("alb", &[("first-byte-timeout", 30_000)])
+        .open(1_000, 1, "main")
+        .request(1_000, 1)
+        .closed_by_intermediary(31_000, 1, "alb", "first-byte-timeout", "no first byte")
+        .ended(31_000, 1, StreamEnd::Reset)
+        .build();
+    let o = evaluate(None, GAP_MAX, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "stream main never carried an event stream, so no keepalive could reach the client: conn#1 (stream main) got no response (until 00:00:31.000)"
+    );
+}
+
+#[test]
+fn the_pass_names_the_widest_gap_of_all_connections_the_first_on_ties() {
+    // Gaps: conn 1 10s, conn 2 15s, conn 3 15s.
+    let t = TraceBuilder::new()
+        .stream(1, "main", 0)
+        .comment(10_003, 1)
+        .client_closed(12_000, 1)
+        .stream(2, "main", 20_000)
+        .comment(35_003, 2)
+        .client_closed(40_000, 2)
+        .stream(3, "main", 50_000)
+        .comment(65_003, 3)
+        .client_closed(70_000, 3)
+        .build();
+    let o = evaluate(None, GAP_MAX, &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "largest gap 15s (00:00:20.003 → 00:00:35.003, conn#2 (stream main)) is within gap-max 20s"
+    );
+    assert_eq!(o.at, Some(Duration::from_secs(70)));
+}
+
+#[test]
+fn equal_gaps_on_one_stream_name_the_earliest() {
+    let o = evaluate(None, GAP_MAX, &ticking(15_000).build(), END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "largest gap 15s (00:00:01.003 → 00:00:16.003, conn#1 (stream main)) is within gap-max 20s"
+    );
+}
+
+#[test]
+fn an_empty_chunk_is_no_byte_and_does_not_break_a_gap() {
+    let t = TraceBuilder::new()
+        .stream(1, "main", 0)
+        .bytes(15_000, 1, 0)
+        .comment(30_003, 1)
+        .client_closed(40_000, 1)
+        .build();
+    let o = evaluate(None, GAP_MAX, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#1 (stream main): largest gap 30s (00:00:00.003 → 00:00:30.003) exceeds gap-max 20s"
+    );
+}
+
+#[test]
+fn largest_gap_after_an_instant_counts_only_gaps_ending_after_it() {
+    // Gaps: 0.003 → 30.003 (30s), → 40.003 (10s), → 48 (7.997s).
+    let t = TraceBuilder::new()
+        .stream(1, "main", 0)
+        .comment(30_003, 1)
+        .comment(40_003, 1)
+        .client_closed(48_000, 1)
+        .build();
+    let all = crate::check::client_stream::client_streams(&t, END);
+    let gap = largest_gap(&all[0], Some(Duration::from_millis(30_003))).expect("a gap");
+    assert_eq!(
+        (gap.from, gap.to),
+        (Duration::from_millis(30_003), Duration::from_millis(40_003))
+    );
+    let gap = largest_gap(&all[0], Some(Duration::from_millis(30_002))).expect("a gap");
+    assert_eq!(gap.len(), Duration::from_secs(30));
+    assert_eq!(largest_gap(&all[0], Some(Duration::from_secs(48))), None);
+}
+
+#[test]
+fn a_first_byte_timeout_is_named_for_the_gap_from_the_headers_only() {
+    let limits = || TraceBuilder::new().intermediary("alb", &[("first-byte-timeout", 10_000)]);
+    // The first byte after 25s: the gap from the headers reached the 10s first-byte limit.
+    let t = limits()
+        .stream(1, "main", 0)
+        .comment(25_003, 1)
+        .client_closed(30_000, 1)
+        .build();
+    let o = evaluate(None, GAP_MAX, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#1 (stream main): largest gap 25s (00:00:00.003 → 00:00:25.003) exceeds gap-max 20s; crosses alb first-byte-timeout 10s"
+    );
+    // A first byte at once, then 25s of silence: no first-byte limit reached.
+    let t = limits()
+        .stream(1, "main", 0)
+        .comment(5, 1)
+        .comment(25_005, 1)
+        .client_closed(30_000, 1)
+        .build();
+    let o = evaluate(None, GAP_MAX, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#1 (stream main): largest gap 25s (00:00:00.005 → 00:00:25.005) exceeds gap-max 20s"
+    );
+}
+
+#[test]
+fn a_max_duration_is_named_only_when_the_stream_lived_that_long() {
+    let silent = |max_ms: u64| {
+        TraceBuilder::new()
+            .intermediary("nginx", &[("max-duration", max_ms)])
+            .stream(1, "main", 0)
+            .ended(30_000, 1, StreamEnd::Reset)
+            .build()
+    };
+    // Silent and reset at 30s: with a 30s max-duration on the route, the stream lived it.
+    let o = evaluate(None, GAP_MAX, &silent(30_000), END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#1 (stream main): largest gap 29s 997ms (00:00:00.003 → 00:00:30.000) exceeds gap-max 20s; crosses nginx max-duration 30s (the stream lived 30s)"
+    );
+    let o = evaluate(None, GAP_MAX, &silent(300_000), END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    // With a 300s max-duration, it did not.
+    assert!(!o.message.contains("crosses"), "{}", o.message);
 }
