@@ -222,3 +222,29 @@ fn the_spec_dispatches_here() {
     );
     assert_eq!(spec.evaluate(&t, END).id, spec.id());
 }
+
+#[test]
+fn a_stream_still_open_at_the_end_survives_to_the_end() {
+    let t = nginx().stream(1, "main", 0).comment(15_003, 1).build();
+    let o = evaluate(None, None, &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#1 (stream main) stayed open until 00:30:00.000; only the client closed"
+    );
+    assert_eq!(o.at, Some(END));
+}
+
+#[test]
+fn a_death_exactly_at_until_is_not_before_it() {
+    let t = nginx()
+        .stream(1, "main", 0)
+        .closed_by_intermediary(60_003, 1, "nginx", "idle-timeout", "")
+        .build();
+    let o = evaluate(None, Some(Duration::from_millis(60_003)), &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#1 (stream main) stayed open until 00:01:00.003 (ended at 00:01:00.003); only the client closed"
+    );
+}
