@@ -204,3 +204,51 @@ fn the_spec_dispatches_here() {
     assert_eq!(o.id, ID);
     assert_eq!(spec.id(), ID);
 }
+
+#[test]
+fn the_no_timer_message_counts_event_streams_either_side_saw() {
+    // The server answered with JSON only: no event stream, so no timer was due.
+    let t = TraceBuilder::new()
+        .post(1, "initialize", 0, "application/json")
+        .json_response(1, 1)
+        .ended(5, 1, StreamEnd::Complete)
+        .build();
+    let o = evaluate(GRACE, &t, END);
+    assert_eq!(o.verdict, Verdict::Unobservable);
+    assert_eq!(
+        o.message,
+        "no event stream was opened; no keepalive timer to check"
+    );
+    // The server started an event stream the client never got the headers of (a proxy
+    // held them): the server still armed no timer on it.
+    let t = TraceBuilder::new()
+        .open(1_000, 2, "get")
+        .request(1_000, 2)
+        .server_response(1_002, 2)
+        .build();
+    let o = evaluate(GRACE, &t, END);
+    assert_eq!(o.verdict, Verdict::Unobservable);
+    assert_eq!(
+        o.message,
+        "the target reports no timers: the server armed no keepalive timer on any event stream"
+    );
+}
+
+#[test]
+fn a_keepalive_after_a_failed_write_is_named_with_its_timer() {
+    // Timer 1's write fails at 16s; it is cleared at 16.5s but fires again at 31s.
+    let t = TraceBuilder::new()
+        .stream(2, "get", 1_000)
+        .armed(1_002, 2, 1, 15_000)
+        .write_failed(16_002, 2, Some(1))
+        .cleared(16_500, 2, 1)
+        .keepalive_written(31_002, 2, 1)
+        .build();
+    let o = evaluate(GRACE, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#2: the server wrote a keepalive (timer#1) at 00:00:31.002 after a write on it had failed at 00:00:16.002 (and 1 more violation)"
+    );
+    assert_eq!(o.at, Some(Duration::from_millis(31_002)));
+}
