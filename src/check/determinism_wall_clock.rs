@@ -163,6 +163,28 @@ mod tests {
     }
 
     #[test]
+    fn the_pass_names_the_busiest_second_of_one_connection() {
+        // Conn 1: opened, requested and answered within second 1 (3 events), then one
+        // keepalive a second; a connect without a connection in second 1 is counted apart.
+        let mut b = TraceBuilder::new().stream(1, "get", 1_000).failed(
+            1_500,
+            None,
+            "other",
+            "connection refused",
+        );
+        for k in 2..=10 {
+            b = b.keepalive_written(1_000 * k, 1, 1);
+        }
+        let o = evaluate(&b.build(), Duration::from_secs(60));
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "no connection carried more than 8 comment frames at one virtual instant, and at most 3 events of one connection were recorded within one virtual second"
+        );
+        assert_eq!(o.at, Some(Duration::from_secs(10)));
+    }
+
+    #[test]
     fn two_timers_on_one_connection_at_one_instant_pass() {
         let t = TraceBuilder::new()
             .stream(1, "get", 1_000)

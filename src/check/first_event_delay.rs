@@ -319,6 +319,64 @@ mod tests {
         assert_eq!(o, evaluate(None, Some(MAX), None, &t, END));
         assert_eq!(o.id, spec.id());
     }
+
+    #[test]
+    fn the_pass_names_the_bounds_it_held() {
+        let t = TraceBuilder::new()
+            .stream(1, "main", 1_000)
+            .event(3_000, 1, None, "{}")
+            .build();
+        let o = evaluate(None, Some(MAX), None, &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "the first event reached conn#1 (stream main) 2s after the request (at 00:00:03.000), within max 5s"
+        );
+        // A delay of exactly min is not before it.
+        let o = evaluate(None, Some(MAX), Some(Duration::from_secs(2)), &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert!(
+            o.message.ends_with(", between min 2s and max 5s"),
+            "{}",
+            o.message
+        );
+    }
+
+    #[test]
+    fn a_request_unanswered_until_the_end_fails_without_a_stop() {
+        let t = TraceBuilder::new()
+            .open(1_000, 1, "main")
+            .request(1_000, 1)
+            .build();
+        let o = evaluate(None, Some(MAX), None, &t, END);
+        assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "conn#1 (stream main) got no response (until 00:02:00.000): no event could reach the client"
+        );
+        assert_eq!(o.at, Some(END));
+    }
+    #[test]
+    fn the_pass_names_the_slowest_connection_the_first_on_ties() {
+        // First events 1s, 3s and 3s after the requests of conns 1, 2 and 3.
+        let t = TraceBuilder::new()
+            .stream(1, "main", 0)
+            .event(1_000, 1, None, "{}")
+            .client_closed(2_000, 1)
+            .stream(2, "main", 10_000)
+            .event(13_000, 2, None, "{}")
+            .client_closed(14_000, 2)
+            .stream(3, "main", 20_000)
+            .event(23_000, 3, None, "{}")
+            .build();
+        let o = evaluate(None, Some(MAX), None, &t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "the first event reached conn#2 (stream main) 3s after the request (at 00:00:13.000), within max 5s"
+        );
+        assert_eq!(o.at, Some(Duration::from_secs(13)));
+    }
 }
 
 #[cfg(test)]

@@ -207,6 +207,25 @@ mod tests {
     }
 
     #[test]
+    fn replaying_the_own_streams_earlier_event_passes_while_other_streams_go_on() {
+        // g1 wrote 7 on conn 1 at 5s (the client missed it); the resume after 2 replays it
+        // and sends the new 8; meanwhile the tool call goes on writing 9 on conn 2.
+        let t = two_streams()
+            .written(5_000, 1, "7", "{\"method\":\"c\"}")
+            .replay_started(10_002, 3, "g1", "2", 1)
+            .written(10_002, 3, "7", "{\"method\":\"c\"}")
+            .written(11_000, 3, "8", "{\"method\":\"d\"}")
+            .written(12_000, 2, "9", "{\"progress\":3}")
+            .build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "1 replay sent only events of the Last-Event-ID's own stream (2 events written after the replays started)"
+        );
+    }
+
+    #[test]
     fn replaying_another_streams_events_fails() {
         let t = two_streams()
             .replay_started(10_002, 3, "g1", "2", 2)

@@ -206,6 +206,40 @@ mod tests {
     }
 
     #[test]
+    fn a_replay_after_a_foreign_id_that_replays_nothing_passes() {
+        // The server took the guessed id but replayed no event: nothing leaked.
+        let t = two_sessions()
+            .written(5_000, 1, "7", "{\"x\":1}")
+            .replay_started(10_002, 3, "g1", "7", 0)
+            .build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "1 replay carried only their own session's events (0 events checked)"
+        );
+    }
+
+    #[test]
+    fn each_sessions_replay_is_judged_by_its_own_connection() {
+        // s2 resumes on conn 3 (nothing to replay); later s1 resumes its GET after 2 on
+        // conn 4 and gets its own event 3 again.
+        let t = two_sessions()
+            .replay_started(10_002, 3, "g1", "2", 0)
+            .resume(4, "get", 20_000, "2")
+            .attached(20_002, 4, "g1", "replay", "s1")
+            .replay_started(20_002, 4, "g1", "2", 1)
+            .written(20_002, 4, "3", "{\"secret\":true}")
+            .build();
+        let o = evaluate(&t, END);
+        assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+        assert_eq!(
+            o.message,
+            "2 replays carried only their own session's events (1 event checked)"
+        );
+    }
+
+    #[test]
     fn the_same_id_with_other_data_in_two_sessions_is_fine() {
         // s2's own id 2 is replayed; s1 also has an id 2 with other data.
         let t = two_sessions()

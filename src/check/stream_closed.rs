@@ -184,11 +184,11 @@ mod tests {
             .build();
         let o = evaluate(None, "nginx", Duration::from_secs(60), SEC, &t, END);
         assert_eq!(o.verdict, Verdict::Fail);
-        assert!(
-            o.message.contains("closed at 00:01:00.000 by alb"),
-            "{}",
-            o.message
+        assert_eq!(
+            o.message,
+            "conn#1 (stream main) closed at 00:01:00.000 by alb (idle-timeout 60s); expected nginx to close it at 00:01:00.000 ± 1s"
         );
+        assert_eq!(o.at, Some(Duration::from_secs(60)));
     }
 
     #[test]

@@ -122,3 +122,63 @@ fn the_spec_dispatches_here() {
     assert_eq!(spec.evaluate(&t, END), evaluate(3, WINDOW_DEFAULT, &t, END));
     assert_eq!(spec.id(), ID);
 }
+
+#[test]
+fn of_two_storming_streams_the_earliest_storm_is_reported_the_first_named_on_ties() {
+    // Stream a: cut at 1 s, refused reconnects at 10 s and 20 s. Stream b: cut at 1 s,
+    // refused reconnects at 5 s and at `b_second`. reconnects-max 1.
+    let two = |b_second: u64| {
+        TraceBuilder::new()
+            .stream(1, "a", 0)
+            .ended(S, 1, StreamEnd::Reset)
+            .stream(4, "b", 0)
+            .ended(S, 4, StreamEnd::Reset)
+            .failed(10 * S, Some(2), "a", "connection refused")
+            .failed(20 * S, Some(3), "a", "connection refused")
+            .failed(5 * S, Some(5), "b", "connection refused")
+            .failed(b_second, Some(6), "b", "connection refused")
+            .build()
+    };
+    let o = evaluate(1, WINDOW_DEFAULT, &two(8 * S), END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message.starts_with("stream b was reconnected 2 times"),
+        "{}",
+        o.message
+    );
+    assert_eq!(o.at, Some(Duration::from_secs(8)));
+    let o = evaluate(1, WINDOW_DEFAULT, &two(20 * S), END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message.starts_with("stream a was reconnected 2 times"),
+        "{}",
+        o.message
+    );
+    assert_eq!(o.at, Some(Duration::from_secs(20)));
+}
+
+#[test]
+fn a_storm_of_refused_resumes_says_the_last_was_answered_with_its_status() {
+    // The GET dies at 10 s; resumes every 2 s are answered 503.
+    let mut b = TraceBuilder::new()
+        .stream(1, "get", 0)
+        .event_id(10, 1, "1", "{}")
+        .ended(10 * S, 1, StreamEnd::Truncated);
+    for i in 0..3u32 {
+        let (t, c) = (11 * S + u64::from(i) * 2 * S, 2 + i);
+        b = b
+            .open(t, c, "get")
+            .request_with(t, c, "GET", Some("1"))
+            .response_typed(t + 3, c, 503, "text/plain")
+            .ended(t + 4, c, StreamEnd::Complete);
+    }
+    let o = evaluate(2, WINDOW_DEFAULT, &b.build(), END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message.ends_with(
+            "above reconnects-max 2; the connection before the last (conn#3 (stream get)) was answered 503"
+        ),
+        "{}",
+        o.message
+    );
+}

@@ -356,3 +356,225 @@ fn the_spec_dispatches_here() {
     assert_eq!(spec.evaluate(&t, END), evaluate(&t, END));
     assert_eq!(spec.id(), ID);
 }
+
+#[test]
+fn an_event_held_back_is_judged_only_on_the_session_the_client_uses() {
+    // The client holds s1 (established at 3 ms); the GET is cut at 60s and resumed at 63s.
+    let t = base()
+        .session(3, 1, "s1")
+        .ended(60_000, 2, StreamEnd::Truncated)
+        .held(61_000, "s1", "g1", "3", B, false)
+        .resume(3, "get", 63_000, "2")
+        .attached(63_002, 3, "g1", "replay", "s1")
+        .client_closed(300_000, 3)
+        .build();
+    // Held back on s1, with no event store: lost.
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#2: the server held back b (event 3, session s1) at 00:01:01.000 (no connection carried its stream; the last was conn#2) but it never reached the client application, and the server keeps no events, so it can never be replayed"
+    );
+    assert_eq!(o.at, Some(Duration::from_secs(300)));
+    // The client moved to s2 at 61.003s; the server then held back an event of s1's stream:
+    // a session the client no longer uses is session.survives's verdict, not this one.
+    let t = base()
+        .session(3, 1, "s1")
+        .ended(60_000, 2, StreamEnd::Truncated)
+        .post(4, "initialize", 61_000, "application/json")
+        .session(61_003, 4, "s2")
+        .ended(61_004, 4, StreamEnd::Complete)
+        .held(62_000, "s1", "g1", "3", B, false)
+        .resume(3, "get", 63_000, "2")
+        .attached(63_002, 3, "g2", "get", "s2")
+        .client_closed(300_000, 3)
+        .build();
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+}
+
+#[test]
+fn a_held_back_event_without_data_is_no_message() {
+    // A priming event (an id, no data) the server held back while the GET was down: nothing
+    // for the client application to get.
+    let t = base()
+        .ended(60_000, 2, StreamEnd::Truncated)
+        .held(61_000, "s1", "g1", "3", "", false)
+        .build();
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "2 server messages reached the client application exactly once"
+    );
+}
+
+#[test]
+fn an_answer_on_an_event_stream_is_a_message_not_a_json_answer() {
+    // A POST answered with an event stream carrying `response 2`, delivered once as a
+    // message (the client reports no RpcAnswered).
+    let r = "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}";
+    let t = TraceBuilder::new()
+        .post(1, "ping", 0, "text/event-stream")
+        .rpc_received(1, 1, "ping", Some(2), Some("s1"))
+        .server_response(1, 1)
+        .written(2, 1, "1", r)
+        .event_id(4, 1, "1", r)
+        .delivered(4, 1, Some("1"), "response 2")
+        .ended(5, 1, StreamEnd::Complete)
+        .build();
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "1 server message reached the client application exactly once"
+    );
+}
+
+#[test]
+fn deliveries_with_no_server_events_say_the_server_wrote_nothing() {
+    // The client got and delivered a message, but the trace has no server writes (a server
+    // that records nothing): nothing to match it against.
+    let t = TraceBuilder::new()
+        .stream(1, "get", 0)
+        .event_id(1_000, 1, "1", A)
+        .delivered(1_000, 1, Some("1"), "a")
+        .build();
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Unobservable, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "the server wrote no message to the client; nothing to check"
+    );
+}
+
+#[test]
+fn a_delivery_is_matched_to_a_receipt_on_its_own_connection_first() {
+    // Two tool calls' event streams each carry a notification `a` with event id 1 (different
+    // params); the client hands over only the one on conn#3.
+    let a1 = "{\"jsonrpc\":\"2.0\",\"method\":\"a\",\"params\":{\"n\":1}}";
+    let a2 = "{\"jsonrpc\":\"2.0\",\"method\":\"a\",\"params\":{\"n\":2}}";
+    let t = TraceBuilder::new()
+        .post(2, "call", 0, "text/event-stream")
+        .rpc_sent(0, 2, "tools/call", Some(2))
+        .written(1_000, 2, "1", a1)
+        .event_id(1_002, 2, "1", a1)
+        .post(3, "call", 1_500, "text/event-stream")
+        .rpc_sent(1_500, 3, "tools/call", Some(3))
+        .written(2_000, 3, "1", a2)
+        .event_id(2_002, 3, "1", a2)
+        .delivered(2_002, 3, Some("1"), "a")
+        .client_closed(10_000, 2)
+        .client_closed(10_000, 3)
+        .build();
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#2: the server wrote a (event 1) at 00:00:01.000; it reached the client at 00:00:01.002 but the client application never got it"
+    );
+    assert_eq!(o.at, Some(Duration::from_millis(1_002)));
+}
+
+#[test]
+fn json_answers_to_one_request_id_on_two_connections_are_two_answers() {
+    // The client restarted its request ids with a new session: #2 on conn#1 (s1) and #2 on
+    // conn#4 (s2), each answered with JSON and delivered once.
+    let t = TraceBuilder::new()
+        .post(1, "ping", 0, "application/json")
+        .rpc_received(1, 1, "ping", Some(2), Some("s1"))
+        .json_response(1, 1)
+        .delivered(4, 1, None, "response 2")
+        .ended(4, 1, StreamEnd::Complete)
+        .post(4, "ping", 1_000, "application/json")
+        .rpc_received(1_001, 4, "ping", Some(2), Some("s2"))
+        .json_response(1_001, 4)
+        .delivered(1_004, 4, None, "response 2")
+        .ended(1_004, 4, StreamEnd::Complete)
+        .build();
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "2 server messages reached the client application exactly once"
+    );
+    assert_eq!(o.at, Some(Duration::from_millis(1_004)));
+}
+
+#[test]
+fn a_write_never_received_on_a_stream_open_to_the_end_fails() {
+    // No harness stop: the GET stayed open to the end, and b (written at 59s) never arrived.
+    let t = base().written(59_000, 2, "3", B).build();
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#2: the server wrote b (event 3, session s1) at 00:00:59.000 but it never reached the client application, and the stream stayed open until the scenario's end"
+    );
+    assert_eq!(o.at, Some(END));
+}
+
+#[test]
+fn the_earliest_failure_is_reported_and_the_first_written_of_simultaneous_ones() {
+    const C: &str = "{\"jsonrpc\":\"2.0\",\"method\":\"c\"}";
+    // b and c are both lost on the drop at 60s: the first written is named.
+    let lost = || {
+        base()
+            .written(59_000, 2, "3", B)
+            .written(59_500, 2, "4", C)
+            .ended(60_000, 2, StreamEnd::Truncated)
+    };
+    let o = evaluate(&lost().build(), END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message
+            .starts_with("conn#2: the server wrote b (event 3, session s1) at 00:00:59.000"),
+        "{}",
+        o.message
+    );
+    // A delivery of something never written, at 20s, comes before both.
+    let o = evaluate(&lost().delivered(20_000, 2, None, "z").build(), END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#2: the client application received z at 00:00:20.000, which the server never wrote to it"
+    );
+    assert_eq!(o.at, Some(Duration::from_secs(20)));
+}
+
+#[test]
+fn a_write_still_in_flight_before_the_harness_stop_is_not_judged() {
+    // b, written at 19.5s, had not reached the client when the harness stopped the run at
+    // 20s with the GET still open: in flight, not lost.
+    let t = base()
+        .written(19_500, 2, "3", B)
+        .stopped(20_000, "stall")
+        .build();
+    let o = evaluate(&t, Duration::from_secs(20));
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert!(
+        o.message
+            .starts_with("2 server messages reached the client application exactly once; 1 "),
+        "{}",
+        o.message
+    );
+}
+
+#[test]
+fn a_kept_event_no_replay_carried_by_the_end_fails_saying_so() {
+    // b is held back (kept) at 61s while the GET is down; the resume at 63s replays nothing
+    // and stays open to the end.
+    let t = base()
+        .ended(60_000, 2, StreamEnd::Truncated)
+        .held(61_000, "s1", "g1", "3", B, true)
+        .resume(3, "get", 63_000, "2")
+        .attached(63_002, 3, "g1", "replay", "s1")
+        .build();
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "conn#2: the server held back b (event 3, session s1) at 00:01:01.000 (no connection carried its stream; the last was conn#2) but it never reached the client application, and no replay carried it before the scenario's end"
+    );
+    assert_eq!(o.at, Some(END));
+}

@@ -224,3 +224,94 @@ fn the_spec_dispatches_here() {
     assert_eq!(spec.id(), ID);
     assert!(crate::check::CHECK_IDS.iter().any(|(id, _)| *id == ID));
 }
+
+#[test]
+fn a_call_takes_the_duration_of_a_step_due_by_then_not_of_a_later_one() {
+    // The 6-minute call at 1 s is sent at 1.001 s; a 10-second call is on the timeline at
+    // 100 s, later than the request: it is not the request's step.
+    let calls = [(secs(S), secs(6 * MIN)), (secs(100 * S), secs(10 * S))];
+    let o = evaluate(&calls, &long_call().build(), END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message.ends_with("(its result was due at 00:06:01.001)"),
+        "{}",
+        o.message
+    );
+    // A second call sent when the only step is already matched is due at once.
+    let t = long_call()
+        .rpc_answered(361_001, 4, 1, "ok")
+        .open(362 * S, 5, "call")
+        .sent(362 * S, 5, "tools/call", 2)
+        .build();
+    let o = evaluate(CALLS, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "rpc #2 tools/call sent at 00:06:02.000 on conn#5 (stream call) got no answer by the end at 00:08:00.000"
+    );
+}
+
+#[test]
+fn a_request_on_a_connection_the_client_never_reported_opening_names_the_connection() {
+    let t = TraceBuilder::new().sent(10 * S, 2, "ping", 1).build();
+    let o = evaluate(&[], &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "rpc #1 ping sent at 00:00:10.000 on conn#2 got no answer by the end at 00:08:00.000"
+    );
+}
+
+#[test]
+fn each_request_takes_the_answer_of_its_own_id() {
+    // Two pings, answered out of order: #2 ok at 3 s, #1 with an error at 4 s.
+    let t = TraceBuilder::new()
+        .open(S, 2, "ping")
+        .sent(S, 2, "ping", 1)
+        .open(2 * S, 3, "ping")
+        .sent(2 * S, 3, "ping", 2)
+        .rpc_answered(3 * S, 3, 2, "ok")
+        .rpc_answered(4 * S, 2, 1, "error -32603: internal")
+        .build();
+    let o = evaluate(&[], &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "rpc #1 ping sent at 00:00:01.000 on conn#2 (stream ping) was answered `error -32603: internal` at 00:00:04.000 (3s later), not with a result"
+    );
+    assert_eq!(o.at, Some(secs(4 * S)));
+}
+
+#[test]
+fn closing_another_stream_is_no_excuse_for_an_unanswered_request() {
+    // The client closes its GET stream at 30 s; the call on stream `call` stays unanswered.
+    let t = long_call()
+        .stream(2, "get", 2 * S)
+        .client_closed(30 * S, 2)
+        .build();
+    let o = evaluate(CALLS, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert!(
+        o.message.starts_with(
+            "rpc #1 tools/call sent at 00:00:01.001 on conn#4 (stream call) got no answer"
+        ),
+        "{}",
+        o.message
+    );
+}
+
+#[test]
+fn an_answer_due_exactly_tail_before_the_end_is_judged() {
+    // A ping sent exactly 60 s before the end: the whole TAIL passed with no answer.
+    let t0 = END.as_millis() as u64 - 60 * S;
+    let t = TraceBuilder::new()
+        .open(t0, 2, "ping")
+        .sent(t0, 2, "ping", 1)
+        .build();
+    let o = evaluate(&[], &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "rpc #1 ping sent at 00:07:00.000 on conn#2 (stream ping) got no answer by the end at 00:08:00.000"
+    );
+}

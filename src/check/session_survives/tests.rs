@@ -106,3 +106,25 @@ fn no_session_is_unobservable() {
     let t = TraceBuilder::new().stream(1, "main", 0).build();
     assert_eq!(evaluate(&t, END).verdict, Verdict::Unobservable);
 }
+
+#[test]
+fn each_request_counts_on_the_session_held_when_it_was_sent() {
+    // s2 is established at 200.003 s and the client's `notifications/initialized` goes out at
+    // that same instant: it is on s2, not on s1; the GET from 1 s is on s1 only.
+    let t = session()
+        .client_closed(100 * S, 2)
+        .post(3, "initialize", 200 * S, "application/json")
+        .rpc_sent(200 * S, 3, "initialize", Some(2))
+        .session(200 * S + 3, 3, "s2")
+        .ended(200 * S + 4, 3, StreamEnd::Complete)
+        .post(4, "initialized", 200 * S + 3, "application/json")
+        .rpc_sent(200 * S + 3, 4, "notifications/initialized", None)
+        .build();
+    let o = evaluate(&t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    assert_eq!(
+        o.message,
+        "session s1 stayed valid from 00:00:00.003 until the client moved to another session at 00:03:20.003 (1 request on it, the longest idle span 997ms); \
+         session s2 stayed valid from 00:03:20.003 to 00:10:00.000 (1 request on it, the longest idle span 0s)"
+    );
+}
