@@ -428,8 +428,14 @@ pub fn evaluate(trace: &Trace, end: Duration) -> CheckOutcome {
                     ),
                     None => format!("wrote {what} at {}", stamp(first.at)),
                 };
+                // Held back with no event store, it was lost the moment it was held.
+                let lost_at = if first.held == Some(false) {
+                    first.at
+                } else {
+                    stop
+                };
                 keep(
-                    stop,
+                    lost_at,
                     format!(
                         "{}: the server {wrote} but it never reached the client application, {how}",
                         first.conn
