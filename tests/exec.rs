@@ -134,8 +134,15 @@ fn killed_by(signal: &str, group: bool) {
     use std::os::unix::process::CommandExt;
     let dir = tempdir(&format!("signal-{signal}-{group}"));
     let pidfile = dir.join("pids");
-    let mut mb = Command::new(env!("CARGO_BIN_EXE_middlebox"))
+    // A shell starts background jobs with SIGINT ignored, and an ignored signal stays ignored
+    // across exec (CI scripts run so): the Ctrl-C this test is about would then never reach
+    // middlebox. python3 (which the fixture servers need anyway) restores the default
+    // disposition and execs middlebox in place, as a terminal's foreground job gets it.
+    let mut mb = Command::new("python3")
         .args([
+            "-c",
+            "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])",
+            env!("CARGO_BIN_EXE_middlebox"),
             "run",
             "tests/fixtures/exec/idle-3s.toml",
             "--target",
