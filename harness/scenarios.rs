@@ -10,7 +10,7 @@
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use middlebox::report::{render_failure, RunResult};
-use middlebox::{scenario, suite, target};
+use middlebox::{scenario, suite, targets};
 use std::path::{Path, PathBuf};
 
 fn test_name(path: &str) -> String {
@@ -57,8 +57,8 @@ fn main() {
                 trials.push(Trial::test(test_name(&shown), move || Err(msg.into())));
             }
             Ok(s) => {
-                for name in target::default_names() {
-                    let t = target::get(name).expect("default target exists");
+                for name in targets::default_names() {
+                    let t = targets::get(name).expect("default target exists");
                     if !t.applies_to(&s) {
                         continue;
                     }

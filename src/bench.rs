@@ -18,9 +18,10 @@
 //! trace.
 
 use crate::scenario::{self, Scenario};
-use crate::sim::runner::{Engine, EPOCH_SECS};
+use crate::sim::runner::Engine;
 use crate::suite;
-use crate::target::{self, TargetInfo};
+use crate::targets::{self, TargetInfo};
+use crate::time::EPOCH_SECS;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
@@ -116,7 +117,7 @@ pub struct Row {
 
 /// The scenarios a workload runs, with the targets for each.
 pub fn plan(w: Workload, short: bool) -> Result<Vec<(Scenario, TargetInfo)>, String> {
-    let reference = || target::get("reference").expect("the reference target exists");
+    let reference = || targets::get("reference").expect("the reference target exists");
     match w {
         Workload::IdleStream => {
             let duration = if short { "1h" } else { "24h" };
@@ -176,9 +177,9 @@ gap-max = "20s"
             for f in files {
                 scenarios.push(scenario::load(&f).map_err(|e| e.to_string())?);
             }
-            let targets: Vec<TargetInfo> = target::default_names()
+            let targets: Vec<TargetInfo> = targets::default_names()
                 .into_iter()
-                .map(|n| target::get(n).expect("default target exists"))
+                .map(|n| targets::get(n).expect("default target exists"))
                 .collect();
             Ok(suite::pairs(&scenarios, &targets)
                 .into_iter()
@@ -189,9 +190,9 @@ gap-max = "20s"
             // The same 30 virtual minutes in the short mode: the point is the wall time of
             // one such scenario against the real SDK.
             let name = "ts-sdk-server@1.32.2";
-            let t = target::get(name).expect("the Node target is registered");
-            crate::target::process::launch(
-                crate::target::process::IMPLEMENTATIONS
+            let t = targets::get(name).expect("the Node target is registered");
+            crate::targets::process::launch(
+                crate::targets::process::IMPLEMENTATIONS
                     .iter()
                     .find(|i| i.target == name)
                     .expect("registered"),

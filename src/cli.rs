@@ -10,7 +10,7 @@
 
 use crate::report::{render_junit, render_text, Report, RunResult};
 use crate::scenario::{self, Scenario};
-use crate::target::{self, TargetInfo};
+use crate::targets::{self, TargetInfo};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -284,9 +284,9 @@ pub fn load_all(paths: &[PathBuf]) -> Option<Vec<Scenario>> {
 /// Every `[expect-fail."NAME"]` must name a known target that runs on the scenario.
 fn check_targets(s: &Scenario) -> Result<(), String> {
     for name in s.expect_fail.keys() {
-        match target::get(name) {
+        match targets::get(name) {
             None => {
-                let known: Vec<_> = target::all().iter().map(|t| t.name).collect();
+                let known: Vec<_> = targets::all().iter().map(|t| t.name).collect();
                 return Err(format!(
                     "error: {}: expect-fail.\"{name}\": unknown target; expected one of: {}\n  hint: `middlebox targets` lists them",
                     s.path,
@@ -385,7 +385,7 @@ fn apply_server_options(
 
 fn resolve_targets(names: &[String]) -> Result<Vec<TargetInfo>, String> {
     let names: Vec<String> = if names.is_empty() {
-        target::default_names()
+        targets::default_names()
             .into_iter()
             .map(String::from)
             .collect()
@@ -394,11 +394,11 @@ fn resolve_targets(names: &[String]) -> Result<Vec<TargetInfo>, String> {
     };
     let mut out: Vec<TargetInfo> = Vec::new();
     for n in names {
-        match target::get(&n) {
+        match targets::get(&n) {
             Some(t) if !out.iter().any(|o| o.name == t.name) => out.push(t),
             Some(_) => {}
             None => {
-                let mut known: Vec<_> = target::all().iter().map(|t| t.name).collect();
+                let mut known: Vec<_> = targets::all().iter().map(|t| t.name).collect();
                 known.push("exec:CMD");
                 return Err(format!(
                     "unknown target {n:?}; expected one of: {}\n  hint: `middlebox targets` lists them",
@@ -638,20 +638,20 @@ fn finish_run(report: &Report, format: Format, out: Option<&Path>) -> ExitCode {
 
 fn cmd_targets() -> ExitCode {
     use std::fmt::Write as _;
-    let all = target::all();
+    let all = targets::all();
     let w = all.iter().map(|t| t.name.len()).max().unwrap_or(4);
     let mut out = String::new();
     for t in all {
         let role = format!("{:?}", t.role).to_lowercase();
-        let default = if target::default_names().contains(&t.name) {
+        let default = if targets::default_names().contains(&t.name) {
             " (default)"
         } else {
             ""
         };
         let scope = match t.scope {
-            target::Scope::Any => "",
-            target::Scope::Mcp => " [runs on MCP scenarios only]",
-            target::Scope::Plain => " [runs on plain SSE scenarios only]",
+            targets::Scope::Any => "",
+            targets::Scope::Mcp => " [runs on MCP scenarios only]",
+            targets::Scope::Plain => " [runs on plain SSE scenarios only]",
         };
         // On the target's own line: scripts read the first word of each line as a name.
         let unhonoured = if t.unhonoured.is_empty() {

@@ -12,18 +12,19 @@
 //!
 //! Modules: [`scenario`] (files → validated [`scenario::Scenario`]), [`intermediary`]
 //! (behaviors and presets), [`sse`] (codec), [`sim`] (turmoil world, relays, runner),
-//! [`target`] (implementations under test), [`trace`], [`check`], [`report`].
+//! [`targets`] (implementations under test), [`trace`], [`check`], [`report`].
 
 pub mod bench;
 pub mod check;
 pub mod cli;
 pub mod intermediary;
 pub mod mcp;
+pub mod reference;
 pub mod report;
 pub mod scenario;
 pub mod sim;
 pub mod sse;
 pub mod suite;
-pub mod target;
+pub mod targets;
 pub mod time;
 pub mod trace;

@@ -7,7 +7,7 @@ use crate::report::{evaluate, RunResult};
 use crate::scenario::Scenario;
 use crate::sim::runner::Engine;
 use crate::sim::RunOutput;
-use crate::target::TargetInfo;
+use crate::targets::TargetInfo;
 use crate::trace::Trace;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -24,12 +24,12 @@ pub fn run_one(scenario: &Scenario, target: &TargetInfo, seed_override: Option<u
 }
 
 /// Runs one scenario against any server (for instance a
-/// [`crate::target::service::ServiceTarget`] wrapping your own hyper or tower service) with
+/// [`crate::targets::service::ServiceTarget`] wrapping your own hyper or tower service) with
 /// the reference client, and evaluates the scenario's expectations. `name` is the target name
 /// the scenario's `[expect-fail."NAME"]` tables and the report use.
 ///
 /// ```
-/// use middlebox::target::service::ServiceTarget;
+/// use middlebox::targets::service::ServiceTarget;
 /// # use bytes::Bytes;
 /// # use http_body_util::Full;
 /// # use std::convert::Infallible;
@@ -59,7 +59,7 @@ pub fn run_one(scenario: &Scenario, target: &TargetInfo, seed_override: Option<u
 pub fn run_server(
     scenario: &Scenario,
     name: &str,
-    server: std::rc::Rc<dyn crate::target::ServerTarget>,
+    server: std::rc::Rc<dyn crate::sim::ServerTarget>,
     seed_override: Option<u64>,
 ) -> RunResult {
     run_pair(
@@ -67,17 +67,17 @@ pub fn run_server(
         scenario,
         name,
         server,
-        crate::target::reference_client::build(),
+        crate::reference::client::build(),
         seed_override,
     )
 }
 
 /// Runs one scenario with any client (for instance a
-/// [`crate::target::stream_client::StreamClientTarget`] driving your own SSE client) against
+/// [`crate::targets::stream_client::StreamClientTarget`] driving your own SSE client) against
 /// the reference server; `name` is the client's name in the result.
 ///
 /// ```
-/// use middlebox::target::stream_client::{RecordedIo, StreamClient, StreamClientTarget};
+/// use middlebox::targets::stream_client::{RecordedIo, StreamClient, StreamClientTarget};
 /// use http_body_util::BodyExt;
 /// use std::{future::Future, pin::Pin};
 ///
@@ -122,14 +122,14 @@ pub fn run_server(
 pub fn run_client(
     scenario: &Scenario,
     name: &str,
-    client: std::rc::Rc<dyn crate::target::ClientTarget>,
+    client: std::rc::Rc<dyn crate::sim::ClientTarget>,
     seed_override: Option<u64>,
 ) -> RunResult {
     run_pair(
         Engine::default(),
         scenario,
         name,
-        crate::target::reference_server::build(&scenario.server),
+        crate::reference::server::build(&scenario.server),
         client,
         seed_override,
     )
@@ -141,7 +141,7 @@ pub fn run_client(
 pub fn run_server_files(
     paths: &[std::path::PathBuf],
     name: &str,
-    server: std::rc::Rc<dyn crate::target::ServerTarget>,
+    server: std::rc::Rc<dyn crate::sim::ServerTarget>,
     seed_override: Option<u64>,
 ) -> Result<crate::report::Report, crate::scenario::ScenarioError> {
     run_files(paths, seed_override, |s| {
@@ -154,7 +154,7 @@ pub fn run_server_files(
 pub fn run_client_files(
     paths: &[std::path::PathBuf],
     name: &str,
-    client: std::rc::Rc<dyn crate::target::ClientTarget>,
+    client: std::rc::Rc<dyn crate::sim::ClientTarget>,
     seed_override: Option<u64>,
 ) -> Result<crate::report::Report, crate::scenario::ScenarioError> {
     run_files(paths, seed_override, |s| {
@@ -230,8 +230,8 @@ fn run_pair(
     engine: Engine,
     scenario: &Scenario,
     name: &str,
-    server: std::rc::Rc<dyn crate::target::ServerTarget>,
-    client: std::rc::Rc<dyn crate::target::ClientTarget>,
+    server: std::rc::Rc<dyn crate::sim::ServerTarget>,
+    client: std::rc::Rc<dyn crate::sim::ClientTarget>,
     seed_override: Option<u64>,
 ) -> RunResult {
     let seed = seed_for(scenario, seed_override);
@@ -246,7 +246,7 @@ fn run_pair(
 }
 
 /// The (scenario, target) index pairs to run, scenario-major: every target that applies to
-/// the scenario (see [`crate::target::Scope`]).
+/// the scenario (see [`crate::targets::Scope`]).
 pub fn pairs(scenarios: &[Scenario], targets: &[TargetInfo]) -> Vec<(usize, usize)> {
     (0..scenarios.len())
         .flat_map(|s| (0..targets.len()).map(move |t| (s, t)))
@@ -327,7 +327,8 @@ pub fn parallel<T: Send>(n: usize, jobs: usize, f: impl Fn(usize) -> T + Sync) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::{HostFuture, Role, ServerEnv, ServerTarget};
+    use crate::sim::{HostFuture, ServerEnv, ServerTarget};
+    use crate::targets::Role;
     use std::rc::Rc;
 
     struct Panicking;
@@ -344,7 +345,7 @@ mod tests {
             summary: "panics at start",
             cites: None,
             bug_model: false,
-            scope: crate::target::Scope::Any,
+            scope: crate::targets::Scope::Any,
             realtime: false,
             unhonoured: &[],
             server: Some(std::sync::Arc::new(|_: &crate::scenario::ServerConfig| {
@@ -378,7 +379,7 @@ check = "stream.survives"
     fn results_come_back_in_input_order_whatever_the_threads() {
         let s = crate::scenario::parse("mem.toml", SCENARIO).unwrap();
         let scenarios = vec![s.clone(), s];
-        let targets: Vec<TargetInfo> = crate::target::all();
+        let targets: Vec<TargetInfo> = crate::targets::all();
         let r = run_all(&scenarios, &targets, None, 2, Engine::default(), &|_| {});
         let order: Vec<&str> = r.iter().map(|r| r.target.as_str()).collect();
         let names: Vec<&str> = targets
@@ -403,10 +404,10 @@ check = "stream.survives"
             "description = \"mcp\"\nduration = \"10s\"\n[[client.step]]\nat = \"0s\"\ndo = \"initialize\"\n",
         )
         .unwrap();
-        let targets = crate::target::all();
+        let targets = crate::targets::all();
         let scoped = targets
             .iter()
-            .position(|t| t.scope == crate::target::Scope::Mcp)
+            .position(|t| t.scope == crate::targets::Scope::Mcp)
             .expect("an MCP-scoped bug model");
         let p = pairs(&[plain, mcp], &targets);
         assert!(!p.contains(&(0, scoped)), "{p:?}");
@@ -417,7 +418,7 @@ check = "stream.survives"
         );
         let plain_only = targets
             .iter()
-            .position(|t| t.scope == crate::target::Scope::Plain)
+            .position(|t| t.scope == crate::targets::Scope::Plain)
             .expect("a plain-SSE-only target");
         assert!(
             p.contains(&(0, plain_only)) && !p.contains(&(1, plain_only)),

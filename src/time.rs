@@ -6,6 +6,9 @@
 use std::fmt;
 use std::time::Duration;
 
+/// The fixed epoch every simulation starts at (2026-01-01T00:00:00Z): never the wall clock.
+pub const EPOCH_SECS: u64 = 1_767_225_600;
+
 /// A virtual instant, measured from the start of the simulation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct VTime(pub Duration);

@@ -10,11 +10,11 @@
 
 use middlebox::check::Verdict;
 use middlebox::report::RunResult;
-use middlebox::{scenario, suite, target};
+use middlebox::{scenario, suite, targets};
 
 fn run(text: &str, name: &str) -> RunResult {
     let s = scenario::parse("adapters.toml", text).expect("scenario parses");
-    let t = target::get(name).expect("target exists");
+    let t = targets::get(name).expect("target exists");
     let r = suite::run_one(&s, &t, None);
     if let Some(e) = &r.error {
         assert!(
@@ -186,7 +186,7 @@ fn a_node_target_gives_byte_identical_traces_over_five_runs() {
 fn the_typescript_client_runs_the_client_suite_against_the_reference_server() {
     let files = scenario::discover(&[std::path::PathBuf::from("scenarios/client")]).unwrap();
     assert!(files.len() >= 4);
-    let t = target::get("ts-sdk-client@1.32.2").expect("target exists");
+    let t = targets::get("ts-sdk-client@1.32.2").expect("target exists");
     for f in files {
         let s = scenario::load(&f).unwrap();
         if !t.applies_to(&s) {
@@ -220,7 +220,7 @@ fn the_typescript_client_runs_the_client_suite_against_the_reference_server() {
 fn exec(keepalive: &str) -> RunResult {
     let s = scenario::load(std::path::Path::new("tests/fixtures/exec/idle-3s.toml")).unwrap();
     let name = format!("exec:KEEPALIVE={keepalive} python3 tests/fixtures/exec/sse_server.py");
-    let t = target::get(&name).expect("exec targets resolve");
+    let t = targets::get(&name).expect("exec targets resolve");
     assert!(t.realtime);
     suite::run_one(&s, &t, None)
 }
@@ -504,14 +504,14 @@ fn timers_cleared_fails_on_a_real_sdk_whose_clear_interval_does_nothing_and_pass
     ))
     .unwrap();
     for name in ["ts-sdk-server@1.32.2", "ts-server@2.4.0"] {
-        let clean = suite::run_server(&s, name, target::process::build(&s.server, name), None);
+        let clean = suite::run_server(&s, name, targets::process::build(&s.server, name), None);
         let (v, m) = verdict(&clean, "timers.cleared");
         assert_eq!(v, Verdict::Pass, "{name}: {m}");
 
         let broken = suite::run_server(
             &s,
             name,
-            target::process::build_with_defect(&s.server, name, "clear-interval-noop"),
+            targets::process::build_with_defect(&s.server, name, "clear-interval-noop"),
             None,
         );
         assert!(broken.error.is_none(), "{name}: {:?}", broken.error);
@@ -541,7 +541,7 @@ fn timers_cleared_fails_on_a_real_sdk_whose_clear_interval_does_nothing_and_pass
     let bad = suite::run_server(
         &s,
         "ts-sdk-server@1.32.2",
-        target::process::build_with_defect(&s.server, "ts-sdk-server@1.32.2", "bogus"),
+        targets::process::build_with_defect(&s.server, "ts-sdk-server@1.32.2", "bogus"),
         None,
     );
     let e = bad.error.unwrap_or_default();

@@ -15,7 +15,7 @@
 use middlebox::report::RunResult;
 use middlebox::scenario::{self, Scenario};
 use middlebox::suite;
-use middlebox::target::{self, TargetInfo};
+use middlebox::targets::{self, TargetInfo};
 use middlebox::trace::{render_text, EventKind};
 
 /// What must happen when a target runs a scenario setting the key.
@@ -92,7 +92,7 @@ fn everyone(effect: Outcome) -> Vec<(&'static str, Outcome)> {
         ("bug/*", Honoured),
         ("exec:", Honoured),
     ];
-    for t in target::all() {
+    for t in targets::all() {
         if t.name != "reference" && !t.bug_model {
             out.push((t.name, Honoured));
         }
@@ -1052,8 +1052,8 @@ fn readme_keys() -> Vec<String> {
 
 /// The targets a case is decided for: the registry's and an exec: server.
 fn targets() -> Vec<TargetInfo> {
-    let mut all = target::all();
-    all.push(target::get("exec:true").expect("an exec target"));
+    let mut all = targets::all();
+    all.push(targets::get("exec:true").expect("an exec target"));
     all
 }
 
@@ -1207,7 +1207,7 @@ fn every_documented_key_takes_effect_or_is_refused_for_every_target() {
 fn bug_models_honour_every_key() {
     // Bug models are the reference with one declared defect: every key reaches them, and the
     // defect is the point (bug/no-keepalive removes the keepalive the file sets).
-    for t in target::all().iter().filter(|t| t.bug_model) {
+    for t in targets::all().iter().filter(|t| t.bug_model) {
         assert!(
             t.unhonoured.is_empty(),
             "{} declares unhonoured keys",

@@ -22,7 +22,7 @@ fn every_check_and_target_is_documented() {
             "check {id} missing from README"
         );
     }
-    for t in middlebox::target::all() {
+    for t in middlebox::targets::all() {
         assert!(
             r.contains(&format!("| `{}` |", t.name)),
             "target {} missing",
@@ -87,10 +87,10 @@ fn fails_in(readme: &str, id: &str) -> Result<(String, String), String> {
 fn shows_failing(scenario: &str, target: &str, id: &str) -> Result<(), String> {
     let root = env!("CARGO_MANIFEST_DIR");
     let file = format!("{root}/scenarios/{scenario}.toml");
-    if middlebox::target::get(target).is_none() {
+    if middlebox::targets::get(target).is_none() {
         return Err(format!("{id}: {target} is no target"));
     }
-    if middlebox::target::NOT_REPRODUCIBLE.contains(&target) {
+    if middlebox::targets::NOT_REPRODUCIBLE.contains(&target) {
         let s = middlebox::scenario::load(file.as_ref()).map_err(|e| e.to_string())?;
         return match s.expect_fail.get(target) {
             Some(checks) if checks.iter().any(|c| c == id) => Ok(()),

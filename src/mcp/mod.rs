@@ -1,20 +1,21 @@
-//! MCP Streamable HTTP: the reference server's `/mcp` endpoint and the reference client's
-//! MCP steps. Knows nothing of the simulation beyond the trace it writes.
+//! MCP protocol pieces, free of the simulation: JSON-RPC messages, sessions, the event
+//! store, protocol revisions, and the stdio keepalive.
 //!
 //! ```text
-//!  client step ──▶ client.rs (McpClient: initialize, GET stream, tools/call, reconnect
-//!                  with Last-Event-ID and backoff, exactly-once delivery)
-//!        │  HTTP/1.1 over turmoil, through the intermediaries
-//!        ▼
-//!  server.rs (McpServer on /mcp) ──▶ jsonrpc.rs (messages) ─ session.rs (Mcp-Session-Id)
-//!                                 └▶ event_store.rs (ids unique per session, replay of
-//!                                    one stream after an id)
+//!  jsonrpc.rs (messages) ─ session.rs (Mcp-Session-Id, one event store each)
+//!                        └▶ event_store.rs (ids unique per session, replay of one stream
+//!                           after an id)
+//!  revision.rs (2025-03-26 … 2026-07-28: sessions, priming, cancel on close)
 //!  stdio.rs: the `$/keepalive` notification of a stdio channel (library piece only)
 //! ```
+//!
+//! The reference server and client that speak MCP over the simulated network are in
+//! [`crate::reference`].
 
-pub mod client;
 pub mod event_store;
 pub mod jsonrpc;
-pub mod server;
+pub mod revision;
 pub mod session;
 pub mod stdio;
+
+pub use revision::Revision;

@@ -42,7 +42,7 @@ pub struct Scenario {
     #[serde(skip)]
     pub cli_options: Vec<String>,
     /// The implementation keys the file sets, in file order, with where: a target that cannot
-    /// honour one of them is refused on this scenario (see [`crate::target::TargetInfo`]).
+    /// honour one of them is refused on this scenario (see [`crate::targets::TargetInfo`]).
     #[serde(skip)]
     pub set_keys: Vec<SetKey>,
     /// Where each `[expect-fail."TARGET"]` table is, by target name.

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod conns;
+pub mod host;
 pub mod mem;
 pub mod net;
 pub mod relay;
@@ -20,6 +21,7 @@ pub mod relay_host;
 pub mod runner;
 
 pub use conns::ConnRegistry;
+pub use host::{ClientEnv, ClientTarget, HostFuture, ServerEnv, ServerTarget};
 pub use runner::{run, RunOutput};
 
 use crate::trace::Recorder;

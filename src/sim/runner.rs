@@ -2,15 +2,12 @@
 
 use super::{relay_host, ConnRegistry, HostEnv, PORT};
 use crate::scenario::{FaultKind, Scenario};
-use crate::target::{ClientEnv, ClientTarget, ServerEnv, ServerTarget};
+use crate::sim::{ClientEnv, ClientTarget, ServerEnv, ServerTarget};
 use crate::trace::{Budget, EventKind, Recorder, Trace};
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
-
-/// The fixed epoch every simulation starts at (2026-01-01T00:00:00Z): never the wall clock.
-pub const EPOCH_SECS: u64 = 1_767_225_600;
 
 /// Extra virtual time allowed after the scenario's end before the run counts as hung.
 const GRACE: Duration = Duration::from_secs(60);
@@ -110,7 +107,7 @@ fn host_env(
         error: Some(e),
         ..RunOutput::default()
     })?;
-    let recorder = Recorder::new();
+    let recorder = Recorder::with_clock(super::now);
     recorder.set_guard(
         server.clock().max(client.clock()),
         scenario.tick,
@@ -264,7 +261,7 @@ pub fn run(
     let scenario = Arc::new(scenario.clone());
     let mut sim = turmoil::Builder::new()
         .rng_seed(seed)
-        .epoch(UNIX_EPOCH + Duration::from_secs(EPOCH_SECS))
+        .epoch(UNIX_EPOCH + Duration::from_secs(crate::time::EPOCH_SECS))
         .tick_duration(scenario.tick)
         .simulation_duration(scenario.duration + GRACE)
         // Every segment takes exactly one tick on a link, as on the event engine; extra
@@ -380,7 +377,7 @@ host = "server"
     #[test]
     fn faults_are_applied_at_their_time_and_logged() {
         let s = parse("mem.toml", SCENARIO).expect("valid scenario");
-        let t = crate::target::get("reference").expect("reference");
+        let t = crate::targets::get("reference").expect("reference");
         let out = run(&s, t.server(&s.server), t.client(), 3);
         assert_eq!(out.error, None);
         let faults: Vec<_> = out

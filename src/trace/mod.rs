@@ -407,11 +407,28 @@ impl Trace {
 /// The shared, ordered log every host of one simulation writes to.
 ///
 /// turmoil runs all hosts on one thread, one after another, so the order of `record` calls
-/// is the simulation's own deterministic order.
-#[derive(Clone, Default)]
+/// is the simulation's own deterministic order. [`Recorder::record`] stamps an event with the
+/// clock the recorder was made with (the simulation's virtual clock; see [`Clock`]).
+#[derive(Clone)]
 pub struct Recorder {
     inner: Arc<Mutex<Vec<Event>>>,
     stall: Arc<Mutex<Stall>>,
+    clock: Clock,
+}
+
+/// Where a recorder reads the time of an event recorded now: virtual time since the run
+/// started. The simulation passes its own (`sim::now`); the trace layer reads no clock.
+pub type Clock = fn() -> Duration;
+
+/// The clock of a recorder outside a simulation: every event at zero.
+fn zero() -> Duration {
+    Duration::ZERO
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self::with_clock(zero)
+    }
 }
 
 /// Events recorded at one virtual instant, and within one virtual second: a target whose
@@ -499,8 +516,18 @@ pub const STALL_LIMIT: u64 = 200_000;
 pub const RATE_LIMIT: u64 = 50_000;
 
 impl Recorder {
+    /// A recorder outside a simulation: [`Recorder::record`] stamps every event at zero.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A recorder whose [`Recorder::record`] stamps events with `clock`.
+    pub fn with_clock(clock: Clock) -> Self {
+        Self {
+            inner: Arc::default(),
+            stall: Arc::default(),
+            clock,
+        }
     }
 
     /// Records an event at virtual time `at`: kept cut (long texts, see `budget::keep`) and
@@ -657,9 +684,9 @@ impl Recorder {
         (st.spend.total, st.budget.bytes)
     }
 
-    /// Records an event now (the simulation's virtual clock; zero outside a simulation).
+    /// Records an event now, by the recorder's clock (see [`Recorder::with_clock`]).
     pub fn record(&self, host: &str, conn: Option<ConnId>, kind: EventKind) {
-        self.record_at(crate::sim::now(), host, conn, kind);
+        self.record_at((self.clock)(), host, conn, kind);
     }
 
     /// When the stall guard stopped the run (see [`STALL_LIMIT`], [`RATE_LIMIT`]).

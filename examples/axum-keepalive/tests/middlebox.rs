@@ -3,7 +3,7 @@
 
 use axum_keepalive::app;
 use middlebox::report::{render_failure, RunResult};
-use middlebox::target::service::tower;
+use middlebox::targets::service::tower;
 use std::path::PathBuf;
 use std::time::Duration;
 

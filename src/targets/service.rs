@@ -12,8 +12,8 @@
 //! intervals, sleeps) follow virtual time. What it does not report (keepalive timers it arms
 //! and clears) leaves the checks that need it `unobservable`.
 
-use super::{HostFuture, ServerEnv, ServerTarget};
 use crate::sim::net;
+use crate::sim::{HostFuture, ServerEnv, ServerTarget};
 use crate::sse::Parser;
 use crate::trace::{ConnId, EventKind, Recorder};
 use bytes::Buf;
@@ -133,7 +133,7 @@ where
         let fut = self.inner.call(req);
         Box::pin(async move {
             let resp = fut.await?;
-            super::reference_server::record_response_started(&rec, conn, &resp);
+            crate::reference::server::record_response_started(&rec, conn, &resp);
             Ok(resp.map(|body| RecordedBody {
                 inner: Box::pin(body),
                 parser: Parser::new(),

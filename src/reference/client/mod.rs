@@ -6,7 +6,7 @@
 //!                                            each chunk ──▶ SSE parser ──▶ Received{frames}
 //!  [[client.step]] do=close-stream / scenario end ──▶ close signal ──▶ ConnClosed{by: client}
 //!  MCP steps (initialize, open-get-stream, call-tool, ping, delete-session)
-//!                                        ──▶ crate::mcp::client::McpClient (one per run)
+//!                                        ──▶ crate::reference::client::mcp::McpClient (one per run)
 //!  reconnect-stream ──▶ the GET stream's task: drop its connection, reconnect with the id
 //!                       (a stream whose life is over starts again with that id)
 //! ```
@@ -14,8 +14,9 @@
 //! Plain and MCP streams share one table of open streams by name: `close-stream` and the
 //! scenario's end close either kind the same way.
 
-use super::{ClientEnv, ClientTarget, HostFuture};
-use crate::mcp::client::{stream_end, ClientContext, ClientDefects, McpClient, Opening};
+use crate::sim::{ClientEnv, ClientTarget, HostFuture};
+pub mod mcp;
+
 use crate::scenario::ClientAction;
 use crate::sim::net;
 use crate::sim::now;
@@ -23,6 +24,7 @@ use crate::sse::Parser;
 use crate::trace::{Closer, EventKind, StreamEnd};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
+use mcp::{stream_end, ClientContext, ClientDefects, McpClient, Opening};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;

@@ -70,15 +70,16 @@
 //!
 //! [`Defects`]: crate::scenario::Defects
 
-use super::event_store::{EventStore, Replay, ReplayError};
-use super::jsonrpc::{self, Message, RpcError};
-use super::session::SessionStore;
+use crate::mcp::event_store::{EventStore, Replay, ReplayError};
+use crate::mcp::jsonrpc::{self, Message, RpcError};
+use crate::mcp::session::SessionStore;
+use crate::mcp::Revision;
+use crate::reference::server::{
+    record_response_started, Body, Keepalive, SseOut, TimerHandle, TimerIds, WriteError,
+};
 use crate::scenario::{GetGuard, KeepaliveFrame, ServerConfig, SseKind};
 use crate::sim::now;
 use crate::sse::Frame;
-use crate::target::reference_server::{
-    record_response_started, Body, Keepalive, SseOut, TimerHandle, TimerIds, WriteError,
-};
 use crate::trace::{ConnId, EventKind, Recorder};
 use bytes::Bytes;
 use http_body_util::channel::Channel;
@@ -94,60 +95,6 @@ use tokio::sync::mpsc;
 
 /// The session name recorded for streams of the sessionless revision (2026-07-28).
 pub const NO_SESSION: &str = "none";
-
-/// An MCP protocol revision the reference server speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Revision {
-    /// `2025-03-26`: sessions, GET stream, resumption.
-    V2025_03_26,
-    /// `2025-06-18`: as 2025-03-26 (plus the `MCP-Protocol-Version` header).
-    V2025_06_18,
-    /// `2025-11-25`: adds priming events and `retry`.
-    V2025_11_25,
-    /// `2026-07-28`: no sessions, no GET stream, no resumption; closing a POST stream
-    /// cancels its request.
-    V2026_07_28,
-}
-
-impl Revision {
-    /// Every revision, oldest first.
-    pub const ALL: [Revision; 4] = [
-        Revision::V2025_03_26,
-        Revision::V2025_06_18,
-        Revision::V2025_11_25,
-        Revision::V2026_07_28,
-    ];
-
-    /// The revision named `s` (`2025-11-25`), if known.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
-    /// The revision's date string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Revision::V2025_03_26 => "2025-03-26",
-            Revision::V2025_06_18 => "2025-06-18",
-            Revision::V2025_11_25 => "2025-11-25",
-            Revision::V2026_07_28 => "2026-07-28",
-        }
-    }
-
-    /// Sessions, the GET stream and `Last-Event-ID` resumption.
-    pub fn has_sessions(self) -> bool {
-        self < Revision::V2026_07_28
-    }
-
-    /// New SSE streams start with a priming event and `retry`.
-    pub fn primes(self) -> bool {
-        self == Revision::V2025_11_25
-    }
-
-    /// Losing a POST stream's connection cancels its request.
-    pub fn cancels_on_close(self) -> bool {
-        !self.has_sessions()
-    }
-}
 
 /// The `/mcp` endpoint of one server host (cheap to clone; state is per host start).
 #[derive(Clone)]
@@ -1286,8 +1233,8 @@ mod resume;
 mod tests {
     use super::*;
     use crate::scenario::{Scenario, ServerNotification};
+    use crate::sim::{ClientEnv, ClientTarget, HostFuture};
     use crate::sse::Parser;
-    use crate::target::{ClientEnv, ClientTarget, HostFuture};
     use crate::trace::{Closer, Event, StreamEnd, Trace};
     use hyper::body::Incoming;
     use std::future::Future;
@@ -1469,7 +1416,7 @@ mod tests {
     }
 
     fn run(s: &Scenario, script: Script) -> Trace {
-        let server = crate::target::reference_server::build(&s.server);
+        let server = crate::reference::server::build(&s.server);
         let out = crate::sim::run(s, server, Rc::new(ScriptClient(script)), 1);
         assert_eq!(out.error, None);
         out.trace
@@ -2761,8 +2708,8 @@ do = "open-get-stream"
 
     fn run() -> Trace {
         let s = crate::scenario::parse("mem.toml", CUT_GETS).expect("valid scenario");
-        let server = crate::target::reference_server::build(&s.server);
-        let out = crate::sim::run(&s, server, crate::target::reference_client::build(), 1);
+        let server = crate::reference::server::build(&s.server);
+        let out = crate::sim::run(&s, server, crate::reference::client::build(), 1);
         assert_eq!(out.error, None);
         out.trace
     }

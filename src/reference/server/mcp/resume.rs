@@ -15,8 +15,8 @@
 //! answered as always.
 
 use super::{header, jsonrpc, Inner, Plain};
+use crate::reference::server::{record_response_started, Body};
 use crate::scenario::ResumeAnswer;
-use crate::target::reference_server::{record_response_started, Body};
 use crate::trace::{ConnId, EventKind};
 use bytes::Bytes;
 use http_body_util::channel::Channel;

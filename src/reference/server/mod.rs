@@ -5,7 +5,7 @@
 //!                                               ├─ keepalive timer#N (armed at start, own period)
 //!                                               ├─ scheduled [[server.event]]s
 //!                                               └─ end-after → response ends
-//!  any method /mcp ──▶ crate::mcp::server (sessions, JSON-RPC, SSE streams, replay)
+//!  any method /mcp ──▶ crate::reference::server::mcp (sessions, JSON-RPC, SSE streams, replay)
 //!  a failed write (the client is gone) ──▶ WriteFailed, timer#N cleared, task ends
 //! ```
 //!
@@ -15,8 +15,10 @@
 //! touches another's. The MCP path can be told to share timers wrongly (bug models; see
 //! [`crate::scenario::Defects`]).
 
-use super::{HostFuture, ServerEnv, ServerTarget};
-use crate::mcp::server::McpServer;
+pub mod mcp;
+
+use crate::sim::{HostFuture, ServerEnv, ServerTarget};
+
 use crate::scenario::{KeepaliveFrame, ServerConfig};
 use crate::sim::net;
 use crate::sim::now;
@@ -26,6 +28,7 @@ use bytes::Bytes;
 use http_body_util::channel::{Channel, Sender};
 use http_body_util::{Either, Full};
 use hyper::{Request, Response};
+use mcp::McpServer;
 use std::cell::Cell;
 use std::convert::Infallible;
 use std::net::SocketAddr;

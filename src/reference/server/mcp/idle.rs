@@ -84,7 +84,7 @@ mod tests {
             "description = \"d\"\nprotocol = [\"2025-11-25\"]\nduration = \"30s\"\n[server]\nsession-idle-timeout = \"5s\"\n[[client.step]]\nat = \"0s\"\ndo = \"initialize\"\n{steps}"
         );
         let s = crate::scenario::parse("idle.toml", &text).unwrap();
-        let t = crate::target::get("reference").unwrap();
+        let t = crate::targets::get("reference").unwrap();
         let r = crate::suite::run_one(&s, &t, None);
         assert_eq!(r.error, None);
         r.trace

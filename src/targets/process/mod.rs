@@ -21,8 +21,8 @@ pub mod exec;
 pub mod protocol;
 pub mod wire;
 
-use super::{ClientEnv, ClientTarget, HostFuture, ServerEnv, ServerTarget};
 use crate::scenario::ServerConfig;
+use crate::sim::{ClientEnv, ClientTarget, HostFuture, ServerEnv, ServerTarget};
 use bridge::Launch;
 use protocol::Options;
 use std::path::PathBuf;
@@ -114,7 +114,7 @@ pub fn options(imp: &Implementation, cfg: &ServerConfig) -> Options {
         event_store: cfg.event_store,
         test_defect: None,
         // Refused by validation for implementations without the setting (see
-        // `crate::target::Unhonoured`).
+        // `crate::targets::Unhonoured`).
         session_idle_timeout_ms: cfg
             .session_idle_timeout_set
             .then(|| cfg.session_idle_timeout.map_or(0, |d| d.as_millis() as u64)),

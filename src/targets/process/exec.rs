@@ -20,8 +20,8 @@
 use super::child::Child;
 use super::wire::{Observed, RequestHead, RequestSeen, ResponseReader};
 use crate::sim::net;
+use crate::sim::{HostFuture, ServerEnv, ServerTarget};
 use crate::sse::Parser;
-use crate::target::{HostFuture, ServerEnv, ServerTarget};
 use crate::trace::{EventKind, TargetClock};
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -14,9 +14,9 @@
 //! (`KeepAlive::text`, `KeepAlive::event`).
 
 use super::service;
-use super::ServerTarget;
 use crate::scenario::{KeepaliveFrame, ServerConfig};
 use crate::sim::now;
+use crate::sim::ServerTarget;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Router;

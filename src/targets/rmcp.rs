@@ -30,9 +30,10 @@
 //! `:\n\n` frames at one virtual instant, stopped by the stall guard and diagnosed by
 //! `determinism.wall-clock`.
 
-use super::{service, HostFuture, ServerEnv, ServerTarget};
+use super::service;
 use crate::scenario::{ServerConfig, ServerNotification};
 use crate::sim::now;
+use crate::sim::{HostFuture, ServerEnv, ServerTarget};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ClientJsonRpcMessage, ContentBlock,
     CustomNotification, Implementation, JsonObject, ListToolsResult, PaginatedRequestParams,
@@ -361,7 +362,7 @@ progress-every = "1s"
             engine,
             &s,
             build_with(&s.server, hosts),
-            crate::target::reference_client::build(),
+            crate::reference::client::build(),
             1,
         );
         (out.trace, out.error)

@@ -2,7 +2,7 @@
 //! correct behaviour on the same script.
 
 use super::*;
-use crate::target::reference_client;
+use crate::reference::client as reference_client;
 
 fn run_with(s: &Scenario, fake: &FakeServer, defects: ClientDefects) -> Trace {
     let out = crate::sim::run(

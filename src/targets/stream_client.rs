@@ -16,9 +16,9 @@
 //! the run with a message saying so.
 
 use super::process::wire::{Observed, RequestHead, RequestSeen, ResponseReader};
-use super::{ClientEnv, ClientTarget, HostFuture};
 use crate::scenario::ClientAction;
 use crate::sim::{net, now};
+use crate::sim::{ClientEnv, ClientTarget, HostFuture};
 use crate::sse::Parser;
 use crate::trace::{Closer, ConnId, EventKind, Recorder, StreamEnd};
 use std::cell::Cell;

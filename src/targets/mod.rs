@@ -24,69 +24,15 @@
 
 pub mod axum_sse;
 pub mod process;
-pub mod reference_client;
-pub mod reference_server;
 pub mod rmcp;
 pub mod service;
 pub mod stream_client;
 
-use crate::mcp::client::ClientDefects;
+use crate::reference::client::mcp::ClientDefects;
 use crate::scenario::{Scenario, ScenarioError, ServerConfig, SetKey};
-use crate::sim::HostEnv;
-use std::future::Future;
-use std::pin::Pin;
+use crate::sim::{ClientTarget, ServerTarget};
 use std::rc::Rc;
 use std::sync::Arc;
-
-/// A host's software: the future turmoil drives.
-pub type HostFuture = Pin<Box<dyn Future<Output = turmoil::Result>>>;
-
-/// What a server target gets from the simulation.
-#[derive(Clone)]
-pub struct ServerEnv {
-    pub host: HostEnv,
-    pub scenario: Arc<Scenario>,
-    /// Port to listen on.
-    pub port: u16,
-}
-
-/// What a client target gets from the simulation.
-#[derive(Clone)]
-pub struct ClientEnv {
-    pub host: HostEnv,
-    pub scenario: Arc<Scenario>,
-    /// Host name of the first hop (an intermediary, or `server`).
-    pub first_hop: String,
-    /// Every hop after the client, in order, ending with `server`.
-    pub route: Vec<String>,
-    pub port: u16,
-}
-
-/// A server implementation. `serve` is called at every start of the server host.
-pub trait ServerTarget {
-    fn serve(&self, env: ServerEnv) -> HostFuture;
-
-    /// Work done before the run's clock starts (real time, blocking): an `exec:` server is
-    /// started and waited for until it listens. An error fails the run.
-    fn prepare(&self) -> Result<(), String> {
-        Ok(())
-    }
-
-    /// How this server keeps time (what a stall or a flood most likely means).
-    fn clock(&self) -> crate::trace::TargetClock {
-        crate::trace::TargetClock::Tokio
-    }
-}
-
-/// A client implementation: runs the scenario's client timeline and returns at its end.
-pub trait ClientTarget {
-    fn run(&self, env: ClientEnv) -> HostFuture;
-
-    /// How this client keeps time (what a stall or a flood most likely means).
-    fn clock(&self) -> crate::trace::TargetClock {
-        crate::trace::TargetClock::Tokio
-    }
-}
 
 /// Builds a target's server for a scenario's `[server]` settings.
 pub type ServerFactory = Arc<dyn Fn(&ServerConfig) -> Rc<dyn ServerTarget> + Send + Sync>;
@@ -235,7 +181,7 @@ impl TargetInfo {
     pub fn server(&self, cfg: &ServerConfig) -> Rc<dyn ServerTarget> {
         match &self.server {
             Some(f) => f(cfg),
-            None => reference_server::build(cfg),
+            None => crate::reference::server::build(cfg),
         }
     }
 
@@ -243,7 +189,7 @@ impl TargetInfo {
     pub fn client(&self) -> Rc<dyn ClientTarget> {
         match self.client {
             Some(f) => f(),
-            None => reference_client::build(),
+            None => crate::reference::client::build(),
         }
     }
 }
@@ -410,8 +356,8 @@ pub fn all() -> Vec<TargetInfo> {
             realtime: false,
             scope: Scope::Any,
             unhonoured: &[],
-            server: server(reference_server::build),
-            client: Some(reference_client::build),
+            server: server(crate::reference::server::build),
+            client: Some(crate::reference::client::build),
         },
         TargetInfo {
             name: "bug/no-keepalive",
@@ -425,7 +371,7 @@ pub fn all() -> Vec<TargetInfo> {
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.keepalive = None;
-                reference_server::build(&cfg)
+                crate::reference::server::build(&cfg)
             }),
             client: None,
         },
@@ -441,7 +387,7 @@ pub fn all() -> Vec<TargetInfo> {
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.replay_without_keepalive = true;
-                reference_server::build(&cfg)
+                crate::reference::server::build(&cfg)
             }),
             client: None,
         },
@@ -457,7 +403,7 @@ pub fn all() -> Vec<TargetInfo> {
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.shared_keepalive_timer = true;
-                reference_server::build(&cfg)
+                crate::reference::server::build(&cfg)
             }),
             client: None,
         },
@@ -476,7 +422,7 @@ pub fn all() -> Vec<TargetInfo> {
                 if cfg.keepalive.is_some() {
                     cfg.keepalive = Some(std::time::Duration::from_secs(90));
                 }
-                reference_server::build(&cfg)
+                crate::reference::server::build(&cfg)
             }),
             client: None,
         },
@@ -495,7 +441,7 @@ pub fn all() -> Vec<TargetInfo> {
                 cfg.defects.no_stream_keepalive = true;
                 cfg.defects.transport_keepalive = Some(std::time::Duration::from_secs(30));
                 cfg.defects.background_cancel_after = Some(std::time::Duration::from_secs(30));
-                reference_server::build(&cfg)
+                crate::reference::server::build(&cfg)
             }),
             client: None,
         },
@@ -510,7 +456,7 @@ pub fn all() -> Vec<TargetInfo> {
             unhonoured: &[],
             server: None,
             client: Some(|| {
-                reference_client::build_with(ClientDefects {
+                crate::reference::client::build_with(ClientDefects {
                     stale_last_event_id: true,
                     ..ClientDefects::default()
                 })
@@ -527,7 +473,7 @@ pub fn all() -> Vec<TargetInfo> {
             unhonoured: &[],
             server: None,
             client: Some(|| {
-                reference_client::build_with(ClientDefects {
+                crate::reference::client::build_with(ClientDefects {
                     reconnect_attempts: Some(2),
                     ..ClientDefects::default()
                 })
@@ -545,7 +491,7 @@ pub fn all() -> Vec<TargetInfo> {
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.get_guard = Some(crate::scenario::GetGuard::NeverReleased);
-                reference_server::build(&cfg)
+                crate::reference::server::build(&cfg)
             }),
             client: None,
         },
@@ -561,7 +507,7 @@ pub fn all() -> Vec<TargetInfo> {
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.get_guard = Some(crate::scenario::GetGuard::UntilNoticed);
-                reference_server::build(&cfg)
+                crate::reference::server::build(&cfg)
             }),
             client: None,
         },
@@ -577,7 +523,7 @@ pub fn all() -> Vec<TargetInfo> {
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.post_without_keepalive_2026 = true;
-                reference_server::build(&cfg)
+                crate::reference::server::build(&cfg)
             }),
             client: None,
         },
@@ -593,7 +539,7 @@ pub fn all() -> Vec<TargetInfo> {
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.replay_crosses_sessions = true;
-                reference_server::build(&cfg)
+                crate::reference::server::build(&cfg)
             }),
             client: None,
         },
@@ -609,7 +555,7 @@ pub fn all() -> Vec<TargetInfo> {
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.replay_all_streams = true;
-                reference_server::build(&cfg)
+                crate::reference::server::build(&cfg)
             }),
             client: None,
         },
@@ -625,7 +571,7 @@ pub fn all() -> Vec<TargetInfo> {
             server: server(|cfg| {
                 let mut cfg = cfg.clone();
                 cfg.defects.replay_standalone_lost = true;
-                reference_server::build(&cfg)
+                crate::reference::server::build(&cfg)
             }),
             client: None,
         },
@@ -640,7 +586,7 @@ pub fn all() -> Vec<TargetInfo> {
             unhonoured: &[],
             server: None,
             client: Some(|| {
-                reference_client::build_with(ClientDefects {
+                crate::reference::client::build_with(ClientDefects {
                     no_wait_on_clean_close: true,
                     ..ClientDefects::default()
                 })

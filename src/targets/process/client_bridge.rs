@@ -27,9 +27,9 @@ use super::child::Child;
 use super::protocol::{AppEvent, ClientSetup, Command, McpSetup, Reconnect, State};
 use super::wire::{Observed, RequestHead, RequestSeen, ResponseReader};
 use crate::scenario::ClientAction;
+use crate::sim::ClientEnv;
 use crate::sim::{net, now};
 use crate::sse::Parser;
-use crate::target::ClientEnv;
 use crate::trace::{Closer, ConnId, EventKind, StreamEnd};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -101,7 +101,7 @@ pub async fn run(env: ClientEnv, launch: std::rc::Rc<Launch>) -> turmoil::Result
         implementation: launch.implementation.clone(),
         version: launch.version.clone(),
         seed: env.host.seed,
-        epoch_ms: crate::sim::runner::EPOCH_SECS * 1000 + now().as_millis() as u64,
+        epoch_ms: crate::time::EPOCH_SECS * 1000 + now().as_millis() as u64,
         options: serde_json::json!({}),
         mcp: McpSetup {
             revision: scenario.revision().to_string(),
@@ -215,7 +215,7 @@ fn action_json(a: &ClientAction) -> serde_json::Value {
         }),
         ClientAction::CloseStream { stream } => json!({"do": "close-stream", "stream": stream}),
         // Never sent: the SDK client cannot honour this step, so it is refused before a run
-        // (see `crate::target::Unhonoured`).
+        // (see `crate::targets::Unhonoured`).
         ClientAction::ReconnectStream {
             stream,
             last_event_id,

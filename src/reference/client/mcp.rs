@@ -36,7 +36,7 @@
 
 pub use defects::ClientDefects;
 
-use super::server::Revision;
+use crate::mcp::Revision;
 use crate::scenario::ReconnectPolicy;
 use crate::sim::net;
 use crate::sim::{now, ConnRegistry};

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::scenario::{ClientAction, ClientStep, Scenario};
-use crate::target::{HostFuture, ServerEnv, ServerTarget};
+use crate::sim::{HostFuture, ServerEnv, ServerTarget};
 use crate::trace::{Event, Trace};
 use http_body_util::channel::{Channel, Sender};
 use http_body_util::Either;
@@ -498,7 +498,7 @@ fn run(s: &Scenario, fake: &FakeServer) -> Trace {
     let out = crate::sim::run(
         s,
         Rc::new(fake.clone()),
-        crate::target::reference_client::build(),
+        crate::reference::client::build(),
         1,
     );
     assert_eq!(out.error, None, "simulation failed");

@@ -32,8 +32,8 @@ use super::protocol::{Command, ConnState, McpSetup, Notification, Options, Sent,
 use super::wire::{Observed, RequestHead, RequestSeen, ResponseReader};
 use crate::sim::net;
 use crate::sim::now;
+use crate::sim::ServerEnv;
 use crate::sse::{Frame, Parser};
-use crate::target::ServerEnv;
 use crate::trace::{ConnId, EventKind};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -114,7 +114,7 @@ pub async fn serve(env: ServerEnv, launch: std::rc::Rc<Launch>) -> turmoil::Resu
         implementation: launch.implementation.clone(),
         version: launch.version.clone(),
         seed: env.host.seed,
-        epoch_ms: crate::sim::runner::EPOCH_SECS * 1000 + now().as_millis() as u64,
+        epoch_ms: crate::time::EPOCH_SECS * 1000 + now().as_millis() as u64,
         options: serde_json::to_value(&launch.options).expect("options serialise"),
         mcp: McpSetup {
             revision: scenario.revision().to_string(),
