@@ -16,7 +16,7 @@ fn presets_table_matches_the_code() {
 #[test]
 fn every_check_and_target_is_documented() {
     let r = readme();
-    for (id, _) in middlebox::check::CHECK_IDS {
+    for id in middlebox::check::CheckKind::ALL.iter().map(|k| k.id()) {
         assert!(
             r.contains(&format!("| `{id}` |")),
             "check {id} missing from README"
@@ -123,9 +123,10 @@ fn shows_failing(scenario: &str, target: &str, id: &str) -> Result<(), String> {
 #[test]
 fn every_check_names_a_pair_of_the_suite_that_fails_it() {
     let r = readme();
-    let wrong: Vec<String> = middlebox::check::CHECK_IDS
+    let wrong: Vec<String> = middlebox::check::CheckKind::ALL
         .iter()
-        .filter_map(|(id, _)| {
+        .map(|k| k.id())
+        .filter_map(|id| {
             fails_in(&r, id)
                 .and_then(|(scenario, target)| shows_failing(&scenario, &target, id))
                 .err()

@@ -33,10 +33,13 @@ pub mod session_survives;
 pub mod stream_closed;
 pub mod stream_recovers;
 pub mod stream_survives;
+mod table;
 #[cfg(test)]
 mod testing;
 pub mod timers_cleared;
 pub mod timers_independent;
+
+pub use table::{CheckInfo, CheckKind, Needs, Param};
 
 use crate::trace::Trace;
 use serde::Serialize;
@@ -303,134 +306,39 @@ pub fn implicit(calls: Vec<(Duration, Duration)>) -> Vec<CheckSpec> {
     ]
 }
 
-/// Every check id, with a one-line description, in a stable order.
-pub const CHECK_IDS: &[(&str, &str)] = &[
-    (
-        "stream.survives",
-        "the stream stays open until a time; only the client may close it",
-    ),
-    (
-        "stream.closed",
-        "the stream is closed by a named intermediary near a time",
-    ),
-    (
-        "keepalive.cadence",
-        "largest gap between bytes reaching the client ≤ gap-max",
-    ),
-    (
-        "keepalive.format",
-        "keepalives are SSE comments, not (named) events",
-    ),
-    (
-        "first-event.delay",
-        "the first event reaches the client within max (and not before min) of the request",
-    ),
-    (
-        "keepalive.on-post",
-        "keepalive cadence on POST requests answered with SSE",
-    ),
-    (
-        "keepalive.on-replay",
-        "keepalive cadence on streams resumed with Last-Event-ID",
-    ),
-    (
-        "timers.independent",
-        "closing one stream leaves every other stream's cadence intact",
-    ),
-    (
-        "timers.cleared",
-        "every keepalive timer is cleared once its stream is gone; no write after a failed one",
-    ),
-    (
-        "replay.complete",
-        "a resumed stream replays exactly the missed events, in order, once",
-    ),
-    (
-        "event-id.unique",
-        "event ids are unique across all streams of a session",
-    ),
-    (
-        "client.resumes",
-        "every reconnect sends the last event id received on that stream",
-    ),
-    (
-        "delivery.exactly-once",
-        "every server message reaches the client application exactly once",
-    ),
-    (
-        "replay.same-stream",
-        "a resumed connection replays only the Last-Event-ID's own stream",
-    ),
-    (
-        "replay.session-isolated",
-        "a replay never carries another session's events",
-    ),
-    (
-        "client.reconnect-backoff",
-        "reconnect delays start at initial (or the server's retry), double, stay ≤ max, and are kept",
-    ),
-    (
-        "client.reconnect-rate",
-        "no stream is reconnected more than reconnects-max times within any window (no reconnect storm)",
-    ),
-    (
-        "stream.recovers",
-        "every dropped MCP stream is receiving again within a limit (reconnect or polling)",
-    ),
-    (
-        "session.survives",
-        "the session the client uses stays valid (never answered 404) until it deletes it",
-    ),
-    (
-        "client.detects-buffering",
-        "the client warns of early drops and slow first data (suspected buffering), and only then",
-    ),
-    (
-        "client.polling-fallback",
-        "after 3 consecutive failed SSE connections the client switches to polling every 2 s",
-    ),
-    (
-        "client.keepalive-warnings",
-        "the client warns of every missed keepalive (1.5 × expected silence, then each expected)",
-    ),
-    (
-        "determinism.wall-clock",
-        "no burst of comment frames at one virtual instant, no stall-sized burst: nothing reads the real clock",
-    ),
-    (
-        "rpc.answered",
-        "every request the client sends (initialize, tool call, ping) gets an ok answer",
-    ),
-];
-
 impl CheckSpec {
     /// The stable id.
     pub fn id(&self) -> &'static str {
+        self.kind().id()
+    }
+
+    /// Which check this is (its row of the table: [`CheckKind::info`]).
+    pub fn kind(&self) -> CheckKind {
         match self {
-            CheckSpec::StreamSurvives { .. } => "stream.survives",
-            CheckSpec::StreamClosed { .. } => "stream.closed",
-            CheckSpec::KeepaliveCadence { .. } => "keepalive.cadence",
-            CheckSpec::KeepaliveFormat { .. } => "keepalive.format",
-            CheckSpec::FirstEventDelay { .. } => "first-event.delay",
-            CheckSpec::KeepaliveOnPost { .. } => "keepalive.on-post",
-            CheckSpec::KeepaliveOnReplay { .. } => "keepalive.on-replay",
-            CheckSpec::TimersIndependent { .. } => "timers.independent",
-            CheckSpec::TimersCleared { .. } => "timers.cleared",
-            CheckSpec::ReplayComplete { .. } => "replay.complete",
-            CheckSpec::EventIdUnique => "event-id.unique",
-            CheckSpec::ClientResumes { .. } => "client.resumes",
-            CheckSpec::DeliveryExactlyOnce => "delivery.exactly-once",
-            CheckSpec::ReplaySameStream => "replay.same-stream",
-            CheckSpec::ReplaySessionIsolated => "replay.session-isolated",
-            CheckSpec::ClientReconnectBackoff { .. } => "client.reconnect-backoff",
-            CheckSpec::ClientReconnectRate { .. } => client_reconnect_rate::ID,
-            CheckSpec::StreamRecovers { .. } => "stream.recovers",
-            CheckSpec::SessionSurvives => session_survives::ID,
-            CheckSpec::ClientDetectsBuffering { .. } => "client.detects-buffering",
-            CheckSpec::ClientPollingFallback => "client.polling-fallback",
-            CheckSpec::ClientKeepaliveWarnings { .. } => "client.keepalive-warnings",
-            CheckSpec::DeterminismWallClock => determinism_wall_clock::ID,
-            CheckSpec::RpcAnswered { .. } => rpc_answered::ID,
+            CheckSpec::StreamSurvives { .. } => CheckKind::StreamSurvives,
+            CheckSpec::StreamClosed { .. } => CheckKind::StreamClosed,
+            CheckSpec::KeepaliveCadence { .. } => CheckKind::KeepaliveCadence,
+            CheckSpec::KeepaliveFormat { .. } => CheckKind::KeepaliveFormat,
+            CheckSpec::FirstEventDelay { .. } => CheckKind::FirstEventDelay,
+            CheckSpec::KeepaliveOnPost { .. } => CheckKind::KeepaliveOnPost,
+            CheckSpec::KeepaliveOnReplay { .. } => CheckKind::KeepaliveOnReplay,
+            CheckSpec::TimersIndependent { .. } => CheckKind::TimersIndependent,
+            CheckSpec::TimersCleared { .. } => CheckKind::TimersCleared,
+            CheckSpec::ReplayComplete { .. } => CheckKind::ReplayComplete,
+            CheckSpec::EventIdUnique => CheckKind::EventIdUnique,
+            CheckSpec::ClientResumes { .. } => CheckKind::ClientResumes,
+            CheckSpec::DeliveryExactlyOnce => CheckKind::DeliveryExactlyOnce,
+            CheckSpec::ReplaySameStream => CheckKind::ReplaySameStream,
+            CheckSpec::ReplaySessionIsolated => CheckKind::ReplaySessionIsolated,
+            CheckSpec::ClientReconnectBackoff { .. } => CheckKind::ClientReconnectBackoff,
+            CheckSpec::ClientReconnectRate { .. } => CheckKind::ClientReconnectRate,
+            CheckSpec::StreamRecovers { .. } => CheckKind::StreamRecovers,
+            CheckSpec::SessionSurvives => CheckKind::SessionSurvives,
+            CheckSpec::ClientDetectsBuffering { .. } => CheckKind::ClientDetectsBuffering,
+            CheckSpec::ClientPollingFallback => CheckKind::ClientPollingFallback,
+            CheckSpec::ClientKeepaliveWarnings { .. } => CheckKind::ClientKeepaliveWarnings,
+            CheckSpec::DeterminismWallClock => CheckKind::DeterminismWallClock,
+            CheckSpec::RpcAnswered { .. } => CheckKind::RpcAnswered,
         }
     }
 

@@ -10,7 +10,7 @@
 use super::error::{key_segment, suggestion, ScenarioError};
 use super::model::*;
 use super::raw::*;
-use crate::check::CheckSpec;
+use crate::check::{CheckKind, CheckSpec, Needs};
 use crate::intermediary::buffering::{BufferingConfig, BufferingMode};
 use crate::intermediary::first_byte_timeout::FirstByteTimeoutConfig;
 use crate::intermediary::idle_timeout::IdleTimeoutConfig;
@@ -33,62 +33,6 @@ pub const DURATION_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const TICK_MIN: Duration = Duration::from_millis(1);
 /// The largest simulation tick.
 pub const TICK_MAX: Duration = Duration::from_secs(1);
-
-/// The parameters each check takes, required ones marked `true`: the checks of
-/// [`crate::check::CHECK_IDS`] in its order, then the MCP checks.
-///
-/// This table decides which checks a file may name; it covers every [`CheckSpec`] variant
-/// (a test keeps it in step with `CHECK_IDS`).
-const CHECK_PARAMS: &[(&str, &[(&str, bool)])] = &[
-    ("stream.survives", &[("stream", false), ("until", false)]),
-    (
-        "stream.closed",
-        &[
-            ("stream", false),
-            ("by", true),
-            ("at", true),
-            ("tolerance", false),
-        ],
-    ),
-    ("keepalive.cadence", &[("stream", false), ("gap-max", true)]),
-    ("keepalive.format", &[("stream", false)]),
-    (
-        "first-event.delay",
-        &[("stream", false), ("max", false), ("min", false)],
-    ),
-    ("keepalive.on-post", &[("gap-max", true)]),
-    ("keepalive.on-replay", &[("gap-max", true)]),
-    ("timers.independent", &[("gap-max", true)]),
-    ("timers.cleared", &[("grace", false)]),
-    ("replay.complete", &[("stream", false)]),
-    ("event-id.unique", &[]),
-    ("client.resumes", &[("stream", false)]),
-    ("delivery.exactly-once", &[]),
-    ("replay.same-stream", &[]),
-    ("replay.session-isolated", &[]),
-    (
-        "client.reconnect-backoff",
-        &[("initial", true), ("max", true)],
-    ),
-    (
-        "client.reconnect-rate",
-        &[("reconnects-max", false), ("window", false)],
-    ),
-    (
-        "stream.recovers",
-        &[
-            ("stream", false),
-            ("within", false),
-            ("across-sessions", false),
-        ],
-    ),
-    ("session.survives", &[]),
-    ("client.detects-buffering", &[]),
-    ("client.polling-fallback", &[]),
-    ("client.keepalive-warnings", &[("expected", false)]),
-    ("determinism.wall-clock", &[]),
-    ("rpc.answered", &[]),
-];
 
 /// Default `tolerance` of `stream.closed`.
 const CLOSED_TOLERANCE_DEFAULT: Duration = Duration::from_secs(1);
@@ -1777,7 +1721,7 @@ impl Validator<'_> {
         intermediaries: &[IntermediaryConfig],
         tick: Duration,
     ) -> Result<Vec<CheckSpec>> {
-        let ids: Vec<&str> = CHECK_PARAMS.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<&str> = CheckKind::ALL.iter().map(|k| k.id()).collect();
         let timeline = Timeline::of(client, self.kind.resumable());
         let mut judged: Vec<(Needs, Option<String>, Range<usize>, String)> = Vec::new();
         let mut out = Vec::with_capacity(raw.len());
@@ -1786,7 +1730,7 @@ impl Validator<'_> {
             let span = e.span();
             let e = e.into_inner();
             let id = e.check.get_ref().as_str();
-            let Some((_, params)) = CHECK_PARAMS.iter().find(|(c, _)| *c == id) else {
+            let Some(kind) = CheckKind::from_id(id) else {
                 return Err(self
                     .err(
                         e.check.span(),
@@ -1795,16 +1739,17 @@ impl Validator<'_> {
                     )
                     .with_hint_opt(suggestion(id, ids.iter().copied())));
             };
+            let params = kind.info().params;
             let takes = if params.is_empty() {
                 "none".to_string()
             } else {
                 params
                     .iter()
-                    .map(|(p, req)| {
-                        if *req {
-                            format!("{p} (required)")
+                    .map(|p| {
+                        if p.required {
+                            format!("{} (required)", p.name)
                         } else {
-                            p.to_string()
+                            p.name.to_string()
                         }
                     })
                     .collect::<Vec<_>>()
@@ -1835,7 +1780,7 @@ impl Validator<'_> {
             ];
             for (key, at) in &given {
                 if let Some(at) = at {
-                    if !params.iter().any(|(p, _)| p == key) {
+                    if !params.iter().any(|p| p.name == *key) {
                         return Err(self.err(
                             at.clone(),
                             format!("{base}.{key}"),
@@ -1877,15 +1822,19 @@ impl Validator<'_> {
                     Some(name.clone())
                 }
             };
-            let spec = match id {
-                "stream.survives" => CheckSpec::StreamSurvives {
+            let gap_max = || {
+                let g = e.gap_max.as_ref().ok_or_else(|| missing("gap-max"))?;
+                self.positive(g, &format!("{base}.gap-max"))
+            };
+            let spec = match kind {
+                CheckKind::StreamSurvives => CheckSpec::StreamSurvives {
                     stream,
                     until: match &e.until {
                         Some(u) => Some(self.within_run(u, &format!("{base}.until"))?),
                         None => None,
                     },
                 },
-                "stream.closed" => {
+                CheckKind::StreamClosed => {
                     let by = e.by.as_ref().ok_or_else(|| missing("by"))?;
                     let at = e.at.as_ref().ok_or_else(|| missing("at"))?;
                     let names: Vec<&str> = intermediaries.iter().map(|m| m.name.as_str()).collect();
@@ -1916,15 +1865,12 @@ impl Validator<'_> {
                             .map_or(CLOSED_TOLERANCE_DEFAULT, |t| t.get_ref().0),
                     }
                 }
-                "keepalive.cadence" => {
-                    let g = e.gap_max.as_ref().ok_or_else(|| missing("gap-max"))?;
-                    CheckSpec::KeepaliveCadence {
-                        stream,
-                        gap_max: self.positive(g, &format!("{base}.gap-max"))?,
-                    }
-                }
-                "keepalive.format" => CheckSpec::KeepaliveFormat { stream },
-                "first-event.delay" => {
+                CheckKind::KeepaliveCadence => CheckSpec::KeepaliveCadence {
+                    stream,
+                    gap_max: gap_max()?,
+                },
+                CheckKind::KeepaliveFormat => CheckSpec::KeepaliveFormat { stream },
+                CheckKind::FirstEventDelay => {
                     if e.max.is_none() && e.min.is_none() {
                         return Err(missing("max` or `min"));
                     }
@@ -1951,27 +1897,27 @@ impl Validator<'_> {
                     }
                     CheckSpec::FirstEventDelay { stream, max, min }
                 }
-                "keepalive.on-post" | "keepalive.on-replay" | "timers.independent" => {
-                    let g = e.gap_max.as_ref().ok_or_else(|| missing("gap-max"))?;
-                    let gap_max = self.positive(g, &format!("{base}.gap-max"))?;
-                    match id {
-                        "keepalive.on-post" => CheckSpec::KeepaliveOnPost { gap_max },
-                        "keepalive.on-replay" => CheckSpec::KeepaliveOnReplay { gap_max },
-                        _ => CheckSpec::TimersIndependent { gap_max },
-                    }
-                }
-                "timers.cleared" => CheckSpec::TimersCleared {
+                CheckKind::KeepaliveOnPost => CheckSpec::KeepaliveOnPost {
+                    gap_max: gap_max()?,
+                },
+                CheckKind::KeepaliveOnReplay => CheckSpec::KeepaliveOnReplay {
+                    gap_max: gap_max()?,
+                },
+                CheckKind::TimersIndependent => CheckSpec::TimersIndependent {
+                    gap_max: gap_max()?,
+                },
+                CheckKind::TimersCleared => CheckSpec::TimersCleared {
                     grace: e
                         .grace
                         .as_ref()
                         .map_or(CLEARED_GRACE_DEFAULT, |g| g.get_ref().0),
                 },
-                "replay.complete" => CheckSpec::ReplayComplete { stream },
-                "event-id.unique" => CheckSpec::EventIdUnique,
-                "delivery.exactly-once" => CheckSpec::DeliveryExactlyOnce,
-                "replay.same-stream" => CheckSpec::ReplaySameStream,
-                "replay.session-isolated" => CheckSpec::ReplaySessionIsolated,
-                "client.reconnect-backoff" => {
+                CheckKind::ReplayComplete => CheckSpec::ReplayComplete { stream },
+                CheckKind::EventIdUnique => CheckSpec::EventIdUnique,
+                CheckKind::DeliveryExactlyOnce => CheckSpec::DeliveryExactlyOnce,
+                CheckKind::ReplaySameStream => CheckSpec::ReplaySameStream,
+                CheckKind::ReplaySessionIsolated => CheckSpec::ReplaySessionIsolated,
+                CheckKind::ClientReconnectBackoff => {
                     let i = e.initial.as_ref().ok_or_else(|| missing("initial"))?;
                     let m = e.max.as_ref().ok_or_else(|| missing("max"))?;
                     let initial = self.positive(i, &format!("{base}.initial"))?;
@@ -1989,7 +1935,7 @@ impl Validator<'_> {
                     }
                     CheckSpec::ClientReconnectBackoff { initial, max }
                 }
-                "stream.recovers" => CheckSpec::StreamRecovers {
+                CheckKind::StreamRecovers => CheckSpec::StreamRecovers {
                     stream,
                     within: match &e.within {
                         Some(w) => {
@@ -2000,7 +1946,7 @@ impl Validator<'_> {
                     },
                     across_sessions: e.across_sessions.as_ref().is_some_and(|a| *a.get_ref()),
                 },
-                "client.reconnect-rate" => {
+                CheckKind::ClientReconnectRate => {
                     let reconnects_max = match &e.reconnects_max {
                         Some(m) if *m.get_ref() == 0 => {
                             return Err(self.err(
@@ -2021,28 +1967,32 @@ impl Validator<'_> {
                         window,
                     }
                 }
-                "session.survives" => CheckSpec::SessionSurvives,
-                "client.detects-buffering" => CheckSpec::ClientDetectsBuffering { tick },
-                "client.polling-fallback" => CheckSpec::ClientPollingFallback,
-                "determinism.wall-clock" => CheckSpec::DeterminismWallClock,
+                CheckKind::SessionSurvives => CheckSpec::SessionSurvives,
+                CheckKind::ClientDetectsBuffering => CheckSpec::ClientDetectsBuffering { tick },
+                CheckKind::ClientPollingFallback => CheckSpec::ClientPollingFallback,
+                CheckKind::DeterminismWallClock => CheckSpec::DeterminismWallClock,
                 // The timeline's calls are filled in once the client is validated (below).
-                "rpc.answered" => CheckSpec::RpcAnswered { calls: Vec::new() },
-                "client.keepalive-warnings" => CheckSpec::ClientKeepaliveWarnings {
+                CheckKind::RpcAnswered => CheckSpec::RpcAnswered { calls: Vec::new() },
+                CheckKind::ClientKeepaliveWarnings => CheckSpec::ClientKeepaliveWarnings {
                     expected: match &e.expected {
                         Some(x) => self.positive(x, &format!("{base}.expected"))?,
                         None => crate::check::client_keepalive_warnings::EXPECTED_DEFAULT,
                     },
                     tick,
                 },
-                "client.resumes" => CheckSpec::ClientResumes { stream },
-                other => unreachable!("check {other} is in CHECK_PARAMS but not typed here"),
+                CheckKind::ClientResumes => CheckSpec::ClientResumes { stream },
             };
             // Judged once every expectation's parameters are valid (below).
             let (at, path) = match &e.stream {
                 Some(s) => (s.span(), format!("{base}.stream")),
                 None => (e.check.span(), format!("{base}.check")),
             };
-            judged.push((needs(id), e.stream.map(Spanned::into_inner), at, path));
+            judged.push((
+                kind.info().needs,
+                e.stream.map(Spanned::into_inner),
+                at,
+                path,
+            ));
             out.push(spec);
         }
         // Whether each has anything to judge at all.
@@ -2105,7 +2055,7 @@ impl Validator<'_> {
                     } else {
                         expected.join(", ")
                     };
-                    let hint = if CHECK_PARAMS.iter().any(|(k, _)| k == id) {
+                    let hint = if CheckKind::from_id(id).is_some() {
                         Some(format!("add an [[expect]] table with check = \"{id}\""))
                     } else {
                         suggestion(id, expected.iter().copied())
@@ -2130,45 +2080,6 @@ impl Validator<'_> {
             out.insert(target, checks);
         }
         Ok(out)
-    }
-}
-
-/// What a check needs from the client's timeline to have anything to judge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Needs {
-    /// Nothing: it judges the whole run.
-    Nothing,
-    /// A stream (plain or MCP) a client step opens.
-    Stream,
-    /// An MCP step (any request).
-    Mcp,
-    /// An MCP stream: a GET stream or a tool call answered over SSE.
-    McpStream,
-    /// A tool call (a POST answered over SSE).
-    Call,
-    /// An MCP stream that can be resumed with `Last-Event-ID` (a revision with sessions).
-    Resumable,
-}
-
-/// What check `id` needs (see [`Needs`]).
-fn needs(id: &str) -> Needs {
-    match id {
-        "stream.survives" | "stream.closed" | "keepalive.cadence" | "keepalive.format"
-        | "first-event.delay" | "timers.independent" | "timers.cleared" => Needs::Stream,
-        "keepalive.on-post" => Needs::Call,
-        "keepalive.on-replay"
-        | "replay.complete"
-        | "client.resumes"
-        | "stream.recovers"
-        | "replay.same-stream"
-        | "replay.session-isolated"
-        | "client.reconnect-backoff"
-        | "client.polling-fallback" => Needs::Resumable,
-        "event-id.unique" | "client.detects-buffering" | "client.keepalive-warnings" => {
-            Needs::McpStream
-        }
-        "delivery.exactly-once" => Needs::Mcp,
-        _ => Needs::Nothing,
     }
 }
 
@@ -2273,20 +2184,19 @@ impl OpenName {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::CHECK_IDS;
 
     /// A scenario naming `id` with its required parameters given.
-    fn with_check(id: &str, params: &[(&str, bool)]) -> String {
+    fn with_check(id: &str, params: &[crate::check::Param]) -> String {
         let mut text = format!(
             "description = \"d\"\nduration = \"1m\"\n[[intermediary]]\nname = \"edge\"\n[[expect]]\ncheck = \"{id}\"\n"
         );
-        for (param, required) in params {
-            let value = match *param {
+        for crate::check::Param { name, required } in params {
+            let value = match *name {
                 "by" => "\"edge\"",
                 _ => "\"5s\"",
             };
             if *required {
-                text.push_str(&format!("{param} = {value}\n"));
+                text.push_str(&format!("{name} = {value}\n"));
             }
         }
         text
@@ -2317,21 +2227,23 @@ mod tests {
 
     #[test]
     fn check_params_cover_every_check_and_build_the_named_spec() {
-        for (id, _) in CHECK_IDS {
-            assert!(CHECK_PARAMS.iter().any(|(c, _)| c == id), "{id}");
-        }
         let mut ids = BTreeSet::new();
-        for (id, params) in CHECK_PARAMS {
-            assert!(ids.insert(*id), "{id} listed twice");
+        for kind in CheckKind::ALL {
+            let crate::check::CheckInfo { id, params, .. } = kind.info();
+            assert!(ids.insert(id), "{id} listed twice");
+            assert_eq!(CheckKind::from_id(id), Some(*kind));
             let mut text = with_check(id, params);
-            if *id == "first-event.delay" {
+            if id == "first-event.delay" {
                 text.push_str("max = \"5s\"\n"); // one of max/min is required
             }
             // What every check needs to have something to judge: a GET stream, a tool call.
             text.push_str("[[client.step]]\nat = \"0s\"\ndo = \"initialize\"\n[[client.step]]\nat = \"1s\"\ndo = \"open-get-stream\"\n[[client.step]]\nat = \"1s\"\ndo = \"call-tool\"\ntool-duration = \"5s\"\n");
             let s = crate::scenario::parse_with_presets("t.toml", &text, &[])
                 .unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(s.expects[0].id(), *id);
+            assert_eq!(s.expects[0].kind(), *kind);
+            // The serialized spec (report.json) names it by the same id.
+            let json = serde_json::to_value(&s.expects[0]).expect("serializable");
+            assert_eq!(json["check"], id, "{json}");
         }
         // Every CheckSpec variant is reachable: 24 ids, 24 variants.
         assert_eq!(ids.len(), 24);

@@ -222,7 +222,10 @@ fn the_spec_dispatches_here() {
     assert_eq!(o, evaluate(CALLS, &t, END));
     assert_eq!(o.id, ID);
     assert_eq!(spec.id(), ID);
-    assert!(crate::check::CHECK_IDS.iter().any(|(id, _)| *id == ID));
+    assert_eq!(
+        crate::check::CheckKind::from_id(ID),
+        Some(crate::check::CheckKind::RpcAnswered)
+    );
 }
 
 #[test]
