@@ -17,4 +17,5 @@
 //! client); the registry in [`crate::targets`] names them.
 
 pub mod client;
+pub mod defects;
 pub mod server;

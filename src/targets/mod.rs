@@ -29,6 +29,7 @@ pub mod service;
 pub mod stream_client;
 
 use crate::reference::client::mcp::ClientDefects;
+use crate::reference::defects::{self, BugModel, Defect};
 use crate::scenario::{Scenario, ScenarioError, ServerConfig, SetKey};
 use crate::sim::{ClientTarget, ServerTarget};
 use std::rc::Rc;
@@ -45,7 +46,12 @@ fn server(
 }
 
 /// Builds a target's client.
-pub type ClientFactory = fn() -> Rc<dyn ClientTarget>;
+pub type ClientFactory = Arc<dyn Fn() -> Rc<dyn ClientTarget> + Send + Sync>;
+
+/// A [`ClientFactory`] from a function or closure.
+fn client(f: impl Fn() -> Rc<dyn ClientTarget> + Send + Sync + 'static) -> Option<ClientFactory> {
+    Some(Arc::new(f))
+}
 
 /// Which role a target plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -131,6 +137,43 @@ impl Unhonoured {
 }
 
 impl TargetInfo {
+    /// The target of a bug model (see [`defects`]): the reference server or client with its
+    /// defect, run by default, expected to fail.
+    pub fn from_bug_model(b: &BugModel) -> Self {
+        let (role, server, client) = match b.defect {
+            Defect::Server(f) => (
+                Role::Server,
+                server(move |cfg: &ServerConfig| {
+                    let mut cfg = cfg.clone();
+                    f(&mut cfg);
+                    crate::reference::server::build(&cfg)
+                }),
+                None,
+            ),
+            Defect::Client(f) => (
+                Role::Client,
+                None,
+                client(move || {
+                    let mut d = ClientDefects::default();
+                    f(&mut d);
+                    crate::reference::client::build_with(d)
+                }),
+            ),
+        };
+        TargetInfo {
+            name: b.name,
+            role,
+            summary: b.summary,
+            cites: Some(b.cites),
+            bug_model: true,
+            realtime: false,
+            scope: if b.mcp_only { Scope::Mcp } else { Scope::Any },
+            unhonoured: &[],
+            server,
+            client,
+        }
+    }
+
     /// Whether this target runs on `scenario`: it is in scope ([`Scope`]) and honours every
     /// implementation key the scenario sets ([`Self::cannot_honour`]).
     pub fn applies_to(&self, scenario: &Scenario) -> bool {
@@ -187,7 +230,7 @@ impl TargetInfo {
 
     /// The client to run: its own when it has the client role, else the reference client.
     pub fn client(&self) -> Rc<dyn ClientTarget> {
-        match self.client {
+        match &self.client {
             Some(f) => f(),
             None => crate::reference::client::build(),
         }
@@ -346,252 +389,20 @@ const TS_SDK_CLIENT: &[Unhonoured] = &[
 
 /// Every built-in target, reference first, in a stable order.
 pub fn all() -> Vec<TargetInfo> {
-    vec![
-        TargetInfo {
-            name: "reference",
-            role: Role::Both,
-            summary: "built-in SSE server (per-stream keepalive timer, scheduled events) and client",
-            cites: None,
-            bug_model: false,
-            realtime: false,
-            scope: Scope::Any,
-            unhonoured: &[],
-            server: server(crate::reference::server::build),
-            client: Some(crate::reference::client::build),
-        },
-        TargetInfo {
-            name: "bug/no-keepalive",
-            role: Role::Server,
-            summary: "the reference server with its keepalive removed: the stream is silent between events",
-            cites: Some("modelcontextprotocol/typescript-sdk#28, #876"),
-            bug_model: true,
-            realtime: false,
-            scope: Scope::Any,
-            unhonoured: &[],
-            server: server(|cfg| {
-                let mut cfg = cfg.clone();
-                cfg.keepalive = None;
-                crate::reference::server::build(&cfg)
-            }),
-            client: None,
-        },
-        TargetInfo {
-            name: "bug/replay-without-keepalive",
-            role: Role::Server,
-            summary: "the reference server whose Last-Event-ID replay connections arm no keepalive timer",
-            cites: Some("modelcontextprotocol/typescript-sdk PR #1726, review round 1"),
-            bug_model: true,
-            realtime: false,
-            scope: Scope::Mcp,
-            unhonoured: &[],
-            server: server(|cfg| {
-                let mut cfg = cfg.clone();
-                cfg.defects.replay_without_keepalive = true;
-                crate::reference::server::build(&cfg)
-            }),
-            client: None,
-        },
-        TargetInfo {
-            name: "bug/shared-keepalive-timer",
-            role: Role::Server,
-            summary: "the reference server with one keepalive timer slot per MCP session: a new stream overwrites it, closing any stream clears whatever is in it",
-            cites: Some("modelcontextprotocol/typescript-sdk PR #1726, later review rounds"),
-            bug_model: true,
-            realtime: false,
-            scope: Scope::Mcp,
-            unhonoured: &[],
-            server: server(|cfg| {
-                let mut cfg = cfg.clone();
-                cfg.defects.shared_keepalive_timer = true;
-                crate::reference::server::build(&cfg)
-            }),
-            client: None,
-        },
-        TargetInfo {
-            name: "bug/keepalive-90s",
-            role: Role::Server,
-            summary: "the reference server with keepalive = 90s: cadence above nginx's 60 s limit, fine behind Cloudflare's 100–120 s",
-            cites: Some("FIELD-BUGS 5: keepalive cadence above the intermediary's limit"),
-            bug_model: true,
-            realtime: false,
-            scope: Scope::Any,
-            // Slows a keepalive the scenario has; a scenario with keepalive off stays off.
-            unhonoured: &[],
-            server: server(|cfg| {
-                let mut cfg = cfg.clone();
-                if cfg.keepalive.is_some() {
-                    cfg.keepalive = Some(std::time::Duration::from_secs(90));
-                }
-                crate::reference::server::build(&cfg)
-            }),
-            client: None,
-        },
-        TargetInfo {
-            name: "bug/cf-agents-0.12.4",
-            role: Role::Server,
-            summary: "the reference server as cloudflare/agents 0.12.4 on Workers: GET and POST streams arm no keepalive; a transport keepalive writes the named event `ping` every 30 s and is cancelled by the runtime 30 s after the response started (outside ctx.waitUntil)",
-            cites: Some("cloudflare/agents#1583"),
-            bug_model: true,
-            realtime: false,
-            scope: Scope::Mcp,
-            // A fixed implementation: the scenario's keepalive setting does not change it.
-            unhonoured: &[],
-            server: server(|cfg| {
-                let mut cfg = cfg.clone();
-                cfg.defects.no_stream_keepalive = true;
-                cfg.defects.transport_keepalive = Some(std::time::Duration::from_secs(30));
-                cfg.defects.background_cancel_after = Some(std::time::Duration::from_secs(30));
-                crate::reference::server::build(&cfg)
-            }),
-            client: None,
-        },
-        TargetInfo {
-            name: "bug/client-stale-last-event-id",
-            role: Role::Client,
-            summary: "the reference MCP client that keeps re-sending the Last-Event-ID of its first reconnect, never updating it",
-            cites: Some("FIELD-BUGS 14: ~30 s idle proxies, reconnect storms re-sending a stale Last-Event-ID"),
-            bug_model: true,
-            realtime: false,
-            scope: Scope::Mcp,
-            unhonoured: &[],
-            server: None,
-            client: Some(|| {
-                crate::reference::client::build_with(ClientDefects {
-                    stale_last_event_id: true,
-                    ..ClientDefects::default()
-                })
-            }),
-        },
-        TargetInfo {
-            name: "bug/client-gives-up-after-2",
-            role: Role::Client,
-            summary: "the reference MCP client that gives a dropped stream up after 2 failed reconnects, whatever [client.reconnect] attempts says",
-            cites: Some("modelcontextprotocol/typescript-sdk#2098"),
-            bug_model: true,
-            realtime: false,
-            scope: Scope::Mcp,
-            unhonoured: &[],
-            server: None,
-            client: Some(|| {
-                crate::reference::client::build_with(ClientDefects {
-                    reconnect_attempts: Some(2),
-                    ..ClientDefects::default()
-                })
-            }),
-        },
-        TargetInfo {
-            name: "bug/get-guard-never-released",
-            role: Role::Server,
-            summary: "the reference server with a one-GET-per-session guard released only when the session ends: every GET after the first on a session gets 400, for ever",
-            cites: Some("modelcontextprotocol/csharp-sdk#1239"),
-            bug_model: true,
-            realtime: false,
-            scope: Scope::Mcp,
-            unhonoured: &[],
-            server: server(|cfg| {
-                let mut cfg = cfg.clone();
-                cfg.defects.get_guard = Some(crate::scenario::GetGuard::NeverReleased);
-                crate::reference::server::build(&cfg)
-            }),
-            client: None,
-        },
-        TargetInfo {
-            name: "bug/get-409-until-noticed",
-            role: Role::Server,
-            summary: "the reference server answering a second GET on a session with 409 while it still believes the first GET is open (until a write to it fails or its stream ends)",
-            cites: Some("render-oss/render-mcp-server#26"),
-            bug_model: true,
-            realtime: false,
-            scope: Scope::Mcp,
-            unhonoured: &[],
-            server: server(|cfg| {
-                let mut cfg = cfg.clone();
-                cfg.defects.get_guard = Some(crate::scenario::GetGuard::UntilNoticed);
-                crate::reference::server::build(&cfg)
-            }),
-            client: None,
-        },
-        TargetInfo {
-            name: "bug/2026-post-without-keepalive",
-            role: Role::Server,
-            summary: "the reference server whose 2026-07-28 POST SSE streams arm no keepalive (other revisions unchanged)",
-            cites: Some("modelcontextprotocol/python-sdk PR #3001 review (FIELD-BUGS 13)"),
-            bug_model: true,
-            realtime: false,
-            scope: Scope::Mcp,
-            unhonoured: &[],
-            server: server(|cfg| {
-                let mut cfg = cfg.clone();
-                cfg.defects.post_without_keepalive_2026 = true;
-                crate::reference::server::build(&cfg)
-            }),
-            client: None,
-        },
-        TargetInfo {
-            name: "bug/replay-crosses-sessions",
-            role: Role::Server,
-            summary: "the reference server looking Last-Event-ID up in one event store shared by all sessions, without checking the session: a guessed id replays another session's stream",
-            cites: Some("GHSA-84j6-jc92-77jm (FIELD-BUGS 15)"),
-            bug_model: true,
-            realtime: false,
-            scope: Scope::Mcp,
-            unhonoured: &[],
-            server: server(|cfg| {
-                let mut cfg = cfg.clone();
-                cfg.defects.replay_crosses_sessions = true;
-                crate::reference::server::build(&cfg)
-            }),
-            client: None,
-        },
-        TargetInfo {
-            name: "bug/replay-all-streams",
-            role: Role::Server,
-            summary: "the reference server whose replay after Last-Event-ID sends every stored event of the session after it, whatever stream it belongs to (the id's own stream is still the one resumed)",
-            cites: Some("modelcontextprotocol/servers#4087 (fixed by servers PR #4099)"),
-            bug_model: true,
-            realtime: false,
-            scope: Scope::Mcp,
-            unhonoured: &[],
-            server: server(|cfg| {
-                let mut cfg = cfg.clone();
-                cfg.defects.replay_all_streams = true;
-                crate::reference::server::build(&cfg)
-            }),
-            client: None,
-        },
-        TargetInfo {
-            name: "bug/replay-standalone-lost",
-            role: Role::Server,
-            summary: "the reference server whose resumption of the standalone GET stream replays nothing and attaches the connection to the stream '', which nothing writes to: later notifications are stored, never sent, while keepalives flow",
-            cites: Some("modelcontextprotocol/typescript-sdk#943, #2560"),
-            bug_model: true,
-            realtime: false,
-            scope: Scope::Mcp,
-            unhonoured: &[],
-            server: server(|cfg| {
-                let mut cfg = cfg.clone();
-                cfg.defects.replay_standalone_lost = true;
-                crate::reference::server::build(&cfg)
-            }),
-            client: None,
-        },
-        TargetInfo {
-            name: "bug/client-no-wait-on-clean-close",
-            role: Role::Client,
-            summary: "the reference MCP client that reconnects a stream the server ended cleanly at once (after only a retry received on that very connection), never after its backoff",
-            cites: Some("vercel-labs/fx#301 (fixed by fx PR #302)"),
-            bug_model: true,
-            realtime: false,
-            scope: Scope::Mcp,
-            unhonoured: &[],
-            server: None,
-            client: Some(|| {
-                crate::reference::client::build_with(ClientDefects {
-                    no_wait_on_clean_close: true,
-                    ..ClientDefects::default()
-                })
-            }),
-        },
+    let reference = TargetInfo {
+        name: "reference",
+        role: Role::Both,
+        summary: "built-in SSE server (per-stream keepalive timer, scheduled events) and client",
+        cites: None,
+        bug_model: false,
+        realtime: false,
+        scope: Scope::Any,
+        unhonoured: &[],
+        server: server(crate::reference::server::build),
+        client: client(crate::reference::client::build),
+    };
+    let bug_models = defects::ALL.iter().map(TargetInfo::from_bug_model);
+    let implementations = vec![
         TargetInfo {
             name: "axum-sse",
             role: Role::Server,
@@ -674,9 +485,13 @@ pub fn all() -> Vec<TargetInfo> {
             scope: Scope::Mcp,
             unhonoured: TS_SDK_CLIENT,
             server: None,
-            client: Some(|| process::build_client("ts-sdk-client@1.32.2")),
+            client: client(|| process::build_client("ts-sdk-client@1.32.2")),
         },
-    ]
+    ];
+    std::iter::once(reference)
+        .chain(bug_models)
+        .chain(implementations)
+        .collect()
 }
 
 /// Looks a target up by name; `exec:CMD` is a server run by the shell command `CMD` on real
