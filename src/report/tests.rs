@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::sse::Frame;
 use crate::trace::{Closer, ConnId, Event, EventKind};

@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::sim::{HostFuture, ServerEnv, ServerTarget};
 use crate::targets::Role;

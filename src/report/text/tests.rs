@@ -1,4 +1,3 @@
-
 use super::super::tests::{run, Story};
 use super::*;
 use crate::report::Report;

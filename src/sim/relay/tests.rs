@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::intermediary::buffering::BufferingConfig;
 use crate::intermediary::first_byte_timeout::FirstByteTimeoutConfig;

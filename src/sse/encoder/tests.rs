@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::sse::Parser;
 use proptest::prelude::*;

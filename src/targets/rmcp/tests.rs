@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::check::Verdict;
 use crate::sim::runner::{run_on, Engine};

@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::check::Verdict;
 use bytes::Bytes;

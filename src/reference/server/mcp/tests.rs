@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::scenario::{Scenario, ServerNotification};
 use crate::sim::{ClientEnv, ClientTarget, HostFuture};

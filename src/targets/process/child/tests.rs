@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn sh(script: &str) -> Child {

@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn body_of(obs: &[Observed]) -> Vec<u8> {
