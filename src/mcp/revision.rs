@@ -54,3 +54,20 @@ impl Revision {
         !self.has_sessions()
     }
 }
+
+impl Revision {
+    /// The revision a run speaks when its scenario lists none.
+    pub const DEFAULT: Revision = Revision::V2025_11_25;
+}
+
+impl std::fmt::Display for Revision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Revision {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}

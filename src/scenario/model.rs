@@ -5,6 +5,7 @@
 
 use crate::check::CheckSpec;
 use crate::intermediary::IntermediaryConfig;
+use crate::mcp::Revision;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,7 +19,7 @@ pub struct Scenario {
     /// Public report(s) this scenario reproduces, free text.
     pub cites: Option<String>,
     /// MCP protocol revisions the scenario applies to (empty: any).
-    pub protocol: Vec<String>,
+    pub protocol: Vec<Revision>,
     /// Seed from the file; `--seed` overrides it; default 1.
     pub seed: Option<u64>,
     /// Virtual run time. At the end the client closes every open stream.
@@ -81,17 +82,11 @@ impl Scenario {
     }
 }
 
-/// The MCP revision a run speaks when a scenario lists none.
-pub const DEFAULT_REVISION: &str = "2025-11-25";
-
 impl Scenario {
     /// The MCP protocol revision the client and server speak in this run: the last one the
-    /// scenario lists, else [`DEFAULT_REVISION`].
-    pub fn revision(&self) -> &str {
-        self.protocol
-            .last()
-            .map(String::as_str)
-            .unwrap_or(DEFAULT_REVISION)
+    /// scenario lists, else [`Revision::DEFAULT`].
+    pub fn revision(&self) -> Revision {
+        self.protocol.last().copied().unwrap_or(Revision::DEFAULT)
     }
 
     /// True when the client timeline speaks MCP (any MCP step), false for plain SSE streams.

@@ -447,7 +447,7 @@ fn minimal_scenario_gets_every_default() {
 #[test]
 fn mcp_resume_takes_every_mcp_key() {
     let s = valid("mcp-resume.toml");
-    assert_eq!(s.revision(), "2025-11-25");
+    assert_eq!(s.revision(), crate::mcp::Revision::V2025_11_25);
     assert!(s.server.event_store);
     assert_eq!(s.server.retry, Some(secs(2)));
     assert_eq!(
@@ -535,7 +535,7 @@ fn mcp_resume_takes_every_mcp_key() {
 #[test]
 fn mcp_stateless_needs_no_initialize_and_switches_things_off() {
     let s = valid("mcp-stateless.toml");
-    assert_eq!(s.revision(), "2026-07-28");
+    assert_eq!(s.revision(), crate::mcp::Revision::V2026_07_28);
     assert_eq!(s.server.retry, None);
     assert!(!s.server.event_store);
     assert!(s.server.notifications.is_empty());

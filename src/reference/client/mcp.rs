@@ -57,9 +57,6 @@ use tokio::task::JoinHandle;
 /// The MCP endpoint's path.
 pub const ENDPOINT: &str = "/mcp";
 
-/// The first revision without sessions, the GET stream and resumption.
-const STATELESS_FROM: &str = "2026-07-28";
-
 /// The trace host name of the client.
 const HOST: &str = "client";
 
@@ -92,7 +89,7 @@ pub struct ClientContext {
     /// Port every hop listens on.
     pub port: u16,
     /// The MCP revision spoken, e.g. `2025-11-25`.
-    pub revision: String,
+    pub revision: Revision,
     /// How dropped streams reconnect.
     pub reconnect: ReconnectPolicy,
     /// Defects of a bug-model target; none for the reference.
@@ -294,15 +291,13 @@ impl McpClient {
 
     /// True when the revision resumes streams with `Last-Event-ID` (before `2026-07-28`).
     pub fn resumable(&self) -> bool {
-        self.inner.ctx.revision.as_str() < STATELESS_FROM
+        self.inner.ctx.revision.has_sessions()
     }
 
     /// True when the revision's server writes first on every new SSE stream (a priming
     /// event, `2025-11-25`), so that a silent start suggests buffering (rule C).
     fn server_writes_first(&self) -> bool {
-        Revision::parse(&self.inner.ctx.revision)
-            .unwrap_or(Revision::V2025_11_25)
-            .primes()
+        self.inner.ctx.revision.primes()
     }
 
     fn next_id(&self) -> u64 {
@@ -324,7 +319,7 @@ impl McpClient {
             "id": id,
             "method": "initialize",
             "params": {
-                "protocolVersion": self.inner.ctx.revision,
+                "protocolVersion": self.inner.ctx.revision.as_str(),
                 "capabilities": {},
                 "clientInfo": {"name": "middlebox", "version": env!("CARGO_PKG_VERSION")},
             },

@@ -98,7 +98,7 @@ impl ClientTarget for ReferenceClient {
                 first_hop: env.first_hop.clone(),
                 route: env.route.clone(),
                 port: env.port,
-                revision: env.scenario.revision().to_string(),
+                revision: env.scenario.revision(),
                 reconnect: env.scenario.client.reconnect.clone(),
                 defects,
                 keepalive_expected: env.scenario.client.keepalive_expected,

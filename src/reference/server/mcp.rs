@@ -204,10 +204,10 @@ fn accepts(parts: &Parts, mime: &str) -> bool {
 
 impl McpServer {
     /// The endpoint of a server host that just started (fresh sessions), speaking
-    /// `revision` (an unknown one is read as 2025-11-25). Starts the scheduled notifications.
+    /// `revision`. Starts the scheduled notifications.
     pub(crate) fn start(
         cfg: Rc<ServerConfig>,
-        revision: &str,
+        revision: Revision,
         rec: Recorder,
         timers: TimerIds,
     ) -> Self {
@@ -215,7 +215,7 @@ impl McpServer {
         let cfg_shared = cfg.defects.replay_crosses_sessions;
         let inner = Rc::new(Inner {
             cfg,
-            revision: Revision::parse(revision).unwrap_or(Revision::V2025_11_25),
+            revision,
             rec,
             timers,
             state: RefCell::new(State {

@@ -9,13 +9,13 @@ impl Validator<'_> {
     pub(super) fn client(
         &self,
         raw: RawClient,
-        revision: &str,
+        revision: Revision,
     ) -> Result<(ClientConfig, BTreeSet<String>)> {
         let reconnect = self.reconnect(&raw)?;
         let mut indexed: Vec<(usize, Spanned<RawStep>)> =
             raw.step.into_iter().enumerate().collect();
         indexed.sort_by_key(|(_, s)| s.get_ref().at.get_ref().0);
-        let sessionless = revision == SESSIONLESS_REVISION;
+        let sessionless = !revision.has_sessions();
         // Stream names in use: the step that opened each, and when a tool call's stream ends
         // by itself.
         let mut open: BTreeMap<String, OpenName> = BTreeMap::new();
@@ -36,7 +36,7 @@ impl Validator<'_> {
                 return Err(self.err(
                     step.action.span(),
                     format!("{base}.do"),
-                    format!("the {SESSIONLESS_REVISION} revision has no GET stream; expected no {word} step under it (the run's revision is the last in `protocol`), or an earlier revision"),
+                    format!("the {revision} revision has no GET stream; expected no {word} step under it (the run's revision is the last in `protocol`), or an earlier revision"),
                 ));
             }
             if mcp && name != StepName::Initialize && !sessionless && !initialized {

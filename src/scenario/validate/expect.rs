@@ -13,7 +13,7 @@ impl Validator<'_> {
         tick: Duration,
     ) -> Result<Vec<CheckSpec>> {
         let ids: Vec<&str> = CheckKind::ALL.iter().map(|k| k.id()).collect();
-        let timeline = Timeline::of(client, self.kind.resumable());
+        let timeline = Timeline::of(client, &self.kind);
         let mut judged: Vec<(Needs, Option<String>, Range<usize>, String)> = Vec::new();
         let mut out = Vec::with_capacity(raw.len());
         for (i, e) in raw.into_iter().enumerate() {
@@ -382,10 +382,12 @@ pub(super) struct Timeline {
     mcp: bool,
     /// The run's revision resumes streams.
     resumable: bool,
+    /// The run's revision (MCP scenarios).
+    revision: Option<Revision>,
 }
 
 impl Timeline {
-    pub(super) fn of(client: &ClientConfig, resumable: bool) -> Self {
+    pub(super) fn of(client: &ClientConfig, kind: &Kind) -> Self {
         let mut streams: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
         for s in &client.steps {
             let (name, kind) = match &s.action {
@@ -399,7 +401,11 @@ impl Timeline {
         Timeline {
             streams,
             mcp: client.steps.iter().any(|s| s.action.is_mcp()),
-            resumable,
+            resumable: kind.resumable(),
+            revision: match kind {
+                Kind::Mcp(r) => Some(*r),
+                Kind::Plain => None,
+            },
         }
     }
 
@@ -437,7 +443,8 @@ impl Timeline {
                 "it judges MCP streams resumed with Last-Event-ID, and {on} one; expected an open-get-stream or call-tool step"
             )),
             Needs::Resumable if !self.resumable => Err(format!(
-                "it judges streams resumed with Last-Event-ID, and the run's revision ({SESSIONLESS_REVISION}, the last in `protocol`) resumes nothing; expected an earlier revision"
+                "it judges streams resumed with Last-Event-ID, and the run's revision ({}, the last in `protocol`) resumes nothing; expected an earlier revision",
+                self.revision.map_or("none", Revision::as_str)
             )),
             _ => Ok(()),
         }

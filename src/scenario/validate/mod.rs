@@ -36,14 +36,12 @@ use crate::intermediary::latency::LatencyConfig;
 use crate::intermediary::max_duration::MaxDurationConfig;
 use crate::intermediary::preset::Preset;
 use crate::intermediary::{BehaviorConfig, CloseAction, IntermediaryConfig, Watch};
+use crate::mcp::Revision;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::time::Duration;
 use toml::Spanned;
-
-/// MCP protocol revisions a scenario may declare.
-pub const PROTOCOL_REVISIONS: &[&str] = &["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
 
 /// The longest scenario duration: 7 days.
 pub const DURATION_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -56,12 +54,6 @@ pub const TICK_MAX: Duration = Duration::from_secs(1);
 const CLOSED_TOLERANCE_DEFAULT: Duration = Duration::from_secs(1);
 /// Default `grace` of `timers.cleared`.
 const CLEARED_GRACE_DEFAULT: Duration = Duration::from_secs(1);
-
-/// The MCP revision without sessions, GET stream or resumption.
-pub const SESSIONLESS_REVISION: &str = "2026-07-28";
-
-/// The MCP revision whose new SSE streams start with a priming event and `retry`.
-pub const PRIMING_REVISION: &str = "2025-11-25";
 
 type Result<T> = std::result::Result<T, ScenarioError>;
 
@@ -85,7 +77,7 @@ pub(crate) fn validate(
         duration: Duration::ZERO,
         tick: TICK_MIN,
         kind: if mcp {
-            Kind::Mcp(DEFAULT_REVISION.to_string())
+            Kind::Mcp(Revision::DEFAULT)
         } else {
             Kind::Plain
         },
@@ -113,13 +105,13 @@ struct Validator<'a> {
 enum Kind {
     Plain,
     /// MCP, speaking this revision.
-    Mcp(String),
+    Mcp(Revision),
 }
 
 impl Kind {
     /// MCP on a revision with sessions, the GET stream and resumption.
     fn resumable(&self) -> bool {
-        matches!(self, Kind::Mcp(r) if r != SESSIONLESS_REVISION)
+        matches!(self, Kind::Mcp(r) if r.has_sessions())
     }
 }
 
@@ -173,13 +165,13 @@ impl Validator<'_> {
     /// Refuses key `path` (at `span`) under the sessionless revision: it configures sessions,
     /// the GET stream or resumption.
     fn needs_sessions(&self, span: Range<usize>, path: &str, what: &str) -> Result<()> {
-        if let Kind::Mcp(r) = &self.kind {
-            if r == SESSIONLESS_REVISION {
+        if let Kind::Mcp(r) = self.kind {
+            if !r.has_sessions() {
                 return Err(self
                     .err(
                         span,
                         path,
-                        format!("`{path}` has no effect under {SESSIONLESS_REVISION} (the run's revision, the last in `protocol`), which has no {what}; expected it left out, or an earlier revision"),
+                        format!("`{path}` has no effect under {r} (the run's revision, the last in `protocol`), which has no {what}; expected it left out, or an earlier revision"),
                     )
                     .with_hint("remove the key, or list an earlier revision last in `protocol`"));
             }
@@ -227,7 +219,7 @@ impl Validator<'_> {
                 .with_hint("remove `protocol`, or make the client speak MCP (do = \"initialize\", then MCP steps)"));
         }
         if let Some(last) = protocol.last() {
-            self.kind = Kind::Mcp(last.clone());
+            self.kind = Kind::Mcp(*last);
         }
         let duration = *raw.duration.get_ref();
         if duration.0.is_zero() || duration.0 > DURATION_MAX {
@@ -261,7 +253,7 @@ impl Validator<'_> {
         self.tick = tick;
         let intermediaries = self.intermediaries(raw.intermediary)?;
         let server = self.server(raw.server)?;
-        let revision = protocol.last().map_or(DEFAULT_REVISION, String::as_str);
+        let revision = protocol.last().copied().unwrap_or(Revision::DEFAULT);
         let (client, streams) = self.client(raw.client, revision)?;
         let mut hosts: Vec<&str> = vec!["client", "server"];
         hosts.extend(intermediaries.iter().map(|i| i.name.as_str()));
@@ -313,31 +305,32 @@ impl Validator<'_> {
         })
     }
 
-    fn protocol(&self, raw: &[Spanned<String>]) -> Result<Vec<String>> {
-        let mut out: Vec<String> = Vec::new();
+    fn protocol(&self, raw: &[Spanned<String>]) -> Result<Vec<Revision>> {
+        let mut out: Vec<Revision> = Vec::new();
         for (i, p) in raw.iter().enumerate() {
             let path = format!("protocol[{i}]");
             let name = p.get_ref();
-            if !PROTOCOL_REVISIONS.contains(&name.as_str()) {
+            let Some(revision) = Revision::parse(name) else {
+                let names: Vec<&str> = Revision::ALL.iter().map(|r| r.as_str()).collect();
                 return Err(self
                     .err(
                         p.span(),
                         path,
                         format!(
                             "unknown MCP revision {name:?}; expected one of: {}",
-                            PROTOCOL_REVISIONS.join(", ")
+                            names.join(", ")
                         ),
                     )
-                    .with_hint_opt(suggestion(name, PROTOCOL_REVISIONS.iter().copied())));
-            }
-            if out.contains(name) {
+                    .with_hint_opt(suggestion(name, names.iter().copied())));
+            };
+            if out.contains(&revision) {
                 return Err(self.err(
                     p.span(),
                     path,
                     format!("revision {name:?} is listed twice; expected each revision once"),
                 ));
             }
-            out.push(name.clone());
+            out.push(revision);
         }
         Ok(out)
     }

@@ -145,15 +145,21 @@ impl Validator<'_> {
                 match r.get_ref() {
                     SpanOrOff::Off => None,
                     SpanOrOff::Span(d) => {
-                        if let Kind::Mcp(revision) = &self.kind {
-                            if revision != PRIMING_REVISION {
+                        if let Kind::Mcp(revision) = self.kind {
+                            if !revision.primes() {
+                                let priming = Revision::ALL
+                                    .into_iter()
+                                    .filter(|r| r.primes())
+                                    .map(Revision::as_str)
+                                    .collect::<Vec<_>>()
+                                    .join(", ");
                                 return Err(self
                                     .err(
                                         r.span(),
                                         "server.retry",
-                                        format!("`retry` is sent with the priming event, which only {PRIMING_REVISION} has, and this run speaks {revision} (the last in `protocol`); expected retry = \"off\" or no `retry`"),
+                                        format!("`retry` is sent with the priming event, which only {priming} has, and this run speaks {revision} (the last in `protocol`); expected retry = \"off\" or no `retry`"),
                                     )
-                                    .with_hint(format!("list {PRIMING_REVISION} last in `protocol`, or remove `retry`")));
+                                    .with_hint(format!("list {priming} last in `protocol`, or remove `retry`")));
                             }
                         }
                         Some(*d)
@@ -321,12 +327,12 @@ impl Validator<'_> {
                         }
                         kinds.sort();
                         if let Kind::Mcp(r) = &self.kind {
-                            if r == SESSIONLESS_REVISION && kinds != [SseKind::Post] {
+                            if !r.has_sessions() && kinds != [SseKind::Post] {
                                 return Err(self
                                     .err(
                                         list.span(),
                                         spath,
-                                        format!("{SESSIONLESS_REVISION} (the run's revision) has no GET stream and no replay, so only \"post\" responses exist; expected streams = [\"post\"]"),
+                                        format!("{r} (the run's revision) has no GET stream and no replay, so only \"post\" responses exist; expected streams = [\"post\"]"),
                                     )
                                     .with_hint("keep only \"post\", or list an earlier revision last in `protocol`"));
                             }

@@ -1,4 +1,3 @@
-
 use super::*;
 
 /// A scenario naming `id` with its required parameters given.

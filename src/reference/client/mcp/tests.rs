@@ -479,7 +479,7 @@ fn scenario(revision: &str, duration_ms: u64, steps: Vec<(u64, ClientAction)>) -
         &format!("description = \"mcp client\"\nduration = \"{duration_ms}ms\"\n"),
     )
     .expect("minimal scenario parses");
-    s.protocol = vec![revision.to_string()];
+    s.protocol = vec![crate::mcp::Revision::parse(revision).expect("a known revision")];
     s.client.steps = steps
         .into_iter()
         .map(|(at, action)| ClientStep { at: ms(at), action })

@@ -69,7 +69,7 @@ async fn send(
     if let Some(s) = session {
         b = b
             .header("mcp-session-id", s)
-            .header("mcp-protocol-version", env.scenario.revision());
+            .header("mcp-protocol-version", env.scenario.revision().as_str());
     }
     if let Some(l) = last_event_id {
         b = b.header("last-event-id", l);
