@@ -10,34 +10,34 @@
 //! first event arrives within D). A check that cannot see what it needs in the trace says
 //! `unobservable` instead of guessing.
 
-pub mod client_detects_buffering;
-pub mod client_keepalive_warnings;
-pub mod client_polling_fallback;
-pub mod client_reconnect_backoff;
-pub mod client_reconnect_rate;
-pub mod client_resumes;
+pub(crate) mod client_detects_buffering;
+pub(crate) mod client_keepalive_warnings;
+pub(crate) mod client_polling_fallback;
+pub(crate) mod client_reconnect_backoff;
+pub(crate) mod client_reconnect_rate;
+pub(crate) mod client_resumes;
 mod client_stream;
-pub mod delivery_exactly_once;
-pub mod determinism_wall_clock;
-pub mod event_id_unique;
-pub mod first_event_delay;
-pub mod keepalive_cadence;
-pub mod keepalive_format;
-pub mod keepalive_on_post;
-pub mod keepalive_on_replay;
-pub mod replay_complete;
-pub mod replay_same_stream;
-pub mod replay_session_isolated;
-pub mod rpc_answered;
-pub mod session_survives;
-pub mod stream_closed;
-pub mod stream_recovers;
-pub mod stream_survives;
+pub(crate) mod delivery_exactly_once;
+pub(crate) mod determinism_wall_clock;
+pub(crate) mod event_id_unique;
+pub(crate) mod first_event_delay;
+pub(crate) mod keepalive_cadence;
+pub(crate) mod keepalive_format;
+pub(crate) mod keepalive_on_post;
+pub(crate) mod keepalive_on_replay;
+pub(crate) mod replay_complete;
+pub(crate) mod replay_same_stream;
+pub(crate) mod replay_session_isolated;
+pub(crate) mod rpc_answered;
+pub(crate) mod session_survives;
+pub(crate) mod stream_closed;
+pub(crate) mod stream_recovers;
+pub(crate) mod stream_survives;
 mod table;
 #[cfg(test)]
 mod testing;
-pub mod timers_cleared;
-pub mod timers_independent;
+pub(crate) mod timers_cleared;
+pub(crate) mod timers_independent;
 
 pub use table::{CheckInfo, CheckKind, Needs, Param};
 

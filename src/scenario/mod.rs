@@ -15,8 +15,8 @@ mod explain;
 pub mod model;
 
 pub use explain::explain;
-pub mod raw;
-pub mod validate;
+pub(crate) mod raw;
+pub(crate) mod validate;
 
 pub use error::ScenarioError;
 pub use model::*;

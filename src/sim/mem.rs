@@ -192,7 +192,6 @@ struct Endpoint {
     halves: Cell<u8>,
     hop: Duration,
     local: SocketAddr,
-    peer: SocketAddr,
 }
 
 impl Endpoint {
@@ -218,7 +217,6 @@ fn pair(hop: Duration, a_addr: SocketAddr, b_addr: SocketAddr) -> (Stream, Strea
         halves: Cell::new(2),
         hop,
         local: a_addr,
-        peer: b_addr,
     });
     let b = Rc::new(Endpoint {
         rx: ab,
@@ -226,7 +224,6 @@ fn pair(hop: Duration, a_addr: SocketAddr, b_addr: SocketAddr) -> (Stream, Strea
         halves: Cell::new(2),
         hop,
         local: b_addr,
-        peer: a_addr,
     });
     (Stream::new(a), Stream::new(b))
 }
@@ -250,10 +247,6 @@ impl Stream {
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.read.ep.local)
-    }
-
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.read.ep.peer)
     }
 
     pub fn into_split(self) -> (ReadHalf, WriteHalf) {

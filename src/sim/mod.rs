@@ -12,17 +12,17 @@
 //!  Trace (+ the simulation's own error, if a host failed)
 //! ```
 
-pub mod conns;
+pub(crate) mod conns;
 pub mod host;
-pub mod mem;
-pub mod net;
-pub mod relay;
-pub mod relay_host;
-pub mod runner;
+pub(crate) mod mem;
+pub(crate) mod net;
+pub(crate) mod relay;
+pub(crate) mod relay_host;
+pub(crate) mod runner;
 
 pub use conns::ConnRegistry;
 pub use host::{ClientEnv, ClientTarget, HostFuture, ServerEnv, ServerTarget};
-pub use runner::{run, RunOutput};
+pub use runner::{run, Engine, RunOutput};
 
 use crate::trace::Recorder;
 use std::time::Duration;

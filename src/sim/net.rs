@@ -46,11 +46,6 @@ pub(crate) fn events_elapsed() -> Option<std::time::Duration> {
     EVENTS.with(|e| e.borrow().as_ref().map(|w| w.elapsed()))
 }
 
-/// True while the event engine drives this thread.
-pub fn on_events() -> bool {
-    EVENTS.with(|e| e.borrow().is_some())
-}
-
 /// Connects from host `from` to `to:port`.
 pub async fn connect(from: &str, to: &str, port: u16) -> io::Result<Stream> {
     match events() {

@@ -21,7 +21,8 @@ pub struct RunOutput {
 }
 
 /// Which simulation engine runs a scenario.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Engine {
     /// The event engine where it can run the scenario (no faults), else the network engine.

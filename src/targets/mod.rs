@@ -22,8 +22,10 @@
 //!                         ──▶ [expect-fail."TARGET"] ──▶ error (the pair never runs)
 //! ```
 
+#[cfg(feature = "axum")]
 pub mod axum_sse;
 pub mod process;
+#[cfg(feature = "rmcp")]
 pub mod rmcp;
 pub mod service;
 pub mod stream_client;
@@ -263,6 +265,7 @@ fn keepalive_off(s: &Scenario) -> bool {
 }
 
 /// `server.event-store = true`.
+#[cfg(feature = "rmcp")]
 fn event_store_on(s: &Scenario) -> bool {
     s.server.event_store
 }
@@ -302,6 +305,7 @@ const TS_SDK_SERVER_1_29: &[Unhonoured] = &{
 
 const PYTHON_SDK_SERVER: &[Unhonoured] = &sdk_server_limits!("sse-starlette's `: ping - <time>`");
 
+#[cfg(feature = "rmcp")]
 const RMCP: &[Unhonoured] = &[
     Unhonoured::key(
         "server.keepalive-frame",
@@ -364,6 +368,7 @@ const EXEC: &[Unhonoured] = &[
     ),
 ];
 
+#[cfg(feature = "axum")]
 const AXUM_SSE: &[Unhonoured] = &[
     Unhonoured::unless(
         "server.keepalive-frame",
@@ -403,6 +408,7 @@ pub fn all() -> Vec<TargetInfo> {
     };
     let bug_models = defects::ALL.iter().map(TargetInfo::from_bug_model);
     let implementations = vec![
+        #[cfg(feature = "axum")]
         TargetInfo {
             name: "axum-sse",
             role: Role::Server,
@@ -463,6 +469,7 @@ pub fn all() -> Vec<TargetInfo> {
             server: server(|cfg| process::build(cfg, "python-sdk-server@2.3.0")),
             client: None,
         },
+        #[cfg(feature = "rmcp")]
         TargetInfo {
             name: "rmcp",
             role: Role::Server,

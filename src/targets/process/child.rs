@@ -170,11 +170,6 @@ impl Child {
         }
     }
 
-    /// The process id (an `exec:` server's process group has the same id).
-    pub fn id(&self) -> u32 {
-        self.process.id()
-    }
-
     /// The last lines the process wrote to its tail (stderr; for `exec:`, stdout too).
     pub fn tail(&self) -> Vec<String> {
         self.tail

@@ -14,12 +14,12 @@
 //! `harness/setup`. A target whose adapter is not installed fails its runs with the command
 //! that installs it.
 
-pub mod bridge;
-pub mod child;
-pub mod client_bridge;
-pub mod exec;
-pub mod protocol;
-pub mod wire;
+pub(crate) mod bridge;
+pub(crate) mod child;
+pub(crate) mod client_bridge;
+pub(crate) mod exec;
+pub(crate) mod protocol;
+pub(crate) mod wire;
 
 use crate::scenario::ServerConfig;
 use crate::sim::{ClientEnv, ClientTarget, HostFuture, ServerEnv, ServerTarget};

@@ -41,11 +41,11 @@ fn every_option_that_changes_a_run_is_in_its_reproduce_line() {
         };
         let mut s =
             vec![
-                crate::scenario::parse("x.toml", "description = \"t\"\nduration = \"10s\"\n")
+                middlebox::scenario::parse("x.toml", "description = \"t\"\nduration = \"10s\"\n")
                     .unwrap(),
             ];
         apply_run_options(&mut s, &a).unwrap();
-        let r = crate::report::evaluate(&s[0], "reference", 1, Default::default());
+        let r = middlebox::report::evaluate(&s[0], "reference", 1, Default::default());
         let line = r.reproduce();
         assert!(
             line.ends_with(&format!(" --{long} {value}")),
@@ -57,9 +57,11 @@ fn every_option_that_changes_a_run_is_in_its_reproduce_line() {
     let Command::Run(a) = cli.command else {
         panic!("run")
     };
-    let mut s = vec![
-        crate::scenario::parse("x.toml", "description = \"t\"\nduration = \"10s\"\n").unwrap(),
-    ];
+    let mut s =
+        vec![
+            middlebox::scenario::parse("x.toml", "description = \"t\"\nduration = \"10s\"\n")
+                .unwrap(),
+        ];
     apply_run_options(&mut s, &a).unwrap();
     assert!(s[0].cli_options.is_empty(), "{:?}", s[0].cli_options);
 }
@@ -106,11 +108,11 @@ fn a_failed_out_write_still_gives_the_outcome_exit_code() {
     let _ = std::fs::remove_file(&dir);
 }
 
-fn scenario(steps: &str, target: &str) -> crate::scenario::Scenario {
+fn scenario(steps: &str, target: &str) -> middlebox::scenario::Scenario {
     let text = format!(
             "description = \"t\"\nduration = \"10s\"\n{steps}\n[[expect]]\ncheck = \"stream.survives\"\n[expect-fail.\"{target}\"]\nchecks = [\"stream.survives\"]\n"
         );
-    crate::scenario::parse("t.toml", &text).expect("valid")
+    middlebox::scenario::parse("t.toml", &text).expect("valid")
 }
 
 #[test]

@@ -17,11 +17,11 @@
 //! Wall-clock time is read here, and only here: it measures the harness and never reaches a
 //! trace.
 
-use crate::scenario::{self, Scenario};
-use crate::sim::runner::Engine;
-use crate::suite;
-use crate::targets::{self, TargetInfo};
-use crate::time::EPOCH_SECS;
+use middlebox::scenario::{self, Scenario};
+use middlebox::sim::Engine;
+use middlebox::suite;
+use middlebox::targets::{self, TargetInfo};
+use middlebox::time::EPOCH_SECS;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
@@ -191,12 +191,12 @@ gap-max = "20s"
             // one such scenario against the real SDK.
             let name = "ts-sdk-server@1.32.2";
             let t = targets::get(name).expect("the Node target is registered");
-            crate::targets::process::launch(
-                crate::targets::process::IMPLEMENTATIONS
+            middlebox::targets::process::launch(
+                middlebox::targets::process::IMPLEMENTATIONS
                     .iter()
                     .find(|i| i.target == name)
                     .expect("registered"),
-                &crate::scenario::ServerConfig::default(),
+                &middlebox::scenario::ServerConfig::default(),
             )?;
             let text = "description = \"bench node: an MCP GET stream behind nginx for 30 minutes, the SDK's own 15 s keepalive\"\nprotocol = [\"2025-11-25\"]\nduration = \"30m\"\n[[intermediary]]\npreset = \"nginx\"\n[[client.step]]\nat = \"0s\"\ndo = \"initialize\"\n[[client.step]]\nat = \"1s\"\ndo = \"open-get-stream\"\n[[expect]]\ncheck = \"stream.survives\"\nstream = \"get\"\n";
             let s = scenario::parse("bench/node.toml", text).map_err(|e| e.to_string())?;
@@ -368,7 +368,7 @@ pub fn render_table(rows: &[Row]) -> String {
                 "| {} | {} | {} | {:.3} s | {:.0} | {} | {} | {:.2} s | {:.0} | {:.4} | {} |\n",
                 r.description,
                 m.runs,
-                crate::time::span(Duration::from_secs_f64(m.virtual_s.round())),
+                middlebox::time::span(Duration::from_secs_f64(m.virtual_s.round())),
                 m.wall_s,
                 r.virtual_per_wall.unwrap_or(0.0),
                 f1(m.peak_rss_mib, " MiB"),

@@ -8,10 +8,10 @@
 //! Exit codes: 0 every outcome as expected, 1 an unexpected outcome, 2 usage or
 //! scenario-file errors.
 
-use crate::report::{render_junit, render_text, Report, RunResult};
-use crate::scenario::{self, Scenario};
-use crate::targets::{self, TargetInfo};
 use clap::{Parser, Subcommand, ValueEnum};
+use middlebox::report::{render_junit, render_text, Report, RunResult};
+use middlebox::scenario::{self, Scenario};
+use middlebox::targets::{self, TargetInfo};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -114,8 +114,8 @@ pub struct RunArgs {
     pub event_store: Option<OnOff>,
     /// Simulation engine: `events` (cost follows events; no faults), `network` (turmoil,
     /// stepped every tick; every fault), or `auto` (events unless the scenario has faults).
-    #[arg(long, value_enum, default_value_t = crate::sim::runner::Engine::default())]
-    pub engine: crate::sim::runner::Engine,
+    #[arg(long, value_enum, default_value_t = middlebox::sim::Engine::default())]
+    pub engine: middlebox::sim::Engine,
     /// Internal: print this process's peak resident memory (VmHWM) on stderr at exit.
     #[arg(long, hide = true)]
     pub peak_rss: bool,
@@ -296,7 +296,7 @@ fn check_targets(s: &Scenario) -> Result<(), String> {
             Some(t) if t.in_scope(s) && t.cannot_honour(s).is_some() => {
                 let (key, why) = t.cannot_honour(s).expect("checked just above");
                 let place = s.expect_fail_at.get(name).cloned().unwrap_or_default();
-                return Err(crate::scenario::ScenarioError {
+                return Err(middlebox::scenario::ScenarioError {
                     file: s.path.clone(),
                     line: place.line,
                     column: place.column,
@@ -332,7 +332,7 @@ fn check_targets(s: &Scenario) -> Result<(), String> {
 /// its reproduce line needs no `--engine`; one given is repeated).
 fn apply_run_options(scenarios: &mut [Scenario], a: &RunArgs) -> Result<(), String> {
     apply_server_options(scenarios, a.keepalive.as_deref(), a.event_store)?;
-    if a.engine != crate::sim::runner::Engine::Auto {
+    if a.engine != middlebox::sim::Engine::Auto {
         let name = a
             .engine
             .to_possible_value()
@@ -348,7 +348,7 @@ fn apply_run_options(scenarios: &mut [Scenario], a: &RunArgs) -> Result<(), Stri
 
 /// `--keepalive` and `--event-store`: every scenario's `[server]` settings, overridden.
 fn apply_server_options(
-    scenarios: &mut [crate::scenario::Scenario],
+    scenarios: &mut [middlebox::scenario::Scenario],
     keepalive: Option<&str>,
     event_store: Option<OnOff>,
 ) -> Result<(), String> {
@@ -356,7 +356,7 @@ fn apply_server_options(
         None => None,
         Some(k) if k.trim() == "off" => Some(None),
         Some(k) => {
-            let d = crate::time::parse_span(k)
+            let d = middlebox::time::parse_span(k)
                 .map_err(|e| format!("--keepalive {k:?}: {e}; expected a span like 15s, or off"))?;
             if d.is_zero() {
                 return Err(format!(
@@ -370,7 +370,7 @@ fn apply_server_options(
         if let Some(k) = keepalive {
             s.server.keepalive = k;
             s.server.keepalive_set = true;
-            let shown = k.map_or_else(|| "off".to_string(), crate::time::span);
+            let shown = k.map_or_else(|| "off".to_string(), middlebox::time::span);
             s.cli_options.extend(["--keepalive".to_string(), shown]);
         }
         if let Some(e) = event_store {
@@ -489,7 +489,7 @@ fn write_out(dir: &Path, report: &Report) -> std::io::Result<()> {
             let base = trace_file_name(&r.scenario, &r.target);
             std::fs::write(
                 fresh.join(format!("{base}.txt")),
-                crate::trace::render_text(&r.trace),
+                middlebox::trace::render_text(&r.trace),
             )?;
             std::fs::write(fresh.join(format!("{base}.json")), r.trace.to_json())?;
         }
@@ -577,7 +577,7 @@ fn cmd_run(a: RunArgs) -> ExitCode {
         }
     }
     let jobs = a.jobs.unwrap_or_else(default_jobs);
-    let total = crate::suite::pairs(&scenarios, &targets).len();
+    let total = middlebox::suite::pairs(&scenarios, &targets).len();
     let skipped = scenarios.len() * targets.len() - total - unhonoured.len();
     if skipped > 0 && !a.targets.is_empty() {
         eprintln!(
@@ -598,7 +598,8 @@ fn cmd_run(a: RunArgs) -> ExitCode {
             eprint!("\r[{n}/{total}] {} × {}\x1b[K", r.scenario, r.target);
         }
     };
-    let results = crate::suite::run_all(&scenarios, &targets, a.seed, jobs, a.engine, &progress);
+    let results =
+        middlebox::suite::run_all(&scenarios, &targets, a.seed, jobs, a.engine, &progress);
     if tty {
         eprint!("\r\x1b[K");
     }
@@ -676,10 +677,10 @@ fn cmd_targets() -> ExitCode {
 fn cmd_presets(markdown: bool) -> ExitCode {
     use std::fmt::Write as _;
     if markdown {
-        emit(&crate::intermediary::preset::markdown_table());
+        emit(&middlebox::intermediary::preset::markdown_table());
         return ExitCode::SUCCESS;
     }
-    let all = crate::intermediary::preset::all();
+    let all = middlebox::intermediary::preset::all();
     let w = all.iter().map(|p| p.name.len()).max().unwrap_or(4);
     let mut out = String::new();
     for p in all {
@@ -716,7 +717,7 @@ fn cmd_explain(path: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    emit(&format!("{}\n", crate::scenario::explain(&s)));
+    emit(&format!("{}\n", middlebox::scenario::explain(&s)));
     ExitCode::SUCCESS
 }
 

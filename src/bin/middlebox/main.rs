@@ -1,8 +1,14 @@
+//! The `middlebox` command: runs scenario files against targets, lists what it has, and
+//! benchmarks the engines (see `middlebox --help`).
+
+mod bench;
+mod cli;
+
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = match middlebox::cli::Cli::try_parse() {
+    let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -10,5 +16,5 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    middlebox::cli::main_with(cli)
+    cli::main_with(cli)
 }
