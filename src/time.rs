@@ -43,10 +43,12 @@ pub mod human {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
+    /// Writes `d` as a span (`60s`).
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::span(*d))
     }
 
+    /// Reads a span (`60s`, `5m`, `250ms`).
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
         super::parse_span(&s).map_err(serde::de::Error::custom)
@@ -58,6 +60,7 @@ pub mod human_opt {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
+    /// Writes `Some(d)` as a span (`60s`), `None` as none.
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
             Some(d) => s.serialize_str(&super::span(*d)),
@@ -65,6 +68,7 @@ pub mod human_opt {
         }
     }
 
+    /// Reads an optional span.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let s = Option::<String>::deserialize(d)?;
         s.map(|s| super::parse_span(&s).map_err(serde::de::Error::custom))

@@ -49,7 +49,9 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
+    /// The property held over everything the check judges.
     Pass,
+    /// The property was violated: the outcome's `at` and message say where and how.
     Fail,
     /// The target cannot expose what the check needs.
     Unobservable,
@@ -70,6 +72,7 @@ impl std::fmt::Display for Verdict {
 pub struct CheckOutcome {
     /// Stable check id, e.g. `keepalive.cadence`.
     pub id: String,
+    /// What the check concluded.
     pub verdict: Verdict,
     /// Virtual time the verdict is about (the failure point, or the end of the span checked).
     #[serde(
@@ -98,17 +101,23 @@ pub enum CheckSpec {
     /// only the client may close it.
     #[serde(rename = "stream.survives")]
     StreamSurvives {
+        /// The client stream judged (its name in the client's timeline); `None`: every stream.
         stream: Option<String>,
+        /// Until when the stream must stay open; `None`: the scenario's end.
         #[serde(with = "crate::time::human_opt")]
         until: Option<Duration>,
     },
     /// `stream.closed`: the stream is closed by intermediary `by` at `at` ± `tolerance`.
     #[serde(rename = "stream.closed")]
     StreamClosed {
+        /// The client stream judged; `None`: every stream.
         stream: Option<String>,
+        /// The intermediary (its host name) expected to close the stream.
         by: String,
+        /// When it is expected to close it (virtual time since the run started).
         #[serde(with = "crate::time::human")]
         at: Duration,
+        /// How far from `at` the close may be, either way (default 1 s).
         #[serde(with = "crate::time::human")]
         tolerance: Duration,
     },
@@ -116,32 +125,42 @@ pub enum CheckSpec {
     /// (from response headers to the stream's end) is at most `gap_max`.
     #[serde(rename = "keepalive.cadence")]
     KeepaliveCadence {
+        /// The client stream judged; `None`: every stream.
         stream: Option<String>,
+        /// The largest gap allowed between bytes reaching the client.
         #[serde(with = "crate::time::human")]
         gap_max: Duration,
     },
     /// `keepalive.format`: keepalives are comments; a data-less named event is flagged.
     #[serde(rename = "keepalive.format")]
-    KeepaliveFormat { stream: Option<String> },
+    KeepaliveFormat {
+        /// The client stream judged; `None`: every stream.
+        stream: Option<String>,
+    },
     /// `first-event.delay`: the first event reaches the client within `max` of the request,
     /// and not before `min` (at least one of the two is given).
     #[serde(rename = "first-event.delay")]
     FirstEventDelay {
+        /// The client stream judged; `None`: every stream.
         stream: Option<String>,
+        /// The latest the first event may reach the client after the request; `None`: no upper bound.
         #[serde(with = "crate::time::human_opt")]
         max: Option<Duration>,
+        /// The earliest it may; `None`: no lower bound.
         #[serde(with = "crate::time::human_opt")]
         min: Option<Duration>,
     },
     /// `keepalive.on-post`: `keepalive.cadence` over POST requests answered with SSE.
     #[serde(rename = "keepalive.on-post")]
     KeepaliveOnPost {
+        /// The largest gap allowed between bytes reaching the client.
         #[serde(with = "crate::time::human")]
         gap_max: Duration,
     },
     /// `keepalive.on-replay`: `keepalive.cadence` over requests sent with `Last-Event-ID`.
     #[serde(rename = "keepalive.on-replay")]
     KeepaliveOnReplay {
+        /// The largest gap allowed between bytes reaching the client.
         #[serde(with = "crate::time::human")]
         gap_max: Duration,
     },
@@ -149,6 +168,7 @@ pub enum CheckSpec {
     /// its cadence (gaps at the client ≤ `gap_max`) until it ends.
     #[serde(rename = "timers.independent")]
     TimersIndependent {
+        /// The largest gap allowed between bytes reaching the client on every stream still open.
         #[serde(with = "crate::time::human")]
         gap_max: Duration,
     },
@@ -157,6 +177,7 @@ pub enum CheckSpec {
     /// failed write. Unobservable when the server reports no timers.
     #[serde(rename = "timers.cleared")]
     TimersCleared {
+        /// How long after the server learns a stream is gone its timer may still run (default 1 s).
         #[serde(with = "crate::time::human")]
         grace: Duration,
     },
@@ -164,14 +185,20 @@ pub enum CheckSpec {
     /// exactly the events the server had written on that stream after that id (no loss, no
     /// duplicate, order kept) before any new one.
     #[serde(rename = "replay.complete")]
-    ReplayComplete { stream: Option<String> },
+    ReplayComplete {
+        /// The client stream judged; `None`: every stream.
+        stream: Option<String>,
+    },
     /// `event-id.unique`: the server never uses one event id twice within a session.
     #[serde(rename = "event-id.unique")]
     EventIdUnique,
     /// `client.resumes`: every reconnect of a stream sends, as `Last-Event-ID`, the last event
     /// id the client received on it (persisting across consecutive drops).
     #[serde(rename = "client.resumes")]
-    ClientResumes { stream: Option<String> },
+    ClientResumes {
+        /// The client stream judged; `None`: every stream.
+        stream: Option<String>,
+    },
     /// `delivery.exactly-once`: every JSON-RPC message the server wrote to the client (an SSE
     /// event with data, or a JSON answer) reaches the application exactly once, unless the
     /// client had closed that stream itself (or the scenario had ended) before it was written.
@@ -190,8 +217,10 @@ pub enum CheckSpec {
     /// that long before reconnecting.
     #[serde(rename = "client.reconnect-backoff")]
     ClientReconnectBackoff {
+        /// The first wait after a failed reconnect (the server's `retry` replaces it when sent).
         #[serde(with = "crate::time::human")]
         initial: Duration,
+        /// The longest wait.
         #[serde(with = "crate::time::human")]
         max: Duration,
     },
@@ -199,7 +228,9 @@ pub enum CheckSpec {
     /// within any `window`, whatever the cause.
     #[serde(rename = "client.reconnect-rate")]
     ClientReconnectRate {
+        /// The most reconnects of one stream within any `window` (default 6).
         reconnects_max: u32,
+        /// The sliding window (default 60 s).
         #[serde(with = "crate::time::human")]
         window: Duration,
     },
@@ -208,7 +239,9 @@ pub enum CheckSpec {
     /// switch) within `within` (default 60s). Drops within `within` of the end are not judged.
     #[serde(rename = "stream.recovers")]
     StreamRecovers {
+        /// The client stream judged; `None`: every MCP stream.
         stream: Option<String>,
+        /// How long a dropped stream may take to receive again (default 60 s).
         #[serde(with = "crate::time::human")]
         within: Duration,
         /// A GET on another session than the one the stream dropped on counts too (default
@@ -240,6 +273,7 @@ pub enum CheckSpec {
     /// within `tick` + 1 ms; never otherwise.
     #[serde(rename = "client.keepalive-warnings")]
     ClientKeepaliveWarnings {
+        /// The keepalive interval the client expects (default 30 s).
         #[serde(with = "crate::time::human")]
         expected: Duration,
         /// The scenario's tick (not a file parameter).

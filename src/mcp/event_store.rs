@@ -29,7 +29,9 @@ pub struct StoredEvent {
 /// What a `Last-Event-ID` resumes: the stream it belongs to and its later events, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Replay {
+    /// The stream the id belongs to.
     pub stream: String,
+    /// The stream's events after the id, oldest first.
     pub events: Vec<StoredEvent>,
 }
 

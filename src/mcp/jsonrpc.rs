@@ -31,15 +31,25 @@ pub const SESSION_NOT_FOUND: i64 = -32001;
 pub enum Message {
     /// A request: expects exactly one answer carrying `id`.
     Request {
+        /// The request id, echoed in its answer.
         id: Value,
+        /// The method called (`tools/call`).
         method: String,
         /// `params` as sent (`Null` when absent).
         params: Value,
     },
     /// A notification: no id, no answer.
-    Notification { method: String, params: Value },
+    Notification {
+        /// The method notified (`notifications/progress`).
+        method: String,
+        /// `params` as sent (`Null` when absent).
+        params: Value,
+    },
     /// A response to a request the server sent (a `result` or an `error` with an id).
-    Response { id: Value },
+    Response {
+        /// The id of the request it answers.
+        id: Value,
+    },
 }
 
 impl Message {
@@ -63,7 +73,9 @@ impl Message {
 /// A JSON-RPC error object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RpcError {
+    /// The JSON-RPC error code (`-32602` invalid params, ...).
     pub code: i64,
+    /// A short human description.
     pub message: String,
 }
 

@@ -26,12 +26,16 @@ use serde::Serialize;
 /// One check's outcome within a result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CheckResult {
+    /// The check's stable id (`keepalive.cadence`).
     pub id: String,
+    /// What the check concluded.
     pub verdict: Verdict,
     /// The scenario declares this check a known failure for this target.
     pub expected_fail: bool,
+    /// The virtual instant the verdict is about, as `HH:MM:SS.mmm`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
+    /// One sentence: what held, or what happened instead.
     pub message: String,
 }
 
@@ -50,16 +54,22 @@ impl CheckResult {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ResultVerdict {
+    /// No check failed and the run finished.
     Pass,
+    /// A check failed, or the run itself failed ([`RunResult::error`]).
     Fail,
 }
 
 /// One scenario run against one target.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunResult {
+    /// The scenario's path.
     pub scenario: String,
+    /// The target's name.
     pub target: String,
+    /// The seed the run used.
     pub seed: u64,
+    /// Pass or fail, expected or not (see [`RunResult::unexpected`]).
     pub verdict: ResultVerdict,
     /// The scenario declares known failures for this target.
     pub expected_fail: bool,
@@ -68,7 +78,9 @@ pub struct RunResult {
     /// The simulation's own error (a host failed, or the run hung).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Every check judged, listed and implicit, in the scenario's order.
     pub checks: Vec<CheckResult>,
+    /// Everything the run recorded.
     #[serde(skip)]
     pub trace: Trace,
     /// Command-line options the run was made with (repeated by [`RunResult::reproduce`]).
@@ -215,8 +227,11 @@ fn refusals(trace: &Trace) -> Option<String> {
 /// Counts over a report.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    /// Runs that passed.
     pub pass: usize,
+    /// Runs that failed, as expected or not.
     pub fail: usize,
+    /// Runs with an outcome the scenario does not expect (the ones that fail CI).
     pub unexpected: usize,
 }
 
@@ -225,11 +240,14 @@ pub struct Summary {
 pub struct Report {
     /// The `--seed` given, if any (each result carries the seed it ran with).
     pub seed: Option<u64>,
+    /// Every run, in input order.
     pub results: Vec<RunResult>,
+    /// Counts over `results`.
     pub summary: Summary,
 }
 
 impl Report {
+    /// The report of `results`, with its summary counted.
     pub fn new(seed: Option<u64>, results: Vec<RunResult>) -> Self {
         let summary = Summary {
             pass: results

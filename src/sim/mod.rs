@@ -42,7 +42,9 @@ pub fn now() -> Duration {
 /// What every host of one simulation shares.
 #[derive(Clone)]
 pub struct HostEnv {
+    /// The run's trace: every host records what it does here.
     pub recorder: Recorder,
+    /// Connection ids, unique within the run.
     pub conns: ConnRegistry,
     /// The run's seed (for seeded behaviour inside hosts).
     pub seed: u64,

@@ -15,6 +15,7 @@ const GRACE: Duration = Duration::from_secs(60);
 /// The result of one run.
 #[derive(Debug, Default)]
 pub struct RunOutput {
+    /// Everything the run recorded.
     pub trace: Trace,
     /// A host failed or the run did not finish: the simulation's own error.
     pub error: Option<String>,

@@ -59,7 +59,9 @@ fn client(f: impl Fn() -> Rc<dyn ClientTarget> + Send + Sync + 'static) -> Optio
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
+    /// Runs on the server host, against the reference client.
     Server,
+    /// Runs on the client host, against the reference server.
     Client,
     /// Both: the reference implementation.
     Both,
@@ -84,6 +86,7 @@ pub enum Scope {
 pub struct TargetInfo {
     /// Name used with `--target` and in `[expect-fail."NAME"]`.
     pub name: &'static str,
+    /// Which end it plays.
     pub role: Role,
     /// One line: what it is.
     pub summary: &'static str,

@@ -31,7 +31,9 @@ use std::rc::Rc;
 /// The language runtime an adapter runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Runtime {
+    /// Node.js (the adapter in `harness/node`).
     Node,
+    /// Python (the adapter in `harness/python`).
     Python,
 }
 
@@ -42,7 +44,9 @@ pub struct Implementation {
     pub target: &'static str,
     /// `impl` in the protocol's start command.
     pub name: &'static str,
+    /// The package version the adapter pins.
     pub version: &'static str,
+    /// The runtime its adapter runs on.
     pub runtime: Runtime,
     /// Whether the implementation has a keepalive setting (1.29.0 has none: a scenario's
     /// `keepalive` does not apply to it).
