@@ -45,7 +45,8 @@ pub struct ClientEnv {
 
 /// A server implementation. `serve` is called at every start of the server host.
 pub trait ServerTarget {
-    /// The server host's software, started afresh at every (re)start of the host (a `restart` fault).
+    /// The server host's software, started afresh at every start of the host (again after a
+    /// crash, by a `bounce` fault).
     fn serve(&self, env: ServerEnv) -> HostFuture;
 
     /// Work done before the run's clock starts (real time, blocking): an `exec:` server is
