@@ -287,7 +287,7 @@ pub enum CheckSpec {
     DeterminismWallClock,
     /// `rpc.answered`: every JSON-RPC request the client's timeline sends gets an `ok` answer
     /// (an error outcome, an `http NNN` one, or none fails) unless the client closed its
-    /// stream first; unanswered requests due within [`rpc_answered::TAIL`] of the end are not
+    /// stream first; unanswered requests due within 60 s of the end are not
     /// judged. Run on every scenario (reported when it fails, or when listed).
     #[serde(rename = "rpc.answered")]
     RpcAnswered {

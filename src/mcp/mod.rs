@@ -10,7 +10,7 @@
 //! ```
 //!
 //! The reference server and client that speak MCP over the simulated network are in
-//! [`crate::reference`].
+//! `crate::reference`.
 
 pub mod event_store;
 pub mod jsonrpc;

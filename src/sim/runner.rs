@@ -31,8 +31,8 @@ pub enum Engine {
     Auto,
     /// turmoil: every host and link stepped every tick; supports every fault.
     Network,
-    /// One paused-clock runtime, hosts as tasks joined by in-memory links
-    /// ([`super::mem`]): cost follows events. No faults.
+    /// One paused-clock runtime, hosts as tasks joined by in-memory links: cost follows
+    /// events. No faults.
     Events,
     /// Both engines, and their traces must be byte-identical (scenarios with faults: the
     /// network engine alone). A self-check of the event engine.

@@ -144,7 +144,7 @@ impl Unhonoured {
 impl TargetInfo {
     /// The target of a bug model (see [`defects`]): the reference server or client with its
     /// defect, run by default, expected to fail.
-    pub fn from_bug_model(b: &BugModel) -> Self {
+    pub(crate) fn from_bug_model(b: &BugModel) -> Self {
         let (role, server, client) = match b.defect {
             Defect::Server(f) => (
                 Role::Server,
@@ -505,7 +505,7 @@ pub fn all() -> Vec<TargetInfo> {
 }
 
 /// Looks a target up by name; `exec:CMD` is a server run by the shell command `CMD` on real
-/// time (see [`process::exec`]).
+/// time (`src/targets/process/exec.rs`).
 pub fn get(name: &str) -> Option<TargetInfo> {
     if let Some(cmd) = name.strip_prefix("exec:") {
         if cmd.trim().is_empty() {

@@ -205,7 +205,7 @@ pub fn build(cfg: &ServerConfig, target: &str) -> Rc<dyn ServerTarget> {
 }
 
 /// [`build`] with a test-only defect injected into the implementation's environment (see
-/// [`Options::test_defect`]; the Node adapters know `clear-interval-noop`): for the harness's
+/// `Options::test_defect`; the Node adapters know `clear-interval-noop`): for the harness's
 /// own tests, which show a check failing on a real implementation for a real reason.
 pub fn build_with_defect(cfg: &ServerConfig, target: &str, defect: &str) -> Rc<dyn ServerTarget> {
     let launch = launch(implementation(target), cfg).map(|mut l| {
