@@ -2,14 +2,13 @@
 //! Cloudflare, Envoy, AWS ALB) against the service, in-process, on virtual time.
 
 use axum_keepalive::app;
-use middlebox::report::{render_failure, RunResult};
-use middlebox::targets::service::tower;
+use middlebox::{render_failure, tower, RunResult, Scenario};
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// middlebox's plain-SSE keepalive scenarios (this example lives inside the middlebox repo;
 /// in your crate, point at a copy or at your own scenario files).
-fn scenarios() -> Vec<middlebox::scenario::Scenario> {
+fn scenarios() -> Vec<Scenario> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/keepalive");
     [
         "nginx-30m.toml",
@@ -18,16 +17,14 @@ fn scenarios() -> Vec<middlebox::scenario::Scenario> {
         "aws-alb.toml",
     ]
     .iter()
-    .map(|f| middlebox::scenario::load(&dir.join(f)).expect("scenario loads"))
+    .map(|f| middlebox::load(&dir.join(f)).expect("scenario loads"))
     .collect()
 }
 
 fn run(keepalive: Option<Duration>) -> Vec<RunResult> {
     scenarios()
         .iter()
-        .map(|s| {
-            middlebox::suite::run_server(s, "axum-keepalive", tower(move || app(keepalive)), None)
-        })
+        .map(|s| middlebox::run_server(s, "axum-keepalive", tower(move || app(keepalive)), None))
         .collect()
 }
 
