@@ -134,3 +134,111 @@ fn a_failed_connect_without_an_id_is_still_a_stream() {
         }
     ));
 }
+
+#[test]
+fn a_hop_that_saw_its_downstream_go_is_not_the_client_closing() {
+    // client → cloudflare → ingress-nginx → server, cloudflare crashes: ingress-nginx sees
+    // its downstream side close (it records that as `closed by client`) at the instant the
+    // client sees the stream cut, and before the client records it (as a run traced it).
+    let t = TraceBuilder::new()
+        .intermediary("cloudflare", &[("idle-timeout", 120_000)])
+        .intermediary("ingress-nginx", &[("idle-timeout", 60_000)])
+        .stream(1, "main", 1_001)
+        .comment(16_009, 1)
+        .push(
+            30_000,
+            "fault",
+            None,
+            EventKind::FaultApplied {
+                fault: "crash cloudflare".into(),
+            },
+        )
+        .push(
+            30_000,
+            "ingress-nginx",
+            Some(1),
+            EventKind::ConnClosed {
+                by: Closer::Client,
+                reason: "downstream closed; closing upstream".into(),
+            },
+        )
+        .ended(30_000, 1, StreamEnd::Truncated)
+        .build();
+    let s = select("x", &t, Some("main"), Duration::from_secs(180)).unwrap();
+    let Fate::Died(d) = s[0].fate() else {
+        panic!("expected a death, got {:?}", s[0].fate())
+    };
+    assert_eq!(d.event.host, "client");
+    assert_eq!(d.by, None);
+    assert_eq!(
+        d.sentence(),
+        "ended at 00:00:30.000 (no response terminator)"
+    );
+}
+
+#[test]
+fn a_stream_end_is_not_blamed_on_the_client_hanging_up_after_it() {
+    // The client's read failed (a garbled chunk) while the server kept the connection: the
+    // client drops it, and nginx records the client side closing after the stream ended
+    // (as a run against a real server traced it).
+    let t = TraceBuilder::new()
+        .intermediary("ingress-nginx", &[("idle-timeout", 60_000)])
+        .stream(1, "main", 104)
+        .event(115, 1, None, "hi")
+        .ended(
+            417,
+            1,
+            StreamEnd::Error("error reading a body from connection".into()),
+        )
+        .push(
+            423,
+            "ingress-nginx",
+            Some(1),
+            EventKind::ConnClosed {
+                by: Closer::Client,
+                reason: "downstream closed; closing upstream".into(),
+            },
+        )
+        .build();
+    let s = select("x", &t, Some("main"), Duration::from_secs(3)).unwrap();
+    let Fate::Died(d) = s[0].fate() else {
+        panic!("expected a death, got {:?}", s[0].fate())
+    };
+    assert_eq!(d.by, None);
+    assert_eq!(
+        d.sentence(),
+        "ended at 00:00:00.417 (transport error: error reading a body from connection)"
+    );
+}
+
+#[test]
+fn summarise_lists_up_to_five_labels_and_elides_beyond() {
+    let labels = |n: usize| (1..=n).map(|i| format!("conn#{i}")).collect::<Vec<_>>();
+    assert_eq!(
+        summarise(labels(5)),
+        "conn#1, conn#2, conn#3, conn#4, conn#5"
+    );
+    assert_eq!(
+        summarise(labels(6)),
+        "conn#1, conn#2, conn#3, … 2 more …, conn#6"
+    );
+}
+
+#[test]
+fn a_named_stream_never_opened_fails_saying_what_the_client_opened() {
+    let end = Duration::from_secs(60);
+    let err = select("x", &TraceBuilder::new().build(), Some("main"), end).unwrap_err();
+    assert_eq!(err.verdict, Verdict::Fail);
+    assert_eq!(err.at, Some(end));
+    assert_eq!(
+        err.message,
+        "stream main was never opened (the client opened no stream)"
+    );
+    let t = TraceBuilder::new().stream(1, "get", 0).build();
+    let err = select("x", &t, Some("main"), end).unwrap_err();
+    assert_eq!(err.verdict, Verdict::Fail);
+    assert_eq!(
+        err.message,
+        "stream main was never opened (the client opened: get)"
+    );
+}
