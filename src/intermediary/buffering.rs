@@ -26,9 +26,17 @@ pub enum BufferingMode {
     /// Hold the whole body until the upstream ends it.
     Full,
     /// Hold until at least `bytes` are held, then release them all.
-    Threshold { bytes: usize },
+    Threshold {
+        /// Everything held is released once this many bytes or more are held. From
+        /// `buffering.bytes` (> 0; required unless the preset's threshold gives it). Unit:
+        /// bytes.
+        bytes: usize,
+    },
     /// Release held bytes `every` span after the first held byte.
     FlushInterval {
+        /// Everything held is released this long after the first byte held since the last
+        /// flush. From `buffering.every` (a span > 0; required unless the preset's flush
+        /// interval gives it). Unit: virtual time span.
         #[serde(with = "crate::time::human")]
         every: Duration,
     },

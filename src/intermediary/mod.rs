@@ -114,18 +114,34 @@ pub enum Observation {
     /// The downstream connection was accepted and the upstream one established.
     Opened,
     /// The request head passed upstream.
-    RequestHead { method: String, path: String },
+    RequestHead {
+        /// The request method as the client wrote it, e.g. `GET`.
+        method: String,
+        /// The request target as the client wrote it, e.g. `/mcp`.
+        path: String,
+    },
     /// The response head arrived from upstream (status and headers, names lowercased).
     ResponseHead {
+        /// The response status code, e.g. 200.
         status: u16,
+        /// The response headers in the order received, as `(name, value)`: names lowercased,
+        /// values as sent (decoded as UTF-8 with replacement).
         headers: Vec<(String, String)>,
     },
     /// `len` bytes were received from `from` (before any holding or delay). Every read is
     /// reported, head bytes included; idle timers use this.
-    Bytes { from: Side, len: usize },
+    Bytes {
+        /// The side the bytes came from.
+        from: Side,
+        /// How many bytes this read carried. Unit: bytes.
+        len: usize,
+    },
     /// `len` bytes of the response *body* (after the head) arrived from upstream; reported
     /// right after the `Bytes` observation of the same read. Buffering counts these.
-    ResponseBody { len: usize },
+    ResponseBody {
+        /// How many body bytes this read carried. Unit: bytes.
+        len: usize,
+    },
     /// The upstream side ended its response (FIN or a complete body).
     UpstreamEnded,
 }
@@ -135,9 +151,19 @@ pub enum Observation {
 pub enum Decision {
     /// End the connection. `reason` is a human sentence for the trace, e.g.
     /// `"idle-timeout 60s (upstream silent since 00:00:01.003)"`.
-    Close { action: CloseAction, reason: String },
+    Close {
+        /// How to end it. Once response headers went downstream the relay ends a `Respond`
+        /// with `fin` instead.
+        action: CloseAction,
+        /// Why, as the trace records it with the close, the answer or the blackhole.
+        reason: String,
+    },
     /// Release every held response byte downstream.
-    Flush { why: String },
+    Flush {
+        /// Why, as the trace records it ([`crate::trace::EventKind::Flushed`]), e.g.
+        /// `"threshold 4096 bytes reached (5000 held)"`.
+        why: String,
+    },
 }
 
 /// One rule of an intermediary. Implementations are pure: no I/O, no clocks, no global RNG.
@@ -184,10 +210,16 @@ pub trait Behavior: std::fmt::Debug {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum BehaviorConfig {
+    /// `idle-timeout`: end the connection after a span with no bytes from the watched side.
     IdleTimeout(idle_timeout::IdleTimeoutConfig),
+    /// `first-byte-timeout`: answer with an error status when no response headers arrived
+    /// within a span of the request.
     FirstByteTimeout(first_byte_timeout::FirstByteTimeoutConfig),
+    /// `max-duration`: end the connection a fixed span after it opened, whatever the traffic.
     MaxDuration(max_duration::MaxDurationConfig),
+    /// `buffering`: hold response body bytes back from the client.
     Buffering(buffering::BufferingConfig),
+    /// `latency`: delay every chunk by a fixed or seeded-random span.
     Latency(latency::LatencyConfig),
 }
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 pub struct Scenario {
     /// Path as given (relative to the working directory when possible); also the test name.
     pub path: String,
+    /// `description`: one sentence saying what must hold (not blank).
     pub description: String,
     /// Public report(s) this scenario reproduces, free text.
     pub cites: Option<String>,
@@ -30,9 +31,14 @@ pub struct Scenario {
     pub tick: Duration,
     /// The chain between client and server, client side first.
     pub intermediaries: Vec<IntermediaryConfig>,
+    /// `[server]`: the built-in server's settings (defaults when the file has no table).
     pub server: ServerConfig,
+    /// `[client]`: the client's timeline and reconnection policy.
     pub client: ClientConfig,
+    /// `[[fault]]` tables, sorted by time (file order for equal times).
     pub faults: Vec<Fault>,
+    /// `[[expect]]` tables, in file order, with their parameters typed. The implicit checks
+    /// every run is judged by are not listed here (see [`crate::check::implicit`]).
     pub expects: Vec<CheckSpec>,
     /// Known failures, by target name: which checks that target is expected to fail.
     pub expect_fail: BTreeMap<String, Vec<String>>,
@@ -100,9 +106,16 @@ impl Scenario {
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum KeepaliveFrame {
     /// `:<text>\n\n`, e.g. text `" keepalive"`.
-    Comment { text: String },
+    Comment {
+        /// `server.keepalive-comment`: the text after the `:`, one line, may be empty.
+        /// Default `" keepalive"`.
+        text: String,
+    },
     /// `event: <name>\ndata: \n\n` (a named event with empty data; not transparent).
-    NamedEvent { name: String },
+    NamedEvent {
+        /// `server.keepalive-event`: the event name, one line, not empty. Default `"ping"`.
+        name: String,
+    },
 }
 
 /// Settings of the built-in server (and, later, options passed to real targets).
@@ -222,6 +235,8 @@ pub enum GetGuard {
 /// when it finishes normally) `after` their start.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EndAfter {
+    /// How long after its start a response ends: the span `end-after` gives, or its table's
+    /// `after` (> 0). Unit: virtual time span.
     #[serde(with = "crate::time::human")]
     pub after: Duration,
     /// MCP: which kinds of SSE response end (every kind unless the file lists some). Plain
@@ -300,6 +315,7 @@ impl ResumeAnswer {
 /// A JSON-RPC notification the MCP server sends at a scheduled time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ServerNotification {
+    /// `at`: when, from the simulation start (≤ `duration`). Unit: virtual time span.
     #[serde(with = "crate::time::human")]
     pub at: Duration,
     /// e.g. `notifications/tools/list_changed`.
@@ -333,12 +349,15 @@ impl Default for ServerConfig {
 /// An event the server writes at a scheduled time on every stream open then.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ServerEvent {
+    /// `at`: when, from the simulation start (≤ `duration`); a stream opened later does not
+    /// get it. Unit: virtual time span.
     #[serde(with = "crate::time::human")]
     pub at: Duration,
     /// Event type (`event:` field); `None` = default `message`.
     pub event: Option<String>,
     /// `id:` field, if any.
     pub id: Option<String>,
+    /// `data`: the event's data; each line becomes one `data:` line.
     pub data: String,
 }
 
@@ -408,20 +427,34 @@ impl Default for ReconnectPolicy {
     }
 }
 
+/// `[[client.step]]`: one thing the client does, and when.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ClientStep {
+    /// `at`: when, from the simulation start (≤ `duration`). Unit: virtual time span.
     #[serde(with = "crate::time::human")]
     pub at: Duration,
+    /// `do`, with the keys that kind of step takes.
     pub action: ClientAction,
 }
 
+/// What a client step does: its `do` key (`open-stream`, `call-tool`, ...) and that kind's
+/// keys. `stream` names a stream for later steps and for checks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "do")]
 pub enum ClientAction {
     /// Open a GET SSE stream named `stream` on `path`.
-    OpenStream { stream: String, path: String },
+    OpenStream {
+        /// `stream`: a name no stream open at this time has. Default `"main"`.
+        stream: String,
+        /// `path`: the request path, starting with `/`. Default `"/sse"`.
+        path: String,
+    },
     /// Close the named stream from the client side.
-    CloseStream { stream: String },
+    CloseStream {
+        /// `stream`: a stream an earlier `open-stream`, `open-get-stream` or `call-tool` step
+        /// opened and no `close-stream` closed since. Default `"main"`.
+        stream: String,
+    },
     /// MCP: POST `initialize` (JSON answer), then `notifications/initialized`; the client
     /// keeps the session id.
     Initialize,
@@ -429,23 +462,36 @@ pub enum ClientAction {
     /// resumed with `Last-Event-ID` after a drop. `last_event_id`: sent with the first
     /// request already (a guessed id, GHSA-84j6-jc92-77jm); default none.
     OpenGetStream {
+        /// `stream`: a name no stream open at this time has. Default `"get"`.
         stream: String,
+        /// `last-event-id`: the `Last-Event-ID` the first request carries, visible ASCII
+        /// without spaces; `None` (default): a fresh GET stream.
         last_event_id: Option<String>,
     },
     /// MCP: POST `tools/call` of the built-in `sleep` tool, which runs `duration` and sends a
     /// progress notification every `progress_every`; answered over SSE on a stream named
     /// `stream` (default `call`).
     CallTool {
+        /// `stream`: a name no stream open at this time has. Default `"call"`.
         stream: String,
+        /// `tool-duration`: how long the tool runs before it answers (required). Unit:
+        /// virtual time span.
         #[serde(with = "crate::time::human")]
         duration: Duration,
+        /// `progress-every`: the interval between the tool's `notifications/progress`
+        /// messages (> 0, at least one tick); `None` (default): no progress notifications.
+        /// Unit: virtual time span.
         #[serde(with = "crate::time::human_opt")]
         progress_every: Option<Duration>,
     },
     /// MCP: drop the GET stream `stream`'s connection (if one is open) and reconnect it at
     /// once with `Last-Event-ID: last_event_id`; its reconnections go on from there.
     ReconnectStream {
+        /// `stream`: a GET stream an earlier `open-get-stream` step opened and no
+        /// `close-stream` closed since. Default `"get"`.
         stream: String,
+        /// `last-event-id`: the `Last-Event-ID` the stream reconnects with, visible ASCII
+        /// without spaces (required).
         last_event_id: String,
     },
     /// MCP: POST `ping` (JSON answer).
@@ -467,8 +513,10 @@ impl ClientAction {
 /// A scheduled fault.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Fault {
+    /// `at`: when, from the simulation start (≤ `duration`). Unit: virtual time span.
     #[serde(with = "crate::time::human")]
     pub at: Duration,
+    /// `do`, with the hosts it names.
     pub kind: FaultKind,
 }
 
@@ -478,17 +526,43 @@ pub struct Fault {
 #[serde(rename_all = "kebab-case", tag = "fault")]
 pub enum FaultKind {
     /// Drop every message between `a` and `b` until repaired.
-    Partition { a: String, b: String },
+    Partition {
+        /// `a`: one host of the link.
+        a: String,
+        /// `b`: the other host of the link, not `a`.
+        b: String,
+    },
     /// Undo a partition.
-    Repair { a: String, b: String },
+    Repair {
+        /// `a`: one host of the link.
+        a: String,
+        /// `b`: the other host of the link, not `a`.
+        b: String,
+    },
     /// Hold (delay) messages between `a` and `b` until released.
-    Hold { a: String, b: String },
+    Hold {
+        /// `a`: one host of the link.
+        a: String,
+        /// `b`: the other host of the link, not `a`.
+        b: String,
+    },
     /// Deliver held messages.
-    Release { a: String, b: String },
+    Release {
+        /// `a`: one host of the link.
+        a: String,
+        /// `b`: the other host of the link, not `a`.
+        b: String,
+    },
     /// Crash a host (its connections die with it).
-    Crash { host: String },
+    Crash {
+        /// `host`: the host to crash.
+        host: String,
+    },
     /// Restart a crashed host.
-    Bounce { host: String },
+    Bounce {
+        /// `host`: the host to restart.
+        host: String,
+    },
 }
 
 impl std::fmt::Display for FaultKind {

@@ -15,19 +15,34 @@ use std::fmt;
 #[serde(tag = "frame", rename_all = "kebab-case")]
 pub enum Frame {
     /// A comment line; `text` is everything after the colon (leading space kept).
-    Comment { text: String },
+    Comment {
+        /// The line after the `:`, leading space kept.
+        text: String,
+    },
     /// A dispatched event. `name` is `None` for the default `message` type.
     Event {
+        /// The event type from the block's `event` field; `None` when the block set none or
+        /// an empty one (type `message`).
         #[serde(skip_serializing_if = "Option::is_none")]
         name: Option<String>,
+        /// The last event ID when the event was dispatched: set by this block's `id` field or
+        /// by an earlier block's; `None` while it is empty. The encoder writes it as the
+        /// block's `id` line.
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<String>,
+        /// The block's `data` values joined with LF (one `data` line each).
         data: String,
     },
     /// A valid `retry` field: the reconnection time in milliseconds.
-    Retry { ms: u64 },
+    Retry {
+        /// The reconnection time. Unit: milliseconds.
+        ms: u64,
+    },
     /// A block that set (or reset, when empty) the last event id and carried no data.
-    IdOnly { id: String },
+    IdOnly {
+        /// The last event ID the block set; empty when it reset it.
+        id: String,
+    },
 }
 
 impl Frame {
