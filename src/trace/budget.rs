@@ -23,7 +23,9 @@ pub const EVENT_BYTES: u64 = 256;
 /// How many bytes a run may record, and how that number was reached (for the message).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Budget {
+    /// The most the run may record, in bytes of event cost (see [`EVENT_BYTES`]).
     pub bytes: u64,
+    /// How `bytes` was reached, in words, e.g. `64 MiB`.
     pub rule: String,
 }
 

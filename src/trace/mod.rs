@@ -59,7 +59,9 @@ impl std::fmt::Display for Direction {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Closer {
+    /// The client side: the client closed it, or an intermediary saw its downstream end.
     Client,
+    /// The server side: an intermediary saw its upstream end and closed downstream.
     Server,
     /// An intermediary, by name.
     Intermediary(String),
@@ -101,183 +103,331 @@ pub enum EventKind {
     // ── topology ──────────────────────────────────────────────────────────────
     /// An intermediary host started with these behaviors.
     IntermediaryStarted {
+        /// The preset it started from (e.g. `nginx`), if any.
         preset: Option<String>,
+        /// One summary per behavior, e.g. `first-byte-timeout 30s (response headers) → http-503`.
         behaviors: Vec<String>,
+        /// The time limits its behaviors enforce.
         limits: Vec<Limit>,
     },
     /// A scheduled fault was applied by the simulation.
-    FaultApplied { fault: String },
+    FaultApplied {
+        /// The fault in words, e.g. `crash server`, `partition client ↔ nginx`.
+        fault: String,
+    },
 
     // ── client ────────────────────────────────────────────────────────────────
     /// The client opened a connection for a named stream, through this route.
-    ConnOpened { stream: String, route: Vec<String> },
+    ConnOpened {
+        /// The client's name for it: a step's stream (e.g. `get`) or an MCP request (`ping`).
+        stream: String,
+        /// The hosts after the client, in order, ending with `server`.
+        route: Vec<String>,
+    },
     /// The client could not connect.
-    ConnFailed { stream: String, error: String },
+    ConnFailed {
+        /// The client's name for the connection, as in `ConnOpened`.
+        stream: String,
+        /// Why the connect failed, in words.
+        error: String,
+    },
     /// The client sent a request head.
     RequestSent {
+        /// The HTTP method, e.g. `GET`.
         method: String,
+        /// The request target: the path (e.g. `/mcp`) and its query, if any.
         path: String,
+        /// The `Last-Event-ID` header sent, if any.
         last_event_id: Option<String>,
     },
     /// The client received response headers.
     ResponseReceived {
+        /// The HTTP status code, e.g. 200.
         status: u16,
+        /// The `Content-Type` header, if the response had one.
         content_type: Option<String>,
     },
     /// The client received a chunk of the body and parsed these frames from it.
-    Received { bytes: usize, frames: Vec<Frame> },
+    Received {
+        /// The body bytes in this chunk.
+        bytes: usize,
+        /// The SSE frames this chunk completed; none for a body that is not SSE.
+        frames: Vec<Frame>,
+    },
     /// The client saw the response body end.
-    StreamEnded { how: StreamEnd },
+    StreamEnded {
+        /// How the body ended.
+        how: StreamEnd,
+    },
     /// A connection was closed (by whom, and why in words).
-    ConnClosed { by: Closer, reason: String },
+    ConnClosed {
+        /// Which side ended it.
+        by: Closer,
+        /// Why, in words, e.g. `scenario ended`, `upstream closed; closing downstream`.
+        reason: String,
+    },
 
     /// MCP client: a JSON-RPC request or notification was sent (`id` None for notifications).
-    RpcSent { method: String, id: Option<u64> },
+    RpcSent {
+        /// The JSON-RPC method, e.g. `tools/call`.
+        method: String,
+        /// The JSON-RPC request id; None for a notification.
+        id: Option<u64>,
+    },
     /// MCP client: the answer to request `id` reached the application (`outcome`: `ok`,
     /// `error <code>: <message>`, or `http <status>`).
-    RpcAnswered { id: u64, outcome: String },
+    RpcAnswered {
+        /// The id of the request answered, as in `RpcSent`.
+        id: u64,
+        /// `ok`, `error <code>: <message>`, or `http <status>`.
+        outcome: String,
+    },
     /// MCP client: the server assigned this session.
-    SessionEstablished { session: String },
+    SessionEstablished {
+        /// The session id, from the server's `Mcp-Session-Id` header.
+        session: String,
+    },
     /// MCP client: a server message reached the application (`message`: the notification's
     /// method, or `response <id>`), with the SSE event id it came in, if any.
     MessageDelivered {
+        /// The id of the SSE event that carried it, if it had one.
         event_id: Option<String>,
+        /// The notification's method, or `response <id>`.
         message: String,
     },
     /// MCP client: a dropped stream will be reopened after `after`.
     Reconnecting {
+        /// The client's name for the stream, as in `ConnOpened`.
         stream: String,
+        /// The number of this reconnection attempt, from 1.
         attempt: u32,
+        /// How long the client waits before it reconnects (virtual time).
         #[serde(with = "crate::time::human")]
         after: Duration,
+        /// The `Last-Event-ID` it will resume from, if any.
         last_event_id: Option<String>,
     },
     /// MCP client: the stream is given up after `attempts` failed reconnections.
-    GaveUp { stream: String, attempts: u32 },
+    GaveUp {
+        /// The client's name for the stream, as in `ConnOpened`.
+        stream: String,
+        /// How many reconnection attempts in a row failed.
+        attempts: u32,
+    },
     /// A client implementation could not take a timeline step (`step`: its `do`), saying why;
     /// the run goes on without it.
-    StepRefused { step: String, reason: String },
+    StepRefused {
+        /// The step's `do`, e.g. `initialize`.
+        step: String,
+        /// The implementation's reason, in its own words.
+        reason: String,
+    },
     /// MCP client: the client logged an operational warning about a stream (MP-301g
     /// module 3: missed keepalives, suspected buffering by an intermediary).
     ClientWarned {
+        /// The client's name for the stream, as in `ConnOpened`.
         stream: String,
+        /// What the client warned of.
         warning: ClientWarning,
     },
     /// MCP client: the stream changed how it receives server messages, after `failures`
     /// consecutive failed SSE connections (MP-301g module 3: long-polling fallback).
     ModeSwitched {
+        /// The client's name for the stream, as in `ConnOpened`.
         stream: String,
+        /// How the stream receives server messages from now on.
         to: StreamMode,
+        /// How many SSE connections in a row failed.
         failures: u32,
     },
 
     // ── server ────────────────────────────────────────────────────────────────
     /// MCP server: a JSON-RPC message was received (`id` None for notifications).
     RpcReceived {
+        /// The JSON-RPC method; `(response)` for a message without one.
         method: String,
+        /// The JSON-RPC id, if numeric; None for a notification.
         id: Option<u64>,
+        /// The request's `Mcp-Session-Id` header, if any.
         session: Option<String>,
     },
     /// MCP server: a session was created by `initialize`.
-    SessionCreated { session: String },
+    SessionCreated {
+        /// The new session's id (e.g. `s1`), sent as `Mcp-Session-Id`.
+        session: String,
+    },
     /// MCP server: a session was terminated (DELETE).
-    SessionTerminated { session: String },
+    SessionTerminated {
+        /// The terminated session's id.
+        session: String,
+    },
     /// MCP server: a session was forgotten after `idle` without a request
     /// (`server.session-idle-timeout`); later requests on it are answered 404.
     SessionExpired {
+        /// The expired session's id.
         session: String,
+        /// How long it went without a request: `server.session-idle-timeout` (virtual time).
         #[serde(with = "crate::time::human")]
         idle: Duration,
     },
     /// MCP server: this connection carries server stream `stream` (`kind`: `get`, `post`,
     /// `replay`) of `session`. Event ids are unique across a session's streams.
     StreamAttached {
+        /// The server's name for the stream within its session, e.g. `g1` (GET), `p1` (POST).
         stream: String,
+        /// `get`, `post`, `replay` or `poll`.
         kind: String,
+        /// The session's id; `none` on a revision without sessions.
         session: String,
     },
     /// MCP server: replay of `events` stored events of `stream` after event id `after`.
     ReplayStarted {
+        /// The server's name for the stream replayed, as in `StreamAttached`.
         stream: String,
+        /// The `Last-Event-ID` the request carried.
         after: String,
+        /// How many stored events are replayed.
         events: usize,
     },
     /// The server received a request head.
-    RequestReceived { method: String, path: String },
+    RequestReceived {
+        /// The HTTP method, e.g. `POST`.
+        method: String,
+        /// The request path, e.g. `/mcp` (with its query, on some targets).
+        path: String,
+    },
     /// The server sent response headers.
     ResponseStarted {
+        /// The HTTP status code, e.g. 200.
         status: u16,
+        /// The `Content-Type` header, if the response had one.
         content_type: Option<String>,
+        /// Every response header as (lowercase name, value).
         headers: Vec<(String, String)>,
     },
     /// The server wrote an SSE frame (`timer` set when a keepalive timer wrote it).
-    FrameWritten { frame: Frame, timer: Option<u32> },
+    FrameWritten {
+        /// The frame written; the trace keeps long texts cut.
+        frame: Frame,
+        /// The id of the keepalive timer that wrote it, if one did.
+        timer: Option<u32>,
+    },
     /// The server armed a keepalive timer for a stream.
     TimerArmed {
+        /// The timer's id (`timer#N`), unique on the server host.
         timer: u32,
+        /// How often it fires (virtual time).
         #[serde(with = "crate::time::human")]
         every: Duration,
     },
     /// The server cleared a keepalive timer.
-    TimerCleared { timer: u32 },
+    TimerCleared {
+        /// The id of the timer cleared, as in `TimerArmed`.
+        timer: u32,
+    },
     /// The server tried to write to a stream that was already closed.
-    WriteFailed { timer: Option<u32>, error: String },
+    WriteFailed {
+        /// The id of the keepalive timer that tried to write, if one did.
+        timer: Option<u32>,
+        /// What failed, in words, e.g. `response body closed (client gone)`.
+        error: String,
+    },
     /// The server ended the response body on purpose.
     ResponseEnded,
     /// MCP server: an event of `stream` no connection took (none carries the stream): kept
     /// for a `Last-Event-ID` replay, or lost when the server keeps no events (`kept` false).
     EventHeldBack {
+        /// The server's name for the stream, as in `StreamAttached`.
         stream: String,
+        /// The session's id; `none` on a revision without sessions.
         session: String,
+        /// The event id the server gave it.
         id: String,
+        /// The event's `data`.
         data: String,
+        /// True when the event store keeps it for a replay; false when it is lost.
         kept: bool,
     },
     /// MCP server: the implementation refused to send a notification the scenario scheduled
     /// (`[[server.notification]]`) to `session`, with its own reason. The run has an error.
     NotificationRefused {
+        /// The notification's JSON-RPC method.
         method: String,
+        /// The session it was for, if the implementation said.
         session: Option<String>,
+        /// The implementation's reason (its error message).
         reason: String,
     },
     /// A server process (`exec:`) exited before the run ended: its exit code or the signal
     /// that ended it, and the last lines it wrote (stdout and stderr).
     ServerExited {
+        /// The exit code, if the process exited by itself.
         code: Option<i32>,
+        /// The number of the signal that ended it, if one did.
         signal: Option<i32>,
+        /// The last lines it wrote, at most 5, oldest first.
         output_tail: Vec<String>,
     },
 
     // ── intermediary ──────────────────────────────────────────────────────────
     /// Bytes passed through an intermediary (`note` says what it did with them).
     Forwarded {
+        /// Which way the bytes went.
         direction: Direction,
+        /// How many bytes were passed on.
         bytes: usize,
+        /// What they were or how they were delayed, e.g. `response head, status 200; delayed 2s`.
         note: Option<String>,
     },
     /// Response bytes were held back by buffering.
-    Buffered { bytes: usize, held: usize },
+    Buffered {
+        /// The bytes of this chunk now held.
+        bytes: usize,
+        /// All bytes held on the connection now, this chunk's included.
+        held: usize,
+    },
     /// Held response bytes were released.
-    Flushed { bytes: usize, why: String },
+    Flushed {
+        /// How many held bytes were sent on downstream.
+        bytes: usize,
+        /// What released them, e.g. `upstream ended`.
+        why: String,
+    },
     /// An intermediary answered the client itself (e.g. a 504) instead of the server.
     IntermediaryResponded {
+        /// The HTTP status it answered with, e.g. 504.
         status: u16,
+        /// The behavior that decided, by kind; `upstream-connect` if the next hop was unreachable.
         behavior: String,
+        /// Why, in words, e.g. `idle-timeout 60s (upstream silent since 00:00:01.003)`.
         reason: String,
     },
     /// An intermediary closed the connection on both sides.
     IntermediaryClosed {
+        /// The behavior that decided, by kind, e.g. `idle-timeout`.
         behavior: String,
+        /// How it closed: `fin` or `rst`.
         action: String,
+        /// Why, in words, e.g. `idle-timeout 60s (upstream silent since 00:00:01.003)`.
         reason: String,
     },
     /// An intermediary stopped forwarding but kept the sockets open.
-    IntermediaryBlackholed { behavior: String, reason: String },
+    IntermediaryBlackholed {
+        /// The behavior that decided, by kind, e.g. `idle-timeout`.
+        behavior: String,
+        /// Why, in words.
+        reason: String,
+    },
 
     // ── harness ───────────────────────────────────────────────────────────────
     /// The harness stopped the run before the scenario's end (host `harness`): which guard
     /// tripped, and why; nothing after this instant is observed.
-    RunStopped { guard: StopGuard, reason: String },
+    RunStopped {
+        /// The guard that tripped.
+        guard: StopGuard,
+        /// The diagnosis: what was recorded, the last event, and the likely cause.
+        reason: String,
+    },
 }
 
 /// Which of the recorder's guards stopped a run.
@@ -298,20 +448,24 @@ pub enum ClientWarning {
     /// Nothing arrived on the stream for `silent`, longer than the keepalive interval the
     /// client expects (`expected`) allows.
     MissedKeepalive {
+        /// How long the stream had been silent, since its last byte or its headers.
         #[serde(with = "crate::time::human")]
         silent: Duration,
+        /// The keepalive interval the client expects: `client.keepalive-expected`.
         #[serde(with = "crate::time::human")]
         expected: Duration,
     },
     /// Buffering suspected: the SSE connection dropped `after` it was opened, within the
     /// first 60 s.
     DroppedEarly {
+        /// How long after it was opened the connection dropped (virtual time).
         #[serde(with = "crate::time::human")]
         after: Duration,
     },
     /// Buffering suspected: the first data event arrived `after` the connection was opened,
     /// more than 5 s.
     SlowFirstData {
+        /// How long the client waited for a first body byte before it warned: 5 s.
         #[serde(with = "crate::time::human")]
         after: Duration,
     },
@@ -337,6 +491,7 @@ pub struct Event {
     pub host: String,
     /// The connection this event belongs to, if any.
     pub conn: Option<ConnId>,
+    /// What happened; its fields sit beside `at`, `host` and `conn` in the JSON.
     #[serde(flatten)]
     pub kind: EventKind,
 }
@@ -349,6 +504,7 @@ fn ser_stamp<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Trace {
+    /// The events, in the order they were recorded.
     pub events: Vec<Event>,
 }
 
