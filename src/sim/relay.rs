@@ -1,8 +1,8 @@
 //! The relay core of an intermediary: HTTP/1.1-aware byte forwarding driven by behaviors.
 //!
 //! ```text
-//!  from_downstream(bytes) ─┐                      ┌─▶ Action::Send { to: Upstream, at }
-//!  from_upstream(bytes)   ─┼─▶ Relay ─ Observation ─▶ behaviors ─ Decision ─┼─▶ Action::Send { to: Downstream, at }
+//!  on_downstream(bytes) ─┐                      ┌─▶ Action::Send { to: Upstream, at }
+//!  on_upstream(bytes)   ─┼─▶ Relay ─ Observation ─▶ behaviors ─ Decision ─┼─▶ Action::Send { to: Downstream, at }
 //!  *_eof(), on_deadline() ─┘   (head parsing,                               ├─▶ Action::Close / Blackhole
 //!                               held bytes)                                 └─▶ Action::Record(EventKind)
 //! ```
@@ -103,7 +103,7 @@ impl Relay {
     }
 
     /// Bytes arrived from the client side.
-    pub fn from_downstream(&mut self, now: Duration, bytes: &[u8]) -> Vec<Action> {
+    pub fn on_downstream(&mut self, now: Duration, bytes: &[u8]) -> Vec<Action> {
         let mut out = Vec::new();
         if self.state != State::Open {
             return out;
@@ -140,7 +140,7 @@ impl Relay {
     }
 
     /// Bytes arrived from the server side.
-    pub fn from_upstream(&mut self, now: Duration, bytes: &[u8]) -> Vec<Action> {
+    pub fn on_upstream(&mut self, now: Duration, bytes: &[u8]) -> Vec<Action> {
         let mut out = Vec::new();
         if self.state != State::Open {
             return out;

@@ -118,7 +118,7 @@ async fn relay_conn(
         }
     };
     apply(relay.opened(now()), &mut pipe);
-    apply(relay.from_downstream(now(), &dbuf[..first]), &mut pipe);
+    apply(relay.on_downstream(now(), &dbuf[..first]), &mut pipe);
     let (mut down_open, mut up_open) = (true, true);
     loop {
         // Write everything that is due, in order, per side.
@@ -165,14 +165,14 @@ async fn relay_conn(
                     down_open = false;
                     apply(relay.downstream_eof(now(), r.is_err()), &mut pipe);
                 }
-                Ok(n) => apply(relay.from_downstream(now(), &dbuf[..n]), &mut pipe),
+                Ok(n) => apply(relay.on_downstream(now(), &dbuf[..n]), &mut pipe),
             },
             r = ur.read(&mut ubuf), if up_open => match r {
                 Ok(0) | Err(_) => {
                     up_open = false;
                     apply(relay.upstream_eof(now(), r.is_err()), &mut pipe);
                 }
-                Ok(n) => apply(relay.from_upstream(now(), &ubuf[..n]), &mut pipe),
+                Ok(n) => apply(relay.on_upstream(now(), &ubuf[..n]), &mut pipe),
             },
             _ = sleep => {
                 if relay.deadline().is_some_and(|d| d <= now()) {

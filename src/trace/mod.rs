@@ -271,7 +271,7 @@ pub enum EventKind {
         idle: Duration,
     },
     /// MCP server: this connection carries server stream `stream` (`kind`: `get`, `post`,
-    /// `replay`) of `session`. Event ids are unique across a session's streams.
+    /// `replay`, `poll`) of `session`. Event ids are unique across a session's streams.
     StreamAttached {
         /// The server's name for the stream within its session, e.g. `g1` (GET), `p1` (POST).
         stream: String,
@@ -325,7 +325,8 @@ pub enum EventKind {
         /// The id of the timer cleared, as in `TimerArmed`.
         timer: u32,
     },
-    /// The server tried to write to a stream that was already closed.
+    /// The server failed to write a frame: the stream was already closed (the client is gone,
+    /// or the response ended), or the frame could not be encoded (`error` says which).
     WriteFailed {
         /// The id of the keepalive timer that tried to write, if one did.
         timer: Option<u32>,
@@ -462,8 +463,8 @@ pub enum ClientWarning {
         #[serde(with = "crate::time::human")]
         after: Duration,
     },
-    /// Buffering suspected: the first data event arrived `after` the connection was opened,
-    /// more than 5 s.
+    /// Buffering suspected: no body byte had arrived `after` the connection was opened (a
+    /// primed stream, whose server writes first).
     SlowFirstData {
         /// How long the client waited for a first body byte before it warned: 5 s.
         #[serde(with = "crate::time::human")]

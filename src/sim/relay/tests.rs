@@ -137,7 +137,7 @@ fn request_head_split_across_chunks_is_forwarded_whole_and_observed_once() {
     assert_eq!(r.deadline(), Some(secs(10)), "armed at Opened");
     let (a, b) = REQUEST.split_at(20);
 
-    let first = r.from_downstream(secs(1), a);
+    let first = r.on_downstream(secs(1), a);
     assert_eq!(sends(&first), vec![(Side::Upstream, a.to_vec(), secs(1))]);
     assert!(request_heads(&seen.borrow()).is_empty());
     assert_eq!(
@@ -146,7 +146,7 @@ fn request_head_split_across_chunks_is_forwarded_whole_and_observed_once() {
         "a partial head re-arms nothing"
     );
 
-    let second = r.from_downstream(secs(2), b);
+    let second = r.on_downstream(secs(2), b);
     assert_eq!(sends(&second), vec![(Side::Upstream, b.to_vec(), secs(2))]);
     assert_eq!(
         records(&second),
@@ -167,7 +167,7 @@ fn request_head_split_across_chunks_is_forwarded_whole_and_observed_once() {
     );
 
     // More bytes after the head (a body, a pipelined request) are not parsed again.
-    r.from_downstream(secs(3), REQUEST);
+    r.on_downstream(secs(3), REQUEST);
     assert_eq!(request_heads(&seen.borrow()).len(), 1);
     assert_eq!(r.deadline(), Some(secs(12)));
 }
@@ -176,17 +176,17 @@ fn request_head_split_across_chunks_is_forwarded_whole_and_observed_once() {
 fn response_head_split_across_chunks_is_held_until_complete() {
     let mut r = relay(&[]);
     r.opened(ms(0));
-    r.from_downstream(ms(1), REQUEST);
+    r.on_downstream(ms(1), REQUEST);
     let (a, b) = HEAD.split_at(25);
     let body = b": hi\n\n";
 
-    let first = r.from_upstream(ms(5), a);
+    let first = r.on_upstream(ms(5), a);
     assert!(sends(&first).is_empty(), "{first:?}");
     assert!(records(&first).is_empty(), "{first:?}");
 
     let mut rest = b.to_vec();
     rest.extend_from_slice(body);
-    let second = r.from_upstream(ms(6), &rest);
+    let second = r.on_upstream(ms(6), &rest);
     assert_eq!(
         second,
         vec![
@@ -214,7 +214,7 @@ fn response_head_split_across_chunks_is_held_until_complete() {
     );
 
     // After the head, every chunk passes as it comes.
-    let third = r.from_upstream(ms(7), b"HTTP/1.1 not a head");
+    let third = r.on_upstream(ms(7), b"HTTP/1.1 not a head");
     assert_eq!(
         sends(&third),
         vec![(Side::Downstream, b"HTTP/1.1 not a head".to_vec(), ms(7))]
@@ -226,7 +226,7 @@ fn response_that_is_not_http_is_relayed_blindly() {
     let (mut r, seen) = probed(Probe::default(), &[]);
     r.opened(ms(0));
     let junk = b"\x00\x01 not http at all\r\n\r\n";
-    let out = r.from_upstream(ms(2), junk);
+    let out = r.on_upstream(ms(2), junk);
     assert_eq!(sends(&out), vec![(Side::Downstream, junk.to_vec(), ms(2))]);
     assert!(!seen
         .borrow()
@@ -265,7 +265,7 @@ fn header<'h>(hdrs: &'h [(String, String)], name: &str) -> Option<&'h str> {
 fn idle_timeout_before_response_head_answers_a_well_formed_504() {
     let mut r = relay(&[idle(secs(60), CloseAction::Respond(504))]);
     r.opened(ms(0));
-    r.from_downstream(ms(1), REQUEST);
+    r.on_downstream(ms(1), REQUEST);
     assert_eq!(r.deadline(), Some(secs(60)), "watches upstream only");
     assert!(r.on_deadline(secs(59)).is_empty(), "not due yet");
 
@@ -304,15 +304,15 @@ fn idle_timeout_before_response_head_answers_a_well_formed_504() {
     );
 
     assert_eq!(r.deadline(), None);
-    assert!(r.from_upstream(secs(61), HEAD).is_empty(), "closed");
+    assert!(r.on_upstream(secs(61), HEAD).is_empty(), "closed");
 }
 
 #[test]
 fn idle_timeout_after_response_head_closes_with_fin_and_no_504() {
     let mut r = relay(&[idle(secs(60), CloseAction::Respond(504))]);
     r.opened(ms(0));
-    r.from_downstream(ms(1), REQUEST);
-    r.from_upstream(secs(1), HEAD);
+    r.on_downstream(ms(1), REQUEST);
+    r.on_upstream(secs(1), HEAD);
     assert_eq!(r.deadline(), Some(secs(61)));
 
     let out = r.on_deadline(secs(61));
@@ -348,8 +348,8 @@ fn relay_turns_a_late_respond_into_fin_itself() {
     };
     let (mut r, _) = probed(probe, &[]);
     r.opened(ms(0));
-    r.from_upstream(ms(1), HEAD);
-    let out = r.from_upstream(ms(2), b"data: x\n\n");
+    r.on_upstream(ms(1), HEAD);
+    let out = r.on_upstream(ms(2), b"data: x\n\n");
     assert!(sends(&out).is_empty(), "{out:?}");
     assert_eq!(
         records(&out),
@@ -372,17 +372,17 @@ fn relay_turns_a_late_respond_into_fin_itself() {
 fn buffering_threshold_holds_then_flushes_everything_in_order() {
     let mut r = relay(&[buffering(BufferingMode::Threshold { bytes: 10 }, false)]);
     r.opened(ms(0));
-    r.from_downstream(ms(1), REQUEST);
-    let head = r.from_upstream(ms(2), HEAD);
+    r.on_downstream(ms(1), REQUEST);
+    let head = r.on_upstream(ms(2), HEAD);
     assert_eq!(sends(&head), vec![(Side::Downstream, HEAD.to_vec(), ms(2))]);
 
-    let held = r.from_upstream(ms(3), b"abcd");
+    let held = r.on_upstream(ms(3), b"abcd");
     assert!(sends(&held).is_empty(), "{held:?}");
     assert_eq!(
         records(&held),
         vec![EventKind::Buffered { bytes: 4, held: 4 }]
     );
-    let held = r.from_upstream(ms(4), b"efg");
+    let held = r.on_upstream(ms(4), b"efg");
     assert!(sends(&held).is_empty(), "{held:?}");
     assert_eq!(
         records(&held),
@@ -390,7 +390,7 @@ fn buffering_threshold_holds_then_flushes_everything_in_order() {
     );
 
     // This chunk reaches the threshold: everything held, it included, goes at once.
-    let flushed = r.from_upstream(ms(5), b"hijk");
+    let flushed = r.on_upstream(ms(5), b"hijk");
     assert_eq!(
         sends(&flushed),
         vec![(Side::Downstream, b"abcdefghijk".to_vec(), ms(5))],
@@ -413,7 +413,7 @@ fn buffering_threshold_holds_then_flushes_everything_in_order() {
     );
 
     // Holding starts over from nothing.
-    let again = r.from_upstream(ms(6), b"lmn");
+    let again = r.on_upstream(ms(6), b"lmn");
     assert!(sends(&again).is_empty(), "{again:?}");
     assert_eq!(
         records(&again),
@@ -432,8 +432,8 @@ fn x_accel_buffering_no_disables_holding_when_honoured() {
 
     let mut honoured = relay(&[buffering(threshold.clone(), true)]);
     honoured.opened(ms(0));
-    honoured.from_upstream(ms(1), &head);
-    let out = honoured.from_upstream(ms(2), b"data: x\n\n");
+    honoured.on_upstream(ms(1), &head);
+    let out = honoured.on_upstream(ms(2), b"data: x\n\n");
     assert_eq!(
         sends(&out),
         vec![(Side::Downstream, b"data: x\n\n".to_vec(), ms(2))]
@@ -444,8 +444,8 @@ fn x_accel_buffering_no_disables_holding_when_honoured() {
 
     let mut ignored = relay(&[buffering(threshold, false)]);
     ignored.opened(ms(0));
-    ignored.from_upstream(ms(1), &head);
-    let out = ignored.from_upstream(ms(2), b"data: x\n\n");
+    ignored.on_upstream(ms(1), &head);
+    let out = ignored.on_upstream(ms(2), b"data: x\n\n");
     assert!(sends(&out).is_empty(), "{out:?}");
     assert_eq!(
         records(&out),
@@ -457,9 +457,9 @@ fn x_accel_buffering_no_disables_holding_when_honoured() {
 fn buffering_full_flushes_held_bytes_before_closing_on_upstream_eof() {
     let mut r = relay(&[buffering(BufferingMode::Full, false)]);
     r.opened(ms(0));
-    r.from_upstream(ms(1), HEAD);
-    assert!(sends(&r.from_upstream(ms(2), b"abc")).is_empty());
-    assert!(sends(&r.from_upstream(ms(3), b"def")).is_empty());
+    r.on_upstream(ms(1), HEAD);
+    assert!(sends(&r.on_upstream(ms(2), b"abc")).is_empty());
+    assert!(sends(&r.on_upstream(ms(3), b"def")).is_empty());
 
     let out = r.upstream_eof(ms(4), false);
     assert_eq!(
@@ -484,7 +484,7 @@ fn buffering_full_flushes_held_bytes_before_closing_on_upstream_eof() {
         reason: "upstream closed; closing downstream".into()
     }));
     assert_eq!(r.deadline(), None);
-    assert!(r.from_upstream(ms(5), b"late").is_empty());
+    assert!(r.on_upstream(ms(5), b"late").is_empty());
 }
 
 #[test]
@@ -494,10 +494,10 @@ fn buffering_flush_interval_releases_at_its_deadline() {
         false,
     )]);
     r.opened(ms(0));
-    r.from_upstream(ms(1), HEAD);
+    r.on_upstream(ms(1), HEAD);
     assert_eq!(r.deadline(), None, "nothing held, nothing due");
-    assert!(sends(&r.from_upstream(ms(10), b"ab")).is_empty());
-    assert!(sends(&r.from_upstream(ms(50), b"cd")).is_empty());
+    assert!(sends(&r.on_upstream(ms(10), b"ab")).is_empty());
+    assert!(sends(&r.on_upstream(ms(50), b"cd")).is_empty());
     assert_eq!(r.deadline(), Some(ms(110)));
     assert!(r.on_deadline(ms(109)).is_empty());
     let out = r.on_deadline(ms(110));
@@ -515,9 +515,9 @@ fn fixed_latency_delays_each_send_and_notes_it() {
         max: ms(5),
     })]);
     r.opened(ms(0));
-    let up = r.from_downstream(ms(10), REQUEST);
+    let up = r.on_downstream(ms(10), REQUEST);
     assert_eq!(sends(&up), vec![(Side::Upstream, REQUEST.to_vec(), ms(15))]);
-    let down = r.from_upstream(ms(20), HEAD);
+    let down = r.on_upstream(ms(20), HEAD);
     assert_eq!(
         sends(&down),
         vec![(Side::Downstream, HEAD.to_vec(), ms(25))]
@@ -530,7 +530,7 @@ fn fixed_latency_delays_each_send_and_notes_it() {
             note: Some("response head, status 200; delayed 5ms".into()),
         }]
     );
-    let body = r.from_upstream(ms(21), b"x");
+    let body = r.on_upstream(ms(21), b"x");
     assert_eq!(
         sends(&body),
         vec![(Side::Downstream, b"x".to_vec(), ms(26))]
@@ -546,8 +546,8 @@ fn sends_keep_their_order_per_direction_when_delays_shrink() {
     };
     let (mut r, _) = probed(probe, &[]);
     r.opened(ms(0));
-    let first = r.from_upstream(ms(0), b"not http 1");
-    let second = r.from_upstream(ms(1), b"not http 2");
+    let first = r.on_upstream(ms(0), b"not http 1");
+    let second = r.on_upstream(ms(1), b"not http 2");
     assert_eq!(sends(&first)[0].2, ms(50));
     assert_eq!(
         sends(&second)[0].2,
@@ -555,7 +555,7 @@ fn sends_keep_their_order_per_direction_when_delays_shrink() {
         "clamped to the first's release"
     );
     // The other direction has its own order: not held back by downstream sends.
-    let up = r.from_downstream(ms(2), b"x");
+    let up = r.on_downstream(ms(2), b"x");
     assert_eq!(sends(&up)[0].2, ms(7));
 }
 
@@ -571,9 +571,9 @@ fn blackhole_stops_all_forwarding() {
     ));
     assert_eq!(out[1], Action::Blackhole);
 
-    assert!(r.from_downstream(secs(2), REQUEST).is_empty());
-    assert!(r.from_upstream(secs(3), HEAD).is_empty());
-    assert!(r.from_upstream(secs(4), b"data: x\n\n").is_empty());
+    assert!(r.on_downstream(secs(2), REQUEST).is_empty());
+    assert!(r.on_upstream(secs(3), HEAD).is_empty());
+    assert!(r.on_upstream(secs(4), b"data: x\n\n").is_empty());
     assert!(r.upstream_eof(secs(5), false).is_empty());
     assert_eq!(r.deadline(), None);
     // The client leaving still releases the upstream socket.
@@ -587,8 +587,8 @@ fn blackhole_stops_all_forwarding() {
 fn downstream_eof_closes_upstream_and_then_everything_is_ignored() {
     let mut r = relay(&[idle(secs(60), CloseAction::Fin)]);
     r.opened(ms(0));
-    r.from_downstream(ms(1), REQUEST);
-    r.from_upstream(ms(2), HEAD);
+    r.on_downstream(ms(1), REQUEST);
+    r.on_upstream(ms(2), HEAD);
     let out = r.downstream_eof(ms(3), false);
     assert_eq!(
         out,
@@ -601,8 +601,8 @@ fn downstream_eof_closes_upstream_and_then_everything_is_ignored() {
         ]
     );
     assert_eq!(r.deadline(), None);
-    assert!(r.from_downstream(ms(4), b"more").is_empty());
-    assert!(r.from_upstream(ms(4), b"data: x\n\n").is_empty());
+    assert!(r.on_downstream(ms(4), b"more").is_empty());
+    assert!(r.on_upstream(ms(4), b"data: x\n\n").is_empty());
     assert!(r.on_deadline(secs(100)).is_empty());
     assert!(r.upstream_eof(ms(5), false).is_empty());
     assert!(r.downstream_eof(ms(6), true).is_empty(), "closes once");
@@ -631,9 +631,9 @@ fn deadline_is_the_earliest_of_the_behaviors() {
     assert_eq!(r.deadline(), None, "nothing armed before Opened");
     r.opened(secs(1));
     assert_eq!(r.deadline(), Some(secs(11)), "first-byte-timeout");
-    r.from_downstream(secs(2), REQUEST);
+    r.on_downstream(secs(2), REQUEST);
     assert_eq!(r.deadline(), Some(secs(12)), "re-armed by the request");
-    r.from_upstream(secs(3), HEAD);
+    r.on_upstream(secs(3), HEAD);
     assert_eq!(
         r.deadline(),
         Some(secs(31)),
