@@ -550,3 +550,125 @@ fn timers_cleared_fails_on_a_real_sdk_whose_clear_interval_does_nothing_and_pass
         "{e}"
     );
 }
+
+/// A plain SSE stream behind Cloudflare (120 s idle timeout) for 30 virtual minutes.
+const PLAIN_CLOUDFLARE: &str = r#"description = "plain SSE stream behind cloudflare"
+duration = "30m"
+
+[[intermediary]]
+preset = "cloudflare"
+
+[[client.step]]
+at = "1s"
+do = "open-stream"
+
+[[expect]]
+check = "stream.survives"
+
+[[expect]]
+check = "keepalive.cadence"
+gap-max = "20s"
+"#;
+
+fn fixture(name: &str) -> String {
+    format!(
+        "node:{}/tests/fixtures/node/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn a_users_own_node_program_runs_on_virtual_time_and_is_judged_for_what_it_does() {
+    // A node:http server exporting its Server, with a 15 s comment keepalive: survives.
+    let started = std::time::Instant::now();
+    let ok = run(PLAIN_CLOUDFLARE, &fixture("sse-keepalive.mjs"));
+    let wall = started.elapsed();
+    assert!(!ok.unexpected, "{}", middlebox::render_failure(&ok));
+    assert_eq!(verdict(&ok, "keepalive.cadence").0, Verdict::Pass);
+    let keepalives = ok
+        .trace
+        .events
+        .iter()
+        .filter(|e| {
+            e.host == "client"
+                && matches!(&e.kind, middlebox::EventKind::Received { frames, .. }
+                    if frames.iter().any(|f| matches!(f, middlebox::sse::Frame::Comment { .. })))
+        })
+        .count();
+    // One comment every 15 s of the 30 minutes, on virtual time.
+    assert!((115..=120).contains(&keepalives), "{keepalives} keepalives");
+    // 30 virtual minutes in well under the time they name.
+    assert!(wall.as_secs() < 20, "took {wall:?}");
+    // The same program without its keepalive (a bare request handler export): cut by
+    // Cloudflare's idle timeout, and the failure names it.
+    let silent = run(PLAIN_CLOUDFLARE, &fixture("sse-silent.mjs"));
+    let (v, m) = verdict(&silent, "stream.survives");
+    assert_eq!(v, Verdict::Fail, "{m}");
+    assert!(
+        m.contains("by cloudflare (idle-timeout 120s"),
+        "the cut is cloudflare's idle timeout: {m}"
+    );
+    // Deterministic: the same trace again.
+    let again = run(PLAIN_CLOUDFLARE, &fixture("sse-keepalive.mjs"));
+    assert_eq!(
+        middlebox::trace::render_text(&ok.trace),
+        middlebox::trace::render_text(&again.trace)
+    );
+}
+
+#[test]
+fn a_node_program_that_exports_no_server_or_does_not_exist_fails_saying_what_is_expected() {
+    let dir = std::env::temp_dir().join(format!("middlebox-node-app-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let empty = dir.join("nothing.mjs");
+    std::fs::write(&empty, "export const answer = 42;\n").expect("fixture");
+    let r = run(PLAIN_CLOUDFLARE, &format!("node:{}", empty.display()));
+    let e = r.error.expect("a run error");
+    assert!(
+        e.contains("neither listened nor exports a node:http Server or a request handler"),
+        "{e}"
+    );
+    let missing = dir.join("missing.mjs");
+    let r = run(PLAIN_CLOUDFLARE, &format!("node:{}", missing.display()));
+    let e = r.error.expect("a run error");
+    assert!(
+        e.contains("missing.mjs") && e.contains("expected the path of a Node program"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// An Express app serving MCP with the TypeScript SDK as its docs show (it calls
+/// `app.listen(PORT)` itself), through `node:`.
+fn express(entry: &str) -> String {
+    format!(
+        "node:{}/examples/node-express-mcp/{entry}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn an_express_app_with_the_sdk_passes_the_mcp_keepalive_suite_and_fails_without_its_keepalive() {
+    let cloudflare =
+        std::fs::read_to_string("scenarios/keepalive/mcp-keepalive-90s-cloudflare.toml").unwrap();
+    let long_call = std::fs::read_to_string("scenarios/keepalive/mcp-long-tool-call.toml").unwrap();
+    let started = std::time::Instant::now();
+    let ok = run(&cloudflare, &express("server.mjs"));
+    let wall = started.elapsed();
+    assert!(!ok.unexpected, "{}", middlebox::render_failure(&ok));
+    let call = run(&long_call, &express("server.mjs"));
+    assert!(!call.unexpected, "{}", middlebox::render_failure(&call));
+    // 10 virtual minutes of an SDK app in a fraction of the time.
+    assert!(wall.as_secs() < 20, "took {wall:?}");
+    // keepAliveMs: 0 → the GET stream is cut at Cloudflare's 120 s idle timeout.
+    let silent = run(&cloudflare, &express("server-no-keepalive.mjs"));
+    let (v, m) = verdict(&silent, "stream.survives");
+    assert_eq!(v, Verdict::Fail, "{m}");
+    assert!(m.contains("by cloudflare (idle-timeout 120s"), "{m}");
+    // The session id comes from the SDK's randomUUID, seeded: the same trace again.
+    let again = run(&cloudflare, &express("server.mjs"));
+    assert_eq!(
+        middlebox::trace::render_text(&ok.trace),
+        middlebox::trace::render_text(&again.trace)
+    );
+}

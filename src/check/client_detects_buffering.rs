@@ -260,7 +260,12 @@ fn slow_first_data(s: &ClientStream<'_>, trace: &Trace, end: Duration) -> Option
             Frame::Event {
                 id: Some(_), data, ..
             },
-        )) if data.is_empty() && w <= at => w,
+        )) if data.is_empty() && w <= at => Some(w),
+        // The server wrote nothing by then: it does not prime (a SHOULD; the SDKs prime only
+        // with an event store). A client cannot tell that silence from a primed stream held
+        // by a buffer, so its warning is allowed, never required.
+        Some((w, _)) if w > at => None,
+        None => None,
         _ => return None,
     };
     let first_byte = s
@@ -271,7 +276,7 @@ fn slow_first_data(s: &ClientStream<'_>, trace: &Trace, end: Duration) -> Option
     if first_byte.is_some_and(|b| b < at) || ended < at {
         return None;
     }
-    let required = first_byte.is_none_or(|b| b > at) && ended > at;
+    let required = primed_at.is_some() && first_byte.is_none_or(|b| b > at) && ended > at;
     Some(Sign {
         conn,
         kind: Kind::SlowFirstData,
@@ -279,11 +284,14 @@ fn slow_first_data(s: &ClientStream<'_>, trace: &Trace, end: Duration) -> Option
         after: FIRST_DATA_MAX,
         required,
         what: format!(
-            "{} had no body byte at {}, {} after it opened (the server wrote its priming event at {}; first byte {})",
+            "{} had no body byte at {}, {} after it opened ({}; first byte {})",
             s.label(),
             stamp(at),
             span(FIRST_DATA_MAX),
-            stamp(primed_at),
+            primed_at.map_or_else(
+                || "the server had written nothing: no priming event".to_string(),
+                |w| format!("the server wrote its priming event at {}", stamp(w))
+            ),
             first_byte.map_or_else(|| "never".to_string(), |b| format!("at {}", stamp(b)))
         ),
     })

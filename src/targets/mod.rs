@@ -351,6 +351,26 @@ const RMCP: &[Unhonoured] = &[
 const EXEC_GETS_NOTHING: &str =
     "an exec: server gets only PORT from middlebox; configure it in its command instead";
 
+/// Why a `node:` program honours no `[server]` key.
+const NODE_APP_GETS_NOTHING: &str =
+    "a node: program is run as it is, with no settings from middlebox; configure it in the program";
+
+const NODE_APP: &[Unhonoured] = &[
+    Unhonoured::key("server.keepalive", NODE_APP_GETS_NOTHING),
+    Unhonoured::key("server.keepalive-frame", NODE_APP_GETS_NOTHING),
+    Unhonoured::key("server.keepalive-comment", NODE_APP_GETS_NOTHING),
+    Unhonoured::key("server.keepalive-event", NODE_APP_GETS_NOTHING),
+    Unhonoured::key("server.x-accel-buffering-no", NODE_APP_GETS_NOTHING),
+    Unhonoured::key("server.first-byte-delay", NODE_APP_GETS_NOTHING),
+    Unhonoured::key("server.end-after", NODE_APP_GETS_NOTHING),
+    Unhonoured::key("server.event", NODE_APP_GETS_NOTHING),
+    Unhonoured::key("server.event-store", NODE_APP_GETS_NOTHING),
+    Unhonoured::key("server.retry", NODE_APP_GETS_NOTHING),
+    Unhonoured::key("server.notification", NODE_APP_GETS_NOTHING),
+    Unhonoured::key("server.resume", NODE_APP_GETS_NOTHING),
+    Unhonoured::key("server.session-idle-timeout", NODE_APP_GETS_NOTHING),
+];
+
 const EXEC: &[Unhonoured] = &[
     Unhonoured::key("server.keepalive", EXEC_GETS_NOTHING),
     Unhonoured::key("server.keepalive-frame", EXEC_GETS_NOTHING),
@@ -505,8 +525,28 @@ pub fn all() -> Vec<TargetInfo> {
 }
 
 /// Looks a target up by name; `exec:CMD` is a server run by the shell command `CMD` on real
-/// time (`src/targets/process/exec.rs`).
+/// time (`src/targets/process/exec.rs`); `node:PATH` is the user's own Node program on
+/// virtual time (`harness/node/app.mjs`).
 pub fn get(name: &str) -> Option<TargetInfo> {
+    if let Some(path) = name.strip_prefix("node:") {
+        if path.trim().is_empty() {
+            return None;
+        }
+        let path = path.to_string();
+        return Some(TargetInfo {
+            // One leaked string per node: target named on a command line.
+            name: Box::leak(name.to_string().into_boxed_str()),
+            role: Role::Server,
+            summary: "your own Node program (its default export: a node:http Server or a (req, res) handler such as an Express app) on virtual time through harness/node",
+            cites: None,
+            bug_model: false,
+            realtime: false,
+            scope: Scope::Any,
+            unhonoured: NODE_APP,
+            server: server(move |cfg| process::build_app(cfg, &path)),
+            client: None,
+        });
+    }
     if let Some(cmd) = name.strip_prefix("exec:") {
         if cmd.trim().is_empty() {
             return None;

@@ -401,3 +401,29 @@ fn an_unfounded_warning_names_its_connections_sign_of_that_kind_only() {
         "conn#2 (stream get): the client warned SlowFirstData{after 5s} at 00:00:06.000 without its sign of buffering; the connection showed no such sign"
     );
 }
+
+#[test]
+fn slow_first_data_on_a_silent_unprimed_call_is_allowed_never_required() {
+    // The server writes nothing for 20 s (no priming event: it keeps no event store): the
+    // client cannot tell that from a buffered primed stream, so a warning is allowed...
+    let t = unprimed_call()
+        .warned(6 * S, 2, "call", slow())
+        .client_closed(300 * S, 2)
+        .build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    // ...and not required.
+    let t = unprimed_call().client_closed(300 * S, 2).build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Pass, "{}", o.message);
+    // An unprimed call whose first event (not a priming one) came at once: a warning is a
+    // false alarm.
+    let t = unprimed_call()
+        .written(S + 2, 2, "7", "result")
+        .event_id(S + 3, 2, "7", "result")
+        .warned(6 * S, 2, "call", slow())
+        .client_closed(300 * S, 2)
+        .build();
+    let o = evaluate(TICK, &t, END);
+    assert_eq!(o.verdict, Verdict::Fail, "{}", o.message);
+}

@@ -122,6 +122,7 @@ pub fn options(imp: &Implementation, cfg: &ServerConfig) -> Options {
         session_idle_timeout_ms: cfg
             .session_idle_timeout_set
             .then(|| cfg.session_idle_timeout.map_or(0, |d| d.as_millis() as u64)),
+        app: None,
     }
 }
 
@@ -166,6 +167,48 @@ pub fn launch(imp: &Implementation, cfg: &ServerConfig) -> Result<Launch, String
         implementation: imp.name.to_string(),
         version: imp.version.to_string(),
         options: options(imp, cfg),
+    })
+}
+
+/// How to start the Node adapter for the user's own program `path` (`--target node:PATH`),
+/// or why it cannot start.
+pub fn launch_app(path: &str, cfg: &ServerConfig) -> Result<Launch, String> {
+    let dir = harness_dir();
+    let target = format!("node:{path}");
+    if !dir.join("node/node_modules").is_dir() {
+        return Err(format!(
+            "{target}: the Node adapter is not installed ({} has no node_modules); run `harness/setup`",
+            dir.join("node").display()
+        ));
+    }
+    let file = std::fs::canonicalize(path).map_err(|e| {
+        format!("{target}: {path}: {e}; expected the path of a Node program (an .mjs, .js or .cjs file)")
+    })?;
+    if !file.is_file() {
+        return Err(format!(
+            "{target}: {path} is not a file; expected the path of a Node program (an .mjs, .js or .cjs file)"
+        ));
+    }
+    Ok(Launch {
+        program: PathBuf::from("node"),
+        args: vec!["node/app.mjs".to_string()],
+        dir,
+        implementation: "node-app".to_string(),
+        version: "0".to_string(),
+        options: Options {
+            keepalive_ms: None,
+            event_store: cfg.event_store,
+            test_defect: None,
+            session_idle_timeout_ms: None,
+            app: Some(file.display().to_string()),
+        },
+    })
+}
+
+/// Builds the target `node:PATH`: the user's own Node program under the clock shim.
+pub fn build_app(cfg: &ServerConfig, path: &str) -> Rc<dyn ServerTarget> {
+    Rc::new(ProcessTarget {
+        launch: launch_app(path, cfg).map(Rc::new),
     })
 }
 

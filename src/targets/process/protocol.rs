@@ -65,6 +65,9 @@ pub struct Options {
     /// (sent only to implementations that have one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_idle_timeout_ms: Option<u64>,
+    /// `node:PATH` targets only: the program's absolute path (the adapter imports it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
 }
 
 /// What the MCP server does on its own.
@@ -255,6 +258,7 @@ mod tests {
                 event_store: true,
                 test_defect: None,
                 session_idle_timeout_ms: None,
+                app: None,
             })
             .unwrap(),
             mcp: McpSetup::default(),
