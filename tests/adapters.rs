@@ -672,3 +672,90 @@ fn an_express_app_with_the_sdk_passes_the_mcp_keepalive_suite_and_fails_without_
         middlebox::trace::render_text(&again.trace)
     );
 }
+
+/// `middlebox run` in `examples/python-fastapi-mcp` with that example's virtualenv as the
+/// app's Python; (exit code, stdout).
+fn fastapi_run(args: &[&str]) -> (i32, String) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = format!("{root}/examples/python-fastapi-mcp");
+    let python = format!("{dir}/.venv/bin/python");
+    assert!(
+        std::path::Path::new(&python).is_file(),
+        "{python} is missing (run `harness/setup` before these tests)"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_middlebox"))
+        .arg("run")
+        .args(args)
+        .current_dir(&dir)
+        .env("MIDDLEBOX_PYTHON", &python)
+        .output()
+        .expect("middlebox runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_fastapi_app_mounting_the_sdk_passes_the_mcp_keepalive_suite_and_fails_without_its_ping() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let cloudflare = format!("{root}/scenarios/keepalive/mcp-keepalive-90s-cloudflare.toml");
+    let long_call = format!("{root}/scenarios/keepalive/mcp-long-tool-call.toml");
+    let (code, out) = fastapi_run(&["--target", "python:server:app", &cloudflare, &long_call]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 runs: 2 pass, 0 fail"), "{out}");
+    let (code, out) = fastapi_run(&["--target", "python:server_no_keepalive:app", &cloudflare]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("closed at 00:02:01.005 by cloudflare (idle-timeout 120s"),
+        "{out}"
+    );
+    // Deterministic: two runs write the same traces.
+    let dirs: Vec<std::path::PathBuf> = (0..2)
+        .map(|i| std::env::temp_dir().join(format!("middlebox-fastapi-{}-{i}", std::process::id())))
+        .collect();
+    for d in &dirs {
+        let d = d.display().to_string();
+        let (code, out) = fastapi_run(&["--target", "python:server:app", &cloudflare, "--out", &d]);
+        assert_eq!(code, 0, "{out}");
+    }
+    let read = |d: &std::path::Path| {
+        let mut files = Vec::new();
+        let mut todo = vec![d.to_path_buf()];
+        while let Some(p) = todo.pop() {
+            for e in std::fs::read_dir(&p).expect("out dir") {
+                let e = e.expect("entry").path();
+                if e.is_dir() {
+                    todo.push(e);
+                } else {
+                    files.push((
+                        e.strip_prefix(d).expect("under").to_path_buf(),
+                        std::fs::read(&e).expect("a trace"),
+                    ));
+                }
+            }
+        }
+        files.sort();
+        files
+    };
+    let (a, b) = (read(&dirs[0]), read(&dirs[1]));
+    assert!(
+        a.len() >= 3,
+        "report and traces written: {:?}",
+        a.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    assert!(a == b, "two runs gave different traces");
+    for d in &dirs {
+        std::fs::remove_dir_all(d).ok();
+    } // A module or app that is not there: the run's error says which.
+    let (_, out) = fastapi_run(&["--target", "python:nosuch:app", &cloudflare]);
+    assert!(
+        out.contains("importing nosuch failed: ModuleNotFoundError"),
+        "{out}"
+    );
+    let (_, out) = fastapi_run(&["--target", "python:server:nope", &cloudflare]);
+    assert!(
+        out.contains("server has no attribute 'nope'; expected MODULE:APP"),
+        "{out}"
+    );
+}

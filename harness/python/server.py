@@ -4,47 +4,18 @@ Spawned by the harness as `harness/python/.venv/bin/python harness/python/server
 Speaks the clock protocol (CLOCK-PROTOCOL.md, v1) as JSON lines on stdin/stdout.
 """
 
-import os
-import sys
-
-# Set iteration order must not vary between runs: re-exec once with a fixed hash seed
-# (stdin/stdout are inherited unchanged, so the harness sees nothing).
-if os.environ.get("PYTHONHASHSEED") != "0":
-    os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, "PYTHONHASHSEED": "0"})
-
-# 1. stdout belongs to the protocol: keep the real one for replies, send every other
-#    write to fd 1 (print, libraries) to stderr.
-_REPLY_FD = os.dup(1)
-os.dup2(2, 1)
-sys.stdout = sys.stderr
+# First: the shared set-up (hash seed, stdout for replies, the virtual clock).
+import adapter_loop  # noqa: F401,E402  (must come before anything else)
+from adapter_loop import LOOP  # noqa: E402
 
 import asyncio  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
 import socket  # noqa: E402
-import traceback  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vclock  # noqa: E402
 
 IMPL = "python-sdk-server"
 VERSION = "2.3.0"
 KNOWN_OPTIONS = ("keepalive_ms", "event_store", "session_idle_timeout_ms")
-
-LOOP = vclock.VirtualTimeLoop()
-asyncio.set_event_loop(LOOP)
-# Clocks and randomness are virtual before the SDK is imported (`from time import time`).
-vclock.install(LOOP, epoch_ms=0, seed=0)
-
-logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-
-
-def reply(obj):
-    data = (json.dumps(obj, separators=(",", ":")) + "\n").encode()
-    while data:
-        n = os.write(_REPLY_FD, data)
-        data = data[n:]
-
 
 # ---- the SDK, patched at run time where the harness needs determinism ------------------
 class SessionEventStore:
@@ -265,62 +236,5 @@ class Adapter:
                     self.refused.append({"method": method, "session": session_id, "reason": str(e), "at_ms": at_ms})
 
 
-async def main():
-    adapter = Adapter()
-    lines = asyncio.Queue()
-    buf = bytearray()
-
-    def on_stdin():
-        try:
-            chunk = os.read(0, 65536)
-        except BlockingIOError:
-            return
-        if not chunk:
-            # The channel closed: exit at once, no orphans.
-            os._exit(0)
-        buf.extend(chunk)
-        while b"\n" in buf:
-            i = buf.index(b"\n")
-            line = bytes(buf[:i])
-            del buf[: i + 1]
-            if line.strip():
-                lines.put_nowait(line)
-
-    os.set_blocking(0, False)
-    LOOP.add_reader(0, on_stdin)
-
-    while True:
-        line = await lines.get()
-        try:
-            cmd = json.loads(line)
-            op = cmd.get("op")
-            if not adapter.started and op != "start":
-                raise vclock.ProtocolError(f"expected 'start' as the first command, got {op!r}")
-            if op == "start":
-                out = await adapter.start(cmd)
-            elif op == "sync":
-                await LOOP.sync(cmd.get("to_ms"), cmd.get("sent"))
-                out = LOOP.state()
-                out["refused"] = adapter.take_refused()
-            elif op == "shutdown":
-                reply({"ok": True})
-                LOOP.abort_all()
-                if adapter.listener is not None:
-                    adapter.listener.close()
-                sys.stderr.flush()
-                os._exit(0)
-            else:
-                raise vclock.ProtocolError(f"unknown op {op!r} (known: start, sync, shutdown)")
-        except vclock.ProtocolError as e:
-            out = {"ok": False, "error": str(e)}
-        except Exception as e:  # noqa: BLE001
-            traceback.print_exc(file=sys.stderr)
-            out = {"ok": False, "error": f"{type(e).__name__}: {e} (adapter bug? see stderr)"}
-        reply(out)
-
-
 if __name__ == "__main__":
-    try:
-        LOOP.run_until_complete(main())
-    except KeyboardInterrupt:
-        pass
+    adapter_loop.run(Adapter())

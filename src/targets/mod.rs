@@ -351,9 +351,9 @@ const RMCP: &[Unhonoured] = &[
 const EXEC_GETS_NOTHING: &str =
     "an exec: server gets only PORT from middlebox; configure it in its command instead";
 
-/// Why a `node:` program honours no `[server]` key.
+/// Why a `node:` program or a `python:` app honours no `[server]` key.
 const NODE_APP_GETS_NOTHING: &str =
-    "a node: program is run as it is, with no settings from middlebox; configure it in the program";
+    "your own program (node:, python:) is run as it is, with no settings from middlebox; configure it in the program";
 
 const NODE_APP: &[Unhonoured] = &[
     Unhonoured::key("server.keepalive", NODE_APP_GETS_NOTHING),
@@ -528,6 +528,25 @@ pub fn all() -> Vec<TargetInfo> {
 /// time (`src/targets/process/exec.rs`); `node:PATH` is the user's own Node program on
 /// virtual time (`harness/node/app.mjs`).
 pub fn get(name: &str) -> Option<TargetInfo> {
+    if let Some(spec) = name.strip_prefix("python:") {
+        if spec.trim().is_empty() {
+            return None;
+        }
+        let spec = spec.to_string();
+        return Some(TargetInfo {
+            // One leaked string per python: target named on a command line.
+            name: Box::leak(name.to_string().into_boxed_str()),
+            role: Role::Server,
+            summary: "your own ASGI app (MODULE:APP: Starlette, FastAPI, the MCP SDK's streamable HTTP app) served by uvicorn on a virtual-time asyncio loop through harness/python",
+            cites: None,
+            bug_model: false,
+            realtime: false,
+            scope: Scope::Any,
+            unhonoured: NODE_APP,
+            server: server(move |cfg| process::build_python_app(cfg, &spec)),
+            client: None,
+        });
+    }
     if let Some(path) = name.strip_prefix("node:") {
         if path.trim().is_empty() {
             return None;

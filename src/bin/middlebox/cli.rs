@@ -89,8 +89,9 @@ pub struct RunArgs {
     #[arg(default_value = "scenarios")]
     pub paths: Vec<PathBuf>,
     /// Target to run (repeatable). Default: every built-in target but rmcp (its traces are
-    /// not reproducible; see `middlebox targets`). `node:PATH` runs your own Node program on
-    /// virtual time; `exec:CMD` any HTTP server on real time.
+    /// not reproducible; see `middlebox targets`). `node:PATH` runs your own Node program and
+    /// `python:MODULE:APP` your own ASGI app on virtual time; `exec:CMD` any HTTP server on
+    /// real time.
     #[arg(long = "target", short = 't', value_name = "NAME")]
     pub targets: Vec<String>,
     /// Seed for every scenario (overrides the files' `seed`).
@@ -401,6 +402,7 @@ fn resolve_targets(names: &[String]) -> Result<Vec<TargetInfo>, String> {
             None => {
                 let mut known: Vec<_> = targets::all().iter().map(|t| t.name).collect();
                 known.push("node:PATH");
+                known.push("python:MODULE:APP");
                 known.push("exec:CMD");
                 return Err(format!(
                     "unknown target {n:?}; expected one of: {}\n  hint: `middlebox targets` lists them",

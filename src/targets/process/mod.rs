@@ -123,6 +123,7 @@ pub fn options(imp: &Implementation, cfg: &ServerConfig) -> Options {
             .session_idle_timeout_set
             .then(|| cfg.session_idle_timeout.map_or(0, |d| d.as_millis() as u64)),
         app: None,
+        app_dir: None,
     }
 }
 
@@ -201,7 +202,55 @@ pub fn launch_app(path: &str, cfg: &ServerConfig) -> Result<Launch, String> {
             test_defect: None,
             session_idle_timeout_ms: None,
             app: Some(file.display().to_string()),
+            app_dir: None,
         },
+    })
+}
+
+/// The Python a `python:` app runs on: `$MIDDLEBOX_PYTHON`, else the active virtualenv's
+/// (`$VIRTUAL_ENV/bin/python`), else `python3` from `PATH`.
+pub fn app_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("MIDDLEBOX_PYTHON") {
+        return PathBuf::from(p);
+    }
+    if let Some(v) = std::env::var_os("VIRTUAL_ENV") {
+        return PathBuf::from(v).join("bin/python");
+    }
+    PathBuf::from("python3")
+}
+
+/// How to start the Python adapter for the user's ASGI app `spec` (`MODULE:APP`,
+/// `--target python:MODULE:APP`), or why it cannot start.
+pub fn launch_python_app(spec: &str, cfg: &ServerConfig) -> Result<Launch, String> {
+    let target = format!("python:{spec}");
+    let valid = spec.split(':').count() == 2 && spec.split(':').all(|p| !p.trim().is_empty());
+    if !valid {
+        return Err(format!(
+            "{target}: expected python:MODULE:APP (e.g. python:server:app, MODULE importable from this folder, APP an ASGI app in it)"
+        ));
+    }
+    let cwd = std::env::current_dir().map_err(|e| format!("{target}: the current folder: {e}"))?;
+    Ok(Launch {
+        program: app_python(),
+        args: vec!["python/app.py".to_string()],
+        dir: harness_dir(),
+        implementation: "python-app".to_string(),
+        version: "0".to_string(),
+        options: Options {
+            keepalive_ms: None,
+            event_store: cfg.event_store,
+            test_defect: None,
+            session_idle_timeout_ms: None,
+            app: Some(spec.to_string()),
+            app_dir: Some(cwd.display().to_string()),
+        },
+    })
+}
+
+/// Builds the target `python:MODULE:APP`: the user's ASGI app on the virtual-time loop.
+pub fn build_python_app(cfg: &ServerConfig, spec: &str) -> Rc<dyn ServerTarget> {
+    Rc::new(ProcessTarget {
+        launch: launch_python_app(spec, cfg).map(Rc::new),
     })
 }
 

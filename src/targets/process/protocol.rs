@@ -65,9 +65,13 @@ pub struct Options {
     /// (sent only to implementations that have one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_idle_timeout_ms: Option<u64>,
-    /// `node:PATH` targets only: the program's absolute path (the adapter imports it).
+    /// `node:PATH` targets: the program's absolute path (the adapter imports it);
+    /// `python:MODULE:APP` targets: `MODULE:APP`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
+    /// `python:` targets only: the folder `MODULE` is imported from (where middlebox runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_dir: Option<String>,
 }
 
 /// What the MCP server does on its own.
@@ -259,6 +263,7 @@ mod tests {
                 test_defect: None,
                 session_idle_timeout_ms: None,
                 app: None,
+                app_dir: None,
             })
             .unwrap(),
             mcp: McpSetup::default(),
