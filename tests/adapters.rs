@@ -759,3 +759,42 @@ fn a_fastapi_app_mounting_the_sdk_passes_the_mcp_keepalive_suite_and_fails_witho
         "{out}"
     );
 }
+
+#[test]
+fn a_typescript_sdk_version_not_pinned_here_is_installed_once_and_runs() {
+    // The cache lives with the build, so later test runs find the version installed.
+    let cache = format!("{}/sdk-cache", env!("CARGO_TARGET_TMPDIR"));
+    let run = |target: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_middlebox"))
+            .args([
+                "run",
+                "--target",
+                target,
+                "scenarios/keepalive/mcp-get-nginx.toml",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("MIDDLEBOX_CACHE_DIR", &cache)
+            .output()
+            .expect("middlebox runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // 1.30.0: the first version with keepAliveMs, not pinned in harness/node.
+    let (code, out) = run("ts-sdk-server@1.30.0");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 runs: 1 pass"), "{out}");
+    let package = format!("{cache}/npm/sdk-1.30.0/node_modules/@modelcontextprotocol/sdk");
+    let manifest = std::fs::read_to_string(format!("{package}/package.json")).expect("installed");
+    assert!(manifest.contains("\"version\": \"1.30.0\""), "{manifest}");
+    // The same package as a checkout (`file:DIR`) runs too.
+    let (code, out) = run(&format!("ts-sdk-server@file:{package}"));
+    assert_eq!(code, 0, "{out}");
+    // A version that does not exist fails the run, naming npm's reason.
+    let (_, out) = run("ts-sdk-server@0.0.1-no-such-version");
+    assert!(
+        out.contains("installing @modelcontextprotocol/sdk@0.0.1-no-such-version into"),
+        "{out}"
+    );
+}

@@ -3,6 +3,8 @@
 // only on `start`, after the virtual clock is installed.
 import { addActivityKey, connStorage, injectDefect, installClock, nowMs, runCommandLoop, TEST_DEFECTS, trackServer } from './shim.mjs';
 import http from 'node:http';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const IMPLS = {
     'ts-sdk-server': {
@@ -13,7 +15,7 @@ const IMPLS = {
         '2.4.0': { family: 'server2', keepalive: true },
     },
 };
-const KNOWN_OPTIONS = new Set(['keepalive_ms', 'event_store', 'test_defect']);
+const KNOWN_OPTIONS = new Set(['keepalive_ms', 'event_store', 'test_defect', 'package_dir']);
 const log = (...a) => process.stderr.write(`[server] ${a.join(' ')}\n`);
 
 /**
@@ -183,12 +185,26 @@ function validateStart(cmd) {
     if (!versions) {
         throw new Error(`start: unknown impl ${JSON.stringify(cmd.impl)} (this adapter runs: ${Object.keys(IMPLS).join(', ')})`);
     }
+    const dir = cmd.options?.package_dir;
+    if (dir != null) {
+        // Any other version or a checkout of @modelcontextprotocol/sdk 1.x, installed by the
+        // harness into `dir` (the package's own folder; its ESM build in dist/esm). The harness
+        // sends keepalive_ms only to versions that have keepAliveMs (1.30.0 and later).
+        if (cmd.impl !== 'ts-sdk-server') throw new Error(`start: package_dir is for ts-sdk-server only, not ${cmd.impl}`);
+        if (typeof dir !== 'string' || !path.isAbsolute(dir)) throw new Error(`start: package_dir must be an absolute path, got ${JSON.stringify(dir)}`);
+        const cfg = { family: 'sdk1', pkg: pathToFileURL(path.join(dir, 'dist', 'esm')).href, keepalive: true };
+        return { cfg, options: checkOptions(cmd, cfg) };
+    }
     const cfg = versions[cmd.version];
     if (!cfg) {
         throw new Error(
             `start: ${cmd.impl} has no version ${JSON.stringify(cmd.version)} here (installed: ${Object.keys(versions).join(', ')})`,
         );
     }
+    return { cfg, options: checkOptions(cmd, cfg) };
+}
+
+function checkOptions(cmd, cfg) {
     const options = cmd.options ?? {};
     for (const k of Object.keys(options)) {
         if (!KNOWN_OPTIONS.has(k)) throw new Error(`start: unknown option ${JSON.stringify(k)} (known: ${[...KNOWN_OPTIONS].join(', ')})`);
@@ -210,7 +226,7 @@ function validateStart(cmd) {
         throw new Error(`start: unknown test_defect ${JSON.stringify(options.test_defect)} (known: ${TEST_DEFECTS.join(', ')})`);
     }
     if (!Number.isInteger(cmd.epoch_ms)) throw new Error('start: epoch_ms must be an integer');
-    return { cfg, options };
+    return options;
 }
 
 const sessions = new Map(); // sid -> { server, transport }

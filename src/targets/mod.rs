@@ -306,6 +306,28 @@ const TS_SDK_SERVER_1_29: &[Unhonoured] = &{
     ]
 };
 
+/// A TypeScript SDK version not pinned here: what it sends of `X-Accel-Buffering` is not
+/// known, so the key is refused; its keepalive setting exists from 1.30.0.
+const TS_SDK_SERVER_ANY: &[Unhonoured] = &{
+    let l = sdk_server_limits!("`: keepalive`");
+    [
+        l[0], l[1], l[2], l[4], l[5], l[6],
+        Unhonoured::key("server.x-accel-buffering-no", "what this SDK version sends of `X-Accel-Buffering` is not known here"),
+        Unhonoured::unless("server.session-idle-timeout", "the TypeScript SDK's transport has no session idle timeout (sessions live until DELETE)", no_idle_timeout),
+    ]
+};
+
+/// The same before 1.30.0: no keepalive setting.
+const TS_SDK_SERVER_ANY_OLD: &[Unhonoured] = &{
+    let l = sdk_server_limits!("`: keepalive`");
+    [
+        l[0], l[1], l[2], l[4], l[5], l[6],
+        Unhonoured::key("server.x-accel-buffering-no", "what this SDK version sends of `X-Accel-Buffering` is not known here"),
+        Unhonoured::unless("server.session-idle-timeout", "the TypeScript SDK's transport has no session idle timeout (sessions live until DELETE)", no_idle_timeout),
+        Unhonoured::unless("server.keepalive", "versions before 1.30.0 have no keepalive setting (keepAliveMs arrived in 1.30.0): they never write a keepalive", keepalive_off),
+    ]
+};
+
 const PYTHON_SDK_SERVER: &[Unhonoured] = &sdk_server_limits!("sse-starlette's `: ping - <time>`");
 
 #[cfg(feature = "rmcp")]
@@ -528,6 +550,37 @@ pub fn all() -> Vec<TargetInfo> {
 /// time (`src/targets/process/exec.rs`); `node:PATH` is the user's own Node program on
 /// virtual time (`harness/node/app.mjs`).
 pub fn get(name: &str) -> Option<TargetInfo> {
+    if let Some(version) = name.strip_prefix("ts-sdk-server@") {
+        let pinned = all().into_iter().find(|t| t.name == name);
+        if pinned.is_some() {
+            return pinned;
+        }
+        let valid = process::install::exact_version(version)
+            || version
+                .strip_prefix("file:")
+                .is_some_and(|d| !d.trim().is_empty());
+        if !valid {
+            return None;
+        }
+        let version = version.to_string();
+        return Some(TargetInfo {
+            // One leaked string per SDK version named on a command line.
+            name: Box::leak(name.to_string().into_boxed_str()),
+            role: Role::Server,
+            summary: "the TypeScript SDK's StreamableHTTPServerTransport at a version not pinned here (installed on first use into the cache) or a checkout (file:DIR), in Node, on virtual time through harness/node",
+            cites: None,
+            bug_model: false,
+            realtime: false,
+            scope: Scope::Mcp,
+            unhonoured: if process::sdk_has_keepalive(&version) {
+                TS_SDK_SERVER_ANY
+            } else {
+                TS_SDK_SERVER_ANY_OLD
+            },
+            server: server(move |cfg| process::build_sdk_version(cfg, &version)),
+            client: None,
+        });
+    }
     if let Some(spec) = name.strip_prefix("python:") {
         if spec.trim().is_empty() {
             return None;

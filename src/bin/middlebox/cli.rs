@@ -401,6 +401,7 @@ fn resolve_targets(names: &[String]) -> Result<Vec<TargetInfo>, String> {
             Some(_) => {}
             None => {
                 let mut known: Vec<_> = targets::all().iter().map(|t| t.name).collect();
+                known.push("ts-sdk-server@VERSION (an exact version, or file:DIR)");
                 known.push("node:PATH");
                 known.push("python:MODULE:APP");
                 known.push("exec:CMD");

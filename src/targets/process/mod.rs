@@ -18,6 +18,7 @@ pub(crate) mod bridge;
 pub(crate) mod child;
 pub(crate) mod client_bridge;
 pub(crate) mod exec;
+pub(crate) mod install;
 pub(crate) mod protocol;
 pub(crate) mod wire;
 
@@ -124,6 +125,7 @@ pub fn options(imp: &Implementation, cfg: &ServerConfig) -> Options {
             .then(|| cfg.session_idle_timeout.map_or(0, |d| d.as_millis() as u64)),
         app: None,
         app_dir: None,
+        package_dir: None,
     }
 }
 
@@ -203,6 +205,7 @@ pub fn launch_app(path: &str, cfg: &ServerConfig) -> Result<Launch, String> {
             session_idle_timeout_ms: None,
             app: Some(file.display().to_string()),
             app_dir: None,
+            package_dir: None,
         },
     })
 }
@@ -243,6 +246,7 @@ pub fn launch_python_app(spec: &str, cfg: &ServerConfig) -> Result<Launch, Strin
             session_idle_timeout_ms: None,
             app: Some(spec.to_string()),
             app_dir: Some(cwd.display().to_string()),
+            package_dir: None,
         },
     })
 }
@@ -251,6 +255,55 @@ pub fn launch_python_app(spec: &str, cfg: &ServerConfig) -> Result<Launch, Strin
 pub fn build_python_app(cfg: &ServerConfig, spec: &str) -> Rc<dyn ServerTarget> {
     Rc::new(ProcessTarget {
         launch: launch_python_app(spec, cfg).map(Rc::new),
+    })
+}
+
+/// Whether TypeScript SDK `version` (exact, or `file:DIR`) has `keepAliveMs` (1.30.0 and
+/// later; a checkout is taken to be recent).
+pub fn sdk_has_keepalive(version: &str) -> bool {
+    version.starts_with("file:") || install::triple(version).is_some_and(|v| v >= (1, 30, 0))
+}
+
+/// How to start the Node adapter for `ts-sdk-server@VERSION` at a version the repository does
+/// not pin (installed on first use, see [`install`]) or a checkout (`file:DIR`).
+pub fn launch_sdk_version(version: &str, cfg: &ServerConfig) -> Result<Launch, String> {
+    let target = format!("ts-sdk-server@{version}");
+    let dir = harness_dir();
+    if !dir.join("node/node_modules").is_dir() {
+        return Err(format!(
+            "{target}: the Node adapter is not installed ({} has no node_modules); run `harness/setup`",
+            dir.join("node").display()
+        ));
+    }
+    let package = match version.strip_prefix("file:") {
+        Some(d) => install::checkout(d),
+        None => install::sdk(version),
+    }
+    .map_err(|e| format!("{target}: {e}"))?;
+    let imp = Implementation {
+        target: "ts-sdk-server",
+        name: "ts-sdk-server",
+        version: "",
+        runtime: Runtime::Node,
+        keepalive_option: sdk_has_keepalive(version),
+        client: false,
+    };
+    let mut opts = options(&imp, cfg);
+    opts.package_dir = Some(package.display().to_string());
+    Ok(Launch {
+        program: PathBuf::from("node"),
+        args: vec!["node/server.mjs".to_string()],
+        dir,
+        implementation: "ts-sdk-server".to_string(),
+        version: version.to_string(),
+        options: opts,
+    })
+}
+
+/// Builds `ts-sdk-server@VERSION` for a version the repository does not pin (or `file:DIR`).
+pub fn build_sdk_version(cfg: &ServerConfig, version: &str) -> Rc<dyn ServerTarget> {
+    Rc::new(ProcessTarget {
+        launch: launch_sdk_version(version, cfg).map(Rc::new),
     })
 }
 

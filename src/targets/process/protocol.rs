@@ -72,6 +72,9 @@ pub struct Options {
     /// `python:` targets only: the folder `MODULE` is imported from (where middlebox runs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_dir: Option<String>,
+    /// `ts-sdk-server@VERSION` not pinned here, or `@file:DIR`: the SDK package's folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package_dir: Option<String>,
 }
 
 /// What the MCP server does on its own.
@@ -264,6 +267,7 @@ mod tests {
                 session_idle_timeout_ms: None,
                 app: None,
                 app_dir: None,
+                package_dir: None,
             })
             .unwrap(),
             mcp: McpSetup::default(),
