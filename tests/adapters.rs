@@ -658,6 +658,12 @@ fn an_express_app_with_the_sdk_passes_the_mcp_keepalive_suite_and_fails_without_
     assert!(!ok.unexpected, "{}", middlebox::render_failure(&ok));
     let call = run(&long_call, &express("server.mjs"));
     assert!(!call.unexpected, "{}", middlebox::render_failure(&call));
+    // The cleanup suite (closing streams, timers cleared) passes as well.
+    for f in ["close-first-stream", "close-everything"] {
+        let text = std::fs::read_to_string(format!("scenarios/cleanup/{f}.toml")).unwrap();
+        let r = run(&text, &express("server.mjs"));
+        assert!(!r.unexpected, "{f}: {}", middlebox::render_failure(&r));
+    }
     // 10 virtual minutes of an SDK app in a fraction of the time.
     assert!(wall.as_secs() < 20, "took {wall:?}");
     // keepAliveMs: 0 → the GET stream is cut at Cloudflare's 120 s idle timeout.
@@ -701,9 +707,16 @@ fn a_fastapi_app_mounting_the_sdk_passes_the_mcp_keepalive_suite_and_fails_witho
     let root = env!("CARGO_MANIFEST_DIR");
     let cloudflare = format!("{root}/scenarios/keepalive/mcp-keepalive-90s-cloudflare.toml");
     let long_call = format!("{root}/scenarios/keepalive/mcp-long-tool-call.toml");
-    let (code, out) = fastapi_run(&["--target", "python:server:app", &cloudflare, &long_call]);
+    let cleanup = format!("{root}/scenarios/cleanup");
+    let (code, out) = fastapi_run(&[
+        "--target",
+        "python:server:app",
+        &cloudflare,
+        &long_call,
+        &cleanup,
+    ]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("2 runs: 2 pass, 0 fail"), "{out}");
+    assert!(out.contains("4 runs: 4 pass, 0 fail"), "{out}");
     let (code, out) = fastapi_run(&["--target", "python:server_no_keepalive:app", &cloudflare]);
     assert_ne!(code, 0, "{out}");
     assert!(
