@@ -1,6 +1,6 @@
 // middlebox Node adapter, client role: the child the harness spawns as
 // `node harness/node/client.mjs`. It runs the TypeScript SDK's real `Client` +
-// `StreamableHTTPClientTransport` on the virtual clock (CLOCK-PROTOCOL.md, "Client adapters").
+// `StreamableHTTPClientTransport` on the virtual clock (harness/CLOCK-PROTOCOL.md, `act`).
 // The shim is imported first (stdout moved to stderr); undici and the SDK are imported only on
 // `start`, after the virtual clock is installed.
 import { addActivityKey, addBusyCheck, installClock, runCommandLoop, trackClientSocket } from './shim.mjs';
