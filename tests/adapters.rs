@@ -578,6 +578,7 @@ fn fixture(name: &str) -> String {
 }
 
 #[test]
+#[allow(clippy::disallowed_methods)] // the wall time 30 virtual minutes take is what is measured
 fn a_users_own_node_program_runs_on_virtual_time_and_is_judged_for_what_it_does() {
     // A node:http server exporting its Server, with a 15 s comment keepalive: survives.
     let started = std::time::Instant::now();
@@ -648,6 +649,7 @@ fn express(entry: &str) -> String {
 }
 
 #[test]
+#[allow(clippy::disallowed_methods)] // the wall time 30 virtual minutes take is what is measured
 fn an_express_app_with_the_sdk_passes_the_mcp_keepalive_suite_and_fails_without_its_keepalive() {
     let cloudflare =
         std::fs::read_to_string("scenarios/keepalive/mcp-keepalive-90s-cloudflare.toml").unwrap();

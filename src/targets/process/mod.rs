@@ -265,7 +265,7 @@ pub fn sdk_has_keepalive(version: &str) -> bool {
 }
 
 /// How to start the Node adapter for `ts-sdk-server@VERSION` at a version the repository does
-/// not pin (installed on first use, see [`install`]) or a checkout (`file:DIR`).
+/// not pin (installed on first use into the cache: `install.rs`) or a checkout (`file:DIR`).
 pub fn launch_sdk_version(version: &str, cfg: &ServerConfig) -> Result<Launch, String> {
     let target = format!("ts-sdk-server@{version}");
     let dir = harness_dir();
