@@ -35,6 +35,45 @@ vclock.install(LOOP, epoch_ms=0, seed=0)
 logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+async def serve_asgi(asgi_app, lifespan):
+    """Serves `asgi_app` with uvicorn (h11) on a fresh `127.0.0.1:0` socket, each request
+    tagged with its connection (the harness's port) for the timers it arms; no Date header,
+    keep-alive 24 h, uvicorn's 0.1 s main-loop tick skipped. Returns (server, socket)."""
+    import socket
+
+    import uvicorn
+
+    async def app(scope, receive, send):
+        if scope.get("type") == "http" and scope.get("client"):
+            vclock.CONN.set(scope["client"][1])
+        await asgi_app(scope, receive, send)
+
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        http="h11",
+        ws="none",
+        lifespan=lifespan,
+        log_level="warning",
+        access_log=False,
+        date_header=False,
+        proxy_headers=False,
+        timeout_keep_alive=24 * 3600,
+    )
+    config.load()
+    server = uvicorn.Server(config)
+    server.lifespan = config.lifespan_class(config)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    await server.startup(sockets=[sock])
+    # One tick sets uvicorn's default headers (no Date header).
+    await server.on_tick(0)
+    return server, sock
+
+
 def reply(obj):
     data = (json.dumps(obj, separators=(",", ":")) + "\n").encode()
     while data:

@@ -18,7 +18,6 @@ import asyncio  # noqa: E402
 import importlib  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
-import socket  # noqa: E402
 import sys  # noqa: E402
 import uuid  # noqa: E402
 
@@ -62,7 +61,7 @@ class AppAdapter:
         uuid.uuid4 = _seeded_uuid4
         os.urandom = random.randbytes
         try:
-            import uvicorn
+            import uvicorn  # noqa: F401  (served by adapter_loop.serve_asgi)
         except ImportError as e:
             raise vclock.ProtocolError(
                 f"start: uvicorn is not installed in {sys.executable} ({e}); install it in the app's environment"
@@ -98,38 +97,10 @@ class AppAdapter:
             raise vclock.ProtocolError(f"start: {spec} is not an ASGI app (not callable)")
         user_app = target
 
-        async def app(scope, receive, send):
-            if scope.get("type") == "http" and scope.get("client"):
-                vclock.CONN.set(scope["client"][1])
-            await user_app(scope, receive, send)
-
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=0,
-            http="h11",
-            ws="none",
-            lifespan="auto",
-            log_level="warning",
-            access_log=False,
-            date_header=False,
-            proxy_headers=False,
-            timeout_keep_alive=24 * 3600,
-        )
-        config.load()
-        self.uvicorn = uvicorn.Server(config)
-        self.uvicorn.lifespan = config.lifespan_class(config)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        sock.setblocking(False)
-        self.listener = sock
-        await self.uvicorn.startup(sockets=[sock])
+        self.uvicorn, self.listener = await adapter_loop.serve_asgi(user_app, lifespan="auto")
+        sock = self.listener
         if self.uvicorn.should_exit:
             raise vclock.ProtocolError(f"start: {spec} failed to start (its lifespan startup failed; see stderr)")
-        # uvicorn's main loop (a 0.1 s tick forever) is skipped; one tick sets its default
-        # headers (no Date header).
-        await self.uvicorn.on_tick(0)
         self.started = True
         await LOOP.run_until_quiet()
         state = LOOP.state()

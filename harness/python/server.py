@@ -9,7 +9,6 @@ import adapter_loop  # noqa: F401,E402  (must come before anything else)
 from adapter_loop import LOOP  # noqa: E402
 
 import asyncio  # noqa: E402
-import socket  # noqa: E402
 
 import vclock  # noqa: E402
 
@@ -134,7 +133,6 @@ class Adapter:
         vclock.install(LOOP, epoch_ms=LOOP.epoch_ms, seed=cmd.get("seed", 0))
 
         self.patch_sdk()
-        import uvicorn
         from sse_starlette.sse import EventSourceResponse
         from mcp.server.mcpserver import Context, MCPServer
         from mcp.server.transport_security import TransportSecuritySettings
@@ -180,36 +178,8 @@ class Adapter:
         )
         self.manager = server.session_manager
 
-        async def app(scope, receive, send):
-            if scope.get("type") == "http" and scope.get("client"):
-                vclock.CONN.set(scope["client"][1])
-            await starlette_app(scope, receive, send)
-
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=0,
-            http="h11",
-            ws="none",
-            lifespan="on",
-            log_level="warning",
-            access_log=False,
-            date_header=False,
-            proxy_headers=False,
-            timeout_keep_alive=24 * 3600,
-        )
-        config.load()
-        self.uvicorn = uvicorn.Server(config)
-        self.uvicorn.lifespan = config.lifespan_class(config)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        sock.setblocking(False)
-        self.listener = sock
-        await self.uvicorn.startup(sockets=[sock])
-        # uvicorn's main loop (a 0.1 s tick forever) is skipped; one tick sets its default
-        # headers (no Date header).
-        await self.uvicorn.on_tick(0)
+        self.uvicorn, self.listener = await adapter_loop.serve_asgi(starlette_app, lifespan="on")
+        sock = self.listener
 
         for n in mcp_cfg.get("notifications") or []:
             at_ms = n["at_ms"]

@@ -142,6 +142,31 @@ impl Unhonoured {
 }
 
 impl TargetInfo {
+    /// A server target named on the command line (`exec:CMD`, `node:PATH`,
+    /// `python:MODULE:APP`, an SDK version not pinned here): its name is leaked (one string
+    /// per target named in a run).
+    fn named_server(
+        name: &str,
+        summary: &'static str,
+        realtime: bool,
+        scope: Scope,
+        unhonoured: &'static [Unhonoured],
+        f: impl Fn(&ServerConfig) -> Rc<dyn ServerTarget> + Send + Sync + 'static,
+    ) -> Self {
+        TargetInfo {
+            name: Box::leak(name.to_string().into_boxed_str()),
+            role: Role::Server,
+            summary,
+            cites: None,
+            bug_model: false,
+            realtime,
+            scope,
+            unhonoured,
+            server: server(f),
+            client: None,
+        }
+    }
+
     /// The target of a bug model (see [`defects`]): the reference server or client with its
     /// defect, run by default, expected to fail.
     pub(crate) fn from_bug_model(b: &BugModel) -> Self {
@@ -563,80 +588,60 @@ pub fn get(name: &str) -> Option<TargetInfo> {
             return None;
         }
         let version = version.to_string();
-        return Some(TargetInfo {
-            // One leaked string per SDK version named on a command line.
-            name: Box::leak(name.to_string().into_boxed_str()),
-            role: Role::Server,
-            summary: "the TypeScript SDK's StreamableHTTPServerTransport at a version not pinned here (installed on first use into the cache) or a checkout (file:DIR), in Node, on virtual time through harness/node",
-            cites: None,
-            bug_model: false,
-            realtime: false,
-            scope: Scope::Mcp,
-            unhonoured: if process::sdk_has_keepalive(&version) {
+        return Some(TargetInfo::named_server(
+            name,
+            "the TypeScript SDK's StreamableHTTPServerTransport at a version not pinned here (installed on first use into the cache) or a checkout (file:DIR), in Node, on virtual time through harness/node",
+            false,
+            Scope::Mcp,
+            if process::sdk_has_keepalive(&version) {
                 TS_SDK_SERVER_ANY
             } else {
                 TS_SDK_SERVER_ANY_OLD
             },
-            server: server(move |cfg| process::build_sdk_version(cfg, &version)),
-            client: None,
-        });
+            move |cfg| process::build_sdk_version(cfg, &version),
+        ));
     }
     if let Some(spec) = name.strip_prefix("python:") {
         if spec.trim().is_empty() {
             return None;
         }
         let spec = spec.to_string();
-        return Some(TargetInfo {
-            // One leaked string per python: target named on a command line.
-            name: Box::leak(name.to_string().into_boxed_str()),
-            role: Role::Server,
-            summary: "your own ASGI app (MODULE:APP: Starlette, FastAPI, the MCP SDK's streamable HTTP app) served by uvicorn on a virtual-time asyncio loop through harness/python",
-            cites: None,
-            bug_model: false,
-            realtime: false,
-            scope: Scope::Any,
-            unhonoured: NODE_APP,
-            server: server(move |cfg| process::build_python_app(cfg, &spec)),
-            client: None,
-        });
+        return Some(TargetInfo::named_server(
+            name,
+            "your own ASGI app (MODULE:APP: Starlette, FastAPI, the MCP SDK's streamable HTTP app) served by uvicorn on a virtual-time asyncio loop through harness/python",
+            false,
+            Scope::Any,
+            NODE_APP,
+            move |cfg| process::build_python_app(cfg, &spec),
+        ));
     }
     if let Some(path) = name.strip_prefix("node:") {
         if path.trim().is_empty() {
             return None;
         }
         let path = path.to_string();
-        return Some(TargetInfo {
-            // One leaked string per node: target named on a command line.
-            name: Box::leak(name.to_string().into_boxed_str()),
-            role: Role::Server,
-            summary: "your own Node program (its default export: a node:http Server or a (req, res) handler such as an Express app) on virtual time through harness/node",
-            cites: None,
-            bug_model: false,
-            realtime: false,
-            scope: Scope::Any,
-            unhonoured: NODE_APP,
-            server: server(move |cfg| process::build_app(cfg, &path)),
-            client: None,
-        });
+        return Some(TargetInfo::named_server(
+            name,
+            "your own Node program (one that listens, or exports a node:http Server or a (req, res) handler such as an Express app) on virtual time through harness/node",
+            false,
+            Scope::Any,
+            NODE_APP,
+            move |cfg| process::build_app(cfg, &path),
+        ));
     }
     if let Some(cmd) = name.strip_prefix("exec:") {
         if cmd.trim().is_empty() {
             return None;
         }
         let cmd = cmd.to_string();
-        return Some(TargetInfo {
-            // One leaked string per exec target named on a command line.
-            name: Box::leak(name.to_string().into_boxed_str()),
-            role: Role::Server,
-            summary: "any HTTP server, started by a shell command with PORT set, on real time",
-            cites: None,
-            bug_model: false,
-            realtime: true,
-            scope: Scope::Any,
-            unhonoured: EXEC,
-            server: server(move |_cfg| process::exec::build(&cmd)),
-            client: None,
-        });
+        return Some(TargetInfo::named_server(
+            name,
+            "any HTTP server, started by a shell command with PORT set, on real time",
+            true,
+            Scope::Any,
+            EXEC,
+            move |_cfg| process::exec::build(&cmd),
+        ));
     }
     all().into_iter().find(|t| t.name == name)
 }

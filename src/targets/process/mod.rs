@@ -173,6 +173,20 @@ pub fn launch(imp: &Implementation, cfg: &ServerConfig) -> Result<Launch, String
     })
 }
 
+/// The options of a user's own program (`node:`, `python:`): no implementation setting
+/// (the program takes none from middlebox), the event store as set (adapters ignore it).
+fn program_options(cfg: &ServerConfig) -> Options {
+    Options {
+        keepalive_ms: None,
+        event_store: cfg.event_store,
+        test_defect: None,
+        session_idle_timeout_ms: None,
+        app: None,
+        app_dir: None,
+        package_dir: None,
+    }
+}
+
 /// How to start the Node adapter for the user's own program `path` (`--target node:PATH`),
 /// or why it cannot start.
 pub fn launch_app(path: &str, cfg: &ServerConfig) -> Result<Launch, String> {
@@ -199,13 +213,8 @@ pub fn launch_app(path: &str, cfg: &ServerConfig) -> Result<Launch, String> {
         implementation: "node-app".to_string(),
         version: "0".to_string(),
         options: Options {
-            keepalive_ms: None,
-            event_store: cfg.event_store,
-            test_defect: None,
-            session_idle_timeout_ms: None,
             app: Some(file.display().to_string()),
-            app_dir: None,
-            package_dir: None,
+            ..program_options(cfg)
         },
     })
 }
@@ -240,13 +249,9 @@ pub fn launch_python_app(spec: &str, cfg: &ServerConfig) -> Result<Launch, Strin
         implementation: "python-app".to_string(),
         version: "0".to_string(),
         options: Options {
-            keepalive_ms: None,
-            event_store: cfg.event_store,
-            test_defect: None,
-            session_idle_timeout_ms: None,
             app: Some(spec.to_string()),
             app_dir: Some(cwd.display().to_string()),
-            package_dir: None,
+            ..program_options(cfg)
         },
     })
 }
