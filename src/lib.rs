@@ -8,11 +8,12 @@
 //! and the same seed gives the same trace, byte for byte.
 //!
 //! ```text
-//! scenario file ──parse+validate──▶ Scenario ──run──▶ simulated network (virtual time)
-//!                                              │  client host ─▶ intermediary hosts ─▶ server host
-//!                                              │        (targets plug in at either end)
+//!  scenario file ──parse──▶ Scenario ──run──▶ simulated network, on virtual time:
+//!                                     client ─▶ intermediaries ─▶ server
+//!                                     (targets plug in at either end)
+//!                                              │
 //!                                              ▼
-//!                                  Trace (virtual-time events) ──▶ checks ──▶ RunResult
+//!                            Trace ──▶ checks ──▶ RunResult
 //! ```
 //!
 //! # Testing your own server
