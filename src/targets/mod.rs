@@ -717,4 +717,36 @@ mod tests {
         assert!(!exec.applies_to(&scenario("keepalive = \"15s\"\n")));
         assert!(exec.applies_to(&scenario("")));
     }
+    #[test]
+    fn targets_named_on_the_command_line_refuse_what_they_cannot_honour() {
+        // A user's own program takes no [server] setting, whatever the key.
+        for name in ["node:app.mjs", "python:server:app"] {
+            let t = get(name).unwrap();
+            assert!(t.applies_to(&scenario("")), "{name}");
+            for key in [
+                "keepalive = \"15s\"",
+                "event-store = false",
+                "retry = \"2s\"",
+            ] {
+                assert!(
+                    !t.applies_to(&scenario(&format!("{key}\n"))),
+                    "{name}: {key}"
+                );
+            }
+        }
+        // An SDK version not pinned here: keepAliveMs exists from 1.30.0; what it sends of
+        // X-Accel-Buffering is not known, so either setting is refused.
+        let old = get("ts-sdk-server@1.20.0").unwrap();
+        assert!(!old.applies_to(&scenario("keepalive = \"15s\"\n")));
+        assert!(old.applies_to(&scenario("keepalive = \"off\"\n")));
+        let new = get("ts-sdk-server@1.30.0").unwrap();
+        assert!(new.applies_to(&scenario("keepalive = \"15s\"\n")));
+        for v in ["true", "false"] {
+            let s = scenario(&format!("x-accel-buffering-no = {v}\n"));
+            assert!(!new.applies_to(&s) && !old.applies_to(&s), "{v}");
+        }
+        // Pinned versions keep their own entries; a range or a tag is no target.
+        assert_eq!(get("ts-sdk-server@1.32.2").unwrap().unhonoured.len(), 8);
+        assert!(get("ts-sdk-server@latest").is_none() && get("ts-sdk-server@^1.30.0").is_none());
+    }
 }
