@@ -291,6 +291,20 @@ pub fn run_all(
     progress: &(dyn Fn(&RunResult) + Sync),
 ) -> Vec<RunResult> {
     let pairs = pairs(scenarios, targets);
+    run_pairs(scenarios, targets, &pairs, seed_override, jobs, engine, progress)
+}
+
+/// Runs the given (scenario, target) index pairs on `jobs` threads; results in the pairs'
+/// order. `progress` is called after each run.
+pub fn run_pairs(
+    scenarios: &[Scenario],
+    targets: &[TargetInfo],
+    pairs: &[(usize, usize)],
+    seed_override: Option<u64>,
+    jobs: usize,
+    engine: Engine,
+    progress: &(dyn Fn(&RunResult) + Sync),
+) -> Vec<RunResult> {
     parallel(pairs.len(), jobs, |i| {
         let (s, t) = pairs[i];
         let r = run_one_on(engine, &scenarios[s], &targets[t], seed_override);

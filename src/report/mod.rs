@@ -15,7 +15,7 @@ mod junit;
 mod text;
 
 pub use junit::render_junit;
-pub use text::{render_failure, render_text};
+pub use text::{count, render_failure, render_matrix, render_text, WIDTH};
 
 use crate::check::{CheckSpec, Verdict};
 use crate::scenario::Scenario;
@@ -37,6 +37,10 @@ pub struct CheckResult {
     pub at: Option<String>,
     /// One sentence: what held, or what happened instead.
     pub message: String,
+    /// Where a known failure outside the scenario file declares this check's failure: the
+    /// `--expect` baseline's file and line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_by: Option<String>,
 }
 
 impl CheckResult {
@@ -86,13 +90,18 @@ pub struct RunResult {
     /// Command-line options the run was made with (repeated by [`RunResult::reproduce`]).
     #[serde(skip)]
     pub options: Vec<String>,
+    /// How the reproduce line invokes middlebox: `middlebox` (on `PATH`), or the path of
+    /// the program that made the run when it is not on `PATH` (`target/release/middlebox`).
+    #[serde(skip)]
+    pub program: String,
 }
 
 impl RunResult {
     /// The exact command that reproduces this result.
     pub fn reproduce(&self) -> String {
         let mut cmd = format!(
-            "middlebox run {} --target {} --seed {}",
+            "{} run {} --target {} --seed {}",
+            shell_word(&self.program),
             shell_word(&self.scenario),
             shell_word(&self.target),
             self.seed
@@ -155,6 +164,11 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
                 verdict: o.verdict,
                 at: o.at.map(crate::time::stamp),
                 message: o.message,
+                expected_by: scenario
+                    .expected_by
+                    .get(target)
+                    .and_then(|m| m.get(spec.id()))
+                    .cloned(),
             })
         })
         .collect();
@@ -189,6 +203,7 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
         checks,
         trace: out.trace,
         options: scenario.cli_options.clone(),
+        program: "middlebox".to_string(),
     }
 }
 

@@ -281,6 +281,7 @@ fn an_expected_failure_that_is_unobservable_is_unexpected() {
         expected_fail: true,
         at: None,
         message: String::new(),
+        expected_by: None,
     };
     assert!(!c.as_expected());
 }

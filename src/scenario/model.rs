@@ -55,6 +55,10 @@ pub struct Scenario {
     /// Where each `[expect-fail."TARGET"]` table is, by target name.
     #[serde(skip)]
     pub expect_fail_at: BTreeMap<String, Place>,
+    /// Known failures declared outside the file (an `--expect` baseline), by target then
+    /// check id: where (`FILE:LINE`). Their checks are in [`Self::expect_fail`] too.
+    #[serde(skip)]
+    pub expected_by: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// A place in a scenario file: a key path with its line and column.

@@ -9,7 +9,7 @@
 //! scenario-file errors.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use middlebox::report::{render_junit, render_text, Report, RunResult};
+use middlebox::report::{render_junit, render_matrix, render_text, Report, RunResult, WIDTH};
 use middlebox::scenario::{self, Scenario};
 use middlebox::targets::{self, TargetInfo};
 use std::io::{IsTerminal, Write};
@@ -100,6 +100,10 @@ pub struct RunArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Also print the full scenarios × targets matrix (one character per cell, targets
+    /// numbered, split into pages that fit 100 columns) before the summary.
+    #[arg(long)]
+    pub matrix: bool,
     /// Also write report.json and every trace (text and JSON) under this directory.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -242,6 +246,111 @@ fn cmd_bench(a: BenchArgs) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// A note on stderr, wrapped to the report's width.
+fn note(text: &str) {
+    let opts = textwrap::Options::new(WIDTH)
+        .subsequent_indent("  ")
+        .break_words(false)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation);
+    for line in textwrap::wrap(&format!("note: {text}"), opts) {
+        eprintln!("{line}");
+    }
+}
+
+/// `1 scenario × target pair`, `3 scenario × target pairs`.
+fn pairs_word(n: usize) -> String {
+    middlebox::report::count(n, "scenario × target pair")
+}
+
+/// The folder of middlebox's own scenario suite (`scenarios/` next to this crate's
+/// manifest), when it exists on this machine.
+fn own_suite() -> Option<PathBuf> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .canonicalize()
+        .ok()
+}
+
+/// Whether the scenario's file is under `dir` (a canonical path).
+fn in_dir(s: &Scenario, dir: &Path) -> bool {
+    Path::new(&s.path)
+        .canonicalize()
+        .is_ok_and(|p| p.starts_with(dir))
+}
+
+/// How a reproduce line invokes this program so that it runs as printed: `middlebox` when
+/// that name on `PATH` is this program; else this program's path, relative to the working
+/// directory when it is under it (`target/release/middlebox` after `cargo run --release`).
+fn program_name() -> String {
+    let Some(exe) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.canonicalize().ok())
+    else {
+        return "middlebox".to_string();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p)
+            .any(|d| d.join("middlebox").canonicalize().ok().as_ref() == Some(&exe))
+    });
+    if on_path {
+        return "middlebox".to_string();
+    }
+    let cwd = std::env::current_dir().ok().and_then(|d| d.canonicalize().ok());
+    match cwd.and_then(|d| exe.strip_prefix(d).ok().map(Path::to_path_buf)) {
+        Some(rel) => rel.display().to_string(),
+        None => exe.display().to_string(),
+    }
+}
+
+/// The progress bar on stderr: drawn only on a terminal, and only once the run has taken
+/// more than two seconds (a short run prints nothing extra).
+struct Progress {
+    bar: indicatif::ProgressBar,
+    // Wall time is read for this display only; nothing of it reaches a trace or a report.
+    #[allow(clippy::disallowed_methods)]
+    started: std::time::Instant,
+    shown: std::sync::atomic::AtomicBool,
+    tty: bool,
+}
+
+impl Progress {
+    #[allow(clippy::disallowed_methods)]
+    fn new(total: usize) -> Self {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total as u64),
+            indicatif::ProgressDrawTarget::hidden(),
+        );
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs  {wide_msg}")
+                .expect("a valid template")
+                .progress_chars("█▌ "),
+        );
+        Self {
+            bar,
+            started: std::time::Instant::now(),
+            shown: std::sync::atomic::AtomicBool::new(false),
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn ran(&self, r: &RunResult) {
+        use std::sync::atomic::Ordering;
+        if self.tty
+            && self.started.elapsed() > std::time::Duration::from_secs(2)
+            && !self.shown.swap(true, Ordering::SeqCst)
+        {
+            self.bar
+                .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        self.bar.set_message(format!("{} × {}", r.scenario, r.target));
+        self.bar.inc(1);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
     }
 }
 
@@ -553,10 +662,28 @@ fn cmd_run(a: RunArgs) -> ExitCode {
         let p = Path::new(&s.path);
         named.contains(&p.canonicalize().unwrap_or_else(|_| p.to_path_buf()))
     };
+    // Without --target, a scenario file of middlebox's own suite runs against every default
+    // target (the bug models are expected to fail it as the file declares); any other file
+    // runs against the reference only: bug models belong to the suite.
+    let suite = own_suite();
+    let selected = |s: &Scenario, t: &TargetInfo| {
+        !a.targets.is_empty() || t.name == "reference" || suite.as_deref().is_some_and(|d| in_dir(s, d))
+    };
+    let outside = scenarios
+        .iter()
+        .filter(|s| a.targets.is_empty() && !suite.as_deref().is_some_and(|d| in_dir(s, d)))
+        .count();
+    if outside > 0 {
+        note(&format!(
+            "{} outside middlebox's own suite {} against `reference` only; name targets with --target (e.g. --target exec:CMD for your own server)",
+            middlebox::report::count(outside, "scenario file"),
+            if outside == 1 { "runs" } else { "run" }
+        ));
+    }
     let mut refused = false;
     let mut unhonoured = Vec::new();
     for s in &scenarios {
-        for t in targets.iter().filter(|t| t.in_scope(s)) {
+        for t in targets.iter().filter(|t| t.in_scope(s) && selected(s, t)) {
             match t.refusal(s) {
                 Some(e) if !a.targets.is_empty() && is_named(s) => {
                     eprintln!("{e}");
@@ -571,10 +698,10 @@ fn cmd_run(a: RunArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     if let Some((t, path, key)) = unhonoured.first() {
-        eprintln!(
-            "note: {} scenario × target pairs not run: the target cannot honour a key the scenario sets (e.g. {t} × {path}: {key}; `--target {t}` says why)",
-            unhonoured.len()
-        );
+        note(&format!(
+            "{} not run: the target cannot honour a key the scenario sets (e.g. {t} × {path}: {key}; `--target {t}` says why)",
+            pairs_word(unhonoured.len())
+        ));
     }
     if let Some(dir) = &a.out {
         if let Err(e) = prepare_out(dir) {
@@ -582,12 +709,17 @@ fn cmd_run(a: RunArgs) -> ExitCode {
         }
     }
     let jobs = a.jobs.unwrap_or_else(default_jobs);
-    let total = middlebox::suite::pairs(&scenarios, &targets).len();
+    let pairs: Vec<(usize, usize)> = middlebox::suite::pairs(&scenarios, &targets)
+        .into_iter()
+        .filter(|&(s, t)| selected(&scenarios[s], &targets[t]))
+        .collect();
+    let total = pairs.len();
     let skipped = scenarios.len() * targets.len() - total - unhonoured.len();
     if skipped > 0 && !a.targets.is_empty() {
-        eprintln!(
-            "note: {skipped} scenario × target pairs not run: those targets only run on MCP scenarios, or only on plain SSE ones (see `middlebox targets`)"
-        );
+        note(&format!(
+            "{} not run: those targets only run on MCP scenarios, or only on plain SSE ones (see `middlebox targets`)",
+            pairs_word(skipped)
+        ));
     }
     if total == 0 {
         // Nothing would run: that is no pass.
@@ -595,21 +727,18 @@ fn cmd_run(a: RunArgs) -> ExitCode {
             "no scenario × target pair to run: every pair was left out (see the notes above)",
         );
     }
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let tty = std::io::stderr().is_terminal();
-    let progress = |r: &RunResult| {
-        let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        if tty {
-            eprint!("\r[{n}/{total}] {} × {}\x1b[K", r.scenario, r.target);
-        }
-    };
-    let results =
-        middlebox::suite::run_all(&scenarios, &targets, a.seed, jobs, a.engine, &progress);
-    if tty {
-        eprint!("\r\x1b[K");
+    let bar = Progress::new(total);
+    let progress = |r: &RunResult| bar.ran(r);
+    let mut results = middlebox::suite::run_pairs(
+        &scenarios, &targets, &pairs, a.seed, jobs, a.engine, &progress,
+    );
+    bar.finish();
+    let program = program_name();
+    for r in &mut results {
+        r.program = program.clone();
     }
     let report = Report::new(a.seed, results);
-    let code = finish_run(&report, a.format, a.out.as_deref());
+    let code = finish_run(&report, a.format, a.out.as_deref(), a.matrix);
     if a.peak_rss {
         if let Some(mib) = crate::bench::peak_rss_mib() {
             eprintln!("peak RSS: {:.0} KiB", mib * 1024.0);
@@ -620,7 +749,7 @@ fn cmd_run(a: RunArgs) -> ExitCode {
 
 /// Writes `--out` (a failure is said on stderr), prints the results, and returns the
 /// outcome's exit code: 1 when an outcome was unexpected, else 0, whatever `--out` did.
-fn finish_run(report: &Report, format: Format, out: Option<&Path>) -> ExitCode {
+fn finish_run(report: &Report, format: Format, out: Option<&Path>, matrix: bool) -> ExitCode {
     if let Some(dir) = out {
         if let Err(e) = write_out(dir, report) {
             eprintln!(
@@ -630,6 +759,9 @@ fn finish_run(report: &Report, format: Format, out: Option<&Path>) -> ExitCode {
         }
     }
     let text = match format {
+        Format::Text if matrix => {
+            format!("{}\n{}", render_matrix(report, WIDTH), render_text(report))
+        }
         Format::Text => render_text(report),
         Format::Json => report.to_json() + "\n",
         Format::Junit => render_junit(report),
@@ -706,7 +838,10 @@ fn cmd_check(paths: &[PathBuf]) -> ExitCode {
         }
         Some(all) => {
             let mut out: String = all.iter().map(|s| format!("ok  {}\n", s.path)).collect();
-            out.push_str(&format!("{} scenario files valid\n", all.len()));
+            out.push_str(&format!(
+                "{} valid\n",
+                middlebox::report::count(all.len(), "scenario file")
+            ));
             emit(&out);
             ExitCode::SUCCESS
         }

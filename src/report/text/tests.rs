@@ -17,39 +17,97 @@ fn report() -> Report {
     )
 }
 
-fn row<'a>(text: &'a str, scenario: &str) -> &'a str {
+/// The summary row of `target`, split into cells.
+fn summary_row(text: &str, target: &str) -> Vec<String> {
     let rows: Vec<&str> = text
         .lines()
-        .filter(|l| l.starts_with(&format!("{scenario} ")))
+        .filter(|l| l.starts_with(&format!("{target} ")))
         .collect();
-    assert_eq!(rows.len(), 1, "one row for {scenario} in:\n{text}");
-    rows[0]
-}
-
-fn cells(row: &str) -> Vec<&str> {
-    row.split("  ")
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .collect()
+    assert_eq!(rows.len(), 1, "one row for {target} in:\n{text}");
+    rows[0].split_whitespace().map(String::from).collect()
 }
 
 #[test]
-fn matrix_has_a_header_and_one_row_per_scenario() {
+fn summary_has_one_row_per_target_with_its_counts() {
     let text = render_text(&report());
-    let header = text.lines().next().unwrap();
-    assert_eq!(cells(header), ["scenario", "reference", "bug/no-keepalive"]);
-    assert_eq!(
-        cells(row(&text, "scenarios/mem.toml")),
-        ["scenarios/mem.toml", "pass", "fail (expected)"]
+    assert!(
+        text.starts_with("3 runs in 2 scenario files × 2 targets\n"),
+        "{text}"
     );
+    let header = text.lines().nth(2).unwrap();
     assert_eq!(
-        cells(row(&text, "scenarios/other.toml")),
-        ["scenarios/other.toml", "fail UNEXPECTED", "-"]
+        header.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect::<Vec<_>>(),
+        ["target", "runs", "pass", "expected fail", "unexpected"]
     );
-    // Columns line up: every cell of a column starts where its header does.
-    let col = header.find("bug/no-keepalive").unwrap();
-    let mem = row(&text, "scenarios/mem.toml");
-    assert_eq!(mem.find("fail (expected)"), Some(col));
+    // reference: one pass, one unexpected failure (flagged); the bug model: one expected fail.
+    assert_eq!(summary_row(&text, "reference"), ["reference", "2", "1", "0", "1", "◀"]);
+    assert_eq!(
+        summary_row(&text, "bug/no-keepalive"),
+        ["bug/no-keepalive", "1", "0", "1", "0"]
+    );
+    // Columns line up: counts are right-aligned under their headers.
+    let bug = text.lines().find(|l| l.starts_with("bug/")).unwrap();
+    assert_eq!(bug.len(), header.len(), "{text}");
+    assert_eq!(&bug[header.find("expected fail").unwrap()..][..13], "            1");
+}
+
+#[test]
+fn every_line_fits_100_columns_but_the_reproduce_lines() {
+    let mut long = run("reference", Story::CutByNginx, None);
+    long.scenario = format!("scenarios/{}.toml", "deep/".repeat(12));
+    long.target = format!("exec:{}", "node server.mjs --flag ".repeat(10));
+    long.checks[0].message = "a long message ".repeat(20);
+    let report = Report::new(Some(42), vec![run("reference", Story::Keepalives, None), long]);
+    let text = render_text(&report);
+    for line in text.lines().filter(|l| !l.starts_with("  reproduce: ")) {
+        assert!(line.chars().count() <= WIDTH, "{} columns: {line}", line.chars().count());
+    }
+    // The long message is wrapped, not cut: every word of it is there.
+    assert_eq!(text.matches("message").count(), 20, "{text}");
+    let matrix = render_matrix(&report, WIDTH);
+    for line in matrix.lines() {
+        assert!(line.chars().count() <= WIDTH, "{} columns: {line}", line.chars().count());
+    }
+}
+
+#[test]
+fn the_matrix_has_one_cell_per_scenario_and_target_under_its_number() {
+    let text = render_matrix(&report(), WIDTH);
+    assert!(text.contains("\n  1  reference\n  2  bug/no-keepalive\n"), "{text}");
+    let rows: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("scenario ")).collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    let cells = |l: &str| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" ");
+    assert_eq!(cells(rows[0]), "1 2");
+    assert_eq!(
+        rows[1..].iter().map(|l| format!("{} {}", l.split_whitespace().next().unwrap(), cells(l))).collect::<Vec<_>>(),
+        ["scenarios/mem.toml . x", "scenarios/other.toml F -"]
+    );
+}
+
+#[test]
+fn a_wide_matrix_is_split_into_pages_of_targets() {
+    let results: Vec<RunResult> = (0..60)
+        .map(|i| run(&format!("t{i}"), Story::Keepalives, None))
+        .collect();
+    let text = render_matrix(&Report::new(None, results), WIDTH);
+    for page in ["1–25", "26–50", "51–60"] {
+        assert!(text.contains(&format!("targets {page} of 60:")), "{text}");
+    }
+    assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
+    // Every target's cell is shown once: 60 passes.
+    let cells: usize = text
+        .lines()
+        .filter(|l| l.starts_with("scenarios/mem.toml"))
+        .map(|l| l.matches('.').count() - 1)
+        .sum();
+    assert_eq!(cells, 60, "{text}");
+}
+
+#[test]
+fn counts_agree_with_their_number() {
+    assert_eq!(count(1, "run"), "1 run");
+    assert_eq!(count(0, "run"), "0 runs");
+    assert_eq!(count(2, "scenario file"), "2 scenario files");
 }
 
 #[test]

@@ -302,6 +302,7 @@ impl Validator<'_> {
                 keys
             },
             expect_fail_at,
+            expected_by: BTreeMap::new(),
         })
     }
 

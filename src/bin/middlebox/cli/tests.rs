@@ -102,7 +102,7 @@ fn a_failed_out_write_still_gives_the_outcome_exit_code() {
     let dir = std::env::temp_dir().join(format!("middlebox-out-file-{}", std::process::id()));
     std::fs::write(&dir, b"a file, not a directory").unwrap();
     let report = Report::new(None, Vec::new());
-    let code = finish_run(&report, Format::Json, Some(&dir));
+    let code = finish_run(&report, Format::Json, Some(&dir), false);
     assert_eq!(code, ExitCode::SUCCESS);
     assert!(prepare_out(&dir).is_err(), "checked before a run");
     let _ = std::fs::remove_file(&dir);
