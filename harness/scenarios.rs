@@ -68,7 +68,9 @@ fn main() {
                     trials.push(Trial::test(
                         format!("{}@{}", test_name(&s.path), name),
                         move || {
-                            let r = suite::run_one(&s, &t, None);
+                            let mut r = suite::run_one(&s, &t, None);
+                            // Run from the crate's root, as `cargo test` is.
+                            r.program = "cargo run --release --".to_string();
                             let mut settings = insta::Settings::clone_current();
                             settings.set_snapshot_path(snaps);
                             settings.set_prepend_module_to_snapshot(false);

@@ -291,7 +291,15 @@ pub fn run_all(
     progress: &(dyn Fn(&RunResult) + Sync),
 ) -> Vec<RunResult> {
     let pairs = pairs(scenarios, targets);
-    run_pairs(scenarios, targets, &pairs, seed_override, jobs, engine, progress)
+    run_pairs(
+        scenarios,
+        targets,
+        &pairs,
+        seed_override,
+        jobs,
+        engine,
+        progress,
+    )
 }
 
 /// Runs the given (scenario, target) index pairs on `jobs` threads; results in the pairs'

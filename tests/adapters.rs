@@ -277,7 +277,7 @@ fn exec_targets_are_named_on_the_command_line() {
         "{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("1 runs: 1 pass"), "{text}");
+    assert!(text.contains("1 run: 1 pass"), "{text}");
     // A command that never listens fails clearly, naming PORT.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_middlebox"))
         .args([
@@ -799,7 +799,7 @@ fn a_typescript_sdk_version_not_pinned_here_is_installed_once_and_runs() {
     // 1.30.0: the first version with keepAliveMs, not pinned in harness/node.
     let (code, out) = run("ts-sdk-server@1.30.0");
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("1 runs: 1 pass"), "{out}");
+    assert!(out.contains("1 run: 1 pass"), "{out}");
     let package = format!("{cache}/npm/sdk-1.30.0/node_modules/@modelcontextprotocol/sdk");
     let manifest = std::fs::read_to_string(format!("{package}/package.json")).expect("installed");
     assert!(manifest.contains("\"version\": \"1.30.0\""), "{manifest}");

@@ -3,16 +3,32 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// The binary, run from the crate's root with its folder first on `PATH` (as after
+/// `cargo install`: reproduce lines say `middlebox`).
 fn middlebox(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_middlebox"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PATH", path_with_binary())
         .output()
         .expect("the binary runs")
 }
 
+/// `PATH` with the binary's folder first.
+fn path_with_binary() -> std::ffi::OsString {
+    let bin = Path::new(env!("CARGO_BIN_EXE_middlebox")).parent().unwrap();
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(std::env::split_paths(&rest)))
+        .unwrap()
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// `s` with its line breaks and indents as single spaces (notes are wrapped to 100 columns).
+fn flat(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 const NGINX: &str = "scenarios/keepalive/nginx-30m.toml";
@@ -355,17 +371,42 @@ fn a_key_the_named_target_cannot_honour_is_a_located_error_and_a_default_target_
     assert_eq!(out.status.code(), Some(2), "stdout: {}", text(&out.stdout));
     let err = text(&out.stderr);
     assert!(
-        err.contains("note: 1 scenario × target pairs not run: the target cannot honour a key the scenario sets"),
+        flat(&err).contains("note: 1 scenario × target pair not run: the target cannot honour a key the scenario sets"),
         "{err}"
     );
     assert!(err.contains("no scenario × target pair to run"), "{err}");
-    // The reference honours it; among the defaults the SDK servers are left out, with a note.
+    // Without --target this file (outside the suite) runs on the reference, which honours it.
     let out = middlebox(&["run", path, "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     let err = text(&out.stderr);
+    assert!(!err.contains("cannot honour"), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ran: Vec<&str> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(ran, ["reference"]);
+    // Named with targets that cannot honour it, found in a directory: those pairs are left
+    // out with a note, the others run.
+    let out = middlebox(&[
+        "run",
+        dir.to_str().unwrap(),
+        "--target",
+        "reference",
+        "--target",
+        "ts-sdk-server@1.32.2",
+        "--target",
+        "python-sdk-server@2.3.0",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
     assert!(
-        err.contains("note: 4 scenario × target pairs not run: the target cannot honour a key the scenario sets (e.g. ts-sdk-server@1.32.2 ×"),
-        "{err}"
+        flat(&text(&out.stderr)).contains("note: 2 scenario × target pairs not run: the target cannot honour a key the scenario sets (e.g. ts-sdk-server@1.32.2 ×"),
+        "{}",
+        text(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let ran: Vec<&str> = report["results"]
@@ -374,10 +415,6 @@ fn a_key_the_named_target_cannot_honour_is_a_located_error_and_a_default_target_
         .iter()
         .map(|r| r["target"].as_str().unwrap())
         .collect();
-    assert!(
-        ran.contains(&"reference") && ran.contains(&"ts-sdk-client@1.32.2"),
-        "{ran:?}"
-    );
     assert!(
         !ran.iter()
             .any(|t| t.starts_with("ts-sdk-server") || t.starts_with("python")),
@@ -578,5 +615,135 @@ fn printing_commands_exit_quietly_into_a_closed_pipe() {
         let err = text(&out.stderr);
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}
+
+/// A user's scenario: nginx in front, a stream expected to survive 3 minutes.
+const USERS_SCENARIO: &str = r#"description = "a user's own scenario, with no [expect-fail] tables"
+duration = "3m"
+[[intermediary]]
+preset = "nginx"
+[[client.step]]
+at = "1s"
+do = "open-stream"
+[[expect]]
+check = "stream.survives"
+"#;
+
+#[test]
+fn a_scenario_file_outside_the_suite_runs_against_the_reference_only_by_default() {
+    let dir = tempdir();
+    let sc = dir.join("mine.toml");
+    std::fs::write(&sc, USERS_SCENARIO).unwrap();
+    let out = middlebox(&["run", sc.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    // Every bug model would fail it "unexpectedly" for lack of [expect-fail] tables.
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with("1 run in 1 scenario file × 1 target\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nreference "), "{stdout}");
+    assert!(
+        flat(&text(&out.stderr)).contains(
+            "1 scenario file outside middlebox's own suite runs against `reference` only"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    // A file of the suite next to it still runs against every default target.
+    let out = middlebox(&["run", sc.to_str().unwrap(), NGINX]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("bug/no-keepalive "), "{stdout}");
+    let runs: usize = stdout.split(' ').next().unwrap().parse().unwrap();
+    assert!(runs > 3, "{stdout}");
+}
+
+#[test]
+fn reproduce_lines_run_as_printed_when_middlebox_is_not_on_path() {
+    let dir = tempdir();
+    let sc = dir.join("mine.toml");
+    std::fs::write(&sc, USERS_SCENARIO).unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_middlebox")).parent().unwrap();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path = std::env::join_paths(std::env::split_paths(&path).filter(|d| d != bin)).unwrap();
+    let run = |cmd: &mut Command| {
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    let out = run(Command::new(env!("CARGO_BIN_EXE_middlebox")).args([
+        "run",
+        sc.to_str().unwrap(),
+        "--target",
+        "bug/no-keepalive",
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("  reproduce: "))
+        .expect("a reproduce line")
+        .to_string();
+    assert!(!line.starts_with("middlebox "), "not on PATH: {line}");
+    // The line, run by a shell as printed, reproduces the same failure.
+    let again = run(Command::new("sh").args(["-c", &line]));
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "{line}: {}",
+        text(&again.stderr)
+    );
+    let fail = |s: &str| s.lines().find(|l| l.starts_with("FAIL ")).map(String::from);
+    assert_eq!(fail(&text(&again.stdout)), fail(&stdout));
+    assert!(fail(&stdout).is_some());
+}
+
+#[test]
+fn the_default_output_fits_100_columns_and_names_every_unexpected_outcome() {
+    let dir = tempdir();
+    let sc = dir.join("mine.toml");
+    std::fs::write(&sc, USERS_SCENARIO).unwrap();
+    for extra in [&[][..], &["--matrix"][..]] {
+        let mut args = vec![
+            "run",
+            "scenarios/chains",
+            sc.to_str().unwrap(),
+            "--target",
+            "reference",
+            "--target",
+            "bug/no-keepalive",
+            "--target",
+            "bug/keepalive-90s",
+        ];
+        args.extend(extra);
+        let out = middlebox(&args);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        for l in stdout.lines().filter(|l| !l.starts_with("  reproduce: ")) {
+            assert!(
+                l.chars().count() <= 100,
+                "{} columns: {l}",
+                l.chars().count()
+            );
+        }
+        // mine.toml × the two bug models: unexpected, each named with its reproduce line.
+        for t in ["bug/no-keepalive", "bug/keepalive-90s"] {
+            assert!(
+                stdout.contains(&format!(
+                    "FAIL {} × {t}  (seed 1)\n  reproduce: middlebox run ",
+                    sc.display()
+                )),
+                "{stdout}"
+            );
+        }
+        assert_eq!(stdout.matches("\nFAIL ").count(), 2, "{stdout}");
+        assert_eq!(
+            extra.is_empty(),
+            !stdout.contains("cells: . pass"),
+            "{stdout}"
+        );
     }
 }

@@ -40,7 +40,10 @@ fn message(r: &RunResult) -> String {
     }
     for c in r.checks.iter().filter(|c| !c.as_expected()) {
         let said = if c.expected_fail && c.verdict != Verdict::Fail {
-            format!("expected to fail, but its verdict is {} (a stale expectation)", c.verdict)
+            format!(
+                "expected to fail, but its verdict is {} (a stale expectation)",
+                c.verdict
+            )
         } else {
             c.message.clone()
         };
@@ -80,7 +83,11 @@ pub fn render_junit(report: &Report) -> String {
             esc(&r.target)
         );
         if r.unexpected {
-            let kind = if r.error.is_some() { "error" } else { "failure" };
+            let kind = if r.error.is_some() {
+                "error"
+            } else {
+                "failure"
+            };
             let _ = writeln!(
                 out,
                 ">\n      <{kind} message=\"{}\">{}</{kind}>\n    </testcase>",

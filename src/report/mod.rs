@@ -90,8 +90,9 @@ pub struct RunResult {
     /// Command-line options the run was made with (repeated by [`RunResult::reproduce`]).
     #[serde(skip)]
     pub options: Vec<String>,
-    /// How the reproduce line invokes middlebox: `middlebox` (on `PATH`), or the path of
-    /// the program that made the run when it is not on `PATH` (`target/release/middlebox`).
+    /// How the reproduce line invokes middlebox, as shell words: `middlebox` (on `PATH`),
+    /// the path of the program that made the run when it is not on `PATH`
+    /// (`target/release/middlebox`), or `cargo run --release --` in the scenario harness.
     #[serde(skip)]
     pub program: String,
 }
@@ -101,7 +102,7 @@ impl RunResult {
     pub fn reproduce(&self) -> String {
         let mut cmd = format!(
             "{} run {} --target {} --seed {}",
-            shell_word(&self.program),
+            self.program,
             shell_word(&self.scenario),
             shell_word(&self.target),
             self.seed
@@ -115,7 +116,7 @@ impl RunResult {
 }
 
 /// `w` as one shell word: as is when it is plain, else single-quoted.
-fn shell_word(w: &str) -> String {
+pub fn shell_word(w: &str) -> String {
     let plain = !w.is_empty()
         && w.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./:@=+,".contains(c));

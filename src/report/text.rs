@@ -166,7 +166,11 @@ pub fn render_matrix(report: &Report, width: usize) -> String {
         );
     }
     let cw = digits + 1;
-    let name_max = scenarios.iter().map(|s| s.chars().count()).max().unwrap_or(8);
+    let name_max = scenarios
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(8);
     // Scenario names get what the columns leave, at least 24 characters (cut in the middle).
     let columns_room = width.saturating_sub(24 + 1);
     let per_page = (columns_room / cw).max(1);

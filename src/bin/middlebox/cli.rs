@@ -298,11 +298,14 @@ fn program_name() -> String {
     if on_path {
         return "middlebox".to_string();
     }
-    let cwd = std::env::current_dir().ok().and_then(|d| d.canonicalize().ok());
-    match cwd.and_then(|d| exe.strip_prefix(d).ok().map(Path::to_path_buf)) {
+    let cwd = std::env::current_dir()
+        .ok()
+        .and_then(|d| d.canonicalize().ok());
+    let shown = match cwd.and_then(|d| exe.strip_prefix(d).ok().map(Path::to_path_buf)) {
         Some(rel) => rel.display().to_string(),
         None => exe.display().to_string(),
-    }
+    };
+    middlebox::report::shell_word(&shown)
 }
 
 /// The progress bar on stderr: drawn only on a terminal, and only once the run has taken
@@ -345,7 +348,8 @@ impl Progress {
             self.bar
                 .set_draw_target(indicatif::ProgressDrawTarget::stderr());
         }
-        self.bar.set_message(format!("{} × {}", r.scenario, r.target));
+        self.bar
+            .set_message(format!("{} × {}", r.scenario, r.target));
         self.bar.inc(1);
     }
 
@@ -667,7 +671,9 @@ fn cmd_run(a: RunArgs) -> ExitCode {
     // runs against the reference only: bug models belong to the suite.
     let suite = own_suite();
     let selected = |s: &Scenario, t: &TargetInfo| {
-        !a.targets.is_empty() || t.name == "reference" || suite.as_deref().is_some_and(|d| in_dir(s, d))
+        !a.targets.is_empty()
+            || t.name == "reference"
+            || suite.as_deref().is_some_and(|d| in_dir(s, d))
     };
     let outside = scenarios
         .iter()

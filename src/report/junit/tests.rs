@@ -70,12 +70,8 @@ fn one_testcase_per_result_and_a_failure_only_for_unexpected() {
     // The odd run has a simulation error: it could not complete, an <error>.
     assert_eq!(xml.matches("<failure ").count(), 0);
     assert_eq!(xml.matches("<error ").count(), 1);
-    assert!(xml.contains(
-        "<testsuites name=\"middlebox\" tests=\"3\" failures=\"0\" errors=\"1\">"
-    ));
-    assert!(xml.contains(
-        "<testsuite name=\"middlebox\" tests=\"3\" failures=\"0\" errors=\"1\">"
-    ));
+    assert!(xml.contains("<testsuites name=\"middlebox\" tests=\"3\" failures=\"0\" errors=\"1\">"));
+    assert!(xml.contains("<testsuite name=\"middlebox\" tests=\"3\" failures=\"0\" errors=\"1\">"));
     assert!(
         xml.contains("<testcase classname=\"scenarios/mem\" name=\"reference\"/>"),
         "{xml}"
@@ -113,9 +109,7 @@ fn a_failure_message_is_the_failing_checks_and_their_messages() {
     let stale = run("bug/no-keepalive", Story::Keepalives, None);
     let xml = render_junit(&Report::new(Some(42), vec![cut, stale]));
     assert_well_formed(&xml);
-    assert!(xml.contains(
-        "failures=\"2\" errors=\"0\">"
-    ), "{xml}");
+    assert!(xml.contains("failures=\"2\" errors=\"0\">"), "{xml}");
     let messages: Vec<&str> = xml
         .match_indices("<failure message=\"")
         .map(|(i, m)| {

@@ -36,11 +36,18 @@ fn summary_has_one_row_per_target_with_its_counts() {
     );
     let header = text.lines().nth(2).unwrap();
     assert_eq!(
-        header.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect::<Vec<_>>(),
+        header
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect::<Vec<_>>(),
         ["target", "runs", "pass", "expected fail", "unexpected"]
     );
     // reference: one pass, one unexpected failure (flagged); the bug model: one expected fail.
-    assert_eq!(summary_row(&text, "reference"), ["reference", "2", "1", "0", "1", "◀"]);
+    assert_eq!(
+        summary_row(&text, "reference"),
+        ["reference", "2", "1", "0", "1", "◀"]
+    );
     assert_eq!(
         summary_row(&text, "bug/no-keepalive"),
         ["bug/no-keepalive", "1", "0", "1", "0"]
@@ -48,7 +55,10 @@ fn summary_has_one_row_per_target_with_its_counts() {
     // Columns line up: counts are right-aligned under their headers.
     let bug = text.lines().find(|l| l.starts_with("bug/")).unwrap();
     assert_eq!(bug.len(), header.len(), "{text}");
-    assert_eq!(&bug[header.find("expected fail").unwrap()..][..13], "            1");
+    assert_eq!(
+        &bug[header.find("expected fail").unwrap()..][..13],
+        "            1"
+    );
 }
 
 #[test]
@@ -57,29 +67,49 @@ fn every_line_fits_100_columns_but_the_reproduce_lines() {
     long.scenario = format!("scenarios/{}.toml", "deep/".repeat(12));
     long.target = format!("exec:{}", "node server.mjs --flag ".repeat(10));
     long.checks[0].message = "a long message ".repeat(20);
-    let report = Report::new(Some(42), vec![run("reference", Story::Keepalives, None), long]);
+    let report = Report::new(
+        Some(42),
+        vec![run("reference", Story::Keepalives, None), long],
+    );
     let text = render_text(&report);
     for line in text.lines().filter(|l| !l.starts_with("  reproduce: ")) {
-        assert!(line.chars().count() <= WIDTH, "{} columns: {line}", line.chars().count());
+        assert!(
+            line.chars().count() <= WIDTH,
+            "{} columns: {line}",
+            line.chars().count()
+        );
     }
     // The long message is wrapped, not cut: every word of it is there.
     assert_eq!(text.matches("message").count(), 20, "{text}");
     let matrix = render_matrix(&report, WIDTH);
     for line in matrix.lines() {
-        assert!(line.chars().count() <= WIDTH, "{} columns: {line}", line.chars().count());
+        assert!(
+            line.chars().count() <= WIDTH,
+            "{} columns: {line}",
+            line.chars().count()
+        );
     }
 }
 
 #[test]
 fn the_matrix_has_one_cell_per_scenario_and_target_under_its_number() {
     let text = render_matrix(&report(), WIDTH);
-    assert!(text.contains("\n  1  reference\n  2  bug/no-keepalive\n"), "{text}");
-    let rows: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("scenario ")).collect();
+    assert!(
+        text.contains("\n  1  reference\n  2  bug/no-keepalive\n"),
+        "{text}"
+    );
+    let rows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("scenario "))
+        .collect();
     assert_eq!(rows.len(), 3, "{text}");
     let cells = |l: &str| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" ");
     assert_eq!(cells(rows[0]), "1 2");
     assert_eq!(
-        rows[1..].iter().map(|l| format!("{} {}", l.split_whitespace().next().unwrap(), cells(l))).collect::<Vec<_>>(),
+        rows[1..]
+            .iter()
+            .map(|l| format!("{} {}", l.split_whitespace().next().unwrap(), cells(l)))
+            .collect::<Vec<_>>(),
         ["scenarios/mem.toml . x", "scenarios/other.toml F -"]
     );
 }
