@@ -747,3 +747,65 @@ fn the_default_output_fits_100_columns_and_names_every_unexpected_outcome() {
         );
     }
 }
+
+#[test]
+fn a_baseline_declares_known_failures_and_a_stale_entry_fails_the_run_naming_it() {
+    let dir = tempdir();
+    let sc = dir.join("mine.toml");
+    std::fs::write(&sc, USERS_SCENARIO).unwrap();
+    let base = dir.join("baseline.toml");
+    let write = |target: &str| {
+        std::fs::write(
+            &base,
+            format!(
+                "# what our server is known to fail\n[\"{target}\".\"{}\"]\n\"stream.survives\" = \"no keepalive yet\"\n",
+                sc.display()
+            ),
+        )
+        .unwrap();
+    };
+    let run = |target: &str| {
+        middlebox(&[
+            "run",
+            sc.to_str().unwrap(),
+            "--target",
+            target,
+            "--expect",
+            base.to_str().unwrap(),
+        ])
+    };
+    // Without the baseline the bug model's failure is unexpected; with it, expected.
+    write("bug/no-keepalive");
+    let out = run("bug/no-keepalive");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("1 run: 0 pass, 1 fail (1 as expected), 0 unexpected"));
+    // The reference passes: the entry is stale, the run fails and names it.
+    write("reference");
+    let out = run("reference");
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        flat(&stdout).contains(&format!(
+            "stream.survives: stale baseline entry {}:3: expected to fail, but its verdict is pass",
+            base.display()
+        )),
+        "{stdout}"
+    );
+    // A check the scenario does not judge is a located error.
+    std::fs::write(
+        &base,
+        format!(
+            "[\"reference\".\"{}\"]\n\"keepalive.cadence\" = \"why\"\n",
+            sc.display()
+        ),
+    )
+    .unwrap();
+    let out = run("reference");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with(&format!("error: {}:1:", base.display()))
+            && err.contains("`keepalive.cadence` is not a check of"),
+        "{err}"
+    );
+}

@@ -219,22 +219,19 @@ pub fn render_failure(r: &RunResult) -> String {
         if c.as_expected() {
             continue;
         }
-        let what = match (c.verdict, c.expected_fail) {
-            (Verdict::Fail, _) => "failed",
-            (_, true) => "was expected to fail but did not (stale expectation?)",
-            _ => "unexpected",
+        let line = match (&c.expected_by, c.verdict) {
+            (Some(at), v) if v != Verdict::Fail => format!(
+                "{}: stale baseline entry {at}: expected to fail, but its verdict is {v}: {}",
+                c.id, c.message
+            ),
+            (_, Verdict::Fail) => format!("{} failed: {}", c.id, c.message),
+            (_, _) if c.expected_fail => format!(
+                "{} was expected to fail but did not (stale expectation?): {}",
+                c.id, c.message
+            ),
+            _ => format!("{} unexpected: {}", c.id, c.message),
         };
-        let from = c
-            .expected_by
-            .as_ref()
-            .filter(|_| c.verdict != Verdict::Fail)
-            .map(|b| format!(" [expected by {b}]"))
-            .unwrap_or_default();
-        wrapped(
-            &mut out,
-            "  ",
-            &format!("{} {what}{from}: {}", c.id, c.message),
-        );
+        wrapped(&mut out, "  ", &line);
     }
     out
 }

@@ -100,6 +100,11 @@ pub struct RunArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Known failures declared outside the scenario files (repeatable): a TOML baseline of
+    /// `["TARGET"."SCENARIO"]` tables of `"CHECK" = "REASON"`. An entry that no longer
+    /// fails is reported as stale and fails the run.
+    #[arg(long = "expect", value_name = "FILE")]
+    pub expect: Vec<PathBuf>,
     /// Also print the full scenarios × targets matrix (one character per cell, targets
     /// numbered, split into pages that fit 100 columns) before the summary.
     #[arg(long)]
@@ -649,6 +654,27 @@ fn cmd_run(a: RunArgs) -> ExitCode {
     };
     if let Err(e) = apply_run_options(&mut scenarios, &a) {
         return usage_error(&e);
+    }
+    let names: Vec<&str> = targets.iter().map(|t| t.name).collect();
+    for file in &a.expect {
+        let applied = middlebox::scenario::baseline::Baseline::load(file)
+            .and_then(|b| b.apply(&mut scenarios, &names));
+        match applied {
+            Ok(0) => {}
+            Ok(n) => note(&format!(
+                "{} of {} not judged: its target or scenario is not in this run",
+                if n == 1 {
+                    "1 entry".to_string()
+                } else {
+                    format!("{n} entries")
+                },
+                file.display()
+            )),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        }
     }
     if scenarios.is_empty() {
         return usage_error("no scenario files found (expected *.toml under the given paths)");
