@@ -692,16 +692,23 @@ fn fastapi_run(args: &[&str]) -> (i32, String) {
         "{python} is missing (run `harness/setup` before these tests)"
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_middlebox"))
-        .arg("run")
+        .args(["run", "--python", &python])
         .args(args)
         .current_dir(&dir)
-        .env("MIDDLEBOX_PYTHON", &python)
+        .env_remove("MIDDLEBOX_PYTHON")
+        .env_remove("VIRTUAL_ENV")
         .output()
         .expect("middlebox runs");
     (
         out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
+        // Reports wrap at 100 columns: compare words.
+        flat(&String::from_utf8_lossy(&out.stdout)),
     )
+}
+
+/// `s` with line breaks and indents as single spaces.
+fn flat(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[test]
@@ -793,7 +800,7 @@ fn a_typescript_sdk_version_not_pinned_here_is_installed_once_and_runs() {
             .expect("middlebox runs");
         (
             out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
+            flat(&String::from_utf8_lossy(&out.stdout)),
         )
     };
     // 1.30.0: the first version with keepAliveMs, not pinned in harness/node.

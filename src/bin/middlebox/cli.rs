@@ -100,6 +100,11 @@ pub struct RunArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// The Python that runs `python:MODULE:APP` targets (one with your app's dependencies,
+    /// e.g. `.venv/bin/python`). Default: `$MIDDLEBOX_PYTHON`, else the active virtualenv's,
+    /// else `python3`. Repeated in reproduce lines.
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
     /// Known failures declared outside the scenario files (repeatable): a TOML baseline of
     /// `["TARGET"."SCENARIO"]` tables of `"CHECK" = "REASON"`. An entry that no longer
     /// fails is reported as stale and fails the run.
@@ -452,6 +457,12 @@ fn check_targets(s: &Scenario) -> Result<(), String> {
 /// its reproduce line needs no `--engine`; one given is repeated).
 fn apply_run_options(scenarios: &mut [Scenario], a: &RunArgs) -> Result<(), String> {
     apply_server_options(scenarios, a.keepalive.as_deref(), a.event_store)?;
+    if let Some(p) = &a.python {
+        for s in scenarios.iter_mut() {
+            s.cli_options
+                .extend(["--python".to_string(), p.display().to_string()]);
+        }
+    }
     if a.engine != middlebox::sim::Engine::Auto {
         let name = a
             .engine
@@ -645,6 +656,16 @@ fn emit(text: &str) {
 }
 
 fn cmd_run(a: RunArgs) -> ExitCode {
+    if let Some(p) = &a.python {
+        if !p.is_file() {
+            return usage_error(&format!(
+                "--python {}: no such file; expected the path of a Python interpreter (e.g. .venv/bin/python)",
+                p.display()
+            ));
+        }
+        // Read by the adapters' launcher (src/targets/process). Set before any thread starts.
+        std::env::set_var("MIDDLEBOX_PYTHON", p);
+    }
     let targets = match resolve_targets(&a.targets) {
         Ok(t) => t,
         Err(e) => return usage_error(&e),
@@ -806,6 +827,14 @@ fn finish_run(report: &Report, format: Format, out: Option<&Path>, matrix: bool)
     }
 }
 
+/// The target forms named on the command line, with what each runs (`middlebox targets`).
+const NAMED_FORMS: &[(&str, &str)] = &[
+    ("exec:CMD", "any HTTP server in any language, started by the shell command CMD with PORT set, on real time"),
+    ("node:PATH", "your own Node program (it listens on PORT, or exports a node:http Server or a (req, res) handler) on virtual time"),
+    ("python:MODULE:APP", "your own ASGI app (Starlette, FastAPI, the MCP SDK's app) on virtual time, with the Python of $MIDDLEBOX_PYTHON, else the active virtualenv, else python3"),
+    ("ts-sdk-server@VERSION", "the TypeScript SDK's server at any published VERSION (installed on first use), or @file:DIR for a checkout"),
+];
+
 fn cmd_targets() -> ExitCode {
     use std::fmt::Write as _;
     let all = targets::all();
@@ -838,6 +867,10 @@ fn cmd_targets() -> ExitCode {
         if let Some(c) = t.cites {
             let _ = writeln!(out, "{:<w$}          reproduces: {c}", "");
         }
+    }
+    let _ = writeln!(out, "\nYour own implementation, named with --target:");
+    for (form, what) in NAMED_FORMS {
+        let _ = writeln!(out, "{form:<w$}  server  {what}");
     }
     emit(&out);
     ExitCode::SUCCESS
