@@ -1,0 +1,175 @@
+//! What a state reply must look like (`state.fields`) and the rules judged on one reply
+//! alone: `next_ms`, timer ids, the order and range of `fired`.
+
+use super::session::Reply;
+use serde_json::Value;
+
+/// The parts of a state reply the check judges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Seen {
+    pub now_ms: u64,
+    pub next_ms: Option<u64>,
+    pub conns: Vec<Conn>,
+    /// Live timers' ids, in reply order.
+    pub timers: Vec<u64>,
+    /// `(id, at_ms)` in reply order.
+    pub fired: Vec<(u64, u64)>,
+}
+
+/// One entry of `conns`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Conn {
+    pub conn: u64,
+    pub read: u64,
+    pub written: u64,
+}
+
+/// Reads a state reply, or says which field is missing or of the wrong type (the path, what
+/// it should be, what it is).
+pub(super) fn parse(reply: &Reply) -> Result<Seen, String> {
+    let top = Value::Object(reply.clone());
+    let now_ms = uint(&top, "now_ms", "now_ms")?;
+    let next_ms = match reply.get("next_ms") {
+        None => return Err("`next_ms` is missing (it is null when no timer is live)".into()),
+        Some(Value::Null) => None,
+        Some(_) => Some(uint(&top, "next_ms", "next_ms")?),
+    };
+    let mut conns = Vec::new();
+    for (i, c) in list(reply, "conns")?.iter().enumerate() {
+        let at = |f: &str| format!("conns[{i}].{f}");
+        let conn = uint(c, "conn", &at("conn"))?;
+        if !(1..=65535).contains(&conn) {
+            return Err(format!("`{}` is {conn}: expected a TCP port", at("conn")));
+        }
+        boolean(c, "ended", &at("ended"))?;
+        boolean(c, "closed", &at("closed"))?;
+        conns.push(Conn {
+            conn,
+            read: uint(c, "read", &at("read"))?,
+            written: uint(c, "written", &at("written"))?,
+        });
+    }
+    let mut timers = Vec::new();
+    for (i, t) in list(reply, "timers")?.iter().enumerate() {
+        let at = |f: &str| format!("timers[{i}].{f}");
+        timers.push(uint(t, "id", &at("id"))?);
+        match t.get("conn") {
+            Some(Value::Null) => {}
+            Some(_) => {
+                uint(t, "conn", &at("conn"))?;
+            }
+            None => {
+                return Err(format!(
+                    "`{}` is missing (null for a timer no request armed)",
+                    at("conn")
+                ))
+            }
+        }
+        uint(t, "delay_ms", &at("delay_ms"))?;
+        boolean(t, "repeat", &at("repeat"))?;
+    }
+    let mut fired = Vec::new();
+    for (i, f) in list(reply, "fired")?.iter().enumerate() {
+        let at = |n: &str| format!("fired[{i}].{n}");
+        fired.push((uint(f, "id", &at("id"))?, uint(f, "at_ms", &at("at_ms"))?));
+    }
+    Ok(Seen {
+        now_ms,
+        next_ms,
+        conns,
+        timers,
+        fired,
+    })
+}
+
+fn list<'a>(reply: &'a Reply, key: &str) -> Result<&'a Vec<Value>, String> {
+    match reply.get(key) {
+        Some(Value::Array(a)) => Ok(a),
+        Some(v) => Err(format!("`{key}` is {v}: expected a list")),
+        None => Err(format!(
+            "`{key}` is missing (an empty list when there is none)"
+        )),
+    }
+}
+
+fn uint(obj: &Value, key: &str, path: &str) -> Result<u64, String> {
+    match obj.get(key) {
+        Some(v) => v.as_u64().ok_or_else(|| {
+            format!("`{path}` is {v}: expected a non-negative integer (of ms, bytes or a port)")
+        }),
+        None => Err(format!("`{path}` is missing")),
+    }
+}
+
+fn boolean(obj: &Value, key: &str, path: &str) -> Result<bool, String> {
+    match obj.get(key) {
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(v) => Err(format!("`{path}` is {v}: expected true or false")),
+        None => Err(format!("`{path}` is missing")),
+    }
+}
+
+/// `state.next-ms` on one reply: null, or a deadline not before `now_ms`.
+pub(super) fn next_ms(s: &Seen) -> Result<(), String> {
+    match s.next_ms {
+        Some(n) if n < s.now_ms => Err(format!(
+            "`next_ms` {n} is before `now_ms` {}: a deadline the sync should have stepped",
+            s.now_ms
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `timers.ids` on one reply: ids from 1, each live timer once.
+pub(super) fn timer_ids(s: &Seen) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for &id in &s.timers {
+        if id == 0 {
+            return Err("a timer with id 0 (ids are numbered from 1)".into());
+        }
+        if !seen.insert(id) {
+            return Err(format!("timer id {id} twice in `timers`"));
+        }
+    }
+    if let Some((id, _)) = s.fired.iter().find(|(id, _)| *id == 0) {
+        return Err(format!(
+            "`fired` names timer id {id} (ids are numbered from 1)"
+        ));
+    }
+    Ok(())
+}
+
+/// `sync.deadlines` on the reply to a sync from `from_ms` to `to_ms`: every fired timer at a
+/// deadline after `from_ms` (one due then fired in the sync that reached it) and not after
+/// `to_ms`, in firing (time) order.
+pub(super) fn deadlines(s: &Seen, from_ms: u64, to_ms: u64) -> Result<(), String> {
+    let mut last = from_ms;
+    for &(id, at) in &s.fired {
+        if at > to_ms {
+            return Err(format!(
+                "timer {id} fired at {at} ms, after `to_ms` {to_ms} (fired: {})",
+                show_fired(&s.fired)
+            ));
+        }
+        if at <= from_ms {
+            return Err(format!(
+                "timer {id} fired at {at} ms, not after the clock's previous time {from_ms} ms (fired: {})",
+                show_fired(&s.fired)
+            ));
+        }
+        if at < last {
+            return Err(format!(
+                "`fired` is not in firing order: timer {id} at {at} ms is listed after one at {last} ms (fired: {})",
+                show_fired(&s.fired)
+            ));
+        }
+        last = at;
+    }
+    Ok(())
+}
+
+/// `fired` as `[id@at_ms, ...]`.
+pub(super) fn show_fired(fired: &[(u64, u64)]) -> String {
+    let items: Vec<String> = fired.iter().map(|(id, at)| format!("{id}@{at}")).collect();
+    format!("[{}]", items.join(", "))
+}
