@@ -80,6 +80,30 @@ fn our_python_server_adapter_passes() {
     ]);
 }
 
+#[test]
+fn an_implementation_without_a_keepalive_leaves_the_repeating_timer_rules_not_reached_and_fails() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    assert!(
+        std::path::Path::new(&format!("{root}/harness/node/node_modules")).is_dir(),
+        "the Node adapter is not installed (run `harness/setup` before these tests)"
+    );
+    let (code, out, err) = adapter_check(&[
+        "--impl",
+        "ts-sdk-server@1.29.0",
+        "--",
+        "node",
+        "harness/node/server.mjs",
+    ]);
+    assert_eq!(code, 1, "nothing to judge is not a pass:\n{out}\n{err}");
+    assert!(out.contains("\n--   timers.conn "), "{out}");
+    assert!(out.contains("\n--   timers.repeat "), "{out}");
+    assert!(
+        out.contains("not reached: no timer was armed while the session's GET stream was handled"),
+        "{out}"
+    );
+    assert!(!out.contains("\nFAIL "), "{out}");
+}
+
 const MINIMAL: &str = "tests/fixtures/adapter/minimal.py";
 
 #[test]
@@ -203,6 +227,26 @@ fn an_adapter_outliving_its_stdin_fails_exit_stdin_closed() {
         "exit.stdin-closed",
         "When stdin closes, the adapter exits at once, without replying.",
         "the adapter still runs 5 s after its stdin closed",
+    );
+}
+
+#[test]
+fn an_adapter_not_naming_a_timers_connection_fails_timers_conn() {
+    assert_breaks(
+        "timers-no-conn",
+        "timers.conn",
+        "A timer armed while a request was handled names that request's connection in `conn`.",
+        "but none names it: timer 3 conn null",
+    );
+}
+
+#[test]
+fn an_adapter_firing_an_interval_twice_at_one_instant_fails_timers_repeat() {
+    assert_breaks(
+        "interval-catch-up",
+        "timers.repeat",
+        "fires once per period, never twice at one instant to catch up.",
+        "repeating timer 3 (every 15000 ms, armed at 20000 ms) fired at [57500, 57500], expected [35000, 50000]",
     );
 }
 

@@ -7,7 +7,8 @@
 //!    ▼  sequence.rs: a fixed, deterministic list of exchanges, two runs of the adapter
 //!  run 1  a garbage line · sync before start · start v 2 · start (two scheduled
 //!         notifications) · sync to 0 · sync to 20 s · a GET on its port delivered by a sync,
-//!         the response read back (exactly `written` bytes) · eof · shutdown · exit
+//!         the response read back (exactly `written` bytes) · eof · an MCP session's GET
+//!         stream (stream.rs) and two periods of its keepalive · shutdown · exit
 //!  run 2  start with an unknown option · stdin closed · exit
 //!    │      session.rs: one line out, one line back, every wait bounded by real time
 //!    ▼      state.rs: what a state reply must look like
@@ -26,6 +27,7 @@ mod rules;
 mod sequence;
 mod session;
 mod state;
+mod stream;
 
 pub use rules::{Rule, RULES};
 
@@ -118,8 +120,7 @@ impl Report {
             .map(|f| &f.outcome)
     }
 
-    /// One line per rule (`ok`, `FAIL` with what was seen, `--` not reached), a count (with
-    /// why rules were not reached), and the adapter's stderr tail when a rule did not hold; `reproduce` (the command line)
+    /// One line per rule (`ok`, `FAIL` with what was seen, `--` not reached), a count, and the adapter's stderr tail when a rule did not hold; `reproduce` (the command line)
     /// comes first when one did not.
     pub fn render(&self, reproduce: &str) -> String {
         let mut out = String::new();
@@ -135,7 +136,7 @@ impl Report {
             .max()
             .unwrap_or(0);
         let (mut held, mut broken, mut missed) = (0, 0, 0);
-        // Why rules were not reached: said once, at the count (it is one reason per run).
+        // Why rules were not reached: said in full once, then "as above".
         let mut reasons: Vec<&str> = Vec::new();
         for f in &self.findings {
             let (tag, detail) = match &f.outcome {
@@ -149,10 +150,12 @@ impl Report {
                 }
                 Outcome::NotReached(why) => {
                     missed += 1;
-                    if !reasons.contains(&why.as_str()) {
+                    if reasons.last() == Some(&why.as_str()) {
+                        ("--  ", Some("not reached: as above".to_string()))
+                    } else {
                         reasons.push(why);
+                        ("--  ", Some(format!("not reached: {why}")))
                     }
-                    ("--  ", None)
                 }
             };
             out.push_str(&format!(
@@ -167,13 +170,9 @@ impl Report {
             }
         }
         out.push_str(&format!(
-            "{} rules: {held} held, {broken} broken, {missed} not reached",
+            "{} rules: {held} held, {broken} broken, {missed} not reached\n",
             self.findings.len()
         ));
-        if !reasons.is_empty() {
-            out.push_str(&format!(" ({})", reasons.join("; ")));
-        }
-        out.push('\n');
         if !self.passed() && !self.stderr_tail.is_empty() {
             out.push_str("the adapter's last stderr lines:\n");
             for l in &self.stderr_tail {
@@ -197,6 +196,8 @@ pub(crate) struct Ledger {
     judged: BTreeMap<&'static str, Option<String>>,
     /// Why the sequence stopped early (the reason of every rule not reached).
     stopped: Option<String>,
+    /// Rules a step could not judge, and why (before any stop).
+    skipped: BTreeMap<&'static str, String>,
 }
 
 impl Ledger {
@@ -229,6 +230,13 @@ impl Ledger {
         matches!(self.judged.get(id), Some(Some(_)))
     }
 
+    /// Rule `id` cannot be judged by this adapter's run, for `why` (unless it is judged
+    /// after all).
+    pub(crate) fn skip(&mut self, id: &'static str, why: impl Into<String>) {
+        rules::rule(id);
+        self.skipped.entry(id).or_insert_with(|| why.into());
+    }
+
     /// The sequence stops here: rules not judged yet are not reached, for `why`.
     pub(crate) fn stop(&mut self, why: impl Into<String>) {
         if self.stopped.is_none() {
@@ -247,7 +255,7 @@ impl Ledger {
                 outcome: match self.judged.get(rule.id) {
                     Some(None) => Outcome::Held,
                     Some(Some(seen)) => Outcome::Broken(seen.clone()),
-                    None => Outcome::NotReached(why.clone()),
+                    None => Outcome::NotReached(self.skipped.get(rule.id).unwrap_or(&why).clone()),
                 },
             })
             .collect();

@@ -62,6 +62,14 @@ pub const RULES: &[Rule] = &[
         statement: "Timer ids are integers from 1, one per live timer.",
     },
     Rule {
+        id: "timers.conn",
+        statement: "A timer armed while a request was handled names that request's connection in `conn`.",
+    },
+    Rule {
+        id: "timers.repeat",
+        statement: "A repeating timer has `repeat` true and fires once per period, never twice at one instant to catch up.",
+    },
+    Rule {
         id: "mcp.notifications",
         statement: "Each of `mcp.notifications` is due at its `at_ms`: a timer of the adapter fires then.",
     },

@@ -1,6 +1,7 @@
 //! The fixed sequence of exchanges `adapter-check` drives an adapter through, and which rule
 //! each one judges. Two runs of the adapter: the main one, and a short one for what cannot
-//! follow a successful `start` (an unknown option refused, stdin closing).
+//! follow a successful `start` (an unknown option refused, stdin closing). The MCP session
+//! step (`timers.conn`, `timers.repeat`) is `stream.rs`.
 
 use super::session::{cut, Reply, Session};
 use super::state::{self, Seen};
@@ -74,7 +75,7 @@ fn start_line(setup: &Setup, v: u32, options: &Value) -> String {
     .to_string()
 }
 
-fn sync_line(to_ms: u64, sent: &[(u16, u64, bool)]) -> String {
+pub(super) fn sync_line(to_ms: u64, sent: &[(u16, u64, bool)]) -> String {
     let sent: Vec<Value> = sent
         .iter()
         .map(|&(conn, bytes, eof)| json!({"conn": conn, "bytes": bytes, "eof": eof}))
@@ -100,13 +101,15 @@ fn refused(ledger: &mut Ledger, rule: &'static str, reply: Option<Reply>) {
 /// The state in a reply to a command judged by `rule`: a refusal breaks `rule`, a malformed
 /// state `state.fields`; the one-reply rules (`state.next-ms`, `timers.ids`,
 /// `state.cumulative`) are judged on the way.
-struct States {
+pub(super) struct States {
     /// Per connection, the last (read, written) reported.
     counts: BTreeMap<u64, (u64, u64)>,
+    /// The ids of the live timers of the last state read.
+    pub(super) live: Vec<u64>,
 }
 
 impl States {
-    fn read(
+    pub(super) fn read(
         &mut self,
         ledger: &mut Ledger,
         rule: &'static str,
@@ -146,6 +149,7 @@ impl States {
         ledger.judge("timers.ids", t.is_ok(), || {
             format!("in the reply to `{what}`: {}", t.unwrap_err())
         });
+        self.live = seen.timers.iter().map(|t| t.id).collect();
         for c in &seen.conns {
             if let Some(&(read, written)) = self.counts.get(&c.conn) {
                 ledger.judge(
@@ -170,6 +174,7 @@ fn main_run(setup: &Setup, s: &mut Session, ledger: &mut Ledger) -> bool {
     let limits = setup.limits;
     let mut states = States {
         counts: BTreeMap::new(),
+        live: Vec::new(),
     };
 
     // Refusals before start.
@@ -281,8 +286,10 @@ fn main_run(setup: &Setup, s: &mut Session, ledger: &mut Ledger) -> bool {
     }
 
     // One HTTP request on the adapter's port, delivered by a sync at the current time.
+    // Then an MCP session's GET stream, and the timer its keepalive arms.
     if let Some(port) = port {
         http_exchange(setup, s, ledger, &mut states, port, now);
+        super::stream::stream_exchange(setup, s, ledger, &mut states, port, now);
     } else {
         ledger.stop("the reply to `start` had no usable `port`");
     }

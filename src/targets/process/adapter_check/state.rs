@@ -10,8 +10,8 @@ pub(super) struct Seen {
     pub now_ms: u64,
     pub next_ms: Option<u64>,
     pub conns: Vec<Conn>,
-    /// Live timers' ids, in reply order.
-    pub timers: Vec<u64>,
+    /// Live timers, in reply order.
+    pub timers: Vec<Timer>,
     /// `(id, at_ms)` in reply order.
     pub fired: Vec<(u64, u64)>,
 }
@@ -22,6 +22,16 @@ pub(super) struct Conn {
     pub conn: u64,
     pub read: u64,
     pub written: u64,
+}
+
+/// One entry of `timers`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Timer {
+    pub id: u64,
+    /// The connection whose request armed it.
+    pub conn: Option<u64>,
+    pub delay_ms: u64,
+    pub repeat: bool,
 }
 
 /// Reads a state reply, or says which field is missing or of the wrong type (the path, what
@@ -52,21 +62,23 @@ pub(super) fn parse(reply: &Reply) -> Result<Seen, String> {
     let mut timers = Vec::new();
     for (i, t) in list(reply, "timers")?.iter().enumerate() {
         let at = |f: &str| format!("timers[{i}].{f}");
-        timers.push(uint(t, "id", &at("id"))?);
-        match t.get("conn") {
-            Some(Value::Null) => {}
-            Some(_) => {
-                uint(t, "conn", &at("conn"))?;
-            }
+        let id = uint(t, "id", &at("id"))?;
+        let conn = match t.get("conn") {
+            Some(Value::Null) => None,
+            Some(_) => Some(uint(t, "conn", &at("conn"))?),
             None => {
                 return Err(format!(
                     "`{}` is missing (null for a timer no request armed)",
                     at("conn")
                 ))
             }
-        }
-        uint(t, "delay_ms", &at("delay_ms"))?;
-        boolean(t, "repeat", &at("repeat"))?;
+        };
+        timers.push(Timer {
+            id,
+            conn,
+            delay_ms: uint(t, "delay_ms", &at("delay_ms"))?,
+            repeat: boolean(t, "repeat", &at("repeat"))?,
+        });
     }
     let mut fired = Vec::new();
     for (i, f) in list(reply, "fired")?.iter().enumerate() {
@@ -123,7 +135,8 @@ pub(super) fn next_ms(s: &Seen) -> Result<(), String> {
 /// `timers.ids` on one reply: ids from 1, each live timer once.
 pub(super) fn timer_ids(s: &Seen) -> Result<(), String> {
     let mut seen = std::collections::BTreeSet::new();
-    for &id in &s.timers {
+    for t in &s.timers {
+        let id = t.id;
         if id == 0 {
             return Err("a timer with id 0 (ids are numbered from 1)".into());
         }
