@@ -3,12 +3,11 @@
 //! follow a successful `start` (an unknown option refused, stdin closing). The MCP session
 //! step (`timers.conn`, `timers.repeat`) is `stream.rs`.
 
-use super::session::{cut, Reply, Session};
-use super::state::{self, Seen};
+use super::session::{cut, sync_line, Reply, Session};
+use super::state::{self, States};
 use super::{Ledger, Setup};
 use crate::targets::process::protocol::VERSION;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
@@ -22,6 +21,8 @@ const LATER_MS: u64 = 20_000;
 const REQUEST: &[u8] = b"GET /mcp HTTP/1.1\r\nHost: server\r\nAccept: text/event-stream\r\n\r\n";
 /// Real time the check waits for bytes beyond what `written` said (`flush.written`).
 const EXTRA_BYTES_WAIT: Duration = Duration::from_millis(200);
+/// Real time the check waits for a line nothing asked for, where the exchanges end.
+const LATE_LINE_WAIT: Duration = Duration::from_millis(200);
 /// An option no adapter knows (`start.unknown-option`).
 const UNKNOWN_OPTION: &str = "adapter_check_unknown_option";
 
@@ -35,6 +36,15 @@ pub(super) fn run(setup: &Setup, ledger: &mut Ledger) -> Vec<String> {
         }
     };
     let completed = main_run(setup, &mut main, ledger);
+    if !completed {
+        // A second reply to the command the run stopped at is still a second reply.
+        if let Some(extra) = main.unasked_line(LATE_LINE_WAIT) {
+            ledger.broke(
+                "lines.one-reply",
+                format!("a line no command asked for: {}", cut(&extra)),
+            );
+        }
+    }
     let tail = main.tail();
     drop(main);
     if !completed {
@@ -75,14 +85,6 @@ fn start_line(setup: &Setup, v: u32, options: &Value) -> String {
     .to_string()
 }
 
-pub(super) fn sync_line(to_ms: u64, sent: &[(u16, u64, bool)]) -> String {
-    let sent: Vec<Value> = sent
-        .iter()
-        .map(|&(conn, bytes, eof)| json!({"conn": conn, "bytes": bytes, "eof": eof}))
-        .collect();
-    json!({"op": "sync", "to_ms": to_ms, "sent": sent}).to_string()
-}
-
 /// Judges a reply that must refuse the command (`rule`).
 fn refused(ledger: &mut Ledger, rule: &'static str, reply: Option<Reply>) {
     let Some(r) = reply else { return };
@@ -98,84 +100,10 @@ fn refused(ledger: &mut Ledger, rule: &'static str, reply: Option<Reply>) {
     });
 }
 
-/// The state in a reply to a command judged by `rule`: a refusal breaks `rule`, a malformed
-/// state `state.fields`; the one-reply rules (`state.next-ms`, `timers.ids`,
-/// `state.cumulative`) are judged on the way.
-pub(super) struct States {
-    /// Per connection, the last (read, written) reported.
-    counts: BTreeMap<u64, (u64, u64)>,
-    /// The ids of the live timers of the last state read.
-    pub(super) live: Vec<u64>,
-}
-
-impl States {
-    pub(super) fn read(
-        &mut self,
-        ledger: &mut Ledger,
-        rule: &'static str,
-        what: &str,
-        reply: Option<Reply>,
-    ) -> Option<Seen> {
-        let r = reply?;
-        if r.get("ok") != Some(&json!(true)) {
-            ledger.broke(
-                rule,
-                format!(
-                    "`{what}` was refused: {}",
-                    cut(&Value::Object(r).to_string())
-                ),
-            );
-            return None;
-        }
-        let seen = match state::parse(&r) {
-            Ok(s) => s,
-            Err(e) => {
-                ledger.broke(
-                    "state.fields",
-                    format!(
-                        "in the reply to `{what}`: {e}; the reply: {}",
-                        cut(&Value::Object(r).to_string())
-                    ),
-                );
-                return None;
-            }
-        };
-        ledger.held("state.fields");
-        let n = state::next_ms(&seen);
-        ledger.judge("state.next-ms", n.is_ok(), || {
-            format!("in the reply to `{what}`: {}", n.unwrap_err())
-        });
-        let t = state::timer_ids(&seen);
-        ledger.judge("timers.ids", t.is_ok(), || {
-            format!("in the reply to `{what}`: {}", t.unwrap_err())
-        });
-        self.live = seen.timers.iter().map(|t| t.id).collect();
-        for c in &seen.conns {
-            if let Some(&(read, written)) = self.counts.get(&c.conn) {
-                ledger.judge(
-                    "state.cumulative",
-                    c.read >= read && c.written >= written,
-                    || {
-                        format!(
-                            "in the reply to `{what}`: conn {} went from read {read} / written {written} to read {} / written {}",
-                            c.conn, c.read, c.written
-                        )
-                    },
-                );
-            }
-            self.counts.insert(c.conn, (c.read, c.written));
-        }
-        Some(seen)
-    }
-}
-
 /// Run 1. Returns whether it went to the end (the adapter shut down as asked).
 fn main_run(setup: &Setup, s: &mut Session, ledger: &mut Ledger) -> bool {
     let limits = setup.limits;
-    let mut states = States {
-        counts: BTreeMap::new(),
-        live: Vec::new(),
-    };
+    let mut states = States::default();
 
     // Refusals before start.
     let r = s.ask(
@@ -322,7 +250,7 @@ fn main_run(setup: &Setup, s: &mut Session, ledger: &mut Ledger) -> bool {
             ),
         ),
     }
-    if let Some(extra) = s.unasked_line() {
+    if let Some(extra) = s.unasked_line(LATE_LINE_WAIT) {
         ledger.broke(
             "lines.one-reply",
             format!("a line after the reply to `shutdown`: {}", cut(&extra)),
@@ -487,7 +415,7 @@ fn second_run(setup: &Setup, s: &mut Session, ledger: &mut Ledger) {
     refused(ledger, "start.unknown-option", r);
     s.close_stdin();
     match s.exited_within(setup.limits.exit) {
-        Some(_) => match s.unasked_line() {
+        Some(_) => match s.unasked_line(LATE_LINE_WAIT) {
             Some(l) => ledger.broke(
                 "exit.stdin-closed",
                 format!("a line on stdout after stdin closed: {}", cut(&l)),

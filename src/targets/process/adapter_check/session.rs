@@ -6,7 +6,7 @@
 
 use super::{Ledger, Setup};
 use crate::targets::process::child::{Child, Line};
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use std::time::Duration;
 
 /// A JSON object: a reply.
@@ -124,9 +124,10 @@ impl Session {
         self.child.wait_exit(limit)
     }
 
-    /// A line the adapter wrote on stdout that nothing asked for (read without waiting).
-    pub(super) fn unasked_line(&mut self) -> Option<String> {
-        match self.child.next_line(Duration::ZERO) {
+    /// A line the adapter wrote on stdout that nothing asked for, waiting up to `wait` for
+    /// one (no wait once the adapter has exited and its stdout is drained).
+    pub(super) fn unasked_line(&mut self, wait: Duration) -> Option<String> {
+        match self.child.next_line(wait) {
             Line::Text(l) => Some(l),
             _ => None,
         }
@@ -149,4 +150,13 @@ pub(super) fn cut(text: &str) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
+}
+
+/// A `sync` command: to `to_ms`, with `sent` as (conn, cumulative bytes, eof).
+pub(super) fn sync_line(to_ms: u64, sent: &[(u16, u64, bool)]) -> String {
+    let sent: Vec<Value> = sent
+        .iter()
+        .map(|&(conn, bytes, eof)| json!({"conn": conn, "bytes": bytes, "eof": eof}))
+        .collect();
+    json!({"op": "sync", "to_ms": to_ms, "sent": sent}).to_string()
 }

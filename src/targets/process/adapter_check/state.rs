@@ -1,8 +1,11 @@
-//! What a state reply must look like (`state.fields`) and the rules judged on one reply
-//! alone: `next_ms`, timer ids, the order and range of `fired`.
+//! What a state reply must look like (`state.fields`), the rules judged on one reply alone
+//! (`next_ms`, timer ids, the order and range of `fired`), and [`States`], which reads every
+//! state reply of a run and judges the rules across replies (`state.cumulative`).
 
-use super::session::Reply;
-use serde_json::Value;
+use super::session::{cut, Reply};
+use super::Ledger;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// The parts of a state reply the check judges.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -185,4 +188,76 @@ pub(super) fn deadlines(s: &Seen, from_ms: u64, to_ms: u64) -> Result<(), String
 pub(super) fn show_fired(fired: &[(u64, u64)]) -> String {
     let items: Vec<String> = fired.iter().map(|(id, at)| format!("{id}@{at}")).collect();
     format!("[{}]", items.join(", "))
+}
+
+/// Reads every state reply of a run ([`States::read`]): a refusal breaks the rule of the
+/// command, a malformed state `state.fields`; `state.next-ms`, `timers.ids` and (across
+/// replies) `state.cumulative` are judged on the way.
+#[derive(Debug, Default)]
+pub(super) struct States {
+    /// Per connection, the last (read, written) reported.
+    counts: BTreeMap<u64, (u64, u64)>,
+    /// The ids of the live timers of the last state read.
+    pub(super) live: Vec<u64>,
+}
+
+impl States {
+    pub(super) fn read(
+        &mut self,
+        ledger: &mut Ledger,
+        rule: &'static str,
+        what: &str,
+        reply: Option<Reply>,
+    ) -> Option<Seen> {
+        let r = reply?;
+        if r.get("ok") != Some(&json!(true)) {
+            ledger.broke(
+                rule,
+                format!(
+                    "`{what}` was refused: {}",
+                    cut(&Value::Object(r).to_string())
+                ),
+            );
+            return None;
+        }
+        let seen = match parse(&r) {
+            Ok(s) => s,
+            Err(e) => {
+                ledger.broke(
+                    "state.fields",
+                    format!(
+                        "in the reply to `{what}`: {e}; the reply: {}",
+                        cut(&Value::Object(r).to_string())
+                    ),
+                );
+                return None;
+            }
+        };
+        ledger.held("state.fields");
+        let n = next_ms(&seen);
+        ledger.judge("state.next-ms", n.is_ok(), || {
+            format!("in the reply to `{what}`: {}", n.unwrap_err())
+        });
+        let t = timer_ids(&seen);
+        ledger.judge("timers.ids", t.is_ok(), || {
+            format!("in the reply to `{what}`: {}", t.unwrap_err())
+        });
+        self.live = seen.timers.iter().map(|t| t.id).collect();
+        for c in &seen.conns {
+            if let Some(&(read, written)) = self.counts.get(&c.conn) {
+                ledger.judge(
+                    "state.cumulative",
+                    c.read >= read && c.written >= written,
+                    || {
+                        format!(
+                            "in the reply to `{what}`: conn {} went from read {read} / written {written} to read {} / written {}",
+                            c.conn, c.read, c.written
+                        )
+                    },
+                );
+            }
+            self.counts.insert(c.conn, (c.read, c.written));
+        }
+        Some(seen)
+    }
 }

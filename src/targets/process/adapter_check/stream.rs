@@ -10,9 +10,8 @@
 //! An implementation without a keepalive arms no timer for the stream: the two rules are then
 //! not reached (a keepalive can be asked for with `--options`), never held.
 
-use super::sequence::{sync_line, States};
-use super::session::Session;
-use super::state::{self, Seen};
+use super::session::{sync_line, Session};
+use super::state::{self, Seen, States};
 use super::{Ledger, Setup};
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -293,3 +293,16 @@ fn a_program_that_does_not_exist_reaches_no_rule() {
         o => panic!("{o:?}"),
     }
 }
+
+#[test]
+fn two_replies_to_one_command_break_lines_one_reply() {
+    let r = check(&setup(
+        r#"while read l; do echo '{"ok":false,"error":"no"}'; echo '{"ok":false,"error":"no"}'; done"#,
+    ));
+    match r.outcome("lines.one-reply") {
+        Some(Outcome::Broken(seen)) => {
+            assert!(seen.contains("a line no command asked for"), "{seen}")
+        }
+        o => panic!("{o:?}"),
+    }
+}
