@@ -26,7 +26,7 @@ const LATE_LINE_WAIT: Duration = Duration::from_millis(200);
 /// An option no adapter knows (`start.unknown-option`).
 const UNKNOWN_OPTION: &str = "adapter_check_unknown_option";
 
-/// Runs both runs into `ledger`; the stderr tail of the run that stopped (or the first).
+/// Runs both runs into `ledger`; the stderr tail of the run a rule broke in (else the first).
 pub(super) fn run(setup: &Setup, ledger: &mut Ledger) -> Vec<String> {
     let mut main = match Session::spawn(setup) {
         Ok(s) => s,
@@ -53,7 +53,10 @@ pub(super) fn run(setup: &Setup, ledger: &mut Ledger) -> Vec<String> {
     match Session::spawn(setup) {
         Ok(mut second) => {
             second_run(setup, &mut second, ledger);
-            if tail.is_empty() {
+            let second_broke = ["start.unknown-option", "exit.stdin-closed"]
+                .iter()
+                .any(|r| ledger.is_broken(r));
+            if tail.is_empty() || second_broke {
                 return second.tail();
             }
         }
