@@ -4,6 +4,7 @@
 //!  middlebox run [PATH...] [--target NAME]... [--seed N] [--format text|json|junit] [--out DIR]
 //!  middlebox targets | presets | check PATH... | explain PATH
 //!  middlebox bench [--short] [--workload W]... [--format text|json]
+//!  middlebox adapter-check --impl IMPL@VERSION [--options JSON] CMD...
 //! ```
 //! Exit codes: 0 every outcome as expected, 1 an unexpected outcome, 2 usage or
 //! scenario-file errors.
@@ -50,6 +51,48 @@ pub enum Command {
     },
     /// Time fixed workloads against bare turmoil stepping of the same topology.
     Bench(BenchArgs),
+    /// Drive an adapter through the clock-control protocol and report, rule by rule, where
+    /// it deviates (the protocol: harness/CLOCK-PROTOCOL.md).
+    #[command(
+        long_about = "Drive an adapter (the program that runs an implementation in another language on \
+virtual time) through a fixed sequence of clock-control protocol exchanges and report, rule by rule, \
+where it deviates. The protocol, every rule's id and an example exchange: harness/CLOCK-PROTOCOL.md.\n\n\
+Exit codes: 0 every rule held, 1 a rule was broken or not reached, 2 usage errors.",
+        after_help = "Examples (from the repository root, after harness/setup):\n  \
+middlebox adapter-check --impl ts-sdk-server@1.32.2 -- node harness/node/server.mjs\n  \
+middlebox adapter-check --impl python-sdk-server@2.3.0 -- harness/python/.venv/bin/python harness/python/server.py"
+    )]
+    AdapterCheck(AdapterCheckArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AdapterCheckArgs {
+    /// The adapter's role. Only server adapters are checked so far.
+    #[arg(long, value_enum, default_value_t = Role::Server)]
+    pub role: Role,
+    /// What `start` asks the adapter to build: its `impl` and `version`, in the adapter's own
+    /// names (e.g. ts-sdk-server@1.32.2).
+    #[arg(long = "impl", value_name = "IMPL@VERSION")]
+    pub implementation: String,
+    /// The `options` object of `start`, as JSON (default: {}).
+    #[arg(long, value_name = "JSON")]
+    pub options: Option<String>,
+    /// The adapter's command line: a program and its arguments, run as they are in the
+    /// current folder (no shell: use `sh -c '...'` for a shell line). Put `--` before it.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub cmd: Vec<String>,
+}
+
+/// An adapter's role in the clock-control protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    Server,
+    Client,
 }
 
 #[derive(clap::Args, Debug)]
@@ -160,6 +203,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Check { paths } => cmd_check(&paths),
         Command::Explain { path } => cmd_explain(&path),
         Command::Bench(a) => cmd_bench(a),
+        Command::AdapterCheck(a) => cmd_adapter_check(a),
     }
 }
 
@@ -928,3 +972,75 @@ fn cmd_explain(path: &Path) -> ExitCode {
 
 #[cfg(test)]
 mod tests;
+
+fn cmd_adapter_check(a: AdapterCheckArgs) -> ExitCode {
+    use middlebox::targets::process::adapter_check::{check, Limits, Setup};
+    if a.role == Role::Client {
+        return usage_error(
+            "adapter-check drives server adapters only so far (--role server); a client adapter's `act` steps are not checked yet",
+        );
+    }
+    let Some((implementation, version)) = a
+        .implementation
+        .split_once('@')
+        .filter(|(i, v)| !i.is_empty() && !v.is_empty())
+    else {
+        return usage_error(&format!(
+            "--impl {}: expected IMPL@VERSION, the adapter's own names for what `start` builds (e.g. --impl ts-sdk-server@1.32.2)",
+            a.implementation
+        ));
+    };
+    let options = match a.options.as_deref().map(serde_json::from_str::<serde_json::Value>) {
+        None => serde_json::json!({}),
+        Some(Ok(o @ serde_json::Value::Object(_))) => o,
+        Some(Ok(other)) => {
+            return usage_error(&format!(
+                "--options {other}: expected a JSON object (e.g. --options '{{\"keepalive_ms\":15000}}')"
+            ))
+        }
+        Some(Err(e)) => {
+            return usage_error(&format!(
+                "--options: not JSON ({e}); expected a JSON object (e.g. --options '{{\"keepalive_ms\":15000}}')"
+            ))
+        }
+    };
+    let mut reproduce = vec![
+        "middlebox".to_string(),
+        "adapter-check".into(),
+        "--impl".into(),
+        a.implementation.clone(),
+    ];
+    if let Some(o) = &a.options {
+        reproduce.extend(["--options".to_string(), o.clone()]);
+    }
+    reproduce.push("--".into());
+    reproduce.extend(a.cmd.iter().cloned());
+    let reproduce: Vec<String> = reproduce.iter().map(|w| shell_word(w)).collect();
+    let setup = Setup {
+        program: PathBuf::from(&a.cmd[0]),
+        args: a.cmd[1..].to_vec(),
+        implementation: implementation.to_string(),
+        version: version.to_string(),
+        options,
+        limits: Limits::default(),
+    };
+    let report = check(&setup);
+    emit(&report.render(&reproduce.join(" ")));
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// `w` as one word of a POSIX shell line: as is when it has only safe characters, else in
+/// single quotes (a quote inside closed, escaped, reopened). Hand-written: a few lines, for
+/// the reproduction line of a message.
+fn shell_word(w: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_-./@:=+,%".contains(c);
+    if !w.is_empty() && w.chars().all(safe) {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
+}

@@ -248,6 +248,57 @@ impl Child {
         }
     }
 
+    /// Sends one raw line on the control channel (for `adapter_check`, which judges the
+    /// adapter's answers itself instead of parsing them as a [`State`]).
+    pub fn send_line(&mut self, line: &str) -> Result<(), String> {
+        if std::env::var_os("MIDDLEBOX_PROTOCOL_LOG").is_some() {
+            eprintln!("→ {line}");
+        }
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err("the control channel is closed".into());
+        };
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("could not send a command: {e}"))
+    }
+
+    /// The next raw line of the process's stdout, waiting up to `limit` (real time).
+    pub fn next_line(&mut self, limit: Duration) -> Line {
+        let line = match self.replies.recv_timeout(limit) {
+            Ok(Ok(l)) => Line::Text(l),
+            Ok(Err(e)) => Line::Unreadable(e.to_string()),
+            Err(mpsc::RecvTimeoutError::Timeout) => Line::Silent,
+            Err(mpsc::RecvTimeoutError::Disconnected) => Line::Closed,
+        };
+        if let (Line::Text(l), true) = (&line, std::env::var_os("MIDDLEBOX_PROTOCOL_LOG").is_some())
+        {
+            eprintln!("← {l}");
+        }
+        line
+    }
+
+    /// Closes the control channel (the adapter sees its stdin end).
+    pub fn close_control(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits up to `limit` (real time) for the process to end; its status, if it did.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        // Real time bounds the wait only; nothing here reaches a trace.
+        #[allow(clippy::disallowed_methods)]
+        let until = std::time::Instant::now() + limit;
+        loop {
+            if let Some(s) = self.exited() {
+                return Some(s);
+            }
+            #[allow(clippy::disallowed_methods)]
+            if std::time::Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The exit status, if the process has ended.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.process.try_wait().ok().flatten()
@@ -275,6 +326,19 @@ impl Child {
         }
         msg
     }
+}
+
+/// One read of a process's stdout ([`Child::next_line`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// A line (without its newline).
+    Text(String),
+    /// Bytes that are not a line of text (not UTF-8).
+    Unreadable(String),
+    /// Nothing within the limit.
+    Silent,
+    /// Stdout closed (the process ended or closed it).
+    Closed,
 }
 
 fn op(cmd: &Command) -> &'static str {

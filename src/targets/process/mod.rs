@@ -11,9 +11,11 @@
 //! ```
 //!
 //! Adapters live in `harness/node/` and `harness/python/` and are installed by
-//! `harness/setup`. A target whose adapter is not installed fails its runs with the command
+//! `harness/setup`; [`adapter_check`] drives any adapter (ours, or one in another language)
+//! through the protocol and says which rule it breaks. A target whose adapter is not installed fails its runs with the command
 //! that installs it.
 
+pub mod adapter_check;
 pub(crate) mod bridge;
 pub(crate) mod child;
 pub(crate) mod client_bridge;
