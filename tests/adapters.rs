@@ -847,8 +847,8 @@ fn test_cache() -> String {
     format!("{}/sdk-cache", env!("CARGO_TARGET_TMPDIR"))
 }
 
-/// A fresh, empty cache named `name` (an install into it must reach the registry).
-fn empty_cache(name: &str) -> String {
+/// A fresh, empty folder under the build folder (a cache there must reach the registry).
+fn fresh_dir(name: &str) -> String {
     let dir = format!(
         "{}/{name}-{}",
         env!("CARGO_TARGET_TMPDIR"),
@@ -894,6 +894,30 @@ fn a_typescript_2x_server_version_not_pinned_here_is_installed_with_its_node_pac
     // A folder whose node_modules holds both packages runs as a checkout (`file:DIR`).
     let (code, out) = run_with_cache(&cache, &format!("ts-server@file:{dir}"), &[], &[]);
     assert_eq!(code, 0, "{out}");
+    // The adapter runs the packages of the folder named, not its own 2.4.0: one whose server
+    // throws on import fails the run with that error.
+    let fake = fresh_dir("ts-server-fake");
+    for package in ["server", "node"] {
+        let d = format!("{fake}/node_modules/@modelcontextprotocol/{package}");
+        std::fs::create_dir_all(format!("{d}/dist")).expect("a folder");
+        std::fs::write(
+            format!("{d}/package.json"),
+            r#"{"version": "9.9.9", "type": "module", "exports": {".": {"import": {"default": "./dist/index.mjs"}}}}"#,
+        )
+        .expect("written");
+        std::fs::write(
+            format!("{d}/dist/index.mjs"),
+            format!("throw new Error('the {package} package of the folder named was imported');\n"),
+        )
+        .expect("written");
+    }
+    let (code, out) = run_with_cache(&cache, &format!("ts-server@file:{fake}"), &[], &[]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("the server package of the folder named was imported"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&fake).ok();
     // 1.x is not the 2.x server: said before anything is installed.
     let (_, out) = run_with_cache(&cache, "ts-server@1.30.0", &[], &[]);
     assert!(out.contains("ts-server runs the 2.x SDK"), "{out}");
@@ -902,7 +926,7 @@ fn a_typescript_2x_server_version_not_pinned_here_is_installed_with_its_node_pac
 #[test]
 fn a_registry_that_cannot_be_reached_fails_the_run_naming_package_version_and_cache() {
     // npm: choosing the node package for the server asks the registry first.
-    let cache = empty_cache("unreachable-npm");
+    let cache = fresh_dir("unreachable-npm");
     let npm = [
         ("npm_config_registry", "http://127.0.0.1:9/"),
         ("npm_config_fetch_retries", "0"),
@@ -952,7 +976,7 @@ fn a_registry_that_cannot_be_reached_fails_the_run_naming_package_version_and_ca
 #[test]
 fn a_python_sdk_version_not_pinned_here_is_installed_into_its_own_virtualenv_and_runs() {
     let cache = test_cache();
-    let out_dir = empty_cache("python-sdk-out");
+    let out_dir = fresh_dir("python-sdk-out");
     let (code, out) = run_with_cache(&cache, "python-sdk-server@2.2.0", &[], &["--out", &out_dir]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("1 runs: 1 pass"), "{out}");
@@ -966,7 +990,7 @@ fn a_python_sdk_version_not_pinned_here_is_installed_into_its_own_virtualenv_and
         .map(|e| e.expect("entry").path().join("site-packages"))
         .next()
         .expect("one python");
-    let checkout = empty_cache("python-sdk-checkout");
+    let checkout = fresh_dir("python-sdk-checkout");
     for (package, under) in [("mcp", "src/mcp"), ("mcp_types", "src/mcp-types")] {
         copy_tree(
             &site.join(package),
@@ -1019,4 +1043,22 @@ fn a_typescript_sdk_client_version_not_pinned_here_is_installed_once_and_runs() 
     // The same package as a checkout runs too.
     let (code, out) = run_with_cache(&cache, &format!("ts-sdk-client@file:{package}"), &[], &[]);
     assert_eq!(code, 0, "{out}");
+    // The adapter runs the package named, not its own 1.32.2: one whose client throws on
+    // import fails the run with that error.
+    let fake = fresh_dir("sdk-client-fake");
+    std::fs::create_dir_all(format!("{fake}/dist/esm/client")).expect("a folder");
+    for file in ["index.js", "streamableHttp.js"] {
+        std::fs::write(
+            format!("{fake}/dist/esm/client/{file}"),
+            "throw new Error('the client of the folder named was imported');\n",
+        )
+        .expect("written");
+    }
+    let (code, out) = run_with_cache(&cache, &format!("ts-sdk-client@file:{fake}"), &[], &[]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("the client of the folder named was imported"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&fake).ok();
 }
