@@ -820,3 +820,252 @@ fn a_typescript_sdk_version_not_pinned_here_is_installed_once_and_runs() {
         "{out}"
     );
 }
+
+/// `middlebox run --target TARGET scenarios/keepalive/mcp-get-nginx.toml` with installs in
+/// `cache` (under the build folder: later test runs find them installed) and these extra
+/// environment variables; (exit code, stdout).
+fn run_with_cache(
+    cache: &str,
+    target: &str,
+    env: &[(&str, &str)],
+    extra: &[&str],
+) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_middlebox"))
+        .args([
+            "run",
+            "--target",
+            target,
+            "scenarios/keepalive/mcp-get-nginx.toml",
+        ])
+        .args(extra)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("MIDDLEBOX_CACHE_DIR", cache)
+        .envs(env.iter().copied())
+        .output()
+        .expect("middlebox runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The cache the tests install into: one per build folder.
+fn test_cache() -> String {
+    format!("{}/sdk-cache", env!("CARGO_TARGET_TMPDIR"))
+}
+
+/// A fresh, empty folder under the build folder (a cache there must reach the registry).
+fn fresh_dir(name: &str) -> String {
+    let dir = format!(
+        "{}/{name}-{}",
+        env!("CARGO_TARGET_TMPDIR"),
+        std::process::id()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The text traces `--out DIR` wrote, concatenated.
+fn traces_text(out: &str) -> String {
+    let mut text = String::new();
+    for e in std::fs::read_dir(format!("{out}/traces")).expect("traces written") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "txt") {
+            text += &std::fs::read_to_string(&p).expect("a trace");
+        }
+    }
+    text
+}
+
+#[test]
+fn a_typescript_2x_server_version_not_pinned_here_is_installed_with_its_node_package_and_runs() {
+    let cache = test_cache();
+    // 2.2.0: @modelcontextprotocol/node is not published at 2.2.0; the newest release whose
+    // peer range admits server 2.2.0 is 2.1.0 (`^2.1.0`; 2.1.1 needs ^2.3.0).
+    let (code, out) = run_with_cache(&cache, "ts-server@2.2.0", &[], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 runs: 1 pass"), "{out}");
+    let dir = format!("{cache}/npm/server-2.2.0");
+    let version = |package: &str| {
+        let manifest = std::fs::read_to_string(format!(
+            "{dir}/node_modules/@modelcontextprotocol/{package}/package.json"
+        ))
+        .expect("installed");
+        let v: serde_json::Value = serde_json::from_str(&manifest).expect("a manifest");
+        v["version"].as_str().expect("a version").to_string()
+    };
+    assert_eq!(
+        (version("server").as_str(), version("node").as_str()),
+        ("2.2.0", "2.1.0")
+    );
+    // A folder whose node_modules holds both packages runs as a checkout (`file:DIR`).
+    let (code, out) = run_with_cache(&cache, &format!("ts-server@file:{dir}"), &[], &[]);
+    assert_eq!(code, 0, "{out}");
+    // The adapter runs the packages of the folder named, not its own 2.4.0: one whose server
+    // throws on import fails the run with that error.
+    let fake = fresh_dir("ts-server-fake");
+    for package in ["server", "node"] {
+        let d = format!("{fake}/node_modules/@modelcontextprotocol/{package}");
+        std::fs::create_dir_all(format!("{d}/dist")).expect("a folder");
+        std::fs::write(
+            format!("{d}/package.json"),
+            r#"{"version": "9.9.9", "type": "module", "exports": {".": {"import": {"default": "./dist/index.mjs"}}}}"#,
+        )
+        .expect("written");
+        std::fs::write(
+            format!("{d}/dist/index.mjs"),
+            format!("throw new Error('the {package} package of the folder named was imported');\n"),
+        )
+        .expect("written");
+    }
+    let (code, out) = run_with_cache(&cache, &format!("ts-server@file:{fake}"), &[], &[]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("the server package of the folder named was imported"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&fake).ok();
+    // 1.x is not the 2.x server: said before anything is installed.
+    let (_, out) = run_with_cache(&cache, "ts-server@1.30.0", &[], &[]);
+    assert!(out.contains("ts-server runs the 2.x SDK"), "{out}");
+}
+
+#[test]
+fn a_registry_that_cannot_be_reached_fails_the_run_naming_package_version_and_cache() {
+    // npm: choosing the node package for the server asks the registry first.
+    let cache = fresh_dir("unreachable-npm");
+    let npm = [
+        ("npm_config_registry", "http://127.0.0.1:9/"),
+        ("npm_config_fetch_retries", "0"),
+    ];
+    let (code, out) = run_with_cache(&cache, "ts-server@2.3.0", &npm, &[]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "installing @modelcontextprotocol/server@2.3.0 into {cache}/npm/server-2.3.0"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("expected a reachable npm registry"), "{out}");
+    let (code, out) = run_with_cache(&cache, "ts-sdk-client@1.31.0", &npm, &[]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "installing @modelcontextprotocol/sdk@1.31.0 into {cache}/npm/sdk-1.31.0 failed"
+        )),
+        "{out}"
+    );
+    // pip: the virtualenv is made, the install fails, nothing is left in the cache.
+    let pip = [
+        ("PIP_INDEX_URL", "http://127.0.0.1:9/simple"),
+        ("PIP_RETRIES", "0"),
+        ("PIP_CONFIG_FILE", "/dev/null"),
+    ];
+    let (code, out) = run_with_cache(&cache, "python-sdk-server@2.2.0", &pip, &[]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "installing mcp==2.2.0 into {cache}/pip/mcp-2.2.0 failed"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("expected a published version and a reachable package index"),
+        "{out}"
+    );
+    let left: Vec<_> = std::fs::read_dir(format!("{cache}/pip"))
+        .expect("the cache folder")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    std::fs::remove_dir_all(&cache).ok();
+}
+
+#[test]
+fn a_python_sdk_version_not_pinned_here_is_installed_into_its_own_virtualenv_and_runs() {
+    let cache = test_cache();
+    let out_dir = fresh_dir("python-sdk-out");
+    let (code, out) = run_with_cache(&cache, "python-sdk-server@2.2.0", &[], &["--out", &out_dir]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 runs: 1 pass"), "{out}");
+    // The SDK that answered is 2.2.0: the adapter names the installed version in serverInfo.
+    assert!(traces_text(&out_dir)
+        .contains(r#"\"serverInfo\":{\"name\":\"middlebox-python\",\"version\":\"2.2.0\"}"#));
+    // Its sources laid out as a python-sdk checkout (src/mcp/mcp, src/mcp-types/mcp_types)
+    // run on the harness's virtualenv, imported from the checkout.
+    let site = std::fs::read_dir(format!("{cache}/pip/mcp-2.2.0/lib"))
+        .expect("the virtualenv")
+        .map(|e| e.expect("entry").path().join("site-packages"))
+        .next()
+        .expect("one python");
+    let checkout = fresh_dir("python-sdk-checkout");
+    for (package, under) in [("mcp", "src/mcp"), ("mcp_types", "src/mcp-types")] {
+        copy_tree(
+            &site.join(package),
+            &std::path::Path::new(&checkout).join(under).join(package),
+        );
+    }
+    std::fs::remove_dir_all(&out_dir).ok();
+    let (code, out) = run_with_cache(
+        &cache,
+        &format!("python-sdk-server@file:{checkout}"),
+        &[],
+        &["--out", &out_dir],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(traces_text(&out_dir).contains(r#"\"version\":\"checkout\""#));
+    // Before 2.2.0 the adapter cannot name sessions: said before anything is installed.
+    let (_, out) = run_with_cache(&cache, "python-sdk-server@2.1.0", &[], &[]);
+    assert!(
+        out.contains("the Python adapter runs mcp 2.2.0 and later"),
+        "{out}"
+    );
+    for d in [&out_dir, &checkout] {
+        std::fs::remove_dir_all(d).ok();
+    }
+}
+
+/// Copies the folder `from` to `to` (no links followed: the SDK's sources are plain files).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("a folder");
+    for e in std::fs::read_dir(from).expect("a folder") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.file_type().expect("a type").is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copied");
+        }
+    }
+}
+
+#[test]
+fn a_typescript_sdk_client_version_not_pinned_here_is_installed_once_and_runs() {
+    let cache = test_cache();
+    let (code, out) = run_with_cache(&cache, "ts-sdk-client@1.30.0", &[], &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 runs: 1 pass"), "{out}");
+    let package = format!("{cache}/npm/sdk-1.30.0/node_modules/@modelcontextprotocol/sdk");
+    let manifest = std::fs::read_to_string(format!("{package}/package.json")).expect("installed");
+    assert!(manifest.contains("\"version\": \"1.30.0\""), "{manifest}");
+    // The same package as a checkout runs too.
+    let (code, out) = run_with_cache(&cache, &format!("ts-sdk-client@file:{package}"), &[], &[]);
+    assert_eq!(code, 0, "{out}");
+    // The adapter runs the package named, not its own 1.32.2: one whose client throws on
+    // import fails the run with that error.
+    let fake = fresh_dir("sdk-client-fake");
+    std::fs::create_dir_all(format!("{fake}/dist/esm/client")).expect("a folder");
+    for file in ["index.js", "streamableHttp.js"] {
+        std::fs::write(
+            format!("{fake}/dist/esm/client/{file}"),
+            "throw new Error('the client of the folder named was imported');\n",
+        )
+        .expect("written");
+    }
+    let (code, out) = run_with_cache(&cache, &format!("ts-sdk-client@file:{fake}"), &[], &[]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("the client of the folder named was imported"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&fake).ok();
+}

@@ -161,6 +161,18 @@ fn usage_and_scenario_errors_exit_2() {
     let out = middlebox(&["run", "--target", "no-such-target"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unknown target"));
+    // A tag or a range is no SDK version: the error lists the forms that are.
+    for name in [
+        "python-sdk-server@latest",
+        "ts-server@^2.0",
+        "ts-sdk-client@1.x",
+    ] {
+        let out = middlebox(&["run", "--target", name]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = text(&out.stderr);
+        assert!(err.contains(&format!("unknown target {name:?}")), "{err}");
+        assert!(err.contains("ts-server@VERSION, ts-sdk-client@VERSION, python-sdk-server@VERSION (the same forms)"), "{err}");
+    }
 
     let out = middlebox(&["run", "does/not/exist"]);
     assert_eq!(out.status.code(), Some(2));

@@ -6,13 +6,15 @@
 import { addActivityKey, addBusyCheck, installClock, runCommandLoop, trackClientSocket } from './shim.mjs';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import net from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const IMPLS = {
     'ts-sdk-client': {
         '1.32.2': { pkg: 'sdk-1.32.2' },
     },
 };
-const KNOWN_OPTIONS = new Set([]);
+const KNOWN_OPTIONS = new Set(['package_dir']);
 const RECONNECT_KEYS = new Set(['initial_ms', 'max_ms', 'growth', 'attempts', 'enabled']);
 const log = (...a) => process.stderr.write(`[client] ${a.join(' ')}\n`);
 
@@ -155,6 +157,17 @@ async function build(cfg, cmd) {
         reconnectionOptions,
     });
     client = new Client({ name: 'middlebox-client', version: '0.1.0' }, { capabilities: {} });
+    // The SDK internals hooked below (those of 1.29.0 to 1.32.2): a version without one fails
+    // here, naming it, rather than running unobserved.
+    const hooked = [
+        [transport, ['_sessionId', '_handleSseStream', '_startOrAuthSse', '_scheduleReconnection', '_getNextReconnectionDelay']],
+        [client, ['_onresponse', '_onnotification', '_requestResolvers', '_responseHandlers', '_progressHandlers', '_notificationHandlers', '_requestMessageId']],
+    ];
+    for (const [o, names] of hooked) {
+        for (const n of names) {
+            if (!(n in o)) throw new Error(`start: this SDK's ${o === client ? 'Client' : 'StreamableHTTPClientTransport'} has no ${n}, which the adapter hooks (as in 1.29.0 to 1.32.2)`);
+        }
+    }
 
     // session: the transport keeps it in `_sessionId`; report every change
     let sid = transport._sessionId;
@@ -365,14 +378,20 @@ function validateStart(cmd) {
     if (!versions) {
         throw new Error(`start: unknown impl ${JSON.stringify(cmd.impl)} (this adapter runs: ${Object.keys(IMPLS).join(', ')})`);
     }
-    const cfg = versions[cmd.version];
+    for (const k of Object.keys(cmd.options ?? {})) {
+        if (!KNOWN_OPTIONS.has(k)) throw new Error(`start: unknown option ${JSON.stringify(k)} (the client role takes package_dir only)`);
+    }
+    const dir = cmd.options?.package_dir;
+    // Any other version or a checkout of @modelcontextprotocol/sdk 1.x, installed by the
+    // harness into `dir` (the package's own folder; its ESM build in dist/esm).
+    if (dir != null && (typeof dir !== 'string' || !path.isAbsolute(dir))) {
+        throw new Error(`start: package_dir must be an absolute path, got ${JSON.stringify(dir)}`);
+    }
+    const cfg = dir != null ? { pkg: pathToFileURL(path.join(dir, 'dist', 'esm')).href } : versions[cmd.version];
     if (!cfg) {
         throw new Error(
             `start: ${cmd.impl} has no version ${JSON.stringify(cmd.version)} here (installed: ${Object.keys(versions).join(', ')})`,
         );
-    }
-    for (const k of Object.keys(cmd.options ?? {})) {
-        if (!KNOWN_OPTIONS.has(k)) throw new Error(`start: unknown option ${JSON.stringify(k)} (the client role takes no options)`);
     }
     if (!Number.isInteger(cmd.epoch_ms)) throw new Error('start: epoch_ms must be an integer');
     const url = cmd.client?.url;

@@ -2,6 +2,7 @@
 // The shim is imported first (stdout moved to stderr); implementation modules are imported
 // only on `start`, after the virtual clock is installed.
 import { addActivityKey, connStorage, injectDefect, installClock, nowMs, runCommandLoop, TEST_DEFECTS, trackServer } from './shim.mjs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,7 +16,7 @@ const IMPLS = {
         '2.4.0': { family: 'server2', keepalive: true },
     },
 };
-const KNOWN_OPTIONS = new Set(['keepalive_ms', 'event_store', 'test_defect', 'package_dir']);
+const KNOWN_OPTIONS = new Set(['keepalive_ms', 'event_store', 'test_defect', 'package_dir', 'node_package_dir']);
 const log = (...a) => process.stderr.write(`[server] ${a.join(' ')}\n`);
 
 /**
@@ -161,8 +162,8 @@ async function loadImpl(impl, cfg, options, mcp) {
             transportOptions,
         };
     }
-    const { McpServer, isInitializeRequest } = await import('@modelcontextprotocol/server');
-    const { NodeStreamableHTTPServerTransport } = await import('@modelcontextprotocol/node');
+    const { McpServer, isInitializeRequest } = await import(cfg.server ?? '@modelcontextprotocol/server');
+    const { NodeStreamableHTTPServerTransport } = await import(cfg.node ?? '@modelcontextprotocol/node');
     return {
         isInitializeRequest,
         makeServer() {
@@ -180,6 +181,21 @@ async function loadImpl(impl, cfg, options, mcp) {
     };
 }
 
+/**
+ * The file URL of the ES module a package folder exports as `.` (its package.json `exports`,
+ * the `import` or `default` condition; else `module`, `main`): what `import(NAME)` would load
+ * were the package installed under that name.
+ */
+function entryUrl(dir) {
+    const manifest = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
+    let e = manifest.exports;
+    if (e && typeof e === 'object' && '.' in e) e = e['.'];
+    while (e && typeof e === 'object') e = e.import ?? e.default;
+    const file = typeof e === 'string' ? e : (manifest.module ?? manifest.main);
+    if (typeof file !== 'string') throw new Error(`start: ${dir}/package.json exports no ES module entry`);
+    return pathToFileURL(path.join(dir, file)).href;
+}
+
 function validateStart(cmd) {
     const versions = IMPLS[cmd.impl];
     if (!versions) {
@@ -190,11 +206,23 @@ function validateStart(cmd) {
         // Any other version or a checkout of @modelcontextprotocol/sdk 1.x, installed by the
         // harness into `dir` (the package's own folder; its ESM build in dist/esm). The harness
         // sends keepalive_ms only to versions that have keepAliveMs (1.30.0 and later).
-        if (cmd.impl !== 'ts-sdk-server') throw new Error(`start: package_dir is for ts-sdk-server only, not ${cmd.impl}`);
         if (typeof dir !== 'string' || !path.isAbsolute(dir)) throw new Error(`start: package_dir must be an absolute path, got ${JSON.stringify(dir)}`);
+        if (cmd.impl === 'ts-server') {
+            // Any other 2.x version or a checkout: @modelcontextprotocol/server in `dir`,
+            // @modelcontextprotocol/node (which imports the server package from its own
+            // folder: the same files) in node_package_dir.
+            const nodeDir = cmd.options.node_package_dir;
+            if (typeof nodeDir !== 'string' || !path.isAbsolute(nodeDir)) {
+                throw new Error(`start: ts-server with package_dir needs node_package_dir, an absolute path, got ${JSON.stringify(nodeDir)}`);
+            }
+            const cfg = { family: 'server2', server: entryUrl(dir), node: entryUrl(nodeDir), keepalive: true };
+            return { cfg, options: checkOptions(cmd, cfg) };
+        }
+        if (cmd.impl !== 'ts-sdk-server') throw new Error(`start: package_dir is for ts-sdk-server and ts-server only, not ${cmd.impl}`);
         const cfg = { family: 'sdk1', pkg: pathToFileURL(path.join(dir, 'dist', 'esm')).href, keepalive: true };
         return { cfg, options: checkOptions(cmd, cfg) };
     }
+    if (cmd.options?.node_package_dir != null) throw new Error('start: node_package_dir goes with package_dir (ts-server only)');
     const cfg = versions[cmd.version];
     if (!cfg) {
         throw new Error(

@@ -9,12 +9,17 @@ import adapter_loop  # noqa: F401,E402  (must come before anything else)
 from adapter_loop import LOOP  # noqa: E402
 
 import asyncio  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
 
 import vclock  # noqa: E402
 
 IMPL = "python-sdk-server"
-VERSION = "2.3.0"
-KNOWN_OPTIONS = ("keepalive_ms", "event_store", "session_idle_timeout_ms")
+# Any mcp version from 2.2.0: the pinned one (harness/python/requirements.txt) in this
+# folder's virtualenv, another in a virtualenv of its own (the harness installs it), a
+# checkout from the source folders in `python_path`. The start command's version must be
+# the installed one.
+KNOWN_OPTIONS = ("keepalive_ms", "event_store", "session_idle_timeout_ms", "python_path")
 
 # ---- the SDK, patched at run time where the harness needs determinism ------------------
 class SessionEventStore:
@@ -62,6 +67,12 @@ class Adapter:
         import sse_starlette.sse as sse
         import mcp.server.streamable_http_manager as shm
         from mcp.server.connection import Connection
+
+        if not hasattr(shm.StreamableHTTPSessionManager, "_admit_session"):
+            raise vclock.ProtocolError(
+                "start: this mcp has no StreamableHTTPSessionManager._admit_session, through which the adapter "
+                "names sessions s1, s2, ... (mcp 2.2.0 and later have it)"
+            )
 
         # sse-starlette's ping comment carries datetime.now(timezone.utc): virtual.
         sse.datetime = vclock.VirtualDatetime
@@ -113,21 +124,36 @@ class Adapter:
             raise vclock.ProtocolError("start: sent twice")
         if cmd.get("v") != 1:
             raise vclock.ProtocolError(f"start: protocol version {cmd.get('v')!r} unsupported (this adapter speaks v1)")
-        if cmd.get("impl") != IMPL or cmd.get("version") != VERSION:
+        version = cmd.get("version")
+        if cmd.get("impl") != IMPL or not isinstance(version, str):
             raise vclock.ProtocolError(
-                f"start: unknown impl/version {cmd.get('impl')!r} {cmd.get('version')!r}; this adapter runs {IMPL} {VERSION}"
-            )
-        from importlib.metadata import version as dist_version
-
-        installed = dist_version("mcp")
-        if installed != VERSION:
-            raise vclock.ProtocolError(
-                f"start: mcp {installed} is installed, {VERSION} expected (hint: pip install -r harness/python/requirements.txt)"
+                f"start: unknown impl/version {cmd.get('impl')!r} {version!r}; this adapter runs {IMPL}"
             )
         options = cmd.get("options") or {}
         for key in options:
             if key not in KNOWN_OPTIONS:
                 raise vclock.ProtocolError(f"start: unknown option {key!r} (known: {', '.join(KNOWN_OPTIONS)})")
+        python_path = options.get("python_path") or []
+        if python_path:
+            # A checkout (`file:DIR`): its source folders first, then the SDK must come from them.
+            if not all(isinstance(p, str) and os.path.isabs(p) for p in python_path):
+                raise vclock.ProtocolError(f"start: python_path must list absolute folders, got {python_path!r}")
+            sys.path[0:0] = python_path
+            import mcp
+
+            where = os.path.realpath(mcp.__file__)
+            if not any(where.startswith(os.path.join(os.path.realpath(p), "")) for p in python_path):
+                raise vclock.ProtocolError(f"start: mcp was imported from {where}, not from {', '.join(python_path)}")
+            server_version = "checkout"
+        else:
+            from importlib.metadata import version as dist_version
+
+            installed = dist_version("mcp")
+            if installed != version:
+                raise vclock.ProtocolError(
+                    f"start: mcp {installed} is installed, {version} expected (hint: pip install -r harness/python/requirements.txt)"
+                )
+            server_version = installed
         mcp_cfg = cmd.get("mcp") or {}
         LOOP.epoch_ms = int(cmd.get("epoch_ms", 0))
         vclock.install(LOOP, epoch_ms=LOOP.epoch_ms, seed=cmd.get("seed", 0))
@@ -144,7 +170,7 @@ class Adapter:
             # sse-starlette: 0 disables pings (no ping task at all).
             EventSourceResponse.DEFAULT_PING_INTERVAL = keepalive_ms / 1000 if keepalive_ms % 1000 else keepalive_ms // 1000
 
-        server = MCPServer(name="middlebox-python", version=VERSION, log_level="WARNING")
+        server = MCPServer(name="middlebox-python", version=server_version, log_level="WARNING")
 
         @server.tool(name="sleep", description="Sleep for duration_ms, reporting progress every progress_every_ms.",
                      structured_output=False)

@@ -362,6 +362,15 @@ class AdapterTest(unittest.TestCase):
         rep = c.cmd(start_cmd(impl="ts-sdk-server"))
         self.assertFalse(rep["ok"])
         self.assertIn("ts-sdk-server", rep["error"])
+        # The version run is the one installed: another is refused, naming both.
+        rep = c.cmd(start_cmd(version="2.2.0"))
+        self.assertFalse(rep["ok"])
+        self.assertIn("mcp 2.3.0 is installed, 2.2.0 expected", rep["error"])
+        # A checkout's folders must hold the mcp imported (here the venv's mcp was already
+        # imported, from elsewhere).
+        rep = c.cmd(start_cmd(version="file:/nowhere", options={"python_path": ["/nowhere"]}))
+        self.assertFalse(rep["ok"])
+        self.assertIn("not from /nowhere", rep["error"])
         c.start()
         c.sync(100)
         rep = c.cmd({"op": "sync", "to_ms": 50, "sent": []})

@@ -167,6 +167,29 @@ impl TargetInfo {
         }
     }
 
+    /// A client target named on the command line (an SDK version not pinned here): its name
+    /// is leaked (one string per target named in a run).
+    fn named_client(
+        name: &str,
+        summary: &'static str,
+        scope: Scope,
+        unhonoured: &'static [Unhonoured],
+        f: impl Fn() -> Rc<dyn ClientTarget> + Send + Sync + 'static,
+    ) -> Self {
+        TargetInfo {
+            name: Box::leak(name.to_string().into_boxed_str()),
+            role: Role::Client,
+            summary,
+            cites: None,
+            bug_model: false,
+            realtime: false,
+            scope,
+            unhonoured,
+            server: None,
+            client: client(f),
+        }
+    }
+
     /// The target of a bug model (see [`defects`]): the reference server or client with its
     /// defect, run by default, expected to fail.
     pub(crate) fn from_bug_model(b: &BugModel) -> Self {
@@ -462,6 +485,97 @@ const TS_SDK_CLIENT: &[Unhonoured] = &[
     Unhonoured::key("client.step.open-stream", "the SDK client opens MCP streams only, no plain SSE stream"),
 ];
 
+/// A Python SDK version not pinned here: what it sends of `X-Accel-Buffering` depends on the
+/// sse-starlette pip resolves for it, so the key is refused; keepalive (sse-starlette's ping
+/// interval) and session idle timeout are set as for 2.3.0 (the adapter runs 2.2.0 and
+/// later, which have both).
+const PYTHON_SDK_SERVER_ANY: &[Unhonoured] = &{
+    let l = sdk_server_limits!("sse-starlette's `: ping - <time>`");
+    [
+        l[0],
+        l[1],
+        l[2],
+        l[4],
+        l[5],
+        l[6],
+        Unhonoured::key(
+            "server.x-accel-buffering-no",
+            "what this SDK version sends of `X-Accel-Buffering` is not known here",
+        ),
+    ]
+};
+
+/// A TypeScript SDK client version not pinned here, 1.29.0 or later: the reconnection options
+/// and the transport internals the adapter hooks are those of 1.29.0 and 1.32.2.
+const TS_SDK_CLIENT_ANY: &[Unhonoured] = TS_SDK_CLIENT;
+
+/// The same before 1.29.0: whether its transport honours the reconnection settings is not
+/// known, so they are refused.
+const TS_SDK_CLIENT_ANY_OLD: &[Unhonoured] = &{
+    const WHY: &str = "whether SDK client versions before 1.29.0 honour the reconnection settings is not known here";
+    let l = TS_SDK_CLIENT;
+    [
+        l[0],
+        l[1],
+        l[2],
+        Unhonoured::key("client.reconnect", WHY),
+        Unhonoured::key("client.reconnect-initial", WHY),
+        Unhonoured::key("client.reconnect-max", WHY),
+        Unhonoured::key("client.reconnect-attempts", WHY),
+    ]
+};
+
+/// The target `family@version` (one of [`process::ANY_VERSION`]) at a version not pinned
+/// here, or a checkout (`file:DIR`); `None` when `version` is neither (a range, a tag).
+fn any_version(name: &str, family: &str, version: &str) -> Option<TargetInfo> {
+    if !process::version_spec(family, version) {
+        return None;
+    }
+    let v = version.to_string();
+    let f: &'static str = process::ANY_VERSION.iter().find(|f| **f == family)?;
+    let old = |oldest| {
+        !v.starts_with("file:") && process::install::triple(&v).is_some_and(|t| t < oldest)
+    };
+    Some(match family {
+        "ts-sdk-client" => TargetInfo::named_client(
+            name,
+            "the TypeScript SDK's StreamableHTTPClientTransport at a version not pinned here (installed on first use into the cache) or a checkout (file:DIR), in Node, on virtual time through harness/node, against the reference server",
+            Scope::Mcp,
+            if old((1, 29, 0)) { TS_SDK_CLIENT_ANY_OLD } else { TS_SDK_CLIENT_ANY },
+            move || process::build_client_version(f, &v),
+        ),
+        "python-sdk-server" => TargetInfo::named_server(
+            name,
+            "the Python SDK's Streamable HTTP server at a version not pinned here (mcp 2.2.0 or later, installed on first use into a virtualenv in the cache) or a checkout (file:DIR), on a virtual-time asyncio loop through harness/python",
+            false,
+            Scope::Mcp,
+            PYTHON_SDK_SERVER_ANY,
+            move |cfg| process::build_version(cfg, f, &v),
+        ),
+        "ts-server" => TargetInfo::named_server(
+            name,
+            "the TypeScript SDK 2.x server (@modelcontextprotocol/server over @modelcontextprotocol/node) at a version not pinned here (installed on first use into the cache) or a checkout (file:DIR), in Node, on virtual time through harness/node",
+            false,
+            Scope::Mcp,
+            // Every 2.x release has keepAliveMs (checked: 2.0.0, 2.2.0, 2.3.1, 2.4.0).
+            TS_SDK_SERVER_ANY,
+            move |cfg| process::build_version(cfg, f, &v),
+        ),
+        _ => TargetInfo::named_server(
+            name,
+            "the TypeScript SDK's StreamableHTTPServerTransport at a version not pinned here (installed on first use into the cache) or a checkout (file:DIR), in Node, on virtual time through harness/node",
+            false,
+            Scope::Mcp,
+            if process::sdk_has_keepalive(&v) {
+                TS_SDK_SERVER_ANY
+            } else {
+                TS_SDK_SERVER_ANY_OLD
+            },
+            move |cfg| process::build_version(cfg, f, &v),
+        ),
+    })
+}
+
 /// Every built-in target, reference first, in a stable order.
 pub fn all() -> Vec<TargetInfo> {
     let reference = TargetInfo {
@@ -571,35 +685,18 @@ pub fn all() -> Vec<TargetInfo> {
         .collect()
 }
 
-/// Looks a target up by name; `exec:CMD` is a server run by the shell command `CMD` on real
+/// Looks a target up by name; `FAMILY@VERSION` and `FAMILY@file:DIR` run an SDK at a version
+/// not pinned here or a checkout (`process::ANY_VERSION`: `ts-sdk-server`, `ts-server`,
+/// `ts-sdk-client`, `python-sdk-server`); `exec:CMD` is a server run by the shell command `CMD` on real
 /// time (`src/targets/process/exec.rs`); `node:PATH` is the user's own Node program on
 /// virtual time (`harness/node/app.mjs`).
 pub fn get(name: &str) -> Option<TargetInfo> {
-    if let Some(version) = name.strip_prefix("ts-sdk-server@") {
+    if let Some((family, version)) = name
+        .split_once('@')
+        .filter(|(f, _)| process::ANY_VERSION.contains(f))
+    {
         let pinned = all().into_iter().find(|t| t.name == name);
-        if pinned.is_some() {
-            return pinned;
-        }
-        let valid = process::install::exact_version(version)
-            || version
-                .strip_prefix("file:")
-                .is_some_and(|d| !d.trim().is_empty());
-        if !valid {
-            return None;
-        }
-        let version = version.to_string();
-        return Some(TargetInfo::named_server(
-            name,
-            "the TypeScript SDK's StreamableHTTPServerTransport at a version not pinned here (installed on first use into the cache) or a checkout (file:DIR), in Node, on virtual time through harness/node",
-            false,
-            Scope::Mcp,
-            if process::sdk_has_keepalive(&version) {
-                TS_SDK_SERVER_ANY
-            } else {
-                TS_SDK_SERVER_ANY_OLD
-            },
-            move |cfg| process::build_sdk_version(cfg, &version),
-        ));
+        return pinned.or_else(|| any_version(name, family, version));
     }
     if let Some(spec) = name.strip_prefix("python:") {
         if spec.trim().is_empty() {
@@ -748,5 +845,79 @@ mod tests {
         // Pinned versions keep their own entries; a range or a tag is no target.
         assert_eq!(get("ts-sdk-server@1.32.2").unwrap().unhonoured.len(), 8);
         assert!(get("ts-sdk-server@latest").is_none() && get("ts-sdk-server@^1.30.0").is_none());
+    }
+
+    #[test]
+    fn every_sdk_family_runs_at_any_exact_version_or_checkout_and_refuses_what_is_not_known() {
+        for family in process::ANY_VERSION {
+            // A range, a tag, nothing: no target.
+            for v in ["latest", "^1.0", "~2.2.0", "2.2", "", "file:", "file: "] {
+                assert!(get(&format!("{family}@{v}")).is_none(), "{family}@{v}");
+            }
+            let t = get(&format!("{family}@file:/some/checkout")).expect("a checkout");
+            assert_eq!(t.name, format!("{family}@file:/some/checkout"));
+            assert_eq!(t.scope, Scope::Mcp);
+        }
+        // Each registry's exact forms: npm's prerelease, Python's.
+        assert!(get("ts-server@2.0.0-beta.3").is_some() && get("ts-server@2.0.0rc1").is_none());
+        assert!(get("python-sdk-server@2.4.0rc1").is_some());
+        assert!(get("python-sdk-server@2.4.0-rc.1").is_none());
+        // The pinned versions keep their own entries.
+        assert_eq!(get("ts-server@2.4.0").unwrap().unhonoured.len(), 8);
+        assert_eq!(
+            get("python-sdk-server@2.3.0").unwrap().summary,
+            all()
+                .iter()
+                .find(|t| t.name == "python-sdk-server@2.3.0")
+                .unwrap()
+                .summary
+        );
+
+        // Servers: what the version sends of X-Accel-Buffering is not known, so either
+        // setting is refused; keepalive and (Python) the session idle timeout are set.
+        let ts2 = get("ts-server@2.2.0").unwrap();
+        let py = get("python-sdk-server@2.2.0").unwrap();
+        assert_eq!((ts2.role, py.role), (Role::Server, Role::Server));
+        for t in [&ts2, &py] {
+            assert!(
+                t.applies_to(&scenario("keepalive = \"15s\"\n")),
+                "{}",
+                t.name
+            );
+            for v in ["true", "false"] {
+                let s = scenario(&format!("x-accel-buffering-no = {v}\n"));
+                assert!(!t.applies_to(&s), "{}: {v}", t.name);
+            }
+            assert!(
+                !t.applies_to(&scenario("first-byte-delay = \"1s\"\n")),
+                "{}",
+                t.name
+            );
+        }
+        let idle = scenario("session-idle-timeout = \"10m\"\n");
+        assert!(py.applies_to(&idle) && !ts2.applies_to(&idle));
+        // The pinned Python version sends the header (known), an unpinned one may not.
+        let accel = scenario("x-accel-buffering-no = true\n");
+        assert!(get("python-sdk-server@2.3.0").unwrap().applies_to(&accel));
+
+        // Clients: the pinned version's limits; before 1.29.0 the reconnection settings too.
+        let client = get("ts-sdk-client@1.30.0").unwrap();
+        let old_client = get("ts-sdk-client@1.20.0").unwrap();
+        assert_eq!((client.role, old_client.role), (Role::Client, Role::Client));
+        assert!(client.server.is_none() && client.client.is_some());
+        let reconnect = |extra: &str| {
+            let text = format!(
+                "description = \"d\"\nduration = \"1m\"\n[client]\n{extra}\n[[client.step]]\nat = \"0s\"\ndo = \"initialize\"\n[[client.step]]\nat = \"1s\"\ndo = \"open-get-stream\"\n[server]\nevent-store = true\n"
+            );
+            crate::scenario::parse("t.toml", &text).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let s = reconnect("reconnect-attempts = 3");
+        assert!(client.applies_to(&s));
+        let e = old_client.refusal(&s).expect("refused");
+        assert_eq!(e.key_path, "client.reconnect-attempts");
+        assert!(e.to_string().contains("before 1.29.0"), "{e}");
+        assert!(old_client.applies_to(&reconnect("")));
+        let keepalive = reconnect("keepalive-expected = \"15s\"");
+        assert!(!client.applies_to(&keepalive));
     }
 }

@@ -575,6 +575,7 @@ fn resolve_targets(names: &[String]) -> Result<Vec<TargetInfo>, String> {
             None => {
                 let mut known: Vec<_> = targets::all().iter().map(|t| t.name).collect();
                 known.push("ts-sdk-server@VERSION (an exact version, or file:DIR)");
+                known.push("ts-server@VERSION, ts-sdk-client@VERSION, python-sdk-server@VERSION (the same forms)");
                 known.push("node:PATH");
                 known.push("python:MODULE:APP");
                 known.push("exec:CMD");

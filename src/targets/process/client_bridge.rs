@@ -102,7 +102,12 @@ pub async fn run(env: ClientEnv, launch: std::rc::Rc<Launch>) -> turmoil::Result
         version: launch.version.clone(),
         seed: env.host.seed,
         epoch_ms: crate::time::EPOCH_SECS * 1000 + now().as_millis() as u64,
-        options: serde_json::json!({}),
+        // A client takes no implementation option; a version not pinned here is loaded
+        // from its package folder.
+        options: match &launch.options.package_dir {
+            Some(d) => serde_json::json!({ "package_dir": d }),
+            None => serde_json::json!({}),
+        },
         mcp: McpSetup {
             revision: scenario.revision().to_string(),
             retry_ms: None,

@@ -115,8 +115,14 @@ pub fn harness_dir() -> PathBuf {
 /// when the file sets it and the implementation has the setting (else it keeps its own
 /// behaviour), `event-store` as set.
 pub fn options(imp: &Implementation, cfg: &ServerConfig) -> Options {
+    options_with(imp.keepalive_option, cfg)
+}
+
+/// [`options`] for an implementation with (`keepalive_option`) or without a keepalive
+/// setting.
+fn options_with(keepalive_option: bool, cfg: &ServerConfig) -> Options {
     Options {
-        keepalive_ms: (cfg.keepalive_set && imp.keepalive_option)
+        keepalive_ms: (cfg.keepalive_set && keepalive_option)
             .then(|| cfg.keepalive.map_or(0, |d| d.as_millis() as u64)),
         event_store: cfg.event_store,
         test_defect: None,
@@ -125,9 +131,7 @@ pub fn options(imp: &Implementation, cfg: &ServerConfig) -> Options {
         session_idle_timeout_ms: cfg
             .session_idle_timeout_set
             .then(|| cfg.session_idle_timeout.map_or(0, |d| d.as_millis() as u64)),
-        app: None,
-        app_dir: None,
-        package_dir: None,
+        ..Options::default()
     }
 }
 
@@ -183,9 +187,7 @@ fn program_options(cfg: &ServerConfig) -> Options {
         event_store: cfg.event_store,
         test_defect: None,
         session_idle_timeout_ms: None,
-        app: None,
-        app_dir: None,
-        package_dir: None,
+        ..Options::default()
     }
 }
 
@@ -265,52 +267,165 @@ pub fn build_python_app(cfg: &ServerConfig, spec: &str) -> Rc<dyn ServerTarget> 
     })
 }
 
+/// The SDK families that also run at a version not pinned here (`FAMILY@VERSION`, installed
+/// on first use into the cache: `install.rs`) or from a checkout (`FAMILY@file:DIR`).
+pub const ANY_VERSION: &[&str] = &[
+    "ts-sdk-server",
+    "ts-server",
+    "ts-sdk-client",
+    "python-sdk-server",
+];
+
+/// Whether `version` names one version of `family` (one of [`ANY_VERSION`]): an exact
+/// version in its registry's form (npm's `1.30.0`, `1.31.0-beta.1`; Python's `2.2.0`,
+/// `2.4.0rc1`), or `file:DIR`. A range or a tag (`latest`, `^1.30.0`) is none.
+pub fn version_spec(family: &str, version: &str) -> bool {
+    if let Some(dir) = version.strip_prefix("file:") {
+        return !dir.trim().is_empty();
+    }
+    match family {
+        "python-sdk-server" => install::exact_python_version(version),
+        _ => install::exact_version(version),
+    }
+}
+
 /// Whether TypeScript SDK `version` (exact, or `file:DIR`) has `keepAliveMs` (1.30.0 and
 /// later; a checkout is taken to be recent).
 pub fn sdk_has_keepalive(version: &str) -> bool {
     version.starts_with("file:") || install::triple(version).is_some_and(|v| v >= (1, 30, 0))
 }
 
-/// How to start the Node adapter for `ts-sdk-server@VERSION` at a version the repository does
-/// not pin (installed on first use into the cache: `install.rs`) or a checkout (`file:DIR`).
-pub fn launch_sdk_version(version: &str, cfg: &ServerConfig) -> Result<Launch, String> {
-    let target = format!("ts-sdk-server@{version}");
+/// The oldest `mcp` the Python adapter runs: it names sessions through
+/// `StreamableHTTPSessionManager._admit_session` and sets `session_idle_timeout`, both new in
+/// 2.2.0.
+pub const PYTHON_SDK_OLDEST: (u64, u64, u64) = (2, 2, 0);
+
+/// The Python a `python-sdk-server@VERSION` virtualenv is made with, and a checkout
+/// (`@file:DIR`) runs on: `$MIDDLEBOX_PYTHON`, else the harness's own virtualenv (the one the
+/// pinned version runs on, made by `harness/setup`), else `python3` from `PATH`.
+fn sdk_python(harness: &std::path::Path) -> PathBuf {
+    if let Some(p) = std::env::var_os("MIDDLEBOX_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = harness.join("python/.venv/bin/python");
+    if venv.is_file() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}
+
+/// How to start the adapter of `family@version` (one of [`ANY_VERSION`]) at a version the
+/// repository does not pin (installed on first use into the cache: `install.rs`) or a
+/// checkout (`file:DIR`); `cfg` is the scenario's `[server]` (ignored for a client).
+pub fn launch_version(family: &str, version: &str, cfg: &ServerConfig) -> Result<Launch, String> {
+    let target = format!("{family}@{version}");
     let dir = harness_dir();
-    if !dir.join("node/node_modules").is_dir() {
-        return Err(format!(
-            "{target}: the Node adapter is not installed ({} has no node_modules); run `harness/setup`",
-            dir.join("node").display()
-        ));
-    }
-    let package = match version.strip_prefix("file:") {
-        Some(d) => install::checkout(d),
-        None => install::sdk(version),
-    }
-    .map_err(|e| format!("{target}: {e}"))?;
-    let imp = Implementation {
-        target: "ts-sdk-server",
-        name: "ts-sdk-server",
-        version: "",
-        runtime: Runtime::Node,
-        keepalive_option: sdk_has_keepalive(version),
-        client: false,
+    let checkout = version.strip_prefix("file:");
+    let node_installed = || {
+        if dir.join("node/node_modules").is_dir() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{target}: the Node adapter is not installed ({} has no node_modules); run `harness/setup`",
+                dir.join("node").display()
+            ))
+        }
     };
-    let mut opts = options(&imp, cfg);
-    opts.package_dir = Some(package.display().to_string());
+    let located = |e: String| format!("{target}: {e}");
+    let (program, script, options) = match family {
+        "ts-sdk-server" | "ts-sdk-client" => {
+            node_installed()?;
+            let client = family == "ts-sdk-client";
+            let package = match checkout {
+                Some(d) if client => install::checkout(d, "client/streamableHttp.js"),
+                Some(d) => install::checkout(d, "server/streamableHttp.js"),
+                None => install::sdk(version),
+            }
+            .map_err(located)?;
+            let mut opts = if client {
+                Options::default()
+            } else {
+                options_with(sdk_has_keepalive(version), cfg)
+            };
+            opts.package_dir = Some(package.display().to_string());
+            let script = if client {
+                "node/client.mjs"
+            } else {
+                "node/server.mjs"
+            };
+            (PathBuf::from("node"), script, opts)
+        }
+        "ts-server" => {
+            node_installed()?;
+            if checkout.is_none() && install::triple(version).is_some_and(|v| v.0 < 2) {
+                return Err(format!(
+                    "{target}: ts-server runs the 2.x SDK ({}, published from 2.0.0); expected a 2.x version (1.x is ts-sdk-server@{version})",
+                    install::SERVER_PACKAGE
+                ));
+            }
+            let (server, node) = match checkout {
+                Some(d) => install::ts_server_checkout(d),
+                None => install::ts_server(version),
+            }
+            .map_err(located)?;
+            let mut opts = options_with(true, cfg);
+            opts.package_dir = Some(server.display().to_string());
+            opts.node_package_dir = Some(node.display().to_string());
+            (PathBuf::from("node"), "node/server.mjs", opts)
+        }
+        "python-sdk-server" => {
+            let python = sdk_python(&dir);
+            let mut opts = options_with(true, cfg);
+            let program = match checkout {
+                Some(d) => {
+                    opts.python_path = install::python_checkout(d)
+                        .map_err(located)?
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect();
+                    python
+                }
+                None => {
+                    if install::triple(version).is_some_and(|v| v < PYTHON_SDK_OLDEST) {
+                        return Err(format!(
+                            "{target}: the Python adapter runs mcp 2.2.0 and later (it names sessions through StreamableHTTPSessionManager._admit_session, new in 2.2.0); expected a version from 2.2.0"
+                        ));
+                    }
+                    install::python_sdk(version, &python, &dir).map_err(located)?
+                }
+            };
+            (program, "python/server.py", opts)
+        }
+        other => {
+            return Err(format!(
+                "{target}: {other} runs at the pinned versions only"
+            ))
+        }
+    };
     Ok(Launch {
-        program: PathBuf::from("node"),
-        args: vec!["node/server.mjs".to_string()],
+        program,
+        args: vec![script.to_string()],
         dir,
-        implementation: "ts-sdk-server".to_string(),
+        implementation: family.to_string(),
         version: version.to_string(),
-        options: opts,
+        options,
     })
 }
 
-/// Builds `ts-sdk-server@VERSION` for a version the repository does not pin (or `file:DIR`).
-pub fn build_sdk_version(cfg: &ServerConfig, version: &str) -> Rc<dyn ServerTarget> {
+/// Builds the server `family@version` for a version the repository does not pin (or
+/// `file:DIR`).
+pub fn build_version(cfg: &ServerConfig, family: &str, version: &str) -> Rc<dyn ServerTarget> {
     Rc::new(ProcessTarget {
-        launch: launch_sdk_version(version, cfg).map(Rc::new),
+        launch: launch_version(family, version, cfg).map(Rc::new),
+    })
+}
+
+/// Builds the client `family@version` for a version the repository does not pin (or
+/// `file:DIR`).
+pub fn build_client_version(family: &str, version: &str) -> Rc<dyn ClientTarget> {
+    Rc::new(ProcessClient {
+        launch: launch_version(family, version, &ServerConfig::default()).map(Rc::new),
     })
 }
 

@@ -72,9 +72,18 @@ pub struct Options {
     /// `python:` targets only: the folder `MODULE` is imported from (where middlebox runs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_dir: Option<String>,
-    /// `ts-sdk-server@VERSION` not pinned here, or `@file:DIR`: the SDK package's folder.
+    /// `ts-sdk-server@VERSION` (or `ts-sdk-client`, `ts-server`) not pinned here, or
+    /// `@file:DIR`: the SDK package's folder (for `ts-server`, `@modelcontextprotocol/server`'s).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub package_dir: Option<String>,
+    /// `ts-server@VERSION` not pinned here, or `@file:DIR`: `@modelcontextprotocol/node`'s
+    /// folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_package_dir: Option<String>,
+    /// `python-sdk-server@file:DIR`: the checkout's source folders, put first on the Python
+    /// path before the SDK is imported.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub python_path: Vec<String>,
 }
 
 /// What the MCP server does on its own.
@@ -263,11 +272,7 @@ mod tests {
             options: serde_json::to_value(Options {
                 keepalive_ms: None,
                 event_store: true,
-                test_defect: None,
-                session_idle_timeout_ms: None,
-                app: None,
-                app_dir: None,
-                package_dir: None,
+                ..Options::default()
             })
             .unwrap(),
             mcp: McpSetup::default(),
@@ -280,6 +285,7 @@ mod tests {
         );
         assert!(s.contains(r#""keepalive_ms":null"#), "{s}");
         assert!(!s.contains("test_defect"), "only sent when set: {s}");
+        assert!(!s.contains("python_path"), "only sent when set: {s}");
         assert!(!s.contains("client"), "no client part for servers: {s}");
         let a = serde_json::to_string(&Command::Act {
             action: serde_json::json!({"do": "initialize"}),
