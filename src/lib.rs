@@ -61,10 +61,12 @@
 //! [`scenario`] (files → validated [`Scenario`]), [`intermediary`] (behaviors and
 //! presets), [`sim`] (the simulated network, the roles a host plays), [`targets`] (the
 //! registry and the ways to wrap an implementation), [`trace`] (what happened), [`check`]
-//! (what must hold), [`report`] (verdicts, rendered), [`suite`] (many runs), [`sse`] (the
+//! (what must hold), [`report`] (verdicts, rendered), [`baseline`] (known failures declared
+//! outside the scenario files), [`suite`] (many runs), [`sse`] (the
 //! SSE codec), [`mcp`] (MCP protocol pieces), [`time`] (virtual time).
 #![warn(missing_docs)]
 
+pub mod baseline;
 pub mod check;
 pub mod intermediary;
 pub mod mcp;

@@ -10,7 +10,6 @@
 //! `serde_path_to_error`; pass 2 reads both off the [`toml::Spanned`] raw values it checks.
 //! [`discover`] finds scenario files, [`load`] reads one, [`parse`] does the work.
 
-pub mod baseline;
 pub mod error;
 mod explain;
 pub mod model;

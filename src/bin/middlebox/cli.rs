@@ -723,8 +723,8 @@ fn cmd_run(a: RunArgs) -> ExitCode {
     }
     let names: Vec<&str> = targets.iter().map(|t| t.name).collect();
     for file in &a.expect {
-        let applied = middlebox::scenario::baseline::Baseline::load(file)
-            .and_then(|b| b.apply(&mut scenarios, &names));
+        let applied =
+            middlebox::baseline::Baseline::load(file).and_then(|b| b.apply(&mut scenarios, &names));
         match applied {
             Ok(0) => {}
             Ok(n) => note(&format!(
@@ -877,8 +877,16 @@ const NAMED_FORMS: &[(&str, &str)] = &[
     ("exec:CMD", "any HTTP server in any language, started by the shell command CMD with PORT set, on real time"),
     ("node:PATH", "your own Node program (it listens on PORT, or exports a node:http Server or a (req, res) handler) on virtual time"),
     ("python:MODULE:APP", "your own ASGI app (Starlette, FastAPI, the MCP SDK's app) on virtual time, with the Python of $MIDDLEBOX_PYTHON, else the active virtualenv, else python3"),
-    ("ts-sdk-server@VERSION", "the TypeScript SDK's server at any published VERSION (installed on first use), or @file:DIR for a checkout"),
+    ("ts-sdk-server@VERSION", "the TypeScript SDK 1.x server at any published VERSION (installed on first use into the cache), or @file:DIR for a checkout"),
+    ("ts-server@VERSION", "the TypeScript SDK 2.x server (@modelcontextprotocol/server) the same way, or @file:DIR"),
+    ("python-sdk-server@VERSION", "the Python SDK's server (mcp, 2.2.0 and later) the same way, into its own virtualenv, or @file:DIR"),
 ];
+
+/// The client forms named on the command line.
+const NAMED_CLIENT_FORMS: &[(&str, &str)] = &[(
+    "ts-sdk-client@VERSION",
+    "the TypeScript SDK 1.x client at any published VERSION, or @file:DIR",
+)];
 
 fn cmd_targets() -> ExitCode {
     use std::fmt::Write as _;
@@ -916,6 +924,9 @@ fn cmd_targets() -> ExitCode {
     let _ = writeln!(out, "\nYour own implementation, named with --target:");
     for (form, what) in NAMED_FORMS {
         let _ = writeln!(out, "{form:<w$}  server  {what}");
+    }
+    for (form, what) in NAMED_CLIENT_FORMS {
+        let _ = writeln!(out, "{form:<w$}  client  {what}");
     }
     emit(&out);
     ExitCode::SUCCESS

@@ -20,7 +20,7 @@
 //! reason; anything else is a located error. An entry whose target or scenario is not in the
 //! run is not judged (the run says how many).
 
-use super::{Scenario, ScenarioError};
+use crate::scenario::{Scenario, ScenarioError};
 use std::collections::BTreeMap;
 use std::path::Path;
 use toml::Spanned;
@@ -115,7 +115,7 @@ impl Baseline {
                             "empty reason; expected why the target fails this check",
                         ));
                     }
-                    let (line, _) = super::error::line_column(text, check.span().start);
+                    let (line, _) = crate::scenario::error::line_column(text, check.span().start);
                     entries.push(BaselineEntry {
                         target: t.clone(),
                         scenario: scenario.get_ref().clone(),
