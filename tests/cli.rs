@@ -821,3 +821,54 @@ fn a_baseline_declares_known_failures_and_a_stale_entry_fails_the_run_naming_it(
         "{err}"
     );
 }
+
+#[test]
+fn shards_split_a_run_and_merge_joins_their_reports_into_the_whole() {
+    let dir = tempdir();
+    let whole = middlebox(&["run", "scenarios/chains", "--format", "json"]);
+    assert_eq!(whole.status.code(), Some(0));
+    let whole: serde_json::Value = serde_json::from_slice(&whole.stdout).unwrap();
+    let pairs = |v: &serde_json::Value| -> Vec<String> {
+        let mut p: Vec<String> = v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {} {}", r["scenario"], r["target"], r["verdict"]))
+            .collect();
+        p.sort();
+        p
+    };
+    let mut files = Vec::new();
+    for k in ["1/2", "2/2"] {
+        let out_dir = dir.join(k.replace('/', "of"));
+        let out = middlebox(&[
+            "run",
+            "scenarios/chains",
+            "--shard",
+            k,
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(flat(&text(&out.stderr)).contains(&format!("note: shard {k}:")));
+        files.push(out_dir.join("report.json"));
+    }
+    let files: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    let merged = middlebox(&[&["merge", "--format", "json"][..], &files].concat());
+    assert_eq!(merged.status.code(), Some(0), "{}", text(&merged.stderr));
+    let merged: serde_json::Value = serde_json::from_slice(&merged.stdout).unwrap();
+    assert_eq!(pairs(&merged), pairs(&whole));
+    assert!(pairs(&whole).len() >= 4);
+    // The same shard twice overlaps; a bad K/N is a usage error.
+    let twice = middlebox(&["merge", files[0], files[0]]);
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(
+        text(&twice.stderr).contains("in two reports"),
+        "{}",
+        text(&twice.stderr)
+    );
+    for bad in ["0/2", "3/2", "x"] {
+        let out = middlebox(&["run", "scenarios/chains", "--shard", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
+}

@@ -46,7 +46,7 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// The verdict of one check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// The property held over everything the check judges.

@@ -21,10 +21,10 @@ use crate::check::{CheckSpec, Verdict};
 use crate::scenario::Scenario;
 use crate::sim::RunOutput;
 use crate::trace::Trace;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One check's outcome within a result.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
     /// The check's stable id (`keepalive.cadence`).
     pub id: String,
@@ -55,7 +55,7 @@ impl CheckResult {
 }
 
 /// Overall verdict of one scenario × target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ResultVerdict {
     /// No check failed and the run finished.
@@ -65,7 +65,7 @@ pub enum ResultVerdict {
 }
 
 /// One scenario run against one target.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunResult {
     /// The scenario's path.
     pub scenario: String,
@@ -93,8 +93,13 @@ pub struct RunResult {
     /// How the reproduce line invokes middlebox, as shell words: `middlebox` (on `PATH`),
     /// the path of the program that made the run when it is not on `PATH`
     /// (`target/release/middlebox`), or `cargo run --release --` in the scenario harness.
-    #[serde(skip)]
+    #[serde(skip, default = "default_program")]
     pub program: String,
+}
+
+/// The program a reproduce line names by default.
+fn default_program() -> String {
+    "middlebox".to_string()
 }
 
 impl RunResult {
@@ -204,7 +209,7 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
         checks,
         trace: out.trace,
         options: scenario.cli_options.clone(),
-        program: "middlebox".to_string(),
+        program: default_program(),
     }
 }
 
@@ -241,7 +246,7 @@ fn refusals(trace: &Trace) -> Option<String> {
 }
 
 /// Counts over a report.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     /// Runs that passed.
     pub pass: usize,
@@ -252,7 +257,7 @@ pub struct Summary {
 }
 
 /// Everything one `middlebox run` produced.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     /// The `--seed` given, if any (each result carries the seed it ran with).
     pub seed: Option<u64>,
@@ -286,6 +291,37 @@ impl Report {
     /// Pretty JSON, stable order.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("report serializes")
+    }
+
+    /// A report read back from [`Self::to_json`]'s text (traces are not in it).
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let r: Report = serde_json::from_str(text).map_err(|e| {
+            format!("not a middlebox report.json ({e}); expected the file `middlebox run --out DIR` writes")
+        })?;
+        Ok(Self::new(r.seed, r.results))
+    }
+
+    /// The reports of several shards of one run as one: their results in the order given.
+    /// A scenario × target pair found in two reports is an error (the shards overlap).
+    pub fn merge(reports: Vec<Report>) -> Result<Self, String> {
+        let seed = reports.first().and_then(|r| r.seed);
+        let same_seed = reports.iter().all(|r| r.seed == seed);
+        let mut results: Vec<RunResult> = Vec::new();
+        for r in reports {
+            for x in r.results {
+                if results
+                    .iter()
+                    .any(|y| y.scenario == x.scenario && y.target == x.target)
+                {
+                    return Err(format!(
+                        "{} × {} is in two reports; expected the reports of disjoint shards (--shard K/N)",
+                        x.scenario, x.target
+                    ));
+                }
+                results.push(x);
+            }
+        }
+        Ok(Self::new(if same_seed { seed } else { None }, results))
     }
 }
 

@@ -408,3 +408,25 @@ fn a_refused_scheduled_notification_is_the_runs_error() {
     assert_eq!(r.verdict, ResultVerdict::Fail);
     assert!(r.unexpected);
 }
+
+#[test]
+fn a_report_reads_back_from_its_json_and_shards_merge_into_one() {
+    let a = Report::new(Some(42), vec![run("reference", Story::Keepalives, None)]);
+    let b = Report::new(
+        Some(42),
+        vec![run("bug/no-keepalive", Story::Keepalives, None)],
+    );
+    let back = Report::from_json(&a.to_json()).unwrap();
+    assert_eq!(back.to_json(), a.to_json());
+    assert_eq!(back.results[0].reproduce(), a.results[0].reproduce());
+    let merged = Report::merge(vec![back, Report::from_json(&b.to_json()).unwrap()]).unwrap();
+    assert_eq!(merged.results.len(), 2);
+    // The stale expectation of the second shard counts in the whole.
+    assert_eq!(merged.summary.unexpected, 1);
+    assert_eq!(merged.seed, Some(42));
+    let e = Report::merge(vec![a.clone(), a]).unwrap_err();
+    assert!(e.contains("in two reports"), "{e}");
+    assert!(Report::from_json("{}")
+        .unwrap_err()
+        .contains("not a middlebox report.json"));
+}

@@ -51,6 +51,9 @@ pub enum Command {
     },
     /// Time fixed workloads against bare turmoil stepping of the same topology.
     Bench(BenchArgs),
+    /// Join the report.json files of the shards of one run (`run --shard K/N --out DIR`)
+    /// into one report; exit 1 when an outcome in any of them was unexpected.
+    Merge(MergeArgs),
     /// Drive an adapter through the clock-control protocol and report, rule by rule, where
     /// it deviates (the protocol: harness/CLOCK-PROTOCOL.md).
     #[command(
@@ -93,6 +96,33 @@ pub struct AdapterCheckArgs {
 pub enum Role {
     Server,
     Client,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MergeArgs {
+    /// The shards' report.json files.
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Text: also the full scenarios × targets grid.
+    #[arg(long)]
+    pub matrix: bool,
+}
+
+/// `K/N` with 1 ≤ K ≤ N.
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}`: expected K/N with 1 ≤ K ≤ N, like 2/4");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
 }
 
 #[derive(clap::Args, Debug)]
@@ -153,6 +183,10 @@ pub struct RunArgs {
     /// fails is reported as stale and fails the run.
     #[arg(long = "expect", value_name = "FILE")]
     pub expect: Vec<PathBuf>,
+    /// Run only shard K of N (`2/4`): every N-th scenario × target pair, starting at the
+    /// K-th, so N CI machines split one run; `middlebox merge` joins their report.json files.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
     /// Also print the full scenarios × targets matrix (one character per cell, targets
     /// numbered, split into pages that fit 100 columns) before the summary.
     #[arg(long)]
@@ -203,6 +237,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Check { paths } => cmd_check(&paths),
         Command::Explain { path } => cmd_explain(&path),
         Command::Bench(a) => cmd_bench(a),
+        Command::Merge(a) => cmd_merge(a),
         Command::AdapterCheck(a) => cmd_adapter_check(a),
     }
 }
@@ -807,7 +842,7 @@ fn cmd_run(a: RunArgs) -> ExitCode {
         }
     }
     let jobs = a.jobs.unwrap_or_else(default_jobs);
-    let pairs: Vec<(usize, usize)> = middlebox::suite::pairs(&scenarios, &targets)
+    let mut pairs: Vec<(usize, usize)> = middlebox::suite::pairs(&scenarios, &targets)
         .into_iter()
         .filter(|&(s, t)| selected(&scenarios[s], &targets[t]))
         .collect();
@@ -825,7 +860,22 @@ fn cmd_run(a: RunArgs) -> ExitCode {
             "no scenario × target pair to run: every pair was left out (see the notes above)",
         );
     }
-    let bar = Progress::new(total);
+    if let Some((k, n)) = a.shard {
+        pairs = pairs
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % n == k - 1)
+            .map(|(_, p)| p)
+            .collect();
+        note(&format!(
+            "shard {k}/{n}: {} of {total}; `middlebox merge` joins the shards' report.json",
+            middlebox::report::count(pairs.len(), "run")
+        ));
+        if pairs.is_empty() {
+            return usage_error(&format!("shard {k}/{n} has no run: {total} runs in all"));
+        }
+    }
+    let bar = Progress::new(pairs.len());
     let progress = |r: &RunResult| bar.ran(r);
     let mut results = middlebox::suite::run_pairs(
         &scenarios, &targets, &pairs, a.seed, jobs, a.engine, &progress,
@@ -887,6 +937,23 @@ const NAMED_CLIENT_FORMS: &[(&str, &str)] = &[(
     "ts-sdk-client@VERSION",
     "the TypeScript SDK 1.x client at any published VERSION, or @file:DIR",
 )];
+
+fn cmd_merge(a: MergeArgs) -> ExitCode {
+    let mut reports = Vec::new();
+    for p in &a.reports {
+        let read = std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|t| Report::from_json(&t));
+        match read {
+            Ok(r) => reports.push(r),
+            Err(e) => return usage_error(&format!("{}: {e}", p.display())),
+        }
+    }
+    match Report::merge(reports) {
+        Ok(report) => finish_run(&report, a.format, None, a.matrix),
+        Err(e) => usage_error(&e),
+    }
+}
 
 fn cmd_targets() -> ExitCode {
     use std::fmt::Write as _;
