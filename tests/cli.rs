@@ -211,6 +211,12 @@ fn listing_commands_work() {
     let out = middlebox(&["explain", NGINX]);
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("client → nginx → server"));
+    assert!(
+        text(&out.stdout).contains("[[expect]] check = \"keepalive.cadence\", gap-max = \"20s\"")
+    );
+    let out = middlebox(&["explain", "--json", NGINX]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["duration"], "30m");
     let out = middlebox(&["check", "scenarios"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }

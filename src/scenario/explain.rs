@@ -52,10 +52,23 @@ pub fn explain(s: &Scenario) -> String {
             )
         }
     };
+    let frame = match &s.server.keepalive_frame {
+        super::KeepaliveFrame::Comment { text } => {
+            format!(
+                "keepalive-frame = \"comment\", keepalive-comment = {}",
+                quoted(text)
+            )
+        }
+        super::KeepaliveFrame::NamedEvent { name } => {
+            format!(
+                "keepalive-frame = \"named-event\", keepalive-event = {}",
+                quoted(name)
+            )
+        }
+    };
     let _ = writeln!(
         o,
-        "  keepalive {ka} ({:?}), first byte after {}{}",
-        s.server.keepalive_frame,
+        "  keepalive = \"{ka}\", {frame}, first byte after {}{}",
         span(s.server.first_byte_delay),
         s.server.end_after.as_ref().map(ends).unwrap_or_default()
     );
@@ -80,15 +93,13 @@ pub fn explain(s: &Scenario) -> String {
     for e in &s.server.events {
         let _ = writeln!(
             o,
-            "  at {}: event {:?} data {:?}",
-            span(e.at),
-            e.event,
-            e.data
+            "  [[server.event]] {}",
+            inline(&serde_json::to_value(e).unwrap_or_default())
         );
     }
     let _ = writeln!(o, "\nclient:");
     for st in &s.client.steps {
-        let _ = writeln!(o, "  at {}: {:?}", span(st.at), st.action);
+        let _ = writeln!(o, "  [[client.step]] {}", inline(&step_value(st)));
     }
     if !s.faults.is_empty() {
         let _ = writeln!(o, "\nfaults:");
@@ -100,8 +111,8 @@ pub fn explain(s: &Scenario) -> String {
     for e in &s.expects {
         let _ = writeln!(
             o,
-            "  {}",
-            serde_json::to_string(e).unwrap_or_else(|_| e.id().into())
+            "  [[expect]] {}",
+            inline(&serde_json::to_value(e).unwrap_or_default())
         );
     }
     for (t, checks) in &s.expect_fail {
@@ -110,10 +121,62 @@ pub fn explain(s: &Scenario) -> String {
             let _ = writeln!(o, "    because {r}");
         }
     }
-    let _ = writeln!(
-        o,
-        "\nresolved (JSON):\n{}",
-        serde_json::to_string_pretty(s).unwrap_or_default()
-    );
     o
 }
+
+/// The scenario as resolved, as JSON (`middlebox explain --json`): every setting, defaults
+/// filled in.
+pub fn explain_json(s: &Scenario) -> String {
+    serde_json::to_string_pretty(s).unwrap_or_default()
+}
+
+/// A client step as the file writes it: `at`, `do`, then that kind's keys.
+fn step_value(st: &super::ClientStep) -> serde_json::Value {
+    let mut v = serde_json::Map::new();
+    v.insert("at".into(), serde_json::Value::String(span(st.at)));
+    if let Ok(serde_json::Value::Object(action)) = serde_json::to_value(&st.action) {
+        for (k, x) in action {
+            // The model's `duration` of a tool call is the file's `tool-duration`.
+            let k = if k == "duration" {
+                "tool-duration".to_string()
+            } else {
+                k
+            };
+            v.insert(k, x);
+        }
+    }
+    serde_json::Value::Object(v)
+}
+
+/// A string as a TOML basic string. JSON's string escapes (`\"`, `\\`, `\n`, `\uXXXX`, ...)
+/// are all TOML basic-string escapes, so serde_json writes it (the toml crate's writer is a
+/// feature this crate leaves off).
+fn quoted(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+/// An object's keys as TOML `key = value` pairs in the file's vocabulary: kebab-case keys,
+/// unset (null) ones left out, `do` and `check` first.
+fn inline(v: &serde_json::Value) -> String {
+    let serde_json::Value::Object(map) = v else {
+        return v.to_string();
+    };
+    let mut keys: Vec<&String> = map.keys().collect();
+    let first = |k: &str| !matches!(k, "at" | "do" | "check");
+    keys.sort_by_key(|k| (first(k), ["at", "do", "check"].iter().position(|f| f == k)));
+    let pairs: Vec<String> = keys
+        .into_iter()
+        .filter(|k| !map[*k].is_null())
+        .map(|k| {
+            let value = match &map[k] {
+                serde_json::Value::String(t) => quoted(t),
+                other => other.to_string(),
+            };
+            format!("{} = {value}", k.replace('_', "-"))
+        })
+        .collect();
+    pairs.join(", ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -14,7 +14,7 @@ pub mod error;
 mod explain;
 pub mod model;
 
-pub use explain::explain;
+pub use explain::{explain, explain_json};
 pub(crate) mod raw;
 pub(crate) mod validate;
 

@@ -44,10 +44,14 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Print a scenario as resolved: presets merged, defaults filled in.
+    /// Print a scenario as resolved, in the file's own keys: presets merged, defaults
+    /// filled in.
     Explain {
         /// One scenario file.
         path: PathBuf,
+        /// Print every resolved setting as JSON instead.
+        #[arg(long)]
+        json: bool,
     },
     /// Time fixed workloads against bare turmoil stepping of the same topology.
     Bench(BenchArgs),
@@ -235,7 +239,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Targets => cmd_targets(),
         Command::Presets { markdown } => cmd_presets(markdown),
         Command::Check { paths } => cmd_check(&paths),
-        Command::Explain { path } => cmd_explain(&path),
+        Command::Explain { path, json } => cmd_explain(&path, json),
         Command::Bench(a) => cmd_bench(a),
         Command::Merge(a) => cmd_merge(a),
         Command::AdapterCheck(a) => cmd_adapter_check(a),
@@ -1037,7 +1041,7 @@ fn cmd_check(paths: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn cmd_explain(path: &Path) -> ExitCode {
+fn cmd_explain(path: &Path, json: bool) -> ExitCode {
     let s = match scenario::load(path) {
         Ok(s) => s,
         Err(e) => {
@@ -1045,7 +1049,12 @@ fn cmd_explain(path: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    emit(&format!("{}\n", middlebox::scenario::explain(&s)));
+    let text = if json {
+        middlebox::scenario::explain_json(&s)
+    } else {
+        middlebox::scenario::explain(&s)
+    };
+    emit(&format!("{text}\n"));
     ExitCode::SUCCESS
 }
 
