@@ -17,6 +17,7 @@ fn adapter_check(args: &[&str]) -> (i32, String, String) {
         .arg("adapter-check")
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PATH", path_with_binary())
         .output()
         .expect("the binary runs");
     (
@@ -24,6 +25,14 @@ fn adapter_check(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `PATH` with the binary's folder first (reproduce lines then say `middlebox`).
+fn path_with_binary() -> std::ffi::OsString {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_middlebox")).parent().unwrap();
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(std::env::split_paths(&rest)))
+        .unwrap()
 }
 
 /// The number of rules the check judges (every line of a passing report but the count).

@@ -845,7 +845,7 @@ fn run_with_cache(
         .expect("middlebox runs");
     (
         out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
+        flat(&String::from_utf8_lossy(&out.stdout)),
     )
 }
 
@@ -884,7 +884,7 @@ fn a_typescript_2x_server_version_not_pinned_here_is_installed_with_its_node_pac
     // peer range admits server 2.2.0 is 2.1.0 (`^2.1.0`; 2.1.1 needs ^2.3.0).
     let (code, out) = run_with_cache(&cache, "ts-server@2.2.0", &[], &[]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("1 runs: 1 pass"), "{out}");
+    assert!(out.contains("1 run: 1 pass"), "{out}");
     let dir = format!("{cache}/npm/server-2.2.0");
     let version = |package: &str| {
         let manifest = std::fs::read_to_string(format!(
@@ -986,7 +986,7 @@ fn a_python_sdk_version_not_pinned_here_is_installed_into_its_own_virtualenv_and
     let out_dir = fresh_dir("python-sdk-out");
     let (code, out) = run_with_cache(&cache, "python-sdk-server@2.2.0", &[], &["--out", &out_dir]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("1 runs: 1 pass"), "{out}");
+    assert!(out.contains("1 run: 1 pass"), "{out}");
     // The SDK that answered is 2.2.0: the adapter names the installed version in serverInfo.
     assert!(traces_text(&out_dir)
         .contains(r#"\"serverInfo\":{\"name\":\"middlebox-python\",\"version\":\"2.2.0\"}"#));
@@ -1043,7 +1043,7 @@ fn a_typescript_sdk_client_version_not_pinned_here_is_installed_once_and_runs() 
     let cache = test_cache();
     let (code, out) = run_with_cache(&cache, "ts-sdk-client@1.30.0", &[], &[]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("1 runs: 1 pass"), "{out}");
+    assert!(out.contains("1 run: 1 pass"), "{out}");
     let package = format!("{cache}/npm/sdk-1.30.0/node_modules/@modelcontextprotocol/sdk");
     let manifest = std::fs::read_to_string(format!("{package}/package.json")).expect("installed");
     assert!(manifest.contains("\"version\": \"1.30.0\""), "{manifest}");

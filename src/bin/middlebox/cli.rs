@@ -540,6 +540,13 @@ fn check_targets(s: &Scenario) -> Result<(), String> {
 /// its reproduce line needs no `--engine`; one given is repeated).
 fn apply_run_options(scenarios: &mut [Scenario], a: &RunArgs) -> Result<(), String> {
     apply_server_options(scenarios, a.keepalive.as_deref(), a.event_store)?;
+    // A baseline changes what is expected, so a reproduce line repeats it.
+    for f in &a.expect {
+        for s in scenarios.iter_mut() {
+            s.cli_options
+                .extend(["--expect".to_string(), f.display().to_string()]);
+        }
+    }
     if let Some(p) = &a.python {
         for s in scenarios.iter_mut() {
             s.cli_options
@@ -1093,8 +1100,7 @@ fn cmd_adapter_check(a: AdapterCheckArgs) -> ExitCode {
         }
     };
     let mut reproduce = vec![
-        "middlebox".to_string(),
-        "adapter-check".into(),
+        "adapter-check".to_string(),
         "--impl".into(),
         a.implementation.clone(),
     ];
@@ -1103,7 +1109,10 @@ fn cmd_adapter_check(a: AdapterCheckArgs) -> ExitCode {
     }
     reproduce.push("--".into());
     reproduce.extend(a.cmd.iter().cloned());
-    let reproduce: Vec<String> = reproduce.iter().map(|w| shell_word(w)).collect();
+    // The program as it can be run from here (program_name quotes it already).
+    let reproduce: Vec<String> = std::iter::once(program_name())
+        .chain(reproduce.iter().map(|w| shell_word(w)))
+        .collect();
     let setup = Setup {
         program: PathBuf::from(&a.cmd[0]),
         args: a.cmd[1..].to_vec(),

@@ -468,7 +468,7 @@ fn explain_shows_the_new_keys() {
     for line in [
         "ends each get/replay SSE response after 5s",
         "MCP 2025-11-25: event store on, retry 3s, a GET with Last-Event-ID answered http-404, sessions forgotten after 5m without a request",
-        "at 5s: ReconnectStream { stream: \"get\", last_event_id: \"3\" }",
+        "[[client.step]] at = \"5s\", do = \"reconnect-stream\", last-event-id = \"3\", stream = \"get\"",
     ] {
         assert!(shown.contains(line), "{line}\n{shown}");
     }

@@ -10,11 +10,15 @@ const CHANGES_THE_RUN: &[(&str, &str)] = &[
     ("engine", "network"),
     ("engine", "events"),
     ("engine", "both"),
+    ("python", "/bin/sh"),
+    ("expect", "tests/fixtures/baseline.toml"),
 ];
 /// Scenario and target and seed are in every reproduce line; the rest only say where and
 /// how results are shown, or how many run at once.
 const LEAVES_THE_RUN: &[&str] = &[
     "paths", "targets", "seed", "format", "out", "jobs", "peak_rss", "help",
+    // a single pair's reproduce line needs no shard; the matrix is a way of showing
+    "shard", "matrix",
 ];
 
 #[test]
