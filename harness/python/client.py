@@ -73,7 +73,6 @@ class Adapter:
         self.main = None  # the application task: initialize, then the client's lifetime
         self.session = None
         self.ended = None  # why the client ended (its `async with` raised), if it did
-        self.transport = None
         self.forever = None
         self.get_name = "get"
         self.get_task_live = False
@@ -199,14 +198,6 @@ class Adapter:
                 adapter.record({"kind": "session", "session": value})
 
         T.session_id = property(get_sid, set_sid)
-
-        orig_init = T.__init__
-
-        def __init__(t, *a, **kw):
-            orig_init(t, *a, **kw)
-            adapter.transport = t
-
-        T.__init__ = __init__
 
         # Each SSE event's id travels with the message it carries (contextvar, read by the
         # dispatcher from the sender's context).
