@@ -29,7 +29,9 @@ fn adapter_check(args: &[&str]) -> (i32, String, String) {
 
 /// `PATH` with the binary's folder first (reproduce lines then say `middlebox`).
 fn path_with_binary() -> std::ffi::OsString {
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_middlebox")).parent().unwrap();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_middlebox"))
+        .parent()
+        .unwrap();
     let rest = std::env::var_os("PATH").unwrap_or_default();
     std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(std::env::split_paths(&rest)))
         .unwrap()

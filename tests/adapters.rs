@@ -447,7 +447,7 @@ check = "delivery.exactly-once"
 fn the_sdk_clients_own_timeout_fails_rpc_answered_and_the_late_result_is_not_delivered() {
     // A 6-minute tool call behind Cloudflare: the reference server keeps the stream alive and
     // answers at 00:06:01, but the TypeScript SDK client gave the call up at 00:01:01 (its
-    // 60 s DEFAULT_REQUEST_TIMEOUT_MSEC).
+    // 60 s DEFAULT_REQUEST_TIMEOUT_MSEC, armed when the step ran at 00:00:01.000).
     let text = std::fs::read_to_string("scenarios/keepalive/mcp-long-tool-call.toml").unwrap();
     let r = run(&text, "ts-sdk-client@1.32.2");
     assert!(r.error.is_none(), "{:?}", r.error);
@@ -459,7 +459,7 @@ fn the_sdk_clients_own_timeout_fails_rpc_answered_and_the_late_result_is_not_del
     assert_eq!(c.verdict, Verdict::Fail, "{}", c.message);
     assert!(
         c.message
-            .contains("was answered `error -32001: Request timed out` at 00:01:01.001"),
+            .contains("was answered `error -32001: Request timed out` at 00:01:01.000"),
         "{}",
         c.message
     );
@@ -488,7 +488,7 @@ fn the_sdk_clients_own_timeout_fails_rpc_answered_and_the_late_result_is_not_del
     assert_eq!(
         delivered,
         vec![(
-            std::time::Duration::from_millis(7),
+            std::time::Duration::from_millis(6),
             "response 0".to_string()
         )],
         "only the initialize answer reached the application"
@@ -1068,4 +1068,105 @@ fn a_typescript_sdk_client_version_not_pinned_here_is_installed_once_and_runs() 
         "{out}"
     );
     std::fs::remove_dir_all(&fake).ok();
+}
+
+/// The client-role targets' deliveries: (stream's conn, message) in trace order.
+fn delivered(r: &RunResult) -> Vec<String> {
+    r.trace
+        .events
+        .iter()
+        .filter(|e| e.host == "client")
+        .filter_map(|e| match &e.kind {
+            middlebox::trace::EventKind::MessageDelivered { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_typescript_2x_client_passes_a_long_get_and_keeps_1x_request_timeout() {
+    // A known pass: the GET stream behind nginx for 30 minutes, kept alive by the reference
+    // server's 15 s keepalive; the SDK 2.x client did the talking (its ids start at 0) and its
+    // initialize answer reached the application.
+    let text = std::fs::read_to_string("scenarios/keepalive/mcp-get-nginx.toml").unwrap();
+    let r = run(&text, "ts-client@2.4.0");
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert!(
+        !r.unexpected && r.verdict == middlebox::report::ResultVerdict::Pass,
+        "{:?}",
+        r.checks
+    );
+    let kinds: Vec<_> = r.trace.events.iter().map(|e| &e.kind).collect();
+    assert!(kinds.iter().any(|k| matches!(k, middlebox::trace::EventKind::RpcSent { method, id: Some(0) } if method == "initialize")));
+    assert_eq!(
+        delivered(&r).first().map(String::as_str),
+        Some("response 0")
+    );
+    // A known-bad pairing, for the right reason: a 6-minute tool call is given up by the SDK's
+    // own 60 s timeout (2.x: SdkError REQUEST_TIMEOUT), the late result never delivered.
+    let text = std::fs::read_to_string("scenarios/keepalive/mcp-long-tool-call.toml").unwrap();
+    let r = run(&text, "ts-client@2.4.0");
+    let (v, m) = verdict(&r, "rpc.answered");
+    assert_eq!(v, Verdict::Fail, "{m}");
+    assert!(
+        m.contains("was answered `error REQUEST_TIMEOUT: Request timed out` at 00:01:01.000"),
+        "{m}"
+    );
+    assert!(
+        !delivered(&r).iter().any(|d| d == "response 1"),
+        "{:?}",
+        delivered(&r)
+    );
+    assert!(!r.unexpected, "declared in the scenario: {:?}", r.checks);
+}
+
+#[test]
+fn the_python_sdk_client_survives_a_long_call_and_gives_its_get_up_at_the_second_drop() {
+    // A known pass: the 6-minute tool call the TypeScript clients time out; the Python SDK has
+    // no request timeout, gets the result, then lists the tools itself (to validate it).
+    let text = std::fs::read_to_string("scenarios/keepalive/mcp-long-tool-call.toml").unwrap();
+    let r = run(&text, "python-sdk-client@2.3.0");
+    assert!(r.error.is_none(), "{:?}", r.error);
+    assert!(
+        !r.unexpected && r.verdict == middlebox::report::ResultVerdict::Pass,
+        "{:?}",
+        r.checks
+    );
+    let d = delivered(&r);
+    assert!(
+        d.iter().any(|m| m == "response 2"),
+        "the call's result: {d:?}"
+    );
+    assert!(d.iter().any(|m| m == "response 3"), "its tools/list: {d:?}");
+    // A known-bad pairing, for the right reason: the GET is cut at 30 s (gcp-lb max-duration),
+    // reconnected once, cut again at 1m 3s: the SDK's attempt count, never reset by the working
+    // reconnect, reaches MAX_RECONNECTION_ATTEMPTS and the GET is given up with no reconnect.
+    let text = std::fs::read_to_string("scenarios/client/dropped-early.toml").unwrap();
+    let r = run(&text, "python-sdk-client@2.3.0");
+    let (v, m) = verdict(&r, "stream.recovers");
+    assert_eq!(v, Verdict::Fail, "{m}");
+    assert!(
+        m.contains("no reconnect, then gave up at 00:01:03.015"),
+        "{m}"
+    );
+    let gave_up: Vec<_> = r
+        .trace
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, middlebox::trace::EventKind::GaveUp { .. }))
+        .map(|e| e.at)
+        .collect();
+    assert_eq!(gave_up, vec![std::time::Duration::from_millis(63_015)]);
+    assert!(!r.unexpected, "declared in the scenario: {:?}", r.checks);
+    // Steps the SDK has no call for are refused before a run, with the reason.
+    let t = targets::get("python-sdk-client@2.3.0").unwrap();
+    let close = scenario::load(std::path::Path::new(
+        "scenarios/cleanup/close-first-stream.toml",
+    ))
+    .unwrap();
+    let e = t.refusal(&close).expect("close-stream refused");
+    assert!(
+        e.to_string().contains("no call that closes one stream"),
+        "{e}"
+    );
 }

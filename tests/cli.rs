@@ -435,7 +435,7 @@ fn a_key_the_named_target_cannot_honour_is_a_located_error_and_a_default_target_
         .collect();
     assert!(
         !ran.iter()
-            .any(|t| t.starts_with("ts-sdk-server") || t.starts_with("python")),
+            .any(|t| t.starts_with("ts-sdk-server") || t.starts_with("python-sdk-server")),
         "{ran:?}"
     );
     // An [expect-fail] table for a pair that never runs is an error, located at the table.

@@ -1,6 +1,10 @@
 // middlebox Node adapter, client role: the child the harness spawns as
 // `node harness/node/client.mjs`. It runs the TypeScript SDK's real `Client` +
-// `StreamableHTTPClientTransport` on the virtual clock (harness/CLOCK-PROTOCOL.md, `act`).
+// `StreamableHTTPClientTransport` on the virtual clock (harness/CLOCK-PROTOCOL.md, `act`):
+// 1.x from `@modelcontextprotocol/sdk` (`ts-sdk-client`), 2.x from `@modelcontextprotocol/client`
+// (`ts-client`). Both transports have the same internals this adapter hooks
+// (`_startOrAuthSse`, `_handleSseStream`, `_scheduleReconnection`, `_sessionId`); what differs
+// is where the classes come from and the error types a rejected request carries.
 // The shim is imported first (stdout moved to stderr); undici and the SDK are imported only on
 // `start`, after the virtual clock is installed.
 import { addActivityKey, addBusyCheck, installClock, runCommandLoop, trackClientSocket } from './shim.mjs';
@@ -11,7 +15,10 @@ import { pathToFileURL } from 'node:url';
 
 const IMPLS = {
     'ts-sdk-client': {
-        '1.32.2': { pkg: 'sdk-1.32.2' },
+        '1.32.2': { pkg: 'sdk-1.32.2', major: 1 },
+    },
+    'ts-client': {
+        '2.4.0': { pkg: '@modelcontextprotocol/client', major: 2 },
     },
 };
 const KNOWN_OPTIONS = new Set(['package_dir']);
@@ -117,6 +124,8 @@ let connected = false;
 /** the name the standalone GET stream is reported under (open-get-stream may rename it) */
 let getName = 'get';
 let getOpened = false;
+/** the SDK's major version (1: @modelcontextprotocol/sdk, 2: @modelcontextprotocol/client) */
+let major = 1;
 
 const STREAM = Symbol('middlebox stream name');
 /** Wraps an SSE stream's resumption-token callback: records the event id, tags the stream. */
@@ -142,9 +151,14 @@ const label = (m) => {
 };
 
 async function build(cfg, cmd) {
+    major = cfg.major;
     const { Agent } = await import('undici');
-    const { Client } = await import(`${cfg.pkg}/client/index.js`);
-    const { StreamableHTTPClientTransport, StreamableHTTPError } = await import(`${cfg.pkg}/client/streamableHttp.js`);
+    const sdk =
+        cfg.major === 1
+            ? { ...(await import(`${cfg.pkg}/client/index.js`)), ...(await import(`${cfg.pkg}/client/streamableHttp.js`)) }
+            : await import(cfg.pkg);
+    const { Client, StreamableHTTPClientTransport } = sdk;
+    const outcomeOf = cfg.major === 1 ? (e) => outcomeOf1(e, sdk.StreamableHTTPError) : (e) => outcomeOf2(e, sdk);
     const r = cmd.client.reconnect ?? {};
     const reconnectionOptions = {
         initialReconnectionDelay: r.initial_ms ?? 1000,
@@ -215,12 +229,13 @@ async function build(cfg, cmd) {
     };
     // (re)opening a GET: the standalone stream after `initialized`, or a resumption
     const startSse = transport._startOrAuthSse;
-    transport._startOrAuthSse = function (options) {
+    // (2.x adds auth-retry arguments: passed on as they are)
+    transport._startOrAuthSse = function (options, ...rest) {
         const stream = options?.onresumptiontoken?.[STREAM] ?? getName;
         if (stream === getName) getOpened = true;
         const o = { ...options };
         if (!o.onresumptiontoken?.[STREAM]) o.onresumptiontoken = tokenCallback(stream, options?.onresumptiontoken);
-        return streamStorage.run({ stream }, () => startSse.call(this, o));
+        return streamStorage.run({ stream }, () => startSse.call(this, o, ...rest));
     };
     // reconnection decisions
     const schedule = transport._scheduleReconnection;
@@ -252,7 +267,8 @@ async function build(cfg, cmd) {
     const onresponse = client._onresponse;
     client._onresponse = function (response) {
         const id = Number(response.id);
-        if (this._requestResolvers.has(id) || this._responseHandlers.has(id)) delivered(response);
+        // (`_requestResolvers`: 1.x task requests; 2.x has none)
+        if (this._requestResolvers?.has(id) || this._responseHandlers.has(id)) delivered(response);
         return onresponse.call(this, response);
     };
     const onnotification = client._onnotification;
@@ -273,21 +289,33 @@ async function build(cfg, cmd) {
         const p = request.apply(this, args);
         p.then(
             () => record({ kind: 'answered', id, outcome: 'ok' }),
-            (e) => record({ kind: 'answered', id, outcome: outcomeOf(e, StreamableHTTPError) }),
+            (e) => record({ kind: 'answered', id, outcome: outcomeOf(e) }),
         );
         return p;
     };
 }
 
 /**
- * A rejected request in trace words: `error <code>: <message>` for a JSON-RPC error (the
+ * A rejected request in trace words (1.x): `error <code>: <message>` for a JSON-RPC error (the
  * server's, or the SDK's own McpError such as -32001 "Request timed out"), `http <status>` for
  * an HTTP failure of the transport, else `error: <message>`.
  */
-function outcomeOf(e, StreamableHTTPError) {
+function outcomeOf1(e, StreamableHTTPError) {
     const m = /^MCP error (-?\d+): ([\s\S]*)$/.exec(String(e?.message ?? ''));
     if (m) return `error ${m[1]}: ${m[2]}`;
     if (e instanceof StreamableHTTPError && e.code >= 100) return `http ${e.code}`;
+    return `error: ${e?.message ?? e}`;
+}
+
+/**
+ * The same for 2.x: `error <code>: <message>` for a JSON-RPC error (ProtocolError, numeric
+ * code) and for the SDK's own errors (SdkError, a string code such as `REQUEST_TIMEOUT`
+ * "Request timed out"), `http <status>` for an HTTP failure (SdkHttpError), else
+ * `error: <message>`.
+ */
+function outcomeOf2(e, { ProtocolError, SdkError, SdkHttpError }) {
+    if (e instanceof SdkHttpError && e.status >= 100) return `http ${e.status}`;
+    if (e instanceof ProtocolError || e instanceof SdkError) return `error ${e.code}: ${e.message}`;
     return `error: ${e?.message ?? e}`;
 }
 
@@ -344,10 +372,12 @@ const ACTIONS = {
         if (!Number.isInteger(a.duration_ms)) throw new Error('act call-tool: duration_ms must be an integer of ms');
         const args = { duration_ms: a.duration_ms };
         if (a.progress_every_ms != null) args.progress_every_ms = a.progress_every_ms;
+        const options = { onprogress: (p) => log('progress', JSON.stringify(p)) };
+        // 1.x: callTool(params, resultSchema, options); 2.x: callTool(params, options)
         const p = streamStorage.run({ stream: name }, () =>
-            client.callTool({ name: 'sleep', arguments: args }, undefined, {
-                onprogress: (p) => log('progress', JSON.stringify(p)),
-            }),
+            major === 1
+                ? client.callTool({ name: 'sleep', arguments: args }, undefined, options)
+                : client.callTool({ name: 'sleep', arguments: args }, options),
         );
         quietly(p);
     },

@@ -7,7 +7,9 @@ replies (every other write to fd 1 goes to stderr), and makes the virtual-time l
 process's clock before any implementation is imported (`from time import time`).
 
 An adapter object gives `start(cmd)` (async: build, listen, return the state with `port`),
-`take_refused()` (scheduled notifications refused since the last reply) and `listener`.
+`take_refused()` (scheduled notifications refused since the last reply) and `listener`; a
+client adapter also `act(action)` (async: start a step of the client timeline) and
+`take_app()` (what reached its application since the last reply: the state's `app`).
 """
 
 import os
@@ -117,6 +119,15 @@ async def main(adapter):
                 await LOOP.sync(cmd.get("to_ms"), cmd.get("sent"))
                 out = LOOP.state()
                 out["refused"] = adapter.take_refused()
+                if hasattr(adapter, "take_app"):
+                    out["app"] = adapter.take_app()
+            elif op == "act" and hasattr(adapter, "act"):
+                LOOP._fired = []
+                await adapter.act(cmd.get("action"))
+                await LOOP.run_until_quiet()
+                await LOOP.flush()
+                out = LOOP.state()
+                out["app"] = adapter.take_app()
             elif op == "shutdown":
                 reply({"ok": True})
                 LOOP.abort_all()
@@ -125,7 +136,8 @@ async def main(adapter):
                 sys.stderr.flush()
                 os._exit(0)
             else:
-                raise vclock.ProtocolError(f"unknown op {op!r} (known: start, sync, shutdown)")
+                known = "start, sync, act, shutdown" if hasattr(adapter, "act") else "start, sync, shutdown"
+                raise vclock.ProtocolError(f"unknown op {op!r} (known: {known})")
         except vclock.ProtocolError as e:
             out = {"ok": False, "error": str(e)}
         except Exception as e:  # noqa: BLE001

@@ -25,6 +25,11 @@ REAL_TIME = _time.time
 # the current context into every task and handle, so timers inherit it.
 CONN = contextvars.ContextVar("middlebox_conn", default=None)
 
+# Client adapters: the logical stream a connection being opened carries (set around the
+# request that opens it), and what its opening waits on (see `VirtualTimeLoop.client_role`).
+CONN_STREAM = contextvars.ContextVar("middlebox_conn_stream", default=None)
+CONNECTING = contextvars.ContextVar("middlebox_connecting", default=None)
+
 QUIET_TURNS = 3
 REAL_LIMIT_S = 10.0
 
@@ -47,10 +52,11 @@ class _Timer:
 
 
 class _Conn:
-    __slots__ = ("conn", "transport", "read", "handed", "eof_seen", "closing", "closed", "reported_closed")
+    __slots__ = ("conn", "transport", "read", "handed", "eof_seen", "closing", "closed", "reported_closed", "stream")
 
-    def __init__(self, conn, transport):
+    def __init__(self, conn, transport, stream=None):
         self.conn = conn
+        self.stream = stream  # client adapters: the logical stream it carries
         self.transport = transport
         self.read = 0
         self.handed = 0  # bytes passed to transport.write
@@ -69,13 +75,16 @@ class _Conn:
 
     def state(self):
         buffered = self.buffered()
-        return {
+        out = {
             "conn": self.conn,
             "read": self.read,
             "written": self.handed - buffered,
             "ended": self.closed or (self.closing and buffered == 0),
             "closed": self.closed,
         }
+        if self.stream is not None:
+            out["stream"] = self.stream
+        return out
 
 
 def _ms(seconds):
@@ -112,6 +121,11 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._wait_deadline = None
         self._wait_what = None
         self.epoch_ms = 0
+        # Client adapters: connections are named by their LOCAL port (the harness listener
+        # sees it as remote), carry the stream CONN_STREAM names, and the loop is not quiet
+        # while a connect is under way (`connecting`).
+        self.client_role = False
+        self.connecting = 0
 
     # ---- clock -------------------------------------------------------------------
     def time(self):
@@ -151,9 +165,20 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
             except OSError:
                 peer = None
         port = peer[1] if isinstance(peer, tuple) and len(peer) >= 2 else None
+        stream = None
+        if self.client_role:
+            try:
+                port = sock.getsockname()[1]
+            except OSError:
+                port = None
+            stream = CONN_STREAM.get()
+            pending = CONNECTING.get()
+            if pending is not None and not pending[0]:
+                pending[0] = True
+                self.connecting -= 1
         rec = None
         if port is not None:
-            rec = _Conn(port, None)
+            rec = _Conn(port, None, stream)
             self._instrument_protocol(protocol, rec)
         transport = super()._make_socket_transport(sock, protocol, waiter, extra=extra, server=server)
         if rec is not None:
@@ -287,7 +312,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         while quiet < turns:
             seen = self._io_events
             await asyncio.sleep(0)
-            busy = self._io_events != seen or len(self._ready) > 0 or self._due_now()
+            busy = self._io_events != seen or len(self._ready) > 0 or self._due_now() or self.connecting > 0
             quiet = 0 if busy else quiet + 1
 
     async def wait_real(self, cond, what, limit=REAL_LIMIT_S):

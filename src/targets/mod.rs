@@ -576,6 +576,25 @@ fn any_version(name: &str, family: &str, version: &str) -> Option<TargetInfo> {
     })
 }
 
+/// `client.reconnect = true` (the Python SDK always reconnects).
+fn reconnects(s: &Scenario) -> bool {
+    s.client.reconnect.enabled
+}
+
+/// The Python SDK's client (`mcp` 2.3.0, `mcp/client/streamable_http.py`): its transport has
+/// no reconnection settings and no call that acts on one stream or ends the session alone.
+const PYTHON_SDK_CLIENT: &[Unhonoured] = &[
+    Unhonoured::key("client.keepalive-expected", "the SDK client has no keepalive expectation and logs no missed-keepalive warnings"),
+    Unhonoured::key("client.step.reconnect-stream", "the SDK client cannot reconnect a stream with a chosen Last-Event-ID (its transport keeps the id itself)"),
+    Unhonoured::key("client.step.open-stream", "the SDK client opens MCP streams only, no plain SSE stream"),
+    Unhonoured::key("client.step.close-stream", "the SDK client has no call that closes one stream: the GET stream is the transport's own task, and a cancelled tool call leaves its POST response open (2025 revisions: it only sends notifications/cancelled)"),
+    Unhonoured::key("client.step.delete-session", "the SDK client sends DELETE only when the application leaves streamable_http_client (terminate_on_close), which closes the client with it; it has no call that ends the session alone"),
+    Unhonoured::unless("client.reconnect", "the SDK client always reconnects its streams (no setting to turn it off)", reconnects),
+    Unhonoured::key("client.reconnect-initial", "the SDK client waits the server's retry, else a fixed 1 s (DEFAULT_RECONNECTION_DELAY_MS), never doubled; it has no setting for it"),
+    Unhonoured::key("client.reconnect-max", "the SDK client waits the server's retry, else a fixed 1 s (DEFAULT_RECONNECTION_DELAY_MS), never doubled; it has no setting for it"),
+    Unhonoured::key("client.reconnect-attempts", "the SDK client gives a stream up after MAX_RECONNECTION_ATTEMPTS = 2 failures, a module constant with no setting"),
+];
+
 /// Every built-in target, reference first, in a stable order.
 pub fn all() -> Vec<TargetInfo> {
     let reference = TargetInfo {
@@ -677,6 +696,32 @@ pub fn all() -> Vec<TargetInfo> {
             unhonoured: TS_SDK_CLIENT,
             server: None,
             client: client(|| process::build_client("ts-sdk-client@1.32.2")),
+        },
+        TargetInfo {
+            name: "ts-client@2.4.0",
+            role: Role::Client,
+            summary: "the TypeScript SDK 2.x client (Client + StreamableHTTPClientTransport from @modelcontextprotocol/client 2.4.0) in Node, on virtual time through harness/node, against the reference server",
+            cites: None,
+            bug_model: false,
+            realtime: false,
+            scope: Scope::Mcp,
+            // 2.x keeps 1.x's StreamableHTTPClientTransport (reconnection options, the last
+            // event id per connection, resumeStream): the same keys.
+            unhonoured: TS_SDK_CLIENT,
+            server: None,
+            client: client(|| process::build_client("ts-client@2.4.0")),
+        },
+        TargetInfo {
+            name: "python-sdk-client@2.3.0",
+            role: Role::Client,
+            summary: "the Python SDK's client (ClientSession over streamable_http_client, mcp 2.3.0) on a virtual-time asyncio loop through harness/python, against the reference server",
+            cites: None,
+            bug_model: false,
+            realtime: false,
+            scope: Scope::Mcp,
+            unhonoured: PYTHON_SDK_CLIENT,
+            server: None,
+            client: client(|| process::build_client("python-sdk-client@2.3.0")),
         },
     ];
     std::iter::once(reference)

@@ -398,17 +398,45 @@ impl ClientBridge {
 
     /// Records and forwards what a state reply says happened.
     async fn apply(&mut self, state: State) -> Result<(), String> {
-        // New connections the adapter opened: accept them, in a stable order.
+        // The connections the bridge knows: their request bytes first; then what reached the
+        // application, at this instant (opening a new connection takes simulated time, and
+        // an event names the stream's connection as it was: a `Reconnecting` the old one);
+        // then the connections the adapter opened, accepted in a stable order.
+        self.forward_all(&state).await?;
+        for a in &state.app {
+            self.app(a);
+        }
         let mut new: Vec<&super::protocol::ConnState> = state
             .conns
             .iter()
             .filter(|c| !self.by_port.contains_key(&c.conn) && !c.closed)
             .collect();
         new.sort_by(|a, b| (a.stream.as_deref(), a.conn).cmp(&(b.stream.as_deref(), b.conn)));
+        let opened: Vec<u16> = new.iter().map(|c| c.conn).collect();
+        let mut refused = false;
         for c in new {
-            self.open(c.conn, c.stream.clone().unwrap_or_else(|| "?".into()))
+            refused |= !self
+                .open(c.conn, c.stream.clone().unwrap_or_else(|| "?".into()))
                 .await?;
         }
+        for port in opened {
+            if let Some(c) = state.conns.iter().find(|c| c.conn == port) {
+                let i = self.by_port[&port];
+                self.forward(i, c.written, c.closed || c.ended).await?;
+            }
+        }
+        self.next_ms = state.next_ms;
+        self.clock_ms = state.now_ms;
+        if refused {
+            // The adapter's socket was shut: sync it at once, so it sees its connect fail
+            // now (its own timers may be minutes away).
+            self.next_ms = Some(now().as_millis() as u64);
+        }
+        Ok(())
+    }
+
+    /// Forwards the request bytes of every connection the bridge already knows, in id order.
+    async fn forward_all(&mut self, state: &State) -> Result<(), String> {
         let mut order: Vec<&super::protocol::ConnState> = state
             .conns
             .iter()
@@ -419,16 +447,12 @@ impl ClientBridge {
             let i = self.by_port[&c.conn];
             self.forward(i, c.written, c.closed || c.ended).await?;
         }
-        for a in &state.app {
-            self.app(a);
-        }
-        self.next_ms = state.next_ms;
-        self.clock_ms = state.now_ms;
         Ok(())
     }
 
     /// A connection the adapter opened to the listener: accept it and connect its twin.
-    async fn open(&mut self, port: u16, stream: String) -> Result<(), String> {
+    /// Returns whether the connect succeeded (a refused one shuts the adapter's socket).
+    async fn open(&mut self, port: u16, stream: String) -> Result<bool, String> {
         let sock = loop {
             if let Some(s) = self.accepted.remove(&port) {
                 break s;
@@ -502,7 +526,7 @@ impl ClientBridge {
             ended: failed,
             closed: failed,
         });
-        Ok(())
+        Ok(!failed)
     }
 
     /// Request bytes the adapter wrote on link `i`: read them, record, send them on.

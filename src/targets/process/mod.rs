@@ -100,6 +100,22 @@ pub const IMPLEMENTATIONS: &[Implementation] = &[
         keepalive_option: false,
         client: true,
     },
+    Implementation {
+        target: "ts-client@2.4.0",
+        name: "ts-client",
+        version: "2.4.0",
+        runtime: Runtime::Node,
+        keepalive_option: false,
+        client: true,
+    },
+    Implementation {
+        target: "python-sdk-client@2.3.0",
+        name: "python-sdk-client",
+        version: "2.3.0",
+        runtime: Runtime::Python,
+        keepalive_option: false,
+        client: true,
+    },
 ];
 
 /// The folder holding the adapters: `$MIDDLEBOX_HARNESS_DIR`, else this checkout's
@@ -164,7 +180,12 @@ pub fn launch(imp: &Implementation, cfg: &ServerConfig) -> Result<Launch, String
                     python.display()
                 ));
             }
-            (python, "python/server.py")
+            let script = if imp.client {
+                "python/client.py"
+            } else {
+                "python/server.py"
+            };
+            (python, script)
         }
     };
     // Run from the harness folder with a relative script path: messages name
