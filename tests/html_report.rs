@@ -98,6 +98,20 @@ fn the_html_report_loads_in_chromium_and_shows_the_cut() {
         );
     }
 
+    // The fragment presets the filters: only the expected failure is left.
+    let filtered = dump_dom(
+        &browser,
+        &dir.join("index.html#verdict=expected-fail"),
+        &profile,
+    );
+    assert!(filtered.contains("data-ok=\"1\""), "{filtered}");
+    assert!(filtered.contains("1 runs shown"), "{filtered}");
+    assert!(
+        filtered
+            .contains("<td data-target=\"reference\" data-verdict=\"pass\" class=\"v-pass dim\">"),
+        "the passing cell is dimmed:\n{filtered}"
+    );
+
     let bug = dump_dom(
         &browser,
         &dir.join("runs/scenarios_keepalive_nginx-30m.toml@bug_no-keepalive.html"),
@@ -144,5 +158,64 @@ fn the_html_report_loads_in_chromium_and_shows_the_cut() {
         "119 keepalives on each of the three hops"
     );
     assert!(!reference.contains("class=\"mark k-cut\""));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn run_out(dir: &Path, targets: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_middlebox"));
+    cmd.args(["run", NGINX]);
+    for t in targets {
+        cmd.args(["--target", t]);
+    }
+    cmd.arg("--out")
+        .arg(dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("readable")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_later_run_replaces_the_run_pages_and_foreign_files_are_refused() {
+    let dir = std::env::temp_dir().join(format!("middlebox-html-stale-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = run_out(&dir, &["reference", "bug/no-keepalive"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(listing(&dir.join("runs")).len(), 2);
+    let out = run_out(&dir, &["reference"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        listing(&dir.join("runs")),
+        ["scenarios_keepalive_nginx-30m.toml@reference.html"],
+        "the earlier run's page is gone"
+    );
+    let index = std::fs::read_to_string(dir.join("index.html")).expect("index.html");
+    assert!(
+        !index.contains("bug_no-keepalive"),
+        "the index lists only this run"
+    );
+    assert_eq!(
+        listing(&dir),
+        ["index.html", "report.json", "runs", "traces"],
+        "no temporary file left"
+    );
+    // runs/ is replaced by every run: a file middlebox did not write there is refused first.
+    std::fs::write(dir.join("runs/notes.txt"), "mine").expect("writable");
+    let out = run_out(&dir, &["reference"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("runs") && err.contains("holds files middlebox did not write"),
+        "{err}"
+    );
+    assert!(dir.join("runs/notes.txt").exists(), "left alone");
     let _ = std::fs::remove_dir_all(&dir);
 }

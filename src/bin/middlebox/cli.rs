@@ -100,7 +100,8 @@ pub struct RunArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Also write report.json and every trace (text and JSON) under this directory.
+    /// Also write report.json, every trace (text and JSON) and the HTML report (index.html,
+    /// runs/) under this directory.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Parallel simulations (default: the number of cores).

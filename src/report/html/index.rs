@@ -1,13 +1,15 @@
 //! `index.html`: the scenario × target matrix, each cell linking to its run's page, with
 //! filters by target, scenario folder and verdict (a small inline script; without it every
-//! run shows).
+//! run shows; the URL's fragment presets them: `#verdict=unexpected`).
 
 use super::{esc, head, href, page_name, verdict_key, verdict_words, RUNS_DIR};
 use crate::report::{Report, ResultVerdict};
 use std::fmt::Write;
 
 /// The filters: hide the other targets' columns, the other folders' rows, and dim cells of
-/// another verdict (a row with no cell left is hidden). Marks `<body data-ok="1">` at the end.
+/// another verdict (a row with no cell left is hidden). The URL's fragment holds them
+/// (`index.html#target=reference&verdict=unexpected`), so a filtered view can be linked.
+/// Marks `<body data-ok="1">` at the end.
 const SCRIPT: &str = r#"
 (function () {
   var ft = document.getElementById('f-target');
@@ -33,9 +35,23 @@ const SCRIPT: &str = r#"
     }
     document.getElementById('shown').textContent = shown + ' runs shown';
   }
-  ft.addEventListener('change', apply);
-  fd.addEventListener('change', apply);
-  fv.addEventListener('change', apply);
+  var by = { target: ft, folder: fd, verdict: fv };
+  var said = location.hash.replace(/^#/, '').split('&');
+  for (var i = 0; i < said.length; i++) {
+    var kv = said[i].split('=');
+    if (kv.length === 2 && by.hasOwnProperty(kv[0])) { by[kv[0]].value = decodeURIComponent(kv[1]); }
+  }
+  function changed() {
+    apply();
+    var q = [];
+    for (var key in by) {
+      if (by[key].value !== '') { q.push(key + '=' + encodeURIComponent(by[key].value)); }
+    }
+    try { history.replaceState(null, '', '#' + q.join('&')); } catch (e) { /* some file: URLs */ }
+  }
+  ft.addEventListener('change', changed);
+  fd.addEventListener('change', changed);
+  fv.addEventListener('change', changed);
   apply();
   document.body.setAttribute('data-ok', '1');
 })();
