@@ -39,17 +39,26 @@ pub const RUNS_DIR: &str = "runs";
 
 /// Every page of the report: `index.html` first, then one page per run, in report order.
 pub fn render_html(report: &Report) -> Vec<HtmlFile> {
-    let mut out = vec![HtmlFile {
+    let mut out = vec![render_index(report)];
+    out.extend(report.results.iter().map(render_run_page));
+    out
+}
+
+/// `index.html` alone (see [`render_html`]).
+pub fn render_index(report: &Report) -> HtmlFile {
+    HtmlFile {
         path: "index.html".into(),
         text: index::render(report),
-    }];
-    for r in &report.results {
-        out.push(HtmlFile {
-            path: format!("{RUNS_DIR}/{}.html", page_name(r)),
-            text: run_page::render(r),
-        });
     }
-    out
+}
+
+/// One run's page alone, `runs/NAME.html` (see [`render_html`]); pages of different runs can
+/// be rendered in parallel.
+pub fn render_run_page(r: &RunResult) -> HtmlFile {
+    HtmlFile {
+        path: format!("{RUNS_DIR}/{}.html", page_name(r)),
+        text: run_page::render(r),
+    }
 }
 
 /// A run's page and trace file name (without extension).

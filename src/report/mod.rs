@@ -17,7 +17,7 @@ mod junit;
 mod text;
 
 pub use file_name::{trace_file_name, NAME_MAX};
-pub use html::{render_html, HtmlFile};
+pub use html::{render_html, render_index, render_run_page, HtmlFile};
 pub use junit::render_junit;
 pub use text::{render_failure, render_text};
 

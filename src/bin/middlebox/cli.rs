@@ -518,13 +518,28 @@ fn write_html(dir: &Path, report: &Report) -> std::io::Result<()> {
     let _ = std::fs::remove_dir_all(&fresh);
     std::fs::create_dir_all(&fresh)?;
     let written = (|| {
-        let mut index = None;
-        for f in middlebox::report::render_html(report) {
-            match f.path.strip_prefix("runs/") {
-                Some(name) => std::fs::write(fresh.join(name), f.text)?,
-                None => index = Some(f.text),
-            }
-        }
+        // The run pages are rendered and written on every core.
+        let chunk = report.results.len().div_ceil(default_jobs()).max(1);
+        std::thread::scope(|s| {
+            let writers: Vec<_> = report
+                .results
+                .chunks(chunk)
+                .map(|rs| {
+                    let fresh = &fresh;
+                    s.spawn(move || -> std::io::Result<()> {
+                        for r in rs {
+                            let f = middlebox::report::render_run_page(r);
+                            let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+                            std::fs::write(fresh.join(name), f.text)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            writers
+                .into_iter()
+                .try_for_each(|w| w.join().expect("a page writer panicked"))
+        })?;
         let runs = dir.join("runs");
         if runs.exists() {
             std::fs::rename(&runs, &old)?;
@@ -532,7 +547,7 @@ fn write_html(dir: &Path, report: &Report) -> std::io::Result<()> {
         std::fs::rename(&fresh, &runs)?;
         let _ = std::fs::remove_dir_all(&old);
         let tmp = dir.join(format!(".index.html.{pid}"));
-        std::fs::write(&tmp, index.unwrap_or_default())?;
+        std::fs::write(&tmp, middlebox::report::render_index(report).text)?;
         std::fs::rename(&tmp, dir.join("index.html"))
     })();
     if written.is_err() {
