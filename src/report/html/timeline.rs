@@ -449,7 +449,7 @@ impl Timeline {
     }
 
     /// The timeline as an `<svg>` element, and how many close and cut labels it leaves to
-    /// the tooltips (they would overlap, or the lane has [`LABEL_CAP`] already).
+    /// the tooltips (they would overlap, or the lane has 12 labels already).
     pub fn svg(&self) -> (String, usize) {
         let plot_w = WIDTH - LEFT - RIGHT;
         let x = |t: Duration| LEFT + self.axis.x(t);
