@@ -607,7 +607,11 @@ fn out_trace_names_never_collide_and_an_earlier_run_is_replaced() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["report.json", "traces"], "no temporary file is left");
+    assert_eq!(
+        left,
+        ["index.html", "report.json", "runs", "traces"],
+        "no temporary file is left"
+    );
 }
 
 #[test]

@@ -8,7 +8,9 @@ use super::{Report, RunResult};
 use crate::check::Verdict;
 use std::fmt::Write;
 
-fn esc(s: &str) -> String {
+/// `s` as XML (and HTML) text or attribute value: markup characters escaped, control
+/// characters other than whitespace dropped.
+pub(super) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {

@@ -1,9 +1,9 @@
 //! Reports: verdicts of scenario × target runs, matched against expectations, rendered as
-//! text, JSON or JUnit.
+//! text, JSON, JUnit or HTML pages.
 //!
 //! ```text
 //!  Scenario + target name + RunOutput ──evaluate──▶ RunResult (checks, expected_fail, unexpected)
-//!  [RunResult] ──▶ Report { seed, results, summary } ──▶ text | json | junit
+//!  [RunResult] ──▶ Report { seed, results, summary } ──▶ text | json | junit | html
 //! ```
 //!
 //! An outcome is *expected* when every check the scenario lists for the target in
@@ -11,9 +11,13 @@
 //! including an expected failure that now passes (a stale expectation) or a simulation
 //! error — is *unexpected* and makes `middlebox run` exit 1.
 
+mod file_name;
+pub mod html;
 mod junit;
 mod text;
 
+pub use file_name::{trace_file_name, NAME_MAX};
+pub use html::{render_html, render_index, render_run_page, HtmlFile};
 pub use junit::render_junit;
 pub use text::{count, render_failure, render_matrix, render_text, WIDTH};
 
@@ -90,6 +94,15 @@ pub struct RunResult {
     /// Command-line options the run was made with (repeated by [`RunResult::reproduce`]).
     #[serde(skip)]
     pub options: Vec<String>,
+    /// The scenario's `description` (shown on the HTML report's run page).
+    #[serde(skip)]
+    pub description: String,
+    /// The scenario's `cites` (shown on the HTML report's run page).
+    #[serde(skip)]
+    pub cites: Option<String>,
+    /// The scenario's virtual run time (the end of the HTML report's timeline).
+    #[serde(skip)]
+    pub duration: std::time::Duration,
     /// How the reproduce line invokes middlebox, as shell words: `middlebox` (on `PATH`),
     /// the path of the program that made the run when it is not on `PATH`
     /// (`target/release/middlebox`), or `cargo run --release --` in the scenario harness.
@@ -209,6 +222,9 @@ pub fn evaluate(scenario: &Scenario, target: &str, seed: u64, out: RunOutput) ->
         checks,
         trace: out.trace,
         options: scenario.cli_options.clone(),
+        description: scenario.description.clone(),
+        cites: scenario.cites.clone(),
+        duration: scenario.duration,
         program: default_program(),
     }
 }

@@ -18,7 +18,7 @@ mod budget;
 mod render;
 
 pub use budget::{Budget, EVENT_BYTES};
-pub use render::render_text;
+pub use render::{describe, render_text};
 
 use crate::sse::Frame;
 use serde::Serialize;

@@ -195,7 +195,8 @@ pub struct RunArgs {
     /// numbered, split into pages that fit 100 columns) before the summary.
     #[arg(long)]
     pub matrix: bool,
-    /// Also write report.json and every trace (text and JSON) under this directory.
+    /// Also write report.json, every trace (text and JSON) and the HTML report (index.html,
+    /// runs/) under this directory.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Parallel simulations (default: the number of cores).
@@ -635,43 +636,15 @@ fn resolve_targets(names: &[String]) -> Result<Vec<TargetInfo>, String> {
     Ok(out)
 }
 
-/// The file name (without extension) of a result's traces under `--out DIR/traces/`: the
-/// scenario path and the target, escaped so that different pairs never share a name (ASCII
-/// letters, digits, `.` and `-` stay; `/` becomes `_`; every other byte, `_` included, is
-/// `%XX`), joined by `@`. A name longer than [`NAME_MAX`] keeps its first bytes and ends with
-/// `~` and a digest of the pair, so it stays under the file systems' 255-byte limit.
-pub fn trace_file_name(scenario: &str, target: &str) -> String {
-    fn escape(s: &str, out: &mut String) {
-        for b in s.bytes() {
-            match b {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' => out.push(b as char),
-                b'/' => out.push('_'),
-                _ => out.push_str(&format!("%{b:02X}")),
-            }
-        }
-    }
-    let mut name = String::new();
-    escape(scenario, &mut name);
-    name.push('@');
-    escape(target, &mut name);
-    if name.len() > NAME_MAX {
-        use sha2::Digest;
-        let d = sha2::Sha256::digest(format!("{scenario}\0{target}").as_bytes());
-        name.truncate(NAME_MAX - 17);
-        name.push('~');
-        for b in &d[..8] {
-            name.push_str(&format!("{b:02x}"));
-        }
-    }
-    name
-}
-
-/// The longest trace file name before its extension (`.json`): well under 255 bytes.
-const NAME_MAX: usize = 200;
+/// The file name of a result's traces and run page (moved to the library, where the HTML
+/// report needs it too).
+pub use middlebox::report::trace_file_name;
+#[cfg(test)]
+use middlebox::report::NAME_MAX;
 
 /// `--out DIR`, checked before the run: the directory can be created and written, and a
-/// `traces/` in it is one middlebox wrote (only `NAME@TARGET.txt|json` files), since the run
-/// replaces it.
+/// `traces/` in it is one middlebox wrote (only `NAME@TARGET.txt|json` files), and so is a
+/// `runs/` (only `NAME@TARGET.html`), since the run replaces them.
 fn prepare_out(dir: &Path) -> Result<(), String> {
     let shown = dir.display();
     std::fs::create_dir_all(dir).map_err(|e| format!("--out {shown}: cannot create it: {e}"))?;
@@ -697,12 +670,32 @@ fn prepare_out(dir: &Path) -> Result<(), String> {
             ));
         }
     }
+    let runs = dir.join("runs");
+    if runs.exists() {
+        let ours = std::fs::read_dir(&runs)
+            .map_err(|e| format!("--out {shown}: cannot read runs/: {e}"))?
+            .all(|e| {
+                e.ok().is_some_and(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    e.file_type().is_ok_and(|t| t.is_file())
+                        && n.contains('@')
+                        && n.ends_with(".html")
+                })
+            });
+        if !ours {
+            return Err(format!(
+                "--out {shown}: {} holds files middlebox did not write, and a run replaces it\n  hint: choose another --out directory, or move them",
+                runs.display()
+            ));
+        }
+    }
     Ok(())
 }
 
-/// Writes `report.json` and `traces/` under `dir`. The traces go to a fresh directory that
-/// then replaces `traces/` (so traces of an earlier run never mix with these), and the report
-/// to a temporary file renamed over `report.json` (a reader never sees half of it).
+/// Writes `report.json`, `traces/` and the HTML report (`index.html`, `runs/`) under `dir`.
+/// The traces go to a fresh directory that then replaces `traces/` (so traces of an earlier
+/// run never mix with these), and the report to a temporary file renamed over `report.json`
+/// (a reader never sees half of it).
 fn write_out(dir: &Path, report: &Report) -> std::io::Result<()> {
     let pid = std::process::id();
     let fresh = dir.join(format!(".traces-new-{pid}"));
@@ -726,7 +719,56 @@ fn write_out(dir: &Path, report: &Report) -> std::io::Result<()> {
         let _ = std::fs::remove_dir_all(&old);
         let tmp = dir.join(format!(".report.json.{pid}"));
         std::fs::write(&tmp, report.to_json())?;
-        std::fs::rename(&tmp, dir.join("report.json"))
+        std::fs::rename(&tmp, dir.join("report.json"))?;
+        write_html(dir, report)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&fresh);
+    }
+    written
+}
+
+/// Writes the HTML report under `dir`: the run pages to a fresh directory that then replaces
+/// `runs/` (a page of an earlier run never lingers), then `index.html` through a temporary
+/// file.
+fn write_html(dir: &Path, report: &Report) -> std::io::Result<()> {
+    let pid = std::process::id();
+    let fresh = dir.join(format!(".runs-new-{pid}"));
+    let old = dir.join(format!(".runs-old-{pid}"));
+    let _ = std::fs::remove_dir_all(&fresh);
+    std::fs::create_dir_all(&fresh)?;
+    let written = (|| {
+        // The run pages are rendered and written on every core.
+        let chunk = report.results.len().div_ceil(default_jobs()).max(1);
+        std::thread::scope(|s| {
+            let writers: Vec<_> = report
+                .results
+                .chunks(chunk)
+                .map(|rs| {
+                    let fresh = &fresh;
+                    s.spawn(move || -> std::io::Result<()> {
+                        for r in rs {
+                            let f = middlebox::report::render_run_page(r);
+                            let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+                            std::fs::write(fresh.join(name), f.text)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            writers
+                .into_iter()
+                .try_for_each(|w| w.join().expect("a page writer panicked"))
+        })?;
+        let runs = dir.join("runs");
+        if runs.exists() {
+            std::fs::rename(&runs, &old)?;
+        }
+        std::fs::rename(&fresh, &runs)?;
+        let _ = std::fs::remove_dir_all(&old);
+        let tmp = dir.join(format!(".index.html.{pid}"));
+        std::fs::write(&tmp, middlebox::report::render_index(report).text)?;
+        std::fs::rename(&tmp, dir.join("index.html"))
     })();
     if written.is_err() {
         let _ = std::fs::remove_dir_all(&fresh);
