@@ -171,15 +171,19 @@ async function build(cfg, cmd) {
         reconnectionOptions,
     });
     client = new Client({ name: 'middlebox-client', version: '0.1.0' }, { capabilities: {} });
-    // The SDK internals hooked below (those of 1.29.0 to 1.32.2): a version without one fails
-    // here, naming it, rather than running unobserved.
+    // The SDK internals hooked below (those of 1.29.0 to 1.32.2, and of 2.4.0, which has no
+    // `_requestResolvers`): a version without one fails here, naming it, rather than running
+    // unobserved.
+    const clientHooks = ['_onresponse', '_onnotification', '_responseHandlers', '_progressHandlers', '_notificationHandlers', '_requestMessageId'];
+    if (cfg.major === 1) clientHooks.push('_requestResolvers');
     const hooked = [
         [transport, ['_sessionId', '_handleSseStream', '_startOrAuthSse', '_scheduleReconnection', '_getNextReconnectionDelay']],
-        [client, ['_onresponse', '_onnotification', '_requestResolvers', '_responseHandlers', '_progressHandlers', '_notificationHandlers', '_requestMessageId']],
+        [client, clientHooks],
     ];
+    const known = cfg.major === 1 ? '1.29.0 to 1.32.2' : '2.4.0';
     for (const [o, names] of hooked) {
         for (const n of names) {
-            if (!(n in o)) throw new Error(`start: this SDK's ${o === client ? 'Client' : 'StreamableHTTPClientTransport'} has no ${n}, which the adapter hooks (as in 1.29.0 to 1.32.2)`);
+            if (!(n in o)) throw new Error(`start: this SDK's ${o === client ? 'Client' : 'StreamableHTTPClientTransport'} has no ${n}, which the adapter hooks (as in ${known})`);
         }
     }
 
@@ -417,7 +421,10 @@ function validateStart(cmd) {
     if (dir != null && (typeof dir !== 'string' || !path.isAbsolute(dir))) {
         throw new Error(`start: package_dir must be an absolute path, got ${JSON.stringify(dir)}`);
     }
-    const cfg = dir != null ? { pkg: pathToFileURL(path.join(dir, 'dist', 'esm')).href } : versions[cmd.version];
+    if (dir != null && cmd.impl !== 'ts-sdk-client') {
+        throw new Error(`start: package_dir is for ts-sdk-client (1.x) only, not ${cmd.impl}`);
+    }
+    const cfg = dir != null ? { pkg: pathToFileURL(path.join(dir, 'dist', 'esm')).href, major: 1 } : versions[cmd.version];
     if (!cfg) {
         throw new Error(
             `start: ${cmd.impl} has no version ${JSON.stringify(cmd.version)} here (installed: ${Object.keys(versions).join(', ')})`,
