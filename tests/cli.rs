@@ -76,20 +76,7 @@ fn unexpected_failure_exits_1_and_starts_with_the_command() {
     // unexpected, and the report must say how to reproduce it first.
     let dir = tempdir();
     let sc = dir.join("unexpected.toml");
-    std::fs::write(
-        &sc,
-        r#"description = "no keepalive expectation for the bug model: an unexpected failure"
-duration = "3m"
-[[intermediary]]
-preset = "nginx"
-[[client.step]]
-at = "1s"
-do = "open-stream"
-[[expect]]
-check = "stream.survives"
-"#,
-    )
-    .unwrap();
+    std::fs::write(&sc, USERS_SCENARIO).unwrap();
     let out = middlebox(&[
         "run",
         sc.to_str().unwrap(),

@@ -304,6 +304,21 @@ impl Report {
         }
     }
 
+    /// The targets and the scenarios of the results, each in the order it first appears.
+    pub fn axes(&self) -> (Vec<&str>, Vec<&str>) {
+        let mut targets: Vec<&str> = Vec::new();
+        let mut scenarios: Vec<&str> = Vec::new();
+        for r in &self.results {
+            if !targets.contains(&r.target.as_str()) {
+                targets.push(&r.target);
+            }
+            if !scenarios.contains(&r.scenario.as_str()) {
+                scenarios.push(&r.scenario);
+            }
+        }
+        (targets, scenarios)
+    }
+
     /// Pretty JSON, stable order.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("report serializes")

@@ -55,24 +55,9 @@ fn wrapped(out: &mut String, indent: &str, text: &str) {
     }
 }
 
-/// Targets and scenarios in the order they first appear.
-fn axes(report: &Report) -> (Vec<&str>, Vec<&str>) {
-    let mut targets: Vec<&str> = Vec::new();
-    let mut scenarios: Vec<&str> = Vec::new();
-    for r in &report.results {
-        if !targets.contains(&r.target.as_str()) {
-            targets.push(&r.target);
-        }
-        if !scenarios.contains(&r.scenario.as_str()) {
-            scenarios.push(&r.scenario);
-        }
-    }
-    (targets, scenarios)
-}
-
 /// The whole text report: the per-target summary, the unexpected outcomes, the totals.
 pub fn render_text(report: &Report) -> String {
-    let (targets, scenarios) = axes(report);
+    let (targets, scenarios) = report.axes();
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -149,7 +134,7 @@ fn cell(r: Option<&RunResult>) -> char {
 /// legend, each cell is one character under its target's number, and when the targets do
 /// not fit beside the scenario names the columns are split into pages.
 pub fn render_matrix(report: &Report, width: usize) -> String {
-    let (targets, scenarios) = axes(report);
+    let (targets, scenarios) = report.axes();
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -65,18 +65,11 @@ fn folder(scenario: &str) -> &str {
 
 /// The index page.
 pub fn render(report: &Report) -> String {
-    let mut targets: Vec<&str> = Vec::new();
-    let mut scenarios: Vec<&str> = Vec::new();
+    let (targets, scenarios) = report.axes();
     let mut folders: Vec<&str> = Vec::new();
-    for r in &report.results {
-        if !targets.contains(&r.target.as_str()) {
-            targets.push(&r.target);
-        }
-        if !scenarios.contains(&r.scenario.as_str()) {
-            scenarios.push(&r.scenario);
-        }
-        if !folders.contains(&folder(&r.scenario)) {
-            folders.push(folder(&r.scenario));
+    for s in &scenarios {
+        if !folders.contains(&folder(s)) {
+            folders.push(folder(s));
         }
     }
     let mut o = head("middlebox report");
