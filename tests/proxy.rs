@@ -231,6 +231,26 @@ fn an_rst_preset_resets_the_client() {
     assert!(cut.contains("closed (rst): idle-timeout 1s"), "{cut}");
 }
 
+#[test]
+fn sigint_ends_the_proxy_and_writes_the_trace() {
+    let trace = trace_path("sigint.txt");
+    // No server: the proxy only starts; the trace has its start line.
+    let mut p = proxy(1, &["--trace", trace.to_str().unwrap()]);
+    let kill = Command::new("kill")
+        .args(["-INT", &p.child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = p.child.0.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let text = std::fs::read_to_string(&trace).expect("the trace was written");
+    let _ = std::fs::remove_file(&trace);
+    assert!(
+        text.starts_with("00:00:00.000  nginx   started (preset nginx: idle-timeout 2s"),
+        "{text}"
+    );
+}
+
 fn usage(args: &[&str]) -> String {
     let out = Command::new(BIN).arg("proxy").args(args).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");

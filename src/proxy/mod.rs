@@ -103,8 +103,9 @@ impl Proxy {
         self.listener.local_addr()
     }
 
-    /// Serves until `run_for` elapses (if given) or SIGINT/SIGTERM arrives, printing each
-    /// decision to `out` as it happens, and returns the trace of the whole run.
+    /// Serves until `run_for` elapses (if given) or SIGINT/SIGTERM arrives, printing to `out`
+    /// first `listening on ADDR → upstream ADDR` (once the signals are handled), then each
+    /// decision as it happens, and returns the trace of the whole run.
     pub fn run(self, run_for: Option<Duration>, out: Box<dyn Write>) -> std::io::Result<Trace> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -114,7 +115,23 @@ impl Proxy {
         local.block_on(&rt, self.serve(run_for, out))
     }
 
-    async fn serve(self, run_for: Option<Duration>, out: Box<dyn Write>) -> std::io::Result<Trace> {
+    async fn serve(
+        self,
+        run_for: Option<Duration>,
+        mut out: Box<dyn Write>,
+    ) -> std::io::Result<Trace> {
+        // Signal streams made first, and once: a signal after the first line of output (which
+        // a script may wait for) or between two turns of the loop is not lost.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        writeln!(
+            out,
+            "listening on {} → upstream {}",
+            self.listener.local_addr()?,
+            self.upstream
+        )?;
+        out.flush()?;
         // The live proxy runs on the wall clock by design (see the module docs); this instant
         // is its time zero, and no simulation trace is made from it.
         #[allow(clippy::disallowed_methods)]
@@ -143,14 +160,12 @@ impl Proxy {
             }
         };
         tokio::pin!(stop);
-        let mut sigterm =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut accepted: u32 = 0;
         loop {
             tokio::select! {
                 biased;
                 _ = &mut stop => break,
-                _ = tokio::signal::ctrl_c() => break,
+                _ = sigint.recv() => break,
                 _ = sigterm.recv() => break,
                 r = listener.accept() => {
                     let (down, peer) = match r {
@@ -309,6 +324,7 @@ async fn relay_conn(
             }
         };
         tokio::select! {
+            biased; // a fixed branch order, as everywhere in the crate (tests/determinism.rs)
             r = dr.read(&mut dbuf), if down_open => match r {
                 Ok(0) | Err(_) => {
                     down_open = false;

@@ -3,7 +3,6 @@
 
 use middlebox::proxy::overrides::{self, Overrides};
 use middlebox::proxy::Proxy;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -69,14 +68,6 @@ pub fn cmd_proxy(a: ProxyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let addr = proxy
-        .local_addr()
-        .map_or_else(|_| a.listen.clone(), |s| s.to_string());
-    {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on {addr} → upstream {}", a.upstream)
-            .and_then(|()| out.flush());
-    }
     let trace = match proxy.run(a.run_for, Box::new(std::io::stdout())) {
         Ok(t) => t,
         Err(e) => {
