@@ -5,6 +5,7 @@
 //!  middlebox targets | presets | check PATH... | explain PATH
 //!  middlebox bench [--short] [--workload W]... [--format text|json]
 //!  middlebox adapter-check --impl IMPL@VERSION [--options JSON] CMD...
+//!  middlebox proxy --preset NAME --listen ADDR --upstream ADDR [--idle-timeout SPAN|off]... [--for SPAN]
 //! ```
 //! Exit codes: 0 every outcome as expected, 1 an unexpected outcome, 2 usage or
 //! scenario-file errors.
@@ -70,6 +71,9 @@ middlebox adapter-check --impl ts-sdk-server@1.32.2 -- node harness/node/server.
 middlebox adapter-check --impl python-sdk-server@2.3.0 -- harness/python/.venv/bin/python harness/python/server.py"
     )]
     AdapterCheck(AdapterCheckArgs),
+    /// Run a preset's behaviors as a real HTTP proxy on real time, printing each decision as
+    /// it happens and writing the trace on exit.
+    Proxy(crate::proxy::ProxyArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -244,6 +248,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Bench(a) => cmd_bench(a),
         Command::Merge(a) => cmd_merge(a),
         Command::AdapterCheck(a) => cmd_adapter_check(a),
+        Command::Proxy(a) => crate::proxy::cmd_proxy(a),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cli;
+mod proxy;
 
 use clap::Parser;
 use std::process::ExitCode;
