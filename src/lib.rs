@@ -70,6 +70,7 @@ pub mod baseline;
 pub mod check;
 pub mod intermediary;
 pub mod mcp;
+pub mod probe;
 pub(crate) mod reference;
 pub mod report;
 pub mod scenario;
