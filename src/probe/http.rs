@@ -389,3 +389,40 @@ impl Body {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Endpoint;
+
+    #[test]
+    fn reads_http_urls() {
+        let e = Endpoint::parse("http://127.0.0.1:8080/mcp?x=1").unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.port, e.path.as_str()),
+            ("127.0.0.1", 8080, "/mcp?x=1")
+        );
+        let e = Endpoint::parse("http://localhost").unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.port, e.path.as_str()),
+            ("localhost", 80, "/")
+        );
+        let e = Endpoint::parse("http://[::1]:9/mcp").unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("[::1]", 9));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_speak() {
+        assert!(Endpoint::parse("https://a/mcp")
+            .unwrap_err()
+            .contains("not supported yet"));
+        assert!(Endpoint::parse("ftp://a")
+            .unwrap_err()
+            .contains("expected an http:// URL"));
+        assert!(Endpoint::parse("http://a:99999/")
+            .unwrap_err()
+            .contains("port"));
+        assert!(Endpoint::parse("http:///mcp")
+            .unwrap_err()
+            .contains("expected a host"));
+    }
+}

@@ -446,3 +446,69 @@ impl Report {
 fn ser_span<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&span(*d))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::http::Head;
+    use crate::sse::Frame;
+
+    /// A stream with a comment keepalive at each of `at` (seconds), watched for `watched`.
+    fn stream(at: &[u64], watched: u64) -> Observation {
+        let head = Head {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+        };
+        let mut o = Observation::opened(Duration::from_secs(watched), &head, Duration::ZERO);
+        for &t in at {
+            let frame = Frame::Comment {
+                text: "keepalive".into(),
+            };
+            o.arrived(Duration::from_secs(t), 13, vec![frame]);
+        }
+        o.ended(Duration::from_secs(watched), StreamEnd::StillOpen);
+        o
+    }
+
+    fn preset<'a>(r: &'a Report, name: &str) -> &'a PresetFinding {
+        r.presets.iter().find(|p| p.preset == name).unwrap()
+    }
+
+    #[test]
+    fn a_gap_reaching_a_limit_fails_that_preset_only() {
+        // Keepalive every 25 s for 100 s: crosses azure-app-gateway's 20 s, not nginx's 60 s.
+        let r = judge(stream(&[25, 50, 75, 100], 100), "repro".into());
+        assert_eq!(r.gap_max, Duration::from_secs(25));
+        assert_eq!(preset(&r, "azure-app-gateway").verdict, Verdict::Fail);
+        assert_eq!(preset(&r, "nginx").verdict, Verdict::Pass);
+        assert_eq!(r.findings[0].id, "keepalive.cadence");
+        assert_eq!(r.findings[0].verdict, Verdict::Fail);
+        assert!(r.failed());
+        assert!(r.render_text().contains("repro: keepalive.cadence failed"));
+    }
+
+    #[test]
+    fn watching_past_a_limit_without_keepalives_judges_it() {
+        // One keepalive at 10 s, then silence to 70 s: a 60 s gap reaches nginx's limit.
+        let r = judge(stream(&[10], 70), "repro".into());
+        assert_eq!(r.gap_max, Duration::from_secs(60));
+        assert_eq!(preset(&r, "nginx").verdict, Verdict::Fail);
+        assert_eq!(preset(&r, "cloudflare").verdict, Verdict::Unobservable);
+        // Two keepalives 15 s apart, watched for 45 s: not a steady cadence, so nginx's 60 s
+        // is beyond what was watched; azure-front-door's 30 s was watched and not reached.
+        let r = judge(stream(&[15, 30], 45), "repro".into());
+        assert_eq!(preset(&r, "nginx").verdict, Verdict::Unobservable);
+        assert_eq!(preset(&r, "azure-front-door").verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn a_fifteen_second_cadence_stays_under_every_idle_limit() {
+        // The reference server's cadence, watched for 50 s.
+        let r = judge(stream(&[15, 30, 45], 50), "repro".into());
+        assert_eq!(r.keepalive_median, Some(Duration::from_secs(15)));
+        for p in &r.presets {
+            assert_eq!(p.verdict, Verdict::Pass, "{}: {}", p.preset, p.message);
+        }
+        assert!(!r.failed());
+    }
+}
