@@ -5,6 +5,7 @@
 //!  middlebox targets | presets | check PATH... | explain PATH
 //!  middlebox bench [--short] [--workload W]... [--format text|json]
 //!  middlebox adapter-check --impl IMPL@VERSION [--options JSON] CMD...
+//!  middlebox probe URL [--for SPAN] [--format text|json]
 //! ```
 //! Exit codes: 0 every outcome as expected, 1 an unexpected outcome, 2 usage or
 //! scenario-file errors.
