@@ -62,7 +62,8 @@
 //! presets), [`sim`] (the simulated network, the roles a host plays), [`targets`] (the
 //! registry and the ways to wrap an implementation), [`trace`] (what happened), [`check`]
 //! (what must hold), [`report`] (verdicts, rendered), [`baseline`] (known failures declared
-//! outside the scenario files), [`suite`] (many runs), [`sse`] (the
+//! outside the scenario files), [`suite`] (many runs), [`proxy`] (the relay on real sockets,
+//! real time), [`probe`] (a deployed MCP endpoint, measured), [`sse`] (the
 //! SSE codec), [`mcp`] (MCP protocol pieces), [`time`] (virtual time).
 #![warn(missing_docs)]
 
@@ -70,6 +71,7 @@ pub mod baseline;
 pub mod check;
 pub mod intermediary;
 pub mod mcp;
+pub mod probe;
 pub mod proxy;
 pub(crate) mod reference;
 pub mod report;

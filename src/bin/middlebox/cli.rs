@@ -6,6 +6,7 @@
 //!  middlebox bench [--short] [--workload W]... [--format text|json]
 //!  middlebox adapter-check --impl IMPL@VERSION [--options JSON] CMD...
 //!  middlebox proxy --preset NAME --listen ADDR --upstream ADDR [--idle-timeout SPAN|off]... [--for SPAN]
+//!  middlebox probe URL [--for SPAN] [--format text|json]
 //! ```
 //! Exit codes: 0 every outcome as expected, 1 an unexpected outcome, 2 usage or
 //! scenario-file errors.
@@ -74,6 +75,40 @@ middlebox adapter-check --impl python-sdk-server@2.3.0 -- harness/python/.venv/b
     /// Run a preset's behaviors as a real HTTP proxy on real time, printing each decision as
     /// it happens and writing the trace on exit.
     Proxy(crate::proxy::ProxyArgs),
+    /// Check a running MCP endpoint on real time, through whatever sits in front of it:
+    /// initialize, tools/list, then watch the GET stream's keepalives for a span.
+    #[command(
+        long_about = "Check a running MCP Streamable HTTP endpoint on real time, through whatever sits in \
+front of it: POST initialize, notifications/initialized and tools/list, then open the GET stream and \
+watch it for --for SPAN: time to headers and to first byte, every keepalive's arrival and shape, \
+keepalives bunched into one read (buffering), and who ended the stream. The report judges \
+keepalive.cadence, keepalive.format, stream.buffering and stream.survives, and for each preset \
+whether the observed largest gap stays under its idle limit (pass / fail / unobservable, as in `run`).\n\n\
+Only plain http:// is supported; https:// is not supported yet.\n\n\
+Exit codes: 0 nothing failed, 1 something failed, 2 usage or connection errors.",
+        after_help = "Example:\n  middlebox probe http://127.0.0.1:8080/mcp --for 2m"
+    )]
+    Probe(ProbeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ProbeArgs {
+    /// The MCP endpoint, http:// only (e.g. http://127.0.0.1:8080/mcp).
+    pub url: String,
+    /// How long to watch the GET stream (a span: 60s, 2m, 1500ms). To judge a preset's idle
+    /// limit without a steady keepalive, watch longer than the limit.
+    #[arg(long = "for", value_name = "SPAN", default_value = "60s", value_parser = middlebox::time::parse_span)]
+    pub span: std::time::Duration,
+    /// Output format on stdout: text or json.
+    #[arg(long, value_enum, default_value_t = ProbeFormat::Text)]
+    pub format: ProbeFormat,
+}
+
+/// `probe`'s output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProbeFormat {
+    Text,
+    Json,
 }
 
 #[derive(clap::Args, Debug)]
@@ -249,6 +284,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Merge(a) => cmd_merge(a),
         Command::AdapterCheck(a) => cmd_adapter_check(a),
         Command::Proxy(a) => crate::proxy::cmd_proxy(a),
+        Command::Probe(a) => cmd_probe(a),
     }
 }
 
@@ -1186,5 +1222,32 @@ fn shell_word(w: &str) -> String {
         w.to_string()
     } else {
         format!("'{}'", w.replace('\'', "'\\''"))
+    }
+}
+
+fn cmd_probe(a: ProbeArgs) -> ExitCode {
+    let span = middlebox::time::span(a.span);
+    let span = if span.contains(' ') {
+        format!("'{span}'")
+    } else {
+        span
+    };
+    let reproduce = format!("middlebox probe {} --for {span}", a.url);
+    match middlebox::probe::probe(&a.url, a.span) {
+        Err(e) => {
+            eprintln!("{reproduce}: {e}");
+            ExitCode::from(2)
+        }
+        Ok(obs) => {
+            let report = middlebox::probe::verdict::judge(obs, reproduce);
+            match a.format {
+                ProbeFormat::Text => print!("{}", report.render_text()),
+                ProbeFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                ),
+            }
+            ExitCode::from(u8::from(report.failed()))
+        }
     }
 }
