@@ -204,10 +204,12 @@ pub struct RunArgs {
     /// Scenario files or directories (searched for *.toml).
     #[arg(default_value = "scenarios")]
     pub paths: Vec<PathBuf>,
-    /// Target to run (repeatable). Default: every built-in target but rmcp (its traces are
-    /// not reproducible; see `middlebox targets`). `node:PATH` runs your own Node program and
-    /// `python:MODULE:APP` your own ASGI app on virtual time; `exec:CMD` any HTTP server on
-    /// real time.
+    /// Target to run (repeatable). Default: for the files of middlebox's own scenarios/,
+    /// every built-in target but rmcp (its traces are not reproducible; see `middlebox
+    /// targets`); for any other scenario file, the reference only (the bug models belong to
+    /// the suite). `exec:CMD` runs any HTTP server (started by CMD with PORT set) on real
+    /// time; `node:PATH` your own Node program and `python:MODULE:APP` your own ASGI app on
+    /// virtual time.
     #[arg(long = "target", short = 't', value_name = "NAME")]
     pub targets: Vec<String>,
     /// Seed for every scenario (overrides the files' `seed`).
