@@ -445,8 +445,8 @@ fn program_name() -> String {
     middlebox::report::shell_word(&shown)
 }
 
-/// The progress bar on stderr: drawn only on a terminal, and only once the run has taken
-/// more than two seconds (a short run prints nothing extra).
+/// The progress bar on stderr: drawn only when stdout and stderr are a terminal, and only
+/// once the run has taken more than two seconds (a short run prints nothing extra).
 struct Progress {
     bar: indicatif::ProgressBar,
     // Wall time is read for this display only; nothing of it reaches a trace or a report.
@@ -472,7 +472,8 @@ impl Progress {
             bar,
             started: std::time::Instant::now(),
             shown: std::sync::atomic::AtomicBool::new(false),
-            tty: std::io::stderr().is_terminal(),
+            // Only when both go to a terminal: `middlebox run > report.txt` draws nothing.
+            tty: std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
         }
     }
 
