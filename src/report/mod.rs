@@ -304,6 +304,14 @@ impl Report {
         }
     }
 
+    /// Runs that failed as the scenarios expect.
+    pub fn expected_failures(&self) -> usize {
+        self.results
+            .iter()
+            .filter(|r| r.verdict == ResultVerdict::Fail && !r.unexpected)
+            .count()
+    }
+
     /// The targets and the scenarios of the results, each in the order it first appears.
     pub fn axes(&self) -> (Vec<&str>, Vec<&str>) {
         let mut targets: Vec<&str> = Vec::new();

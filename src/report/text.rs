@@ -99,11 +99,7 @@ pub fn render_text(report: &Report) -> String {
         out.push_str(&render_failure(r));
     }
     let s = &report.summary;
-    let expected_fail = report
-        .results
-        .iter()
-        .filter(|r| r.verdict == ResultVerdict::Fail && !r.unexpected)
-        .count();
+    let expected_fail = report.expected_failures();
     let _ = writeln!(
         out,
         "\n{}: {} pass, {} fail ({} as expected), {} unexpected",

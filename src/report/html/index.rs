@@ -3,7 +3,7 @@
 //! run shows; the URL's fragment presets them: `#verdict=unexpected`).
 
 use super::{esc, head, href, page_name, verdict_key, verdict_words, RUNS_DIR};
-use crate::report::{Report, ResultVerdict};
+use crate::report::Report;
 use std::fmt::Write;
 
 /// The filters: hide the other targets' columns, the other folders' rows, and dim cells of
@@ -75,11 +75,7 @@ pub fn render(report: &Report) -> String {
     let mut o = head("middlebox report");
     o.push_str("<body data-ok=\"0\">\n<h1>middlebox report</h1>\n");
     let s = &report.summary;
-    let expected_fail = report
-        .results
-        .iter()
-        .filter(|r| r.verdict == ResultVerdict::Fail && !r.unexpected)
-        .count();
+    let expected_fail = report.expected_failures();
     let _ = writeln!(
         o,
         "<p class=\"summary\">{} runs: {} pass, {} fail ({} as expected), <b>{} unexpected</b>{}</p>",
